@@ -1,0 +1,52 @@
+# Master IA developer commands. `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.synced
+
+.PHONY: run test lint bench css messages format clean-data
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Reinstall only when the lock file changes.
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	UV_PYTHON=$(PYTHON) $(UV) sync --frozen --quiet
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Compiled catalogs (.mo) are built from the committed .po files.
+messages: $(STAMP)
+	@find . -path ./$(VENV) -prune -o -path ./$(TOOLS) -prune -o -name django.po -print | while read po; do \
+		msgfmt --check-format -o "$${po%.po}.mo" "$$po" || exit 1; done
+
+run: messages
+	$(PY) -m config.devserver
+
+test: messages
+	$(VENV)/bin/ruff check .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: messages
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m benchmarks $(if $(ONLY),--only $(ONLY),)
+
+css:
+	cd static/src && npm ci --no-audit --no-fund && npx tailwindcss -i ./app.css -o ../css/app.css --minify
+
+clean-data:
+	rm -rf .data

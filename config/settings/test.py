@@ -1,0 +1,43 @@
+"""Tests: same embedded servers as development, separate Redis databases, fast hashing."""
+
+from config.embedded import service_urls
+
+from .base import *  # noqa: F403
+from .base import SOCIALACCOUNT_PROVIDERS, configure_stores, env
+
+DEBUG = False
+SECRET_KEY = "test-secret-key"
+_database_url, _redis_url = service_urls()
+# Redis databases 8-11 keep tests away from a development run's data.
+globals().update(configure_stores(_database_url, _redis_url, redis_offset=8))
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"]["TEST"] = {"NAME": "test_masteria"}  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+CELERY_TASK_ALWAYS_EAGER = False
+FIELD_ENCRYPTION_KEYS = "k2:" + "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=" + ",k1:" + (
+    "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE="
+)
+# Loopback stand-ins for the OAuth providers (tests/stubs/oauth.py serves them).
+OAUTH_STUB = "http://127.0.0.1:18765"
+SOCIALACCOUNT_PROVIDERS["google"].update(
+    {
+        "ACCESS_TOKEN_URL": f"{OAUTH_STUB}/google/token",
+        "AUTHORIZE_URL": f"{OAUTH_STUB}/google/authorize",
+        "IDENTITY_URL": f"{OAUTH_STUB}/google/userinfo",
+        "CERTS_URL": f"{OAUTH_STUB}/google/certs",
+        "APPS": [{"client_id": "google-client", "secret": "google-secret", "key": ""}],
+    }
+)
+SOCIALACCOUNT_PROVIDERS["facebook"].update(
+    {
+        "GRAPH_API_URL": f"{OAUTH_STUB}/facebook",
+        "AUTHORIZE_URL": f"{OAUTH_STUB}/facebook/dialog/oauth",
+        "APPS": [{"client_id": "fb-app", "secret": "fb-secret", "key": ""}],
+    }
+)
+ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key"}

@@ -1,0 +1,18 @@
+"""URLs of a company's workspace (``<slug>.<BASE_DOMAIN>``)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.urls_common import urlpatterns as common
+
+api_v1 = [
+    path("", include("tenants.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("", include("tenants.urls_tenant")),
+    *common,
+]

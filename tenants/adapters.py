@@ -1,0 +1,54 @@
+"""allauth adapters: where people go after logging in, and safe social-account linking."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+
+from tenants.forms import PENDING_INVITATION_KEY
+
+
+def _post_login_url(request) -> str:
+    from tenants import selectors, services
+
+    tenant = getattr(request, "tenant", None)
+    if tenant is not None and tenant.schema_name != "public":
+        return "/"
+    user = request.user
+    token = request.session.pop(PENDING_INVITATION_KEY, None)
+    if token:
+        try:
+            membership = services.invitation_accept(token=token, user=user)
+        except Exception:  # noqa: BLE001 - an expired invitation must not break the login
+            membership = None
+        if membership is not None:
+            return f"/workspaces/{membership.company.slug}/open/"
+    companies = list(selectors.companies_for_user(user=user)[:2])
+    if len(companies) == 1:
+        return f"/workspaces/{companies[0].slug}/open/"
+    return "/workspaces/"
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def get_login_redirect_url(self, request):
+        return _post_login_url(request)
+
+    def get_signup_redirect_url(self, request):
+        return _post_login_url(request)
+
+    def is_open_for_signup(self, request):
+        # Sign-up happens on the public domain; company domains only offer login.
+        tenant = getattr(request, "tenant", None)
+        return tenant is None or tenant.schema_name == "public"
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request, sociallogin):
+        tenant = getattr(request, "tenant", None)
+        return tenant is None or tenant.schema_name == "public"
+
+    def populate_user(self, request, sociallogin, data):
+        user = super().populate_user(request, sociallogin, data)
+        name = " ".join(p for p in [data.get("first_name"), data.get("last_name")] if p) or data.get("name", "")
+        user.full_name = name[:150]
+        return user

@@ -1,0 +1,137 @@
+"""Support admin (public domain only): companies, domains, users, memberships, audit log."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core import signing
+from django.db.models import Count
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from tenants import services
+from tenants.forms import SupportAccessForm
+from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 0
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "plan", "member_count", "is_active", "created_at", "open_link"]
+    list_filter = ["plan", "is_active", "locale"]
+    search_fields = ["name", "slug", "schema_name"]
+    readonly_fields = ["schema_name", "created_at"]
+    inlines = [DomainInline, MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).exclude(schema_name="public").annotate(
+            member_count=Count("memberships", distinct=True)
+        )
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, obj):
+        return obj.member_count
+
+    @admin.display(description=_("support"))
+    def open_link(self, obj):
+        url = reverse("admin:tenants_company_open", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Open workspace"))
+
+    def get_urls(self):
+        extra = [
+            path("<int:pk>/open/", self.admin_site.admin_view(self.open_workspace), name="tenants_company_open"),
+        ]
+        return extra + super().get_urls()
+
+    def open_workspace(self, request, pk: int):
+        """Ask why, write the audit row, then enter the workspace with a one-time ticket."""
+        company = get_object_or_404(Company, pk=pk)
+        form = SupportAccessForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            access = services.support_access_open(
+                staff=request.user, company=company, reason=form.cleaned_data["reason"],
+                ip=request.META.get("REMOTE_ADDR"),
+            )
+            ticket = signing.dumps(
+                {"c": company.schema_name, "a": access.pk,
+                 "h": services.handoff_ticket(user=request.user, company=company)},
+                salt="tenants.support",
+            )
+            return HttpResponseRedirect(services.workspace_url(company, f"/support/enter/?t={ticket}"))
+        context = {**self.admin_site.each_context(request), "company": company, "form": form,
+                   "title": _("Open %(name)s for support") % {"name": company.name}}
+        return render(request, "admin/tenants/open_workspace.html", context)
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ["domain", "tenant", "is_primary"]
+    search_fields = ["domain", "tenant__name"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "full_name", "is_staff", "is_active", "date_joined"]
+    search_fields = ["email", "full_name"]
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Profile"), {"fields": ("full_name", "language")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "company", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "company__name"]
+    autocomplete_fields = ["user", "company"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "company", "role", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    search_fields = ["email", "company__name"]
+    exclude = ["token_hash"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "company", "prefix", "role", "created_at", "last_used_at", "revoked_at"]
+    search_fields = ["name", "prefix", "company__name"]
+    exclude = ["key_hash"]
+
+
+@admin.register(SupportAccess)
+class SupportAccessAdmin(admin.ModelAdmin):
+    """The audit log is append-only: nobody edits or deletes it from the admin."""
+
+    list_display = ["created_at", "staff", "company", "reason", "ip_address", "expires_at"]
+    list_filter = ["company"]
+    search_fields = ["staff__email", "company__name", "reason"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,28 @@
+"""Which company the current code runs for, and guards that fail closed outside one."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django_tenants.utils import get_public_schema_name
+
+
+class NoTenantError(RuntimeError):
+    """Tenant code ran without a company schema selected."""
+
+
+def current_schema() -> str:
+    return connection.schema_name
+
+
+def require_tenant_schema() -> str:
+    """Return the current company schema; raise when running in the public schema."""
+    schema = connection.schema_name
+    if not schema or schema == get_public_schema_name():
+        raise NoTenantError("tenant code called in the public schema")
+    return schema
+
+
+def current_company():
+    """The ``Company`` whose schema is active (raises in the public schema)."""
+    require_tenant_schema()
+    return connection.tenant

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from tenants.models import TIME_ZONE_CHOICES, Company, Locale
+from tenants.roles import Role
+
+PENDING_INVITATION_KEY = "pending_invitation"
+
+
+class CompanySignupForm(forms.Form):
+    """Extra sign-up fields (allauth ``ACCOUNT_SIGNUP_FORM_CLASS``).
+
+    A person who arrives through an invitation joins that company instead of creating one.
+    """
+
+    full_name = forms.CharField(label=_("Your name"), max_length=150, required=False)
+    company_name = forms.CharField(label=_("Company name"), max_length=120, required=False)
+
+    def signup(self, request, user) -> None:
+        from tenants import services
+
+        user.full_name = self.cleaned_data.get("full_name", "")
+        user.save(update_fields=["full_name"])
+        token = request.session.get(PENDING_INVITATION_KEY)
+        if token:
+            services.invitation_accept(token=token, user=user)
+            request.session.pop(PENDING_INVITATION_KEY, None)
+            return
+        name = (self.cleaned_data.get("company_name") or "").strip()
+        if name:
+            services.company_create(name=name, owner=user)
+
+
+class CompanyCreateForm(forms.Form):
+    name = forms.CharField(label=_("Company name"), max_length=120)
+    slug = forms.SlugField(
+        label=_("Address"), max_length=48, required=False,
+        help_text=_("Lowercase letters, digits and hyphens. Leave empty to derive it from the name."),
+    )
+
+    def clean_slug(self):
+        from django.core.exceptions import ValidationError
+
+        from tenants.services import validate_slug
+
+        slug = (self.cleaned_data.get("slug") or "").strip().lower()
+        if slug:
+            try:
+                validate_slug(slug)
+            except ValidationError as exc:
+                raise forms.ValidationError(exc.messages) from exc
+        return slug
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("Email"))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.AGENT)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=80)
+    role = forms.ChoiceField(
+        label=_("Role"), choices=[(Role.ADMIN, Role.ADMIN.label), (Role.AGENT, Role.AGENT.label),
+                                  (Role.VIEWER, Role.VIEWER.label)], initial=Role.ADMIN,
+    )
+
+
+class CompanyProfileForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES)
+    locale = forms.ChoiceField(label=_("Language"), choices=Locale.choices)
+
+    class Meta:
+        model = Company
+        fields = ["name", "time_zone", "locale"]
+
+
+class SupportAccessForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), min_length=10,
+        help_text=_("Why you need to open this workspace (e.g. the ticket number)."),
+    )

@@ -1,0 +1,110 @@
+"""Request middleware: health checks, company locale/time zone, and membership (fail closed)."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, JsonResponse
+from django.utils import timezone, translation
+from django.utils.deprecation import MiddlewareMixin
+
+from tenants.models import Membership, SupportAccess
+from tenants.permissions import Principal
+
+SUPPORT_SESSION_KEY = "support_access"
+
+
+class HealthCheckMiddleware:
+    """Answers ``/healthz`` and ``/readyz`` before tenant routing, whatever the Host."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/healthz":
+            return HttpResponse("ok", content_type="text/plain")
+        if request.path == "/readyz":
+            return readiness()
+        return self.get_response(request)
+
+
+def readiness() -> JsonResponse:
+    import redis
+    from django.db import connection
+
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    try:
+        redis.Redis.from_url(settings.REDIS_APP_URL, socket_timeout=1).ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["redis"] = f"error: {exc.__class__.__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JsonResponse({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+def is_public_request(request) -> bool:
+    tenant = getattr(request, "tenant", None)
+    return tenant is None or tenant.schema_name == "public"
+
+
+class CompanyLocaleMiddleware(MiddlewareMixin):
+    """Activate the company's time zone, and its language unless the user chose one."""
+
+    def process_request(self, request):
+        tenant = getattr(request, "tenant", None)
+        if tenant is None or tenant.schema_name == "public":
+            timezone.activate(zoneinfo.ZoneInfo(settings.TIME_ZONE))
+            return
+        timezone.activate(zoneinfo.ZoneInfo(tenant.time_zone))
+        if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+            # LocaleMiddleware runs next; give it the company default through the header it reads.
+            request.META["HTTP_ACCEPT_LANGUAGE"] = tenant.locale
+
+
+class MembershipMiddleware(MiddlewareMixin):
+    """On a company domain, find who the user is there. Fails closed: an authenticated user
+    who is not a member (and no valid support access) gets 404, as if the company did not
+    exist. Anonymous users pass through; views decide (login redirect, public webhooks)."""
+
+    OPEN_PREFIXES = ("/accounts/", "/static/", "/api/", "/auth/handoff/", "/manifest", "/sw.js",
+                     "/offline/", "/i18n/", "/webhooks/", "/support/enter/", "/healthz", "/readyz")
+
+    def process_request(self, request):
+        request.principal = None
+        request.membership = None
+        if is_public_request(request):
+            return None
+        tenant = request.tenant
+        user = request.user
+        if user.is_authenticated:
+            membership = (
+                Membership.objects.filter(user=user, company=tenant).only("id", "role", "user_id").first()
+            )
+            if membership is not None:
+                request.membership = membership
+                request.principal = Principal(role=membership.role, user_id=user.pk)
+            elif user.is_staff and self._support_access(request):
+                request.principal = Principal(role="admin", user_id=user.pk, is_support=True)
+        if not tenant.is_active and request.principal is not None and not request.principal.is_support:
+            return HttpResponse(status=403, content=b"This workspace is suspended.")
+        if user.is_authenticated and request.principal is None:
+            if request.path.startswith(self.OPEN_PREFIXES):
+                return None
+            raise Http404("not a member")
+        return None
+
+    @staticmethod
+    def _support_access(request) -> bool:
+        access_id = request.session.get(SUPPORT_SESSION_KEY, {}).get(request.tenant.schema_name)
+        if not access_id:
+            return False
+        return SupportAccess.objects.filter(
+            pk=access_id, staff=request.user, company=request.tenant, expires_at__gt=timezone.now()
+        ).exists()

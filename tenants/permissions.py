@@ -1,0 +1,69 @@
+"""The one permission layer: pages and API ask the same question, "does this principal hold
+at least role R in the current company?"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import wraps
+
+from django.http import Http404, HttpResponseForbidden
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+
+from tenants.roles import Role, role_at_least
+
+ERR_FORBIDDEN = "Your role does not allow this action."
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts in a company: a member, a support staff member, or an API key."""
+
+    role: str
+    user_id: int | None = None
+    api_key_id: int | None = None
+    is_support: bool = False
+
+    def can(self, minimum: str) -> bool:
+        return role_at_least(self.role, minimum)
+
+
+# Named abilities so pages and API use the same rule for the same thing.
+ABILITIES: dict[str, str] = {
+    "workspace.view": Role.VIEWER,
+    "workspace.work": Role.AGENT,
+    "company.manage": Role.ADMIN,
+    "members.manage": Role.ADMIN,
+    "api_keys.manage": Role.ADMIN,
+    "company.delete": Role.OWNER,
+}
+
+
+def can(principal: Principal | None, ability: str) -> bool:
+    return principal is not None and principal.can(ABILITIES[ability])
+
+
+def role_required(ability_or_role: str):
+    """View decorator: the company member must hold the role (or ability).
+
+    Anonymous users are sent to log in; authenticated non-members never get here (the
+    membership middleware answers 404); members without the role get 403.
+    """
+    minimum = ABILITIES.get(ability_or_role, ability_or_role)
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            principal: Principal | None = getattr(request, "principal", None)
+            if not request.user.is_authenticated:
+                return redirect(f"/accounts/login/?next={request.get_full_path()}")
+            if principal is None:
+                raise Http404
+            if not principal.can(minimum):
+                return HttpResponseForbidden(_(ERR_FORBIDDEN))
+            return view(request, *args, **kwargs)
+
+        wrapper.required_role = minimum  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator

@@ -1,0 +1,287 @@
+"""Writes on companies, users, memberships, invitations, API keys and support access."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django_tenants.utils import schema_context
+
+from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
+from tenants.roles import Role, assignable_roles, role_at_least
+
+RESERVED_SLUGS = {
+    "www", "admin", "api", "app", "static", "media", "public", "mail", "smtp", "ftp",
+    "localhost", "support", "help", "status", "webhooks", "ws", "tenant-template", "demo-template",
+}
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
+
+ERR_SLUG_TAKEN = "This address is already taken."
+ERR_SLUG_INVALID = "Use 1 to 48 lowercase letters, digits and hyphens, not at the start or end."
+ERR_SLUG_RESERVED = "This address is reserved."
+ERR_ALREADY_MEMBER = "This person is already a member of the company."
+ERR_INVITATION_INVALID = "This invitation is invalid or has expired."
+ERR_INVITATION_EMAIL = "This invitation was sent to another email address."
+ERR_ROLE_NOT_ALLOWED = "You cannot give this role."
+ERR_LAST_OWNER = "A company needs at least one owner."
+
+
+def schema_name_for(slug: str) -> str:
+    return "c_" + slug.replace("-", "_")
+
+
+def domain_for(slug: str) -> str:
+    return f"{slug}.{settings.BASE_DOMAIN}"
+
+
+def suggest_slug(name: str) -> str:
+    base = slugify(name)[:40].strip("-") or "company"
+    if base in RESERVED_SLUGS:
+        base = f"{base}-co"
+    slug, n = base, 1
+    while Company.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def validate_slug(slug: str) -> None:
+    if not SLUG_RE.match(slug):
+        raise ValidationError(_(ERR_SLUG_INVALID), code="invalid")
+    if slug in RESERVED_SLUGS:
+        raise ValidationError(_(ERR_SLUG_RESERVED), code="reserved")
+    if Company.objects.filter(slug=slug).exists():
+        raise ValidationError(_(ERR_SLUG_TAKEN), code="taken")
+
+
+def company_create(
+    *, name: str, owner: User | None, slug: str | None = None, time_zone: str = "America/Sao_Paulo",
+    locale: str = "pt-br", plan: str = "free",
+) -> Company:
+    """Create a company, its schema (cloned from the template), its domain and owner.
+
+    Not atomic as a whole: PostgreSQL DDL of the clone runs in its own transaction; if a later
+    step fails the company row and schema are removed again.
+    """
+    slug = slug or suggest_slug(name)
+    validate_slug(slug)
+    company = Company(
+        name=name, slug=slug, schema_name=schema_name_for(slug), time_zone=time_zone,
+        locale=locale, plan=plan,
+    )
+    company.save(verbosity=0)
+    try:
+        with transaction.atomic():
+            Domain.objects.create(domain=domain_for(slug), tenant=company, is_primary=True)
+            if owner is not None:
+                Membership.objects.create(user=owner, company=company, role=Role.OWNER)
+    except Exception:
+        company.delete(force_drop=True)
+        raise
+    connection.set_schema_to_public()
+    return company
+
+
+def ensure_template_schema() -> None:
+    """Create and migrate the template schema new companies are cloned from."""
+    from django.core.management import call_command
+    from django_tenants.utils import schema_exists
+
+    name = settings.TENANT_BASE_SCHEMA
+    if not schema_exists(name):
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE SCHEMA "{name}"')
+    call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
+    connection.set_schema_to_public()
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str, by: Membership) -> Membership:
+    if role not in assignable_roles(by.role) or (
+        membership.role == Role.OWNER and by.role != Role.OWNER
+    ):
+        raise ValidationError(_(ERR_ROLE_NOT_ALLOWED), code="role")
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        _ensure_other_owner(membership)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+def _ensure_other_owner(membership: Membership) -> None:
+    # Lock the company's owner rows so two concurrent demotions cannot both pass the check.
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(company_id=membership.company_id, role=Role.OWNER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if owners == [membership.pk]:
+        raise ValidationError(_(ERR_LAST_OWNER), code="last_owner")
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, by: Membership) -> None:
+    if membership.role == Role.OWNER and by.role != Role.OWNER:
+        raise ValidationError(_(ERR_ROLE_NOT_ALLOWED), code="role")
+    if not role_at_least(by.role, Role.ADMIN) and membership.user_id != by.user_id:
+        raise ValidationError(_(ERR_ROLE_NOT_ALLOWED), code="role")
+    if membership.role == Role.OWNER:
+        _ensure_other_owner(membership)
+    membership.delete()
+
+
+def workspace_url(company: Company, path: str = "/") -> str:
+    port = f":{settings.SITE_PORT}" if settings.SITE_PORT not in {"", "80", "443"} else ""
+    return f"{settings.SITE_SCHEME}://{domain_for(company.slug)}{port}{path}"
+
+
+def public_url(path: str = "/") -> str:
+    port = f":{settings.SITE_PORT}" if settings.SITE_PORT not in {"", "80", "443"} else ""
+    return f"{settings.SITE_SCHEME}://{settings.BASE_DOMAIN}{port}{path}"
+
+
+def invitation_create(*, company: Company, email: str, role: str, by: Membership) -> tuple[Invitation, str]:
+    """Create (or renew) an invitation and email its link. Returns the row and the raw token."""
+    import secrets
+
+    email = email.strip().lower()
+    if role not in assignable_roles(by.role):
+        raise ValidationError(_(ERR_ROLE_NOT_ALLOWED), code="role")
+    if Membership.objects.filter(company=company, user__email__iexact=email).exists():
+        raise ValidationError(_(ERR_ALREADY_MEMBER), code="member")
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        Invitation.objects.filter(company=company, email=email, accepted_at=None, revoked_at=None).update(
+            revoked_at=timezone.now()
+        )
+        invitation = Invitation.objects.create(
+            company=company, email=email, role=role, token_hash=Invitation.hash_token(token),
+            invited_by=by.user, expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
+        )
+    link = public_url(f"/invitations/{token}/")
+    transaction.on_commit(lambda: _send_invitation_email(invitation, link))
+    return invitation, token
+
+
+def _send_invitation_email(invitation: Invitation, link: str) -> None:
+    context = {"invitation": invitation, "company": invitation.company, "link": link}
+    send_mail(
+        subject=_("You are invited to %(company)s on Master IA") % {"company": invitation.company.name},
+        message=render_to_string("tenants/email/invitation.txt", context),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+def invitation_lookup(token: str) -> Invitation | None:
+    invitation = (
+        Invitation.objects.select_related("company")
+        .filter(token_hash=Invitation.hash_token(token))
+        .first()
+    )
+    if invitation is None or not invitation.is_pending:
+        return None
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User) -> Membership:
+    invitation = (
+        Invitation.objects.select_for_update().select_related("company")
+        .filter(token_hash=Invitation.hash_token(token)).first()
+    )
+    if invitation is None or not invitation.is_pending:
+        raise ValidationError(_(ERR_INVITATION_INVALID), code="invalid")
+    if invitation.email.lower() != user.email.lower():
+        raise ValidationError(_(ERR_INVITATION_EMAIL), code="email")
+    membership, created = Membership.objects.get_or_create(
+        user=user, company=invitation.company, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    return membership
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+def api_key_create(*, company: Company, name: str, role: str, by: User | None) -> tuple[ApiKey, str]:
+    """Create a key; the returned full key is never stored and cannot be shown again."""
+    full, prefix, digest = ApiKey.generate()
+    key = ApiKey.objects.create(
+        company=company, name=name, prefix=prefix, key_hash=digest, role=role, created_by=by
+    )
+    return key, full
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+@transaction.atomic
+def company_update(*, company: Company, name: str, time_zone: str, locale: str) -> Company:
+    company.name, company.time_zone, company.locale = name, time_zone, locale
+    company.save(update_fields=["name", "time_zone", "locale"])
+    return company
+
+
+def support_access_open(*, staff: User, company: Company, reason: str, ip: str | None) -> SupportAccess:
+    return SupportAccess.objects.create(
+        staff=staff, company=company, reason=reason.strip(), ip_address=ip,
+        expires_at=timezone.now() + timedelta(minutes=settings.SUPPORT_ACCESS_TTL_MINUTES),
+    )
+
+
+# --- Moving a logged-in user between the public domain and a company's domain ---------------
+# Browsers do not share cookies between ``localhost`` and ``acme.localhost``, and a company may
+# later use its own domain, so crossing hosts goes through a short-lived signed ticket.
+HANDOFF_SALT = "tenants.handoff"
+HANDOFF_MAX_AGE = 60
+
+
+def handoff_ticket(*, user: User, company: Company, next_path: str = "/") -> str:
+    import secrets
+
+    return signing.dumps(
+        {"u": user.pk, "c": company.schema_name, "n": next_path, "j": secrets.token_hex(8)},
+        salt=HANDOFF_SALT,
+    )
+
+
+def handoff_redeem(ticket: str, *, schema_name: str) -> tuple[User, str] | None:
+    """Return ``(user, next_path)`` for a valid, unused ticket issued for this schema."""
+    from django.core.cache import cache
+
+    try:
+        data = signing.loads(ticket, salt=HANDOFF_SALT, max_age=HANDOFF_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if data.get("c") != schema_name:
+        return None
+    # One use only: the ticket id is remembered until the ticket would have expired anyway.
+    with schema_context("public"):
+        if not cache.add(f"handoff:{data['j']}", 1, HANDOFF_MAX_AGE + 5):
+            return None
+    user = User.objects.filter(pk=data["u"], is_active=True).first()
+    if user is None:
+        return None
+    next_path = data.get("n") or "/"
+    if not next_path.startswith("/") or next_path.startswith("//"):
+        next_path = "/"
+    return user, next_path

@@ -1,0 +1,42 @@
+"""Celery tasks that run inside a company's schema.
+
+Every tenant task takes ``schema_name`` as its first argument (keyword or positional). The
+base class enters that schema before the task body runs and refuses to run without one, so a
+task can never silently work on the public schema.
+"""
+
+from __future__ import annotations
+
+from celery import Task
+from django.db import connection
+from django_tenants.utils import get_public_schema_name, get_tenant_model
+
+from tenants.context import NoTenantError
+
+
+class TenantTask(Task):
+    abstract = True
+
+    def __call__(self, *args, **kwargs):
+        schema_name = kwargs.get("schema_name", args[0] if args else None)
+        if not schema_name or schema_name == get_public_schema_name():
+            raise NoTenantError(f"task {self.name} needs the schema_name of a company")
+        company = get_tenant_model().objects.filter(schema_name=schema_name).first()
+        if company is None:
+            raise NoTenantError(f"task {self.name}: no company has schema {schema_name!r}")
+        previous = connection.tenant if hasattr(connection, "tenant") else None
+        connection.set_tenant(company)
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            if previous is not None and previous.schema_name != get_public_schema_name():
+                connection.set_tenant(previous)
+            else:
+                connection.set_schema_to_public()
+
+
+def enqueue_on_commit(task, *args, **kwargs) -> None:
+    """Queue ``task`` once the current transaction commits (nothing if it rolls back)."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs))

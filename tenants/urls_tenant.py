@@ -1,0 +1,16 @@
+from django.urls import path
+
+from tenants import views
+
+urlpatterns = [
+    path("", views.workspace_home, name="dashboard"),
+    path("auth/handoff/", views.handoff, name="handoff"),
+    path("support/enter/", views.support_enter, name="support-enter"),
+    path("settings/members/", views.members, name="members"),
+    path("settings/members/<int:pk>/role/", views.member_role, name="member-role"),
+    path("settings/members/<int:pk>/remove/", views.member_remove, name="member-remove"),
+    path("settings/invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation-revoke"),
+    path("settings/api-keys/", views.api_keys, name="api-keys"),
+    path("settings/api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api-key-revoke"),
+    path("settings/company/", views.company_profile, name="company-profile"),
+]
