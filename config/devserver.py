@@ -17,14 +17,32 @@ from config import embedded
 
 PROCESSES: dict[str, list[str]] = {
     "web": [
-        sys.executable, "-m", "uvicorn", "config.asgi:application",
-        "--host", os.environ.get("HOST", "127.0.0.1"), "--port", os.environ.get("PORT", "8000"),
-        "--ws", "websockets", "--lifespan", "off", "--no-access-log",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        os.environ.get("HOST", "127.0.0.1"),
+        "--port",
+        os.environ.get("PORT", "8000"),
+        "--ws",
+        "websockets",
+        "--lifespan",
+        "off",
+        "--no-access-log",
     ],
     "worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "--concurrency", "2"],
     "beat": [
-        sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "INFO",
-        "-s", str(embedded.data_dir() / "celerybeat-schedule"),
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "beat",
+        "-l",
+        "INFO",
+        "-s",
+        str(embedded.data_dir() / "celerybeat-schedule"),
     ],
 }
 

@@ -2,8 +2,10 @@
 
 from django.urls import path
 
+from inbox.routing import websocket_urlpatterns as inbox_websockets
 from tenants.websocket import EventsConsumer
 
 websocket_urlpatterns = [
     path("ws/events/", EventsConsumer.as_asgi()),
+    *inbox_websockets,
 ]

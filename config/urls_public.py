@@ -8,5 +8,6 @@ from config.urls_common import urlpatterns as common
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("tenants.urls_public")),
+    path("", include("inbox.urls_public")),
     *common,
 ]

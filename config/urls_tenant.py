@@ -7,6 +7,8 @@ from config.urls_common import urlpatterns as common
 
 api_v1 = [
     path("", include("tenants.api.urls")),
+    path("", include("crm.api.urls")),
+    path("", include("inbox.api.urls")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
 ]
@@ -14,5 +16,7 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("", include("tenants.urls_tenant")),
+    path("", include("crm.urls")),
+    path("", include("inbox.urls")),
     *common,
 ]

@@ -37,8 +37,11 @@ class CompanyAdmin(admin.ModelAdmin):
     inlines = [DomainInline, MembershipInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).exclude(schema_name="public").annotate(
-            member_count=Count("memberships", distinct=True)
+        return (
+            super()
+            .get_queryset(request)
+            .exclude(schema_name="public")
+            .annotate(member_count=Count("memberships", distinct=True))
         )
 
     @admin.display(description=_("members"), ordering="member_count")
@@ -62,17 +65,26 @@ class CompanyAdmin(admin.ModelAdmin):
         form = SupportAccessForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             access = services.support_access_open(
-                staff=request.user, company=company, reason=form.cleaned_data["reason"],
+                staff=request.user,
+                company=company,
+                reason=form.cleaned_data["reason"],
                 ip=request.META.get("REMOTE_ADDR"),
             )
             ticket = signing.dumps(
-                {"c": company.schema_name, "a": access.pk,
-                 "h": services.handoff_ticket(user=request.user, company=company)},
+                {
+                    "c": company.schema_name,
+                    "a": access.pk,
+                    "h": services.handoff_ticket(user=request.user, company=company),
+                },
                 salt="tenants.support",
             )
             return HttpResponseRedirect(services.workspace_url(company, f"/support/enter/?t={ticket}"))
-        context = {**self.admin_site.each_context(request), "company": company, "form": form,
-                   "title": _("Open %(name)s for support") % {"name": company.name}}
+        context = {
+            **self.admin_site.each_context(request),
+            "company": company,
+            "form": form,
+            "title": _("Open %(name)s for support") % {"name": company.name},
+        }
         return render(request, "admin/tenants/open_workspace.html", context)
 
 

@@ -69,9 +69,7 @@ def associated_data(company: str, field: str) -> bytes:
 def encrypt(plaintext: str, *, company: str, field: str, ring: KeyRing | None = None) -> str:
     ring = ring or key_ring()
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(ring.keys[ring.primary_id]).encrypt(
-        nonce, plaintext.encode(), associated_data(company, field)
-    )
+    sealed = AESGCM(ring.keys[ring.primary_id]).encrypt(nonce, plaintext.encode(), associated_data(company, field))
     return f"{PREFIX}:{ring.primary_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
 

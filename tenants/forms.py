@@ -36,7 +36,9 @@ class CompanySignupForm(forms.Form):
 class CompanyCreateForm(forms.Form):
     name = forms.CharField(label=_("Company name"), max_length=120)
     slug = forms.SlugField(
-        label=_("Address"), max_length=48, required=False,
+        label=_("Address"),
+        max_length=48,
+        required=False,
         help_text=_("Lowercase letters, digits and hyphens. Leave empty to derive it from the name."),
     )
 
@@ -66,8 +68,9 @@ class RoleForm(forms.Form):
 class ApiKeyForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=80)
     role = forms.ChoiceField(
-        label=_("Role"), choices=[(Role.ADMIN, Role.ADMIN.label), (Role.AGENT, Role.AGENT.label),
-                                  (Role.VIEWER, Role.VIEWER.label)], initial=Role.ADMIN,
+        label=_("Role"),
+        choices=[(Role.ADMIN, Role.ADMIN.label), (Role.AGENT, Role.AGENT.label), (Role.VIEWER, Role.VIEWER.label)],
+        initial=Role.ADMIN,
     )
 
 
@@ -82,6 +85,8 @@ class CompanyProfileForm(forms.ModelForm):
 
 class SupportAccessForm(forms.Form):
     reason = forms.CharField(
-        label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), min_length=10,
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=10,
         help_text=_("Why you need to open this workspace (e.g. the ticket number)."),
     )

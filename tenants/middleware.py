@@ -6,7 +6,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
 from tenants.models import Membership, SupportAccess
@@ -73,8 +73,20 @@ class MembershipMiddleware(MiddlewareMixin):
     who is not a member (and no valid support access) gets 404, as if the company did not
     exist. Anonymous users pass through; views decide (login redirect, public webhooks)."""
 
-    OPEN_PREFIXES = ("/accounts/", "/static/", "/api/", "/auth/handoff/", "/manifest", "/sw.js",
-                     "/offline/", "/i18n/", "/webhooks/", "/support/enter/", "/healthz", "/readyz")
+    OPEN_PREFIXES = (
+        "/accounts/",
+        "/static/",
+        "/api/",
+        "/auth/handoff/",
+        "/manifest",
+        "/sw.js",
+        "/offline/",
+        "/i18n/",
+        "/webhooks/",
+        "/support/enter/",
+        "/healthz",
+        "/readyz",
+    )
 
     def process_request(self, request):
         request.principal = None
@@ -84,9 +96,7 @@ class MembershipMiddleware(MiddlewareMixin):
         tenant = request.tenant
         user = request.user
         if user.is_authenticated:
-            membership = (
-                Membership.objects.filter(user=user, company=tenant).only("id", "role", "user_id").first()
-            )
+            membership = Membership.objects.filter(user=user, company=tenant).only("id", "role", "user_id").first()
             if membership is not None:
                 request.membership = membership
                 request.principal = Principal(role=membership.role, user_id=user.pk)

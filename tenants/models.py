@@ -36,9 +36,7 @@ class Company(TenantMixin):
     name = models.CharField(_("name"), max_length=120)
     slug = models.SlugField(_("slug"), max_length=48, unique=True)
     plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.FREE)
-    time_zone = models.CharField(
-        _("time zone"), max_length=64, choices=TIME_ZONE_CHOICES, default="America/Sao_Paulo"
-    )
+    time_zone = models.CharField(_("time zone"), max_length=64, choices=TIME_ZONE_CHOICES, default="America/Sao_Paulo")
     locale = models.CharField(_("language"), max_length=8, choices=Locale.choices, default=Locale.PT_BR)
     default_country = models.CharField(_("default country"), max_length=2, default="BR")
     is_active = models.BooleanField(_("active"), default=True)
@@ -148,6 +146,9 @@ class Invitation(models.Model):
         verbose_name_plural = _("invitations")
         indexes = [models.Index(fields=["company", "email"])]
 
+    def __str__(self) -> str:
+        return f"{self.email} → {self.company}"
+
     @staticmethod
     def hash_token(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
@@ -208,9 +209,10 @@ class WebhookRoute(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["provider", "external_id"], name="webhook_route_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["provider", "external_id"], name="webhook_route_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.external_id} → {self.company_id}"
 
 
 class SupportAccess(models.Model):

@@ -40,8 +40,9 @@ def send_event(event: dict[str, Any], *, groups: list[str] | None = None, user_i
         async_to_sync(layer.group_send)(group, payload)
 
 
-def send_event_on_commit(event: dict[str, Any], *, groups: list[str] | None = None,
-                         user_ids: list[int] | None = None) -> None:
+def send_event_on_commit(
+    event: dict[str, Any], *, groups: list[str] | None = None, user_ids: list[int] | None = None
+) -> None:
     """Send ``event`` when the current transaction commits; never for rolled-back work."""
     require_tenant_schema()
     from django.db import connection

@@ -18,8 +18,10 @@ def companies_for_user(*, user: User) -> QuerySet[Company]:
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user, company__is_active=True).select_related("company").order_by(
-        "company__name"
+    return (
+        Membership.objects.filter(user=user, company__is_active=True)
+        .select_related("company")
+        .order_by("company__name")
     )
 
 

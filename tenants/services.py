@@ -20,8 +20,24 @@ from tenants.models import ApiKey, Company, Domain, Invitation, Membership, Supp
 from tenants.roles import Role, assignable_roles, role_at_least
 
 RESERVED_SLUGS = {
-    "www", "admin", "api", "app", "static", "media", "public", "mail", "smtp", "ftp",
-    "localhost", "support", "help", "status", "webhooks", "ws", "tenant-template", "demo-template",
+    "www",
+    "admin",
+    "api",
+    "app",
+    "static",
+    "media",
+    "public",
+    "mail",
+    "smtp",
+    "ftp",
+    "localhost",
+    "support",
+    "help",
+    "status",
+    "webhooks",
+    "ws",
+    "tenant-template",
+    "demo-template",
 }
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
 
@@ -64,8 +80,13 @@ def validate_slug(slug: str) -> None:
 
 
 def company_create(
-    *, name: str, owner: User | None, slug: str | None = None, time_zone: str = "America/Sao_Paulo",
-    locale: str = "pt-br", plan: str = "free",
+    *,
+    name: str,
+    owner: User | None,
+    slug: str | None = None,
+    time_zone: str = "America/Sao_Paulo",
+    locale: str = "pt-br",
+    plan: str = "free",
 ) -> Company:
     """Create a company, its schema (cloned from the template), its domain and owner.
 
@@ -75,8 +96,12 @@ def company_create(
     slug = slug or suggest_slug(name)
     validate_slug(slug)
     company = Company(
-        name=name, slug=slug, schema_name=schema_name_for(slug), time_zone=time_zone,
-        locale=locale, plan=plan,
+        name=name,
+        slug=slug,
+        schema_name=schema_name_for(slug),
+        time_zone=time_zone,
+        locale=locale,
+        plan=plan,
     )
     company.save(verbosity=0)
     try:
@@ -106,9 +131,7 @@ def ensure_template_schema() -> None:
 
 @transaction.atomic
 def membership_set_role(*, membership: Membership, role: str, by: Membership) -> Membership:
-    if role not in assignable_roles(by.role) or (
-        membership.role == Role.OWNER and by.role != Role.OWNER
-    ):
+    if role not in assignable_roles(by.role) or (membership.role == Role.OWNER and by.role != Role.OWNER):
         raise ValidationError(_(ERR_ROLE_NOT_ALLOWED), code="role")
     if membership.role == Role.OWNER and role != Role.OWNER:
         _ensure_other_owner(membership)
@@ -165,8 +188,12 @@ def invitation_create(*, company: Company, email: str, role: str, by: Membership
             revoked_at=timezone.now()
         )
         invitation = Invitation.objects.create(
-            company=company, email=email, role=role, token_hash=Invitation.hash_token(token),
-            invited_by=by.user, expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
+            company=company,
+            email=email,
+            role=role,
+            token_hash=Invitation.hash_token(token),
+            invited_by=by.user,
+            expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
         )
     link = public_url(f"/invitations/{token}/")
     transaction.on_commit(lambda: _send_invitation_email(invitation, link))
@@ -184,11 +211,7 @@ def _send_invitation_email(invitation: Invitation, link: str) -> None:
 
 
 def invitation_lookup(token: str) -> Invitation | None:
-    invitation = (
-        Invitation.objects.select_related("company")
-        .filter(token_hash=Invitation.hash_token(token))
-        .first()
-    )
+    invitation = Invitation.objects.select_related("company").filter(token_hash=Invitation.hash_token(token)).first()
     if invitation is None or not invitation.is_pending:
         return None
     return invitation
@@ -197,8 +220,10 @@ def invitation_lookup(token: str) -> Invitation | None:
 @transaction.atomic
 def invitation_accept(*, token: str, user: User) -> Membership:
     invitation = (
-        Invitation.objects.select_for_update().select_related("company")
-        .filter(token_hash=Invitation.hash_token(token)).first()
+        Invitation.objects.select_for_update()
+        .select_related("company")
+        .filter(token_hash=Invitation.hash_token(token))
+        .first()
     )
     if invitation is None or not invitation.is_pending:
         raise ValidationError(_(ERR_INVITATION_INVALID), code="invalid")
@@ -222,9 +247,7 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
 def api_key_create(*, company: Company, name: str, role: str, by: User | None) -> tuple[ApiKey, str]:
     """Create a key; the returned full key is never stored and cannot be shown again."""
     full, prefix, digest = ApiKey.generate()
-    key = ApiKey.objects.create(
-        company=company, name=name, prefix=prefix, key_hash=digest, role=role, created_by=by
-    )
+    key = ApiKey.objects.create(company=company, name=name, prefix=prefix, key_hash=digest, role=role, created_by=by)
     return key, full
 
 
@@ -243,7 +266,10 @@ def company_update(*, company: Company, name: str, time_zone: str, locale: str) 
 
 def support_access_open(*, staff: User, company: Company, reason: str, ip: str | None) -> SupportAccess:
     return SupportAccess.objects.create(
-        staff=staff, company=company, reason=reason.strip(), ip_address=ip,
+        staff=staff,
+        company=company,
+        reason=reason.strip(),
+        ip_address=ip,
         expires_at=timezone.now() + timedelta(minutes=settings.SUPPORT_ACCESS_TTL_MINUTES),
     )
 

@@ -14,7 +14,12 @@ from django.views.decorators.http import require_POST
 
 from tenants import selectors, services
 from tenants.forms import (
-    PENDING_INVITATION_KEY, ApiKeyForm, CompanyCreateForm, CompanyProfileForm, InviteForm, RoleForm,
+    PENDING_INVITATION_KEY,
+    ApiKeyForm,
+    CompanyCreateForm,
+    CompanyProfileForm,
+    InviteForm,
+    RoleForm,
 )
 from tenants.models import ApiKey, Company, Invitation, Membership
 from tenants.permissions import role_required
@@ -181,12 +186,13 @@ def api_keys(request):
     created_key = None
     if request.method == "POST" and form.is_valid():
         _key, created_key = services.api_key_create(
-            company=request.tenant, name=form.cleaned_data["name"], role=form.cleaned_data["role"],
+            company=request.tenant,
+            name=form.cleaned_data["name"],
+            role=form.cleaned_data["role"],
             by=request.user,
         )
         form = ApiKeyForm()
-    context = {"keys": selectors.company_api_keys(company=request.tenant), "form": form,
-               "created_key": created_key}
+    context = {"keys": selectors.company_api_keys(company=request.tenant), "form": form, "created_key": created_key}
     return render(request, "tenants/api_keys.html", context)
 
 
@@ -204,8 +210,10 @@ def company_profile(request):
     form = CompanyProfileForm(request.POST or None, instance=request.tenant)
     if request.method == "POST" and form.is_valid():
         services.company_update(
-            company=request.tenant, name=form.cleaned_data["name"],
-            time_zone=form.cleaned_data["time_zone"], locale=form.cleaned_data["locale"],
+            company=request.tenant,
+            name=form.cleaned_data["name"],
+            time_zone=form.cleaned_data["time_zone"],
+            locale=form.cleaned_data["locale"],
         )
         messages.success(request, _(MSG_PROFILE_SAVED))
         return redirect("company-profile")

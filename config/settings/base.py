@@ -85,6 +85,8 @@ SHARED_APPS = [
 # Every company schema holds these (each domain app adds itself here).
 TENANT_APPS = [
     "django.contrib.contenttypes",
+    "crm",
+    "inbox",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -228,9 +230,7 @@ SOCIALACCOUNT_PROVIDERS: dict = {
         "SCOPE": ["profile", "email"],
         "AUTH_PARAMS": {"access_type": "online"},
         "EMAIL_AUTHENTICATION": True,
-        "APPS": [
-            {"client_id": env("GOOGLE_CLIENT_ID"), "secret": env("GOOGLE_CLIENT_SECRET"), "key": ""}
-        ]
+        "APPS": [{"client_id": env("GOOGLE_CLIENT_ID"), "secret": env("GOOGLE_CLIENT_SECRET"), "key": ""}]
         if env("GOOGLE_CLIENT_ID")
         else [],
     },
@@ -240,9 +240,7 @@ SOCIALACCOUNT_PROVIDERS: dict = {
         "FIELDS": ["id", "email", "name", "first_name", "last_name", "verified"],
         "VERSION": env("FACEBOOK_GRAPH_VERSION", "v21.0"),
         "EMAIL_AUTHENTICATION": True,
-        "APPS": [
-            {"client_id": env("FACEBOOK_APP_ID"), "secret": env("FACEBOOK_APP_SECRET"), "key": ""}
-        ]
+        "APPS": [{"client_id": env("FACEBOOK_APP_ID"), "secret": env("FACEBOOK_APP_SECRET"), "key": ""}]
         if env("FACEBOOK_APP_ID")
         else [],
     },
@@ -298,8 +296,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "APPEND_COMPONENTS": {
         "securitySchemes": {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
-                       "description": "`Api-Key <key>`"},
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Api-Key <key>`"},
         }
     },
 }

@@ -10,3 +10,5 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBac
 SESSION_COOKIE_DOMAIN = env("SESSION_COOKIE_DOMAIN") or None
 _database_url, _redis_url = service_urls()
 globals().update(configure_stores(_database_url, _redis_url))
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG

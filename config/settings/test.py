@@ -3,7 +3,7 @@
 from config.embedded import service_urls
 
 from .base import *  # noqa: F403
-from .base import SOCIALACCOUNT_PROVIDERS, configure_stores, env
+from .base import SOCIALACCOUNT_PROVIDERS, configure_stores
 
 DEBUG = False
 SECRET_KEY = "test-secret-key"
@@ -12,6 +12,11 @@ _database_url, _redis_url = service_urls()
 globals().update(configure_stores(_database_url, _redis_url, redis_offset=8))
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 DATABASES["default"]["TEST"] = {"NAME": "test_masteria"}  # noqa: F405
+if env("LIVE_TEST_DATABASE"):
+    # The browser tests' server process works on the database pytest created.
+    DATABASES["default"]["NAME"] = "test_masteria"  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
@@ -19,8 +24,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = False
-FIELD_ENCRYPTION_KEYS = "k2:" + "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=" + ",k1:" + (
-    "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE="
+FIELD_ENCRYPTION_KEYS = (
+    "k2:" + "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=" + ",k1:" + ("MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=")
 )
 # Loopback stand-ins for the OAuth providers (tests/stubs/oauth.py serves them).
 OAUTH_STUB = "http://127.0.0.1:18765"

@@ -38,7 +38,7 @@ def reencrypt_schema(schema_name: str) -> int:
                     with transaction.atomic(), connection.cursor() as cursor:
                         cursor.execute(
                             f'SELECT id, "{column}" FROM "{table}" WHERE id > %s AND "{column}" IS NOT NULL '
-                            f"AND \"{column}\" <> '' AND \"{column}\" NOT LIKE %s ORDER BY id LIMIT %s FOR UPDATE",
+                            f'AND "{column}" <> \'\' AND "{column}" NOT LIKE %s ORDER BY id LIMIT %s FOR UPDATE',
                             [last_pk, f"{crypto.PREFIX}:{ring.primary_id}:%", BATCH],
                         )
                         rows = cursor.fetchall()

@@ -1,0 +1,55 @@
+"""Helpers for benchmarks: a database of their own, companies, timing."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+BENCH_DB = "bench_masteria"
+
+
+def ensure_bench_database() -> None:
+    """Point the default connection at ``bench_masteria`` (created and migrated if needed)."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    settings.DATABASES["default"]["NAME"] = BENCH_DB
+    connection.close()
+    connection.settings_dict["NAME"] = "postgres"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE DATABASE {BENCH_DB}")
+    connection.close()
+    connection.settings_dict["NAME"] = BENCH_DB
+    call_command("bootstrap", verbosity=0)
+
+
+def company(slug: str, name: str | None = None):
+    from tenants.models import Company
+    from tenants.services import company_create
+
+    existing = Company.objects.filter(slug=slug).first()
+    return existing or company_create(name=name or slug.title(), slug=slug, owner=None)
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    index = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def time_calls(fn: Callable[[], object], repeat: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+__all__ = ["company", "percentile", "time_calls", "statistics"]

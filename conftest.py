@@ -1,0 +1,150 @@
+"""Test fixtures shared by every app.
+
+One set of company schemas per test database: ``acme`` (the tenant most tests use) and
+``other`` (to prove isolation), created once and kept with ``--reuse-db``. Each test runs in a
+transaction that is rolled back, in whichever schema it selects.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+def _ensure_company(slug: str, name: str):
+    from tenants.models import Company
+    from tenants.services import company_create
+
+    company = Company.objects.filter(slug=slug).first()
+    if company is None:
+        company = company_create(name=name, slug=slug, owner=None)
+    return company
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    from django.conf import settings
+
+    from tenants.models import Company, Domain
+    from tenants.services import ensure_template_schema
+
+    with django_db_blocker.unblock():
+        public, _ = Company.objects.get_or_create(
+            schema_name="public", defaults={"name": "Master IA", "slug": "public"}
+        )
+        Domain.objects.get_or_create(domain=settings.BASE_DOMAIN, defaults={"tenant": public})
+        ensure_template_schema()
+        _ensure_company("acme", "Acme Ltda")
+        _ensure_company("other", "Other Corp")
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def acme(db):
+    from tenants.models import Company
+
+    return Company.objects.get(slug="acme")
+
+
+@pytest.fixture
+def other_company(db):
+    from tenants.models import Company
+
+    return Company.objects.get(slug="other")
+
+
+@pytest.fixture
+def tenant(acme):
+    """Run the test inside the ``acme`` schema."""
+    connection.set_tenant(acme)
+    yield acme
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def make_user(db):
+    from tenants.models import User
+
+    counter = {"n": 0}
+
+    def make(email: str | None = None, password: str = TEST_PASSWORD, **extra):
+        counter["n"] += 1
+        email = email or f"user{counter['n']}@example.com"
+        user = User.objects.create_user(email=email, password=password, **extra)
+        from allauth.account.models import EmailAddress
+
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_member(make_user, acme):
+    from tenants.models import Membership
+
+    def make(role: str = "owner", company=None, **kwargs):
+        user = make_user(**kwargs)
+        Membership.objects.create(user=user, company=company or acme, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def owner(make_member):
+    return make_member("owner", email="owner@acme.test")
+
+
+def host_for(company) -> str:
+    from django.conf import settings
+
+    return f"{company.slug}.{settings.BASE_DOMAIN}"
+
+
+@pytest.fixture
+def public_client(db):
+    from django.conf import settings
+
+    return Client(HTTP_HOST=settings.BASE_DOMAIN)
+
+
+@pytest.fixture
+def tenant_client_factory(db):
+    """``tenant_client_factory(company, user=None)``: a test client on the company's domain."""
+
+    def make(company, user=None):
+        client = Client(HTTP_HOST=host_for(company))
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner_client(tenant_client_factory, acme, owner):
+    return tenant_client_factory(acme, owner)
+
+
+@pytest.fixture(autouse=True)
+def _reset_schema():
+    yield
+    try:
+        connection.set_schema_to_public()
+    except Exception:  # noqa: BLE001 - connection may be closed by the test
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    yield
+    try:
+        cache.clear()
+    except Exception:  # noqa: BLE001
+        pass
