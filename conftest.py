@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-TEST_PASSWORD = "correct-horse-battery-staple"
+from tests.conftest_helpers import TEST_PASSWORD  # noqa: E402
 
 
 def _ensure_company(slug: str, name: str):

@@ -6,7 +6,7 @@ from .base import *  # noqa: F403
 from .base import SOCIALACCOUNT_PROVIDERS, configure_stores
 
 DEBUG = False
-SECRET_KEY = "test-secret-key"
+SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256-jwt"
 _database_url, _redis_url = service_urls()
 # Redis databases 8-11 keep tests away from a development run's data.
 globals().update(configure_stores(_database_url, _redis_url, redis_offset=8))

@@ -1,0 +1,101 @@
+"""Websockets: the company comes from the Host; unknown hosts and non-members are refused,
+and events of one company never reach another's sockets."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+
+from config.asgi import application
+
+
+@pytest.fixture
+def committed_member(django_db_blocker, acme):
+    """A member of acme written for real (the consumer reads it from another connection)."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from tenants.models import Membership, User
+
+    created = []
+
+    def make(company, role="agent"):
+        with django_db_blocker.unblock():
+            user = User.objects.create_user(email=f"ws-{uuid.uuid4().hex[:8]}@example.com", password="x")
+            Membership.objects.create(user=user, company=company, role=role)
+            session = SessionStore()
+            session["_auth_user_id"] = str(user.pk)
+            session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+            session["_auth_user_hash"] = user.get_session_auth_hash()
+            session.create()
+            created.append((user, session))
+        return session.session_key
+
+    yield make
+    with django_db_blocker.unblock():
+        for user, session in created:
+            session.delete()
+            user.delete()
+
+
+def _communicator(host: str, session_key: str | None):
+    headers = [(b"host", host.encode()), (b"origin", f"http://{host}".encode())]
+    if session_key:
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
+    return WebsocketCommunicator(application, "/ws/events/", headers=headers)
+
+
+async def test_member_connects_and_receives_company_events(committed_member, acme):
+    key = await sync_to_async(committed_member)(acme)
+    communicator = _communicator("acme.localhost", key)
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from())["op"] == "ready"
+    await communicator.disconnect()
+
+
+async def test_unknown_host_is_refused(committed_member, acme):
+    key = await sync_to_async(committed_member)(acme)
+    communicator = _communicator("ghost.localhost", key)
+    connected, code = await communicator.connect()
+    assert not connected
+
+
+async def test_member_of_another_company_is_refused(committed_member, acme, other_company):
+    key = await sync_to_async(committed_member)(other_company)
+    communicator = _communicator("acme.localhost", key)
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4403
+
+
+async def test_anonymous_is_refused(acme):
+    communicator = _communicator("acme.localhost", None)
+    connected, code = await communicator.connect()
+    assert not connected
+
+
+async def test_events_stay_inside_their_company(committed_member, acme, other_company):
+    from tenants.realtime import send_event
+
+    acme_socket = _communicator("acme.localhost", await sync_to_async(committed_member)(acme))
+    other_socket = _communicator("other.localhost", await sync_to_async(committed_member)(other_company))
+    assert (await acme_socket.connect())[0]
+    assert (await other_socket.connect())[0]
+    await acme_socket.receive_json_from()
+    await other_socket.receive_json_from()
+
+    def emit():
+        from django_tenants.utils import schema_context
+
+        with schema_context("c_acme"):
+            send_event({"type": "probe", "op": "ping"})
+
+    await sync_to_async(emit)()
+    assert await acme_socket.receive_json_from(timeout=2) == {"type": "probe", "op": "ping"}
+    assert await other_socket.receive_nothing(timeout=0.3)
+    await acme_socket.disconnect()
+    await other_socket.disconnect()
