@@ -1,0 +1,82 @@
+"""Reads of the CRM (tenant schema)."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from crm.models import (
+    ConsentStatus,
+    Contact,
+    ContactList,
+    ContactListMember,
+    CrmSettings,
+    CustomFieldDefinition,
+    Segment,
+    Tag,
+)
+from crm.segments import filters_clean, filters_q
+from crm.text import fold_full
+from tenants.context import require_tenant_schema
+
+
+def crm_settings_get() -> CrmSettings:
+    """The company's CRM settings (created with defaults on first read)."""
+    require_tenant_schema()
+    settings_row, _ = CrmSettings.objects.get_or_create(pk=1)
+    return settings_row
+
+
+def _keyword_form(text: str) -> str:
+    # "  Sair! " -> "sair": case, accents, surrounding spaces and punctuation do not matter.
+    folded = fold_full(text)
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in folded).split())
+
+
+def is_opt_out_keyword(text: str) -> bool:
+    """True when the whole message is one of the company's opt-out keywords."""
+    candidate = _keyword_form(text or "")
+    if not candidate or len(candidate) > 64:
+        return False
+    keywords = {_keyword_form(k) for k in crm_settings_get().opt_out_keywords}
+    return candidate in keywords
+
+
+def contacts_matching(filters: dict | None = None) -> QuerySet[Contact]:
+    """Contacts matching validated-or-raw ``filters`` (see ``crm.segments``), one query."""
+    require_tenant_schema()
+    clean = filters_clean(filters or {})
+    return Contact.objects.filter(filters_q(clean))
+
+
+def segment_contacts(segment: Segment) -> QuerySet[Contact]:
+    return Contact.objects.filter(filters_q(filters_clean(segment.filters)))
+
+
+def marketing_audience(*, segment: Segment | None = None, contact_list: ContactList | None = None) -> QuerySet[Contact]:
+    """Contacts a campaign may reach: never anyone who opted out.
+
+    With both a segment and a list, the audience is the list members matching the segment.
+    With neither, every contact that did not opt out.
+    """
+    require_tenant_schema()
+    qs = Contact.objects.exclude(consent_status=ConsentStatus.OPTED_OUT)
+    if segment is not None:
+        qs = qs.filter(filters_q(filters_clean(segment.filters)))
+    if contact_list is not None:
+        qs = qs.filter(
+            Exists(ContactListMember.objects.filter(contact_list_id=contact_list.pk, contact_id=OuterRef("pk")))
+        )
+    return qs
+
+
+def tags_by_id(ids: set[int] | None = None) -> dict[int, Tag]:
+    qs = Tag.objects.all() if ids is None else Tag.objects.filter(id__in=ids)
+    return {t.id: t for t in qs}
+
+
+def custom_field_definitions() -> list[CustomFieldDefinition]:
+    return list(CustomFieldDefinition.objects.all())
+
+
+def contact_find_by_phone(phone: str) -> Contact | None:
+    return Contact.objects.filter(Q(phone=phone)).first()
