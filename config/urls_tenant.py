@@ -1,11 +1,11 @@
 """URLs of a company's workspace (``<slug>.<BASE_DOMAIN>``)."""
 
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.urls_common import urlpatterns as common
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("tenants.api.urls")),
     path("", include("crm.api.urls")),
     path("", include("inbox.api.urls")),

@@ -11,12 +11,16 @@ class NoTenantError(RuntimeError):
 
 
 def current_schema() -> str:
-    return connection.schema_name
+    return connection.schema_name  # type: ignore[attr-defined]  # set by django-tenants' backend
+
+
+def use_public_schema() -> None:
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
 def require_tenant_schema() -> str:
     """Return the current company schema; raise when running in the public schema."""
-    schema = connection.schema_name
+    schema = current_schema()
     if not schema or schema == get_public_schema_name():
         raise NoTenantError("tenant code called in the public schema")
     return schema
@@ -25,4 +29,4 @@ def require_tenant_schema() -> str:
 def current_company():
     """The ``Company`` whose schema is active (raises in the public schema)."""
     require_tenant_schema()
-    return connection.tenant
+    return connection.tenant  # type: ignore[attr-defined]

@@ -41,7 +41,7 @@ def readiness() -> JsonResponse:
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        redis.Redis.from_url(settings.REDIS_APP_URL, socket_timeout=1).ping()
+        redis.Redis.from_url(getattr(settings, "REDIS_APP_URL", ""), socket_timeout=1).ping()
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {exc.__class__.__name__}"

@@ -7,6 +7,7 @@ import hashlib
 import secrets
 import uuid
 import zoneinfo
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
@@ -64,7 +65,7 @@ class Domain(DomainMixin):
         verbose_name_plural = _("domains")
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def _create_user(self, email: str, password: str | None, **extra):
@@ -95,8 +96,8 @@ class User(AbstractUser):
     language = models.CharField(_("language"), max_length=8, choices=Locale.choices, blank=True)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
-    objects = UserManager()  # type: ignore[misc]
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+    objects = UserManager()  # type: ignore[misc,assignment]
 
     class Meta:
         verbose_name = _("user")

@@ -44,10 +44,7 @@ def send_event_on_commit(
     event: dict[str, Any], *, groups: list[str] | None = None, user_ids: list[int] | None = None
 ) -> None:
     """Send ``event`` when the current transaction commits; never for rolled-back work."""
-    require_tenant_schema()
-    from django.db import connection
-
-    schema = connection.schema_name
+    schema = require_tenant_schema()
 
     def _send():
         from django_tenants.utils import schema_context

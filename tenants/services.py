@@ -16,6 +16,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django_tenants.utils import schema_context
 
+from tenants.context import use_public_schema
 from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
 from tenants.roles import Role, assignable_roles, role_at_least
 
@@ -112,7 +113,7 @@ def company_create(
     except Exception:
         company.delete(force_drop=True)
         raise
-    connection.set_schema_to_public()
+    use_public_schema()
     return company
 
 
@@ -126,7 +127,7 @@ def ensure_template_schema() -> None:
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE SCHEMA "{name}"')
     call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
-    connection.set_schema_to_public()
+    use_public_schema()
 
 
 @transaction.atomic

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from rest_framework import generics, views, viewsets
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
 
 from tenants.api.permissions import HasCompanyRole
 from tenants.context import require_tenant_schema
@@ -15,7 +21,7 @@ class TenantAPIMixin:
     forgets a filter still cannot run in the public schema.
     """
 
-    permission_classes = [HasCompanyRole]
+    permission_classes: Sequence[_PermissionClass] = (HasCompanyRole,)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # type: ignore[misc]

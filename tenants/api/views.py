@@ -13,13 +13,13 @@ from tenants.api.base import TenantAPIView
 class TokenObtainView(TokenObtainPairView):
     """Exchange email and password for an access and a refresh token."""
 
-    permission_classes: list = []
-    authentication_classes: list = []
+    permission_classes = ()
+    authentication_classes = ()
 
 
 class TokenRefreshView_(TokenRefreshView):
-    permission_classes: list = []
-    authentication_classes: list = []
+    permission_classes = ()
+    authentication_classes = ()
 
 
 class MeView(TenantAPIView):
