@@ -185,6 +185,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # The one place where periodic work is declared.
 CELERY_BEAT_SCHEDULE: dict = {}
+# Inbox: Meta token expiry checks (debug_token, 7-day warning), snoozed conversations, and a
+# sweep for webhook events left unprocessed (e.g. a worker died mid-batch).
+CELERY_BEAT_SCHEDULE["inbox-check-channel-tokens"] = {"task": "inbox.check_channel_tokens", "schedule": 6 * 3600}
+CELERY_BEAT_SCHEDULE["inbox-wake-snoozed"] = {"task": "inbox.wake_snoozed", "schedule": 60}
+CELERY_BEAT_SCHEDULE["inbox-webhook-sweep"] = {"task": "inbox.webhook_drain_all", "schedule": 120}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -354,3 +359,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Inbox providers (base URLs are settings so tests use loopback stubs) -----------------------
+WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", "https://graph.facebook.com")
+WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", "v21.0")
+SMS_API_URL = env("SMS_API_URL", "https://api.twilio.com")
