@@ -1,0 +1,112 @@
+"""The one small interface every channel kind implements.
+
+Providers translate between our messages and a provider's wire format; they never write to the
+database (services do), so they are easy to test against loopback stubs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+ERR_NOT_SUPPORTED = _("This channel cannot do that.")
+
+
+class ProviderError(Exception):
+    """A provider refused or failed a request. ``code``/``title``/``details`` are shown to agents."""
+
+    def __init__(self, title: str, *, code: str = "", details: str = "", retryable: bool = False, status: int = 0):
+        super().__init__(title)
+        self.title = str(title)
+        self.code = str(code or "")
+        self.details = details or ""
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass
+class SendResult:
+    provider_message_id: str
+    status: str = "sent"
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InboundMessage:
+    provider_message_id: str
+    phone: str  # as the provider gives it (digits or E.164)
+    wa_id: str | None
+    name: str | None
+    kind: str  # a MessageKind value
+    body: str = ""
+    media_id: str = ""  # provider media id or URL to fetch
+    media_mime: str = ""
+    media_filename: str = ""
+    timestamp: datetime | None = None
+    reply_to_provider_id: str = ""  # reactions: the message reacted to; replies: the context id
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StatusUpdate:
+    provider_message_id: str
+    status: str  # sent / delivered / read / failed
+    timestamp: datetime | None = None
+    error_code: str = ""
+    error_title: str = ""
+    error_details: str = ""
+
+
+@dataclass
+class ParsedEvent:
+    messages: list[InboundMessage] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # why parts of the payload were skipped
+
+
+@dataclass
+class FetchedMedia:
+    content: bytes
+    mime: str
+    filename: str = ""
+
+
+class Provider:
+    """Base class; a method a kind cannot do raises ``ProviderError(ERR_NOT_SUPPORTED)``."""
+
+    kind = ""
+    supports_templates = False
+    supports_reactions = False
+    supports_media = False
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
+        raise ProviderError(ERR_NOT_SUPPORTED)
+
+    def send_template(self, *, to: str, name: str, language: str, components: list | None = None) -> SendResult:
+        raise ProviderError(ERR_NOT_SUPPORTED)
+
+    def send_media(
+        self, *, to: str, kind: str, content: bytes, mime: str, filename: str, caption: str = ""
+    ) -> SendResult:
+        raise ProviderError(ERR_NOT_SUPPORTED)
+
+    def send_reaction(self, *, to: str, provider_message_id: str, emoji: str) -> SendResult:
+        raise ProviderError(ERR_NOT_SUPPORTED)
+
+    def mark_read(self, *, provider_message_id: str) -> None:
+        return None
+
+    def verify_signature(self, *, body: bytes, headers, url: str = "", params=None) -> bool:
+        return False
+
+    def parse(self, payload: Any) -> ParsedEvent:
+        return ParsedEvent(ignored=["unsupported provider"])
+
+    def fetch_media(self, *, media_id: str) -> FetchedMedia:
+        raise ProviderError(ERR_NOT_SUPPORTED)

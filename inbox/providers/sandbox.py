@@ -1,0 +1,62 @@
+"""The built-in simulated WhatsApp number.
+
+Sends always succeed. Their sent / delivered / read statuses come back as signed Meta-format
+webhooks through the same ingestion path a real provider's webhooks take (see
+``inbox.tasks.sandbox_emit_status``), so the demo exercises the real pipeline end to end.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.db import connection, transaction
+
+from inbox.providers.base import ParsedEvent, Provider, SendResult
+from inbox.providers.meta import parse_meta_payload, verify_meta_signature
+
+# Seconds after sending at which each status is reported.
+STATUS_DELAYS = (("sent", 0.3), ("delivered", 1.0), ("read", 2.5))
+
+
+def sandbox_message_id() -> str:
+    return "wamid.SANDBOX" + secrets.token_hex(12).upper()
+
+
+class SandboxProvider(Provider):
+    kind = "sandbox"
+    supports_templates = False
+    supports_reactions = True
+    supports_media = True
+
+    def _accepted(self, to: str) -> SendResult:
+        wamid = sandbox_message_id()
+        schema, channel_id = connection.schema_name, self.channel.pk
+
+        def report():
+            from inbox.tasks import sandbox_emit_status
+
+            for status, delay in STATUS_DELAYS:
+                sandbox_emit_status.apply_async(
+                    args=[schema, channel_id, wamid, status, to.lstrip("+")], countdown=delay
+                )
+
+        transaction.on_commit(report)
+        return SendResult(provider_message_id=wamid, status="sent", raw={"sandbox": True})
+
+    def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
+        return self._accepted(to)
+
+    def send_media(
+        self, *, to: str, kind: str, content: bytes, mime: str, filename: str, caption: str = ""
+    ) -> SendResult:
+        return self._accepted(to)
+
+    def send_reaction(self, *, to: str, provider_message_id: str, emoji: str) -> SendResult:
+        return SendResult(provider_message_id=sandbox_message_id(), raw={"sandbox": True})
+
+    def verify_signature(self, *, body: bytes, headers, url: str = "", params=None) -> bool:
+        return verify_meta_signature(self.channel.app_secret, body, headers.get("X-Hub-Signature-256"))
+
+    def parse(self, payload: Any) -> ParsedEvent:
+        return parse_meta_payload(payload, phone_number_id=self.channel.phone_number_id)

@@ -1,0 +1,159 @@
+"""Twilio-compatible SMS REST API (``SMS_API_URL`` setting).
+
+Inbound messages and status callbacks are form posts signed with ``X-Twilio-Signature``:
+base64(HMAC-SHA1(auth token, full URL + each POST parameter name and value, sorted by name)).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from inbox.providers.base import (
+    FetchedMedia,
+    InboundMessage,
+    ParsedEvent,
+    Provider,
+    ProviderError,
+    SendResult,
+    StatusUpdate,
+)
+
+TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+# Twilio statuses mapped to ours; the rest (accepted, sending, scheduled...) carry no news.
+STATUS_MAP = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "undelivered": "failed",
+    "failed": "failed",
+}
+MEDIA_KINDS = {"image": "image", "audio": "audio", "video": "video"}
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, Any] | None) -> str:
+    data = url
+    for key in sorted((params or {}).keys()):
+        value = params[key]
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            data += f"{key}{item}"
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def sms_error(response: httpx.Response) -> ProviderError:
+    try:
+        err = response.json()
+    except ValueError:
+        err = {}
+    return ProviderError(
+        str(err.get("message") or f"HTTP {response.status_code}"),
+        code=str(err.get("code") or response.status_code),
+        details=str(err.get("more_info") or ""),
+        retryable=response.status_code == 429 or response.status_code >= 500,
+        status=response.status_code,
+    )
+
+
+class SmsProvider(Provider):
+    kind = "sms"
+    supports_media = False
+
+    @property
+    def account_sid(self) -> str:
+        return str(self.channel.config.get("account_sid", ""))
+
+    @property
+    def from_number(self) -> str:
+        return str(self.channel.config.get("from_number", ""))
+
+    def _auth(self) -> tuple[str, str]:
+        return (self.account_sid, self.channel.auth_token)
+
+    def _url(self, path: str) -> str:
+        return f"{settings.SMS_API_URL.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/{path}"
+
+    def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
+        from inbox.selectors import channel_webhook_url
+
+        form = {"To": to, "From": self.from_number, "Body": text, "StatusCallback": channel_webhook_url(self.channel)}
+        try:
+            with httpx.Client(timeout=TIMEOUT) as client:
+                response = client.post(self._url("Messages.json"), data=form, auth=self._auth())
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                "Could not reach the SMS provider.", code="network", details=str(exc), retryable=True
+            ) from exc
+        if response.status_code >= 400:
+            raise sms_error(response)
+        data = response.json()
+        return SendResult(provider_message_id=str(data.get("sid", "")), status="sent", raw=data)
+
+    def verify_signature(self, *, body: bytes, headers, url: str = "", params=None) -> bool:
+        header = headers.get("X-Twilio-Signature")
+        if not header or not self.channel.auth_token:
+            return False
+        expected = twilio_signature(self.channel.auth_token, url, params or {})
+        return hmac.compare_digest(expected, header.strip())
+
+    def parse(self, payload: Any) -> ParsedEvent:
+        """``payload`` is the form as a dict of lists (``QueryDict.lists()``)."""
+        event = ParsedEvent()
+        if not isinstance(payload, dict):
+            event.ignored.append("malformed form")
+            return event
+        form = {k: (v[0] if isinstance(v, list) and v else v) for k, v in payload.items()}
+        sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
+        if not sid:
+            event.ignored.append("no MessageSid")
+            return event
+        status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
+        if status == "received" or ("Body" in form and "MessageStatus" not in form):
+            media_url = str(form.get("MediaUrl0") or "")
+            mime = str(form.get("MediaContentType0") or "")
+            kind = "text"
+            if media_url:
+                kind = MEDIA_KINDS.get(mime.split("/")[0], "document")
+            event.messages.append(
+                InboundMessage(
+                    provider_message_id=sid,
+                    phone=str(form.get("From", "")),
+                    wa_id=None,
+                    name=None,
+                    kind=kind,
+                    body=str(form.get("Body", "")),
+                    media_id=media_url,
+                    media_mime=mime,
+                )
+            )
+        elif status in STATUS_MAP:
+            event.statuses.append(
+                StatusUpdate(
+                    provider_message_id=sid,
+                    status=STATUS_MAP[status],
+                    error_code=str(form.get("ErrorCode") or ""),
+                    error_title=str(form.get("ErrorMessage") or ("Undelivered" if status == "undelivered" else "")),
+                )
+            )
+        else:
+            event.ignored.append(f"status {status!r}")
+        return event
+
+    def fetch_media(self, *, media_id: str) -> FetchedMedia:
+        try:
+            with httpx.Client(timeout=TIMEOUT, follow_redirects=True) as client:
+                response = client.get(media_id, auth=self._auth())
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                "Could not download the media.", code="network", details=str(exc), retryable=True
+            ) from exc
+        if response.status_code >= 400:
+            raise sms_error(response)
+        mime = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+        return FetchedMedia(content=response.content, mime=mime)

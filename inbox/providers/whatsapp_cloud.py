@@ -1,0 +1,162 @@
+"""Meta WhatsApp Cloud API (Graph API). Base URL and version are settings, so tests talk to a
+loopback stub speaking the same request and response formats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from inbox.providers.base import FetchedMedia, ParsedEvent, Provider, ProviderError, SendResult
+from inbox.providers.meta import parse_meta_payload, verify_meta_signature
+
+TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+# Graph API error codes worth retrying: rate limits, temporary and service errors.
+RETRYABLE_CODES = {"1", "2", "4", "80007", "130429", "131000", "131016", "131056"}
+# Codes meaning the access token is invalid or expired: the channel has a token problem.
+TOKEN_ERROR_CODES = {"190", "102", "463", "467"}
+
+
+def graph_url(path: str) -> str:
+    base = settings.WHATSAPP_GRAPH_URL.rstrip("/")
+    return f"{base}/{settings.WHATSAPP_GRAPH_VERSION}/{path.lstrip('/')}"
+
+
+def graph_error(response: httpx.Response) -> ProviderError:
+    """A ``ProviderError`` from a Graph API error object (``{"error": {...}}``)."""
+    try:
+        err = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        err = {}
+    code = str(err.get("code", "") or response.status_code)
+    details = str((err.get("error_data") or {}).get("details") or "")
+    title = str(err.get("error_user_title") or err.get("message") or f"HTTP {response.status_code}")
+    return ProviderError(
+        title,
+        code=code,
+        details=details or str(err.get("error_user_msg") or ""),
+        retryable=code in RETRYABLE_CODES or response.status_code >= 500,
+        status=response.status_code,
+    )
+
+
+class WhatsAppCloudProvider(Provider):
+    kind = "whatsapp_cloud"
+    supports_templates = True
+    supports_reactions = True
+    supports_media = True
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.channel.access_token}"}
+
+    def _request(self, method: str, path: str, **kwargs) -> dict:
+        try:
+            with httpx.Client(timeout=TIMEOUT) as client:
+                response = client.request(method, graph_url(path), headers=self._headers(), **kwargs)
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                "Could not reach the WhatsApp API.", code="network", details=str(exc), retryable=True
+            ) from exc
+        if response.status_code >= 400:
+            raise graph_error(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError("Unexpected answer from the WhatsApp API.", code=str(response.status_code)) from None
+
+    def _send(self, to: str, message: dict[str, Any]) -> SendResult:
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to.lstrip("+"), **message}
+        data = self._request("POST", f"{self.channel.phone_number_id}/messages", json=body)
+        try:
+            wamid = str(data["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError):
+            raise ProviderError("Unexpected answer from the WhatsApp API.", details=str(data)[:500]) from None
+        return SendResult(provider_message_id=wamid, raw=data)
+
+    def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
+        message: dict[str, Any] = {"type": "text", "text": {"body": text, "preview_url": "http" in text}}
+        if reply_to:
+            message["context"] = {"message_id": reply_to}
+        return self._send(to, message)
+
+    def send_template(self, *, to: str, name: str, language: str, components: list | None = None) -> SendResult:
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if components:
+            template["components"] = components
+        return self._send(to, {"type": "template", "template": template})
+
+    def upload_media(self, *, content: bytes, mime: str, filename: str) -> str:
+        data = self._request(
+            "POST",
+            f"{self.channel.phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime},
+            files={"file": (filename or "file", content, mime)},
+        )
+        return str(data.get("id", ""))
+
+    def send_media(
+        self, *, to: str, kind: str, content: bytes, mime: str, filename: str, caption: str = ""
+    ) -> SendResult:
+        media_id = self.upload_media(content=content, mime=mime, filename=filename)
+        part: dict[str, Any] = {"id": media_id}
+        if caption and kind in {"image", "video", "document"}:
+            part["caption"] = caption
+        if kind == "document" and filename:
+            part["filename"] = filename
+        result = self._send(to, {"type": kind, kind: part})
+        result.raw["media_id"] = media_id
+        return result
+
+    def send_reaction(self, *, to: str, provider_message_id: str, emoji: str) -> SendResult:
+        return self._send(to, {"type": "reaction", "reaction": {"message_id": provider_message_id, "emoji": emoji}})
+
+    def mark_read(self, *, provider_message_id: str) -> None:
+        self._request(
+            "POST",
+            f"{self.channel.phone_number_id}/messages",
+            json={"messaging_product": "whatsapp", "status": "read", "message_id": provider_message_id},
+        )
+
+    def verify_signature(self, *, body: bytes, headers, url: str = "", params=None) -> bool:
+        return verify_meta_signature(self.channel.app_secret, body, headers.get("X-Hub-Signature-256"))
+
+    def parse(self, payload: Any) -> ParsedEvent:
+        return parse_meta_payload(payload, phone_number_id=self.channel.phone_number_id)
+
+    def fetch_media(self, *, media_id: str) -> FetchedMedia:
+        """Two steps, as the Graph API wants: the media object gives a short-lived URL, which is
+        downloaded with the same bearer token."""
+        meta = self._request("GET", media_id)
+        url = meta.get("url")
+        if not url:
+            raise ProviderError("The media is no longer available.", code="media")
+        try:
+            with httpx.Client(timeout=TIMEOUT) as client:
+                response = client.get(url, headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                "Could not download the media.", code="network", details=str(exc), retryable=True
+            ) from exc
+        if response.status_code >= 400:
+            raise graph_error(response)
+        mime = str(meta.get("mime_type") or response.headers.get("content-type", "application/octet-stream"))
+        return FetchedMedia(content=response.content, mime=mime.split(";")[0].strip())
+
+    def debug_token(self) -> dict:
+        """``GET /debug_token``: validity and expiry of the channel's access token."""
+        data = self._request(
+            "GET",
+            "debug_token",
+            params={"input_token": self.channel.access_token, "access_token": self.channel.access_token},
+        )
+        info = data.get("data") or {}
+        expires = info.get("expires_at") or 0
+        return {
+            "is_valid": bool(info.get("is_valid")),
+            # 0 means a token that never expires (system user tokens).
+            "expires_at": datetime.fromtimestamp(int(expires), tz=UTC) if expires else None,
+            "scopes": info.get("scopes") or [],
+            "error": (info.get("error") or {}).get("message", ""),
+        }

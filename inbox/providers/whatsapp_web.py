@@ -1,0 +1,65 @@
+"""WhatsApp Web (QR code) through the ``wa-sessions`` process.
+
+Web and worker processes never hold a WhatsApp connection: they publish commands on a Redis
+channel, and the ``wa-sessions`` process (``manage.py wa_sessions``) owns the live sessions and
+reports what happens (QR codes, state changes, inbound messages, receipts).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+
+from inbox.providers.base import Provider, ProviderError, SendResult
+
+COMMANDS_CHANNEL = "wa-sessions:commands"
+EVENTS_CHANNEL = "wa-sessions:events"
+
+
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_APP_URL)
+
+
+def publish_command(command: dict[str, Any], *, on_commit: bool = True) -> None:
+    """Send a command to the ``wa-sessions`` process (after commit by default)."""
+    data = json.dumps({**command, "schema": connection.schema_name})
+
+    def publish():
+        redis_client().publish(COMMANDS_CHANNEL, data)
+
+    if on_commit:
+        transaction.on_commit(publish)
+    else:
+        publish()
+
+
+def whatsapp_web_message_id() -> str:
+    # The same shape whatsmeow's GenerateMessageID produces, so ids we assign up front are
+    # used as the real message id and receipts find the message.
+    return "3EB0" + secrets.token_hex(10).upper()
+
+
+class WhatsAppWebProvider(Provider):
+    kind = "whatsapp_web"
+    supports_reactions = False
+
+    def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
+        if self.channel.session_state != "open":
+            raise ProviderError("The WhatsApp Web session is not connected. Scan the QR code again.", code="session")
+        message_id = whatsapp_web_message_id()
+        publish_command(
+            {
+                "cmd": "send",
+                "channel": self.channel.pk,
+                "to": to.lstrip("+"),
+                "text": text,
+                "message_id": message_id,
+            }
+        )
+        # "queued": the session process reports "sent" when WhatsApp acknowledged it.
+        return SendResult(provider_message_id=message_id, status="queued")

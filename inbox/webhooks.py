@@ -1,0 +1,215 @@
+"""Provider webhooks on the public domain.
+
+``/webhooks/whatsapp/<channel uuid>/`` (Meta Cloud API and the sandbox) and
+``/webhooks/sms/<channel uuid>/`` (Twilio-compatible). The view does the minimum: resolve the
+company through the public routing table, verify the signature on the raw body, record the event
+with one ``INSERT ... ON CONFLICT DO NOTHING`` and answer 200. A worker processes the events in
+batches (``inbox.tasks.webhook_drain``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django_tenants.utils import get_public_schema_name
+
+from inbox.providers import get_provider
+
+logger = logging.getLogger(__name__)
+
+# Routes and channel secrets change rarely; a short in-process cache keeps the hot path at one
+# INSERT per delivery. A rotated secret or a disconnected channel is picked up within the TTL.
+CACHE_TTL = 10.0
+DRAIN_KEY = "inbox:webhook-drain:{schema}"
+DRAIN_KEY_TTL = 60
+
+
+@dataclass(frozen=True)
+class _Target:
+    company: object
+    schema: str
+    channel: object
+    expires: float
+
+
+_cache: dict[str, _Target] = {}
+_cache_lock = threading.Lock()
+_redis: redis.Redis | None = None
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _redis_client() -> redis.Redis:
+    global _redis
+    if _redis is None:
+        _redis = redis.Redis.from_url(settings.REDIS_APP_URL)
+    return _redis
+
+
+def _resolve(channel_public_id: str) -> _Target | None:
+    """The company and the channel behind a webhook URL, or ``None``."""
+    now = time.monotonic()
+    cached = _cache.get(channel_public_id)
+    if cached is not None and cached.expires > now:
+        return cached
+    try:
+        public_id = uuid.UUID(channel_public_id)
+    except ValueError:
+        return None
+    from tenants.models import WebhookRoute
+
+    connection.set_schema_to_public()
+    route = WebhookRoute.objects.select_related("company").filter(channel_public_id=public_id).first()
+    if route is None or not route.company.is_active:
+        return None
+    connection.set_tenant(route.company)
+    from inbox.models import Channel
+
+    channel = Channel.objects.filter(public_id=public_id, is_active=True).first()
+    if channel is None:
+        return None
+    target = _Target(company=route.company, schema=route.company.schema_name, channel=channel, expires=now + CACHE_TTL)
+    with _cache_lock:
+        _cache[channel_public_id] = target
+    return target
+
+
+def _trigger_drain(schema: str) -> None:
+    """Queue one drain task per company while one is pending (the key is the "pending" flag;
+    the task clears it before its last look, so no event is left behind)."""
+    from inbox.tasks import webhook_drain
+
+    try:
+        if _redis_client().set(DRAIN_KEY.format(schema=schema), "1", nx=True, ex=DRAIN_KEY_TTL):
+            webhook_drain.delay(schema)
+    except redis.RedisError:
+        # The event is recorded; the periodic sweep (webhook_drain_all) will process it.
+        logger.warning("could not queue webhook processing for %s", schema)
+
+
+def webhook_accept(
+    *, channel_public_id: str, segment: str, body: bytes, headers, url: str, form: dict | None
+) -> tuple[int, str]:
+    """Verify and record one delivery. Returns (HTTP status, text)."""
+    from inbox.services import webhook_event_record
+
+    previous = getattr(connection, "tenant", None)
+    try:
+        target = _resolve(channel_public_id)
+        if target is None:
+            return 404, "unknown channel"
+        channel = target.channel
+        is_sms = channel.kind == "sms"
+        if (segment == "sms") != is_sms:
+            return 404, "unknown channel"
+        connection.set_tenant(target.company)
+        provider = get_provider(channel)
+        if is_sms:
+            from inbox.selectors import channel_webhook_url
+
+            params = form or {}
+            ok = provider.verify_signature(body=body, headers=headers, url=url, params=params) or (
+                provider.verify_signature(body=body, headers=headers, url=channel_webhook_url(channel), params=params)
+            )
+        else:
+            ok = provider.verify_signature(body=body, headers=headers)
+        if not ok:
+            return 401, "invalid signature"
+        if is_sms:
+            canonical = json.dumps(form or {}, sort_keys=True).encode()
+            key = "sms:" + hashlib.sha256(canonical).hexdigest()
+            inserted = webhook_event_record(
+                channel_id=channel.pk, provider="sms", body=canonical, dedupe_key=key, payload=form or {}
+            )
+        else:
+            key = "meta:" + hashlib.sha256(body).hexdigest()
+            inserted = webhook_event_record(channel_id=channel.pk, provider=channel.kind, body=body, dedupe_key=key)
+        if inserted:
+            schema = target.schema
+            transaction.on_commit(lambda: _trigger_drain(schema))
+        return 200, "ok"
+    finally:
+        _restore(previous)
+
+
+def _restore(previous) -> None:
+    """Back to the schema the caller was in (the sandbox calls this from a company's code)."""
+    if previous is not None and previous.schema_name != get_public_schema_name():
+        connection.set_tenant(previous)
+    else:
+        connection.set_schema_to_public()
+
+
+def _form_lists(request: HttpRequest) -> dict:
+    return {key: values if len(values) > 1 else values[0] for key, values in request.POST.lists()}
+
+
+@csrf_exempt
+def whatsapp_webhook(request: HttpRequest, channel_id) -> HttpResponse:
+    if request.method == "GET":
+        return _verify_subscription(request, str(channel_id))
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    status, text = webhook_accept(
+        channel_public_id=str(channel_id),
+        segment="whatsapp",
+        body=request.body,
+        headers=request.headers,
+        url="",
+        form=None,
+    )
+    return HttpResponse(text, status=status, content_type="text/plain")
+
+
+@csrf_exempt
+def sms_webhook(request: HttpRequest, channel_id) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    body = request.body
+    status, text = webhook_accept(
+        channel_public_id=str(channel_id),
+        segment="sms",
+        body=body,
+        headers=request.headers,
+        url=request.build_absolute_uri(),
+        form=_form_lists(request),
+    )
+    if status == 200:
+        # An empty TwiML answer: no automatic reply.
+        return HttpResponse('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', content_type="text/xml")
+    return HttpResponse(text, status=status, content_type="text/plain")
+
+
+def _verify_subscription(request: HttpRequest, channel_public_id: str) -> HttpResponse:
+    """Meta's ``GET`` handshake: echo ``hub.challenge`` when the verify token matches."""
+    previous = getattr(connection, "tenant", None)
+    try:
+        target = _resolve(channel_public_id)
+    finally:
+        _restore(previous)
+    mode = request.GET.get("hub.mode", "")
+    token = request.GET.get("hub.verify_token", "")
+    challenge = request.GET.get("hub.challenge", "")
+    if (
+        target is None
+        or mode != "subscribe"
+        or not target.channel.verify_token
+        or not hmac.compare_digest(token.encode(), target.channel.verify_token.encode())
+    ):
+        return HttpResponse("verification failed", status=403, content_type="text/plain")
+    return HttpResponse(challenge, content_type="text/plain")
