@@ -1,1 +1,23 @@
-urlpatterns: list = []
+from django.urls import path
+
+from inbox import views
+
+urlpatterns: list = [
+    # The live inbox (views.py)
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/list/", views.conversation_list, name="inbox-list"),
+    path("inbox/canned/", views.canned_responses, name="inbox-canned"),
+    path("inbox/c/<int:pk>/", views.inbox, name="inbox-conversation"),
+    path("inbox/c/<int:pk>/pane/", views.conversation_pane, name="inbox-conversation-pane"),
+    path("inbox/c/<int:pk>/side/", views.conversation_side, name="inbox-conversation-side"),
+    path("inbox/c/<int:pk>/messages/", views.message_list, name="inbox-messages"),
+    path("inbox/c/<int:pk>/messages/<int:message_id>/media/", views.message_media, name="inbox-media"),
+    path("inbox/c/<int:pk>/send/", views.message_send, name="inbox-send"),
+    path("inbox/c/<int:pk>/note/", views.note_add, name="inbox-note"),
+    path("inbox/c/<int:pk>/assign/", views.conversation_assign, name="inbox-assign"),
+    path("inbox/c/<int:pk>/status/", views.conversation_status, name="inbox-status"),
+    path("inbox/c/<int:pk>/labels/", views.conversation_labels, name="inbox-labels"),
+    path("inbox/c/<int:pk>/contact/", views.contact_edit, name="inbox-contact"),
+    path("inbox/c/<int:pk>/read/", views.conversation_mark_read, name="inbox-mark-read"),
+    path("inbox/c/<int:pk>/simulate/", views.simulate_reply, name="inbox-simulate"),
+]

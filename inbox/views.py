@@ -1,0 +1,564 @@
+"""The live inbox pages: the conversation list, the thread, the composer and the contact panel.
+
+Pages are server-rendered; ``static/inbox/inbox.js`` swaps the same partials in place when the
+websocket reports a change (``HX-Request`` header) so nothing needs a reload. Every action is a
+plain POST form that also works without JavaScript (it redirects back to the conversation).
+
+Reads are scoped to the request's company schema by django-tenants; writes go through the
+services of ``inbox.services`` (and ``crm.services`` for the contact), which emit the realtime
+events after commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib import messages as flash
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max, Prefetch, Q
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from inbox.models import (
+    CannedResponse,
+    Channel,
+    ChannelKind,
+    Conversation,
+    ConversationStatus,
+    Label,
+    Message,
+)
+from tenants.models import Membership
+from tenants.permissions import role_required
+from tenants.roles import Role
+
+PAGE_SIZE = 50
+THREAD_SIZE = 60
+# Kinds of channel bound by WhatsApp's 24-hour customer service window.
+WINDOW_KINDS = {ChannelKind.WHATSAPP_CLOUD, ChannelKind.SANDBOX}
+WINDOW = timedelta(hours=24)
+SNOOZE_CHOICES = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1), "1w": timedelta(days=7)}
+
+FILTERS = ("mine", "unassigned", "all")
+
+MSG_SENT = "Message sent."
+MSG_NOTE_ADDED = "Note added."
+MSG_ASSIGNED = "Conversation assigned to %(name)s."
+MSG_UNASSIGNED = "Conversation unassigned."
+MSG_RESOLVED = "Conversation resolved."
+MSG_REOPENED = "Conversation reopened."
+MSG_SNOOZED = "Conversation snoozed until %(when)s."
+MSG_LABELS_SAVED = "Labels updated."
+MSG_CONTACT_SAVED = "Contact saved."
+MSG_SIMULATED = "Simulated customer reply sent; it arrives in a moment."
+ERR_EMPTY_MESSAGE = "Type a message first."
+ERR_NOT_AN_AGENT = "Pick a member of this company who can answer conversations."
+ERR_BAD_STATUS = "Unknown status change."
+ERR_BAD_SNOOZE = "Pick when the conversation should come back."
+ERR_NOT_SANDBOX = "Customer replies can only be simulated on a sandbox channel."
+ERR_UNKNOWN_LABEL = "Unknown label."
+
+
+# --- Reading ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ListFilters:
+    view: str = "all"  # mine / unassigned / all
+    status: str = ""  # "" means open + pending (the work queue)
+    channel: int | None = None
+    label: int | None = None
+    q: str = ""
+
+    @classmethod
+    def from_request(cls, request) -> ListFilters:
+        get = request.GET
+        view = get.get("view", "all")
+        status = get.get("status", "")
+        return cls(
+            view=view if view in FILTERS else "all",
+            status=status if status in ConversationStatus.values or status == "any" else "",
+            channel=_int(get.get("channel")),
+            label=_int(get.get("label")),
+            q=get.get("q", "").strip()[:100],
+        )
+
+    def querystring(self, **override) -> str:
+        from urllib.parse import urlencode
+
+        values = {"view": self.view, "status": self.status, "channel": self.channel, "label": self.label, "q": self.q}
+        values.update(override)
+        return urlencode({k: v for k, v in values.items() if v not in (None, "", "all")})
+
+
+def _int(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def conversations_for(*, filters: ListFilters, user):
+    qs = Conversation.objects.all()
+    if filters.view == "mine":
+        qs = qs.filter(assignee_id=user.pk)
+    elif filters.view == "unassigned":
+        qs = qs.filter(assignee__isnull=True)
+    if filters.status == "":
+        qs = qs.filter(status__in=[ConversationStatus.OPEN, ConversationStatus.PENDING])
+    elif filters.status != "any":
+        qs = qs.filter(status=filters.status)
+    if filters.channel:
+        qs = qs.filter(channel_id=filters.channel)
+    if filters.label:
+        qs = qs.filter(labels__id=filters.label)
+    if filters.q:
+        term = filters.q
+        match = Q(contact__name__icontains=term) | Q(contact__email__icontains=term)
+        match |= Q(last_message_preview__icontains=term)
+        digits = _digits(term)
+        if len(digits) >= 3:
+            match |= Q(contact__phone__contains=digits)
+        qs = qs.filter(match)
+    return (
+        qs.select_related("contact", "channel", "assignee")
+        .prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("name")))
+        .order_by("-last_message_at", "-id")
+    )
+
+
+def inbox_counts(*, user) -> dict:
+    """Conversations and unread messages per queue, in one query (the tabs' badges)."""
+    active = Q(status__in=[ConversationStatus.OPEN, ConversationStatus.PENDING])
+    mine = Q(assignee_id=user.pk)
+    unassigned = Q(assignee__isnull=True)
+    unread = Q(unread_count__gt=0)
+    return Conversation.objects.aggregate(
+        all=Count("id", filter=active),
+        mine=Count("id", filter=active & mine),
+        unassigned=Count("id", filter=active & unassigned),
+        unread_all=Count("id", filter=active & unread),
+        unread_mine=Count("id", filter=active & mine & unread),
+        unread_unassigned=Count("id", filter=active & unassigned & unread),
+    )
+
+
+def window_state(conversation: Conversation) -> dict:
+    """The 24-hour customer service window as the composer shows it."""
+    if conversation.channel.kind not in WINDOW_KINDS:
+        return {"applies": False, "open": True}
+    if conversation.last_inbound_at is None:
+        return {"applies": True, "open": False, "expires_at": None, "seconds_left": 0}
+    expires_at = conversation.last_inbound_at + WINDOW
+    seconds_left = int((expires_at - timezone.now()).total_seconds())
+    return {"applies": True, "open": seconds_left > 0, "expires_at": expires_at, "seconds_left": max(seconds_left, 0)}
+
+
+def thread_messages(conversation: Conversation, *, after: int | None = None, before: int | None = None):
+    qs = Message.objects.filter(conversation=conversation).select_related("sent_by")
+    if after:
+        return list(qs.filter(id__gt=after).order_by("created_at", "id")[:THREAD_SIZE])
+    if before:
+        qs = qs.filter(id__lt=before)
+    latest = list(qs.order_by("-created_at", "-id")[: THREAD_SIZE + 1])
+    has_more = len(latest) > THREAD_SIZE
+    return list(reversed(latest[:THREAD_SIZE])), has_more
+
+
+def agents_of_company(company):
+    return list(
+        Membership.objects.filter(company=company, role__in=[Role.OWNER, Role.ADMIN, Role.AGENT])
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    )
+
+
+def _conversation(request, pk: int) -> Conversation:
+    return get_object_or_404(Conversation.objects.select_related("contact", "channel", "assignee"), pk=pk)
+
+
+def _contact_tags(contact):
+    from crm.models import Tag
+
+    return list(Tag.objects.filter(id__in=contact.tag_ids or []).order_by("name")) if contact.tag_ids else []
+
+
+def _conversation_context(request, conversation: Conversation) -> dict:
+    from crm.models import Tag
+
+    messages_, has_more = thread_messages(conversation)
+    canned = list(CannedResponse.objects.order_by("shortcut").values("shortcut", "title", "body")[:300])
+    return {
+        "conversation": conversation,
+        "contact": conversation.contact,
+        "contact_tags": _contact_tags(conversation.contact),
+        "all_tags": list(Tag.objects.order_by("name").values("id", "name")[:500]),
+        "thread": messages_,
+        "has_more": has_more,
+        "window": window_state(conversation),
+        "agents": agents_of_company(request.tenant),
+        "labels": list(Label.objects.order_by("name")),
+        "conversation_labels": {label.pk for label in conversation.labels.all()},
+        "canned": canned,
+        "snooze_choices": SNOOZE_CHOICES,
+        "is_sandbox": conversation.channel.kind == ChannelKind.SANDBOX,
+        "can_work": request.principal.can(Role.AGENT),
+    }
+
+
+def _list_context(request, filters: ListFilters) -> dict:
+    qs = conversations_for(filters=filters, user=request.user)
+    before = parse_datetime(request.GET.get("before", "") or "")
+    if before is not None:
+        qs = qs.filter(last_message_at__lt=before)
+    rows = list(qs[: PAGE_SIZE + 1])
+    counts = inbox_counts(user=request.user)
+    tabs = [
+        {
+            "key": key,
+            "label": label,
+            "total": counts[key],
+            "unread": counts[f"unread_{key}"],
+            "qs": filters.querystring(view=key),
+        }
+        for key, label in (("mine", _("Mine")), ("unassigned", _("Unassigned")), ("all", _("All")))
+    ]
+    return {
+        "conversations": rows[:PAGE_SIZE],
+        "has_more_conversations": len(rows) > PAGE_SIZE,
+        "before": before,
+        "filters": filters,
+        "filters_qs": filters.querystring(),
+        "tabs": tabs,
+        "today": timezone.localdate(),
+    }
+
+
+@require_GET
+@role_required("workspace.view")
+def inbox(request, pk: int | None = None):
+    filters = ListFilters.from_request(request)
+    context = _list_context(request, filters)
+    context.update(
+        {
+            "channels": list(Channel.objects.filter(is_active=True).order_by("name")),
+            "labels": list(Label.objects.order_by("name")),
+            "status_choices": ConversationStatus.choices,
+            "last_event_id": _last_event_id(),
+            "inbox_strings": inbox_strings(),
+        }
+    )
+    if pk is not None:
+        conversation = _conversation(request, pk)
+        context.update(_conversation_context(request, conversation))
+    return render(request, "inbox/inbox.html", context)
+
+
+def inbox_strings() -> dict:
+    """Texts the page's script shows (translated here, handed over as JSON)."""
+    return {
+        "connected": _("Live updates on."),
+        "connecting": _("Connecting to live updates…"),
+        "reconnecting": _("Connection lost. Reconnecting…"),
+        "caughtUp": _("Back online; you are up to date."),
+        "typing": _("%(name)s is typing…"),
+        "failed": _("Something went wrong. Try again."),
+        "windowClosed": _("24-hour window closed"),
+        "hoursLeft": _("%(h)sh %(m)smin left in the 24-hour window"),
+        "minutesLeft": _("%(m)s min left in the 24-hour window"),
+    }
+
+
+def _last_event_id() -> int:
+    from inbox.models import RealtimeEvent
+
+    return RealtimeEvent.objects.aggregate(last=Max("id"))["last"] or 0
+
+
+@require_GET
+@role_required("workspace.view")
+def conversation_list(request):
+    filters = ListFilters.from_request(request)
+    template = "inbox/partials/list_rows.html" if request.GET.get("before") else "inbox/partials/list.html"
+    return render(request, template, _list_context(request, filters))
+
+
+@require_GET
+@role_required("workspace.view")
+def conversation_pane(request, pk: int):
+    conversation = _conversation(request, pk)
+    return render(request, "inbox/partials/conversation.html", _conversation_context(request, conversation))
+
+
+@require_GET
+@role_required("workspace.view")
+def conversation_side(request, pk: int):
+    """Header and contact panel (after an assignment, a status or a label changed)."""
+    conversation = _conversation(request, pk)
+    part = request.GET.get("part", "header")
+    template = {"header": "inbox/partials/header.html", "panel": "inbox/partials/panel.html"}.get(part)
+    if template is None:
+        raise Http404
+    return render(request, template, _conversation_context(request, conversation))
+
+
+@require_GET
+@role_required("workspace.view")
+def message_list(request, pk: int):
+    """New messages after ``after`` or older ones before ``before`` (infinite scroll up)."""
+    conversation = get_object_or_404(Conversation, pk=pk)
+    after, before = _int(request.GET.get("after")), _int(request.GET.get("before"))
+    ids = [i for i in (_int(v) for v in request.GET.getlist("id")) if i][:100]
+    if ids:
+        items = list(
+            Message.objects.filter(conversation=conversation, id__in=ids)
+            .select_related("sent_by")
+            .order_by("created_at", "id")
+        )
+        has_more = False
+    elif after:
+        items, has_more = thread_messages(conversation, after=after), False
+    else:
+        items, has_more = thread_messages(conversation, before=before)
+    return render(
+        request,
+        "inbox/partials/messages.html",
+        {"thread": items, "has_more": has_more, "conversation": conversation, "older": bool(before)},
+    )
+
+
+@require_GET
+@role_required("workspace.view")
+def message_media(request, pk: int, message_id: int):
+    """Serve a message's media to members only (the storage path is never exposed)."""
+    message = get_object_or_404(Message, pk=message_id, conversation_id=pk)
+    if not message.media:
+        raise Http404
+    response = FileResponse(
+        message.media.open("rb"),
+        content_type=message.media_mime or "application/octet-stream",
+        as_attachment=request.GET.get("download") == "1",
+        filename=message.media_filename or message.media.name.rsplit("/", 1)[-1],
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+@role_required("workspace.view")
+def canned_responses(request):
+    q = request.GET.get("q", "").strip().lstrip("/")
+    qs = CannedResponse.objects.order_by("shortcut")
+    if q:
+        qs = qs.filter(Q(shortcut__istartswith=q) | Q(title__icontains=q))
+    return JsonResponse({"results": list(qs.values("shortcut", "title", "body")[:20])})
+
+
+# --- Acting ----------------------------------------------------------------------------------
+def _back(request, conversation: Conversation | None = None):
+    target = request.POST.get("next") or request.META.get("HTTP_REFERER", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    if conversation is not None:
+        return redirect(reverse("inbox-conversation", args=[conversation.pk]))
+    return redirect(reverse("inbox"))
+
+
+def _done(request, conversation: Conversation, message: str, *, status: int = 200, fragment: str = ""):
+    """Answer a form: a small JSON for the page's script, or flash + redirect without it."""
+    if request.htmx:
+        return JsonResponse({"ok": status < 400, "message": message, "html": fragment}, status=status)
+    if status < 400:
+        flash.success(request, message)
+    else:
+        flash.error(request, message)
+    return _back(request, conversation)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(str(m) for m in exc.messages)
+    return str(exc)
+
+
+@require_POST
+@role_required("workspace.work")
+def message_send(request, pk: int):
+    from inbox import services
+
+    conversation = _conversation(request, pk)
+    body = request.POST.get("body", "").strip()
+    if not body:
+        return _done(request, conversation, _(ERR_EMPTY_MESSAGE), status=400)
+    try:
+        message = services.message_send_text(
+            conversation=conversation,
+            text=body,
+            sent_by=request.user,
+            idempotency_key=request.POST.get("idempotency_key") or None,
+        )
+    except ValidationError as exc:
+        return _done(request, conversation, _error_text(exc), status=400)
+    html = render(request, "inbox/partials/messages.html", {"thread": [message], "conversation": conversation})
+    return _done(request, conversation, _(MSG_SENT), fragment=html.content.decode())
+
+
+@require_POST
+@role_required("workspace.work")
+def note_add(request, pk: int):
+    from inbox import services
+
+    conversation = _conversation(request, pk)
+    body = request.POST.get("body", "").strip()
+    if not body:
+        return _done(request, conversation, _(ERR_EMPTY_MESSAGE), status=400)
+    try:
+        note = services.conversation_add_note(conversation=conversation, body=body, by=request.user)
+    except ValidationError as exc:
+        return _done(request, conversation, _error_text(exc), status=400)
+    html = render(request, "inbox/partials/messages.html", {"thread": [note], "conversation": conversation})
+    return _done(request, conversation, _(MSG_NOTE_ADDED), fragment=html.content.decode())
+
+
+@require_POST
+@role_required("workspace.work")
+def conversation_assign(request, pk: int):
+    from inbox import services
+
+    conversation = _conversation(request, pk)
+    agent_id = request.POST.get("agent", "")
+    agent = None
+    if agent_id:
+        if agent_id == "me":
+            agent_id = str(request.user.pk)
+        membership = (
+            Membership.objects.filter(
+                company=request.tenant, user_id=_int(agent_id), role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]
+            )
+            .select_related("user")
+            .first()
+        )
+        if membership is None:
+            return _done(request, conversation, _(ERR_NOT_AN_AGENT), status=400)
+        agent = membership.user
+    try:
+        services.conversation_assign(conversation=conversation, agent=agent, by=request.user)
+    except ValidationError as exc:
+        return _done(request, conversation, _error_text(exc), status=400)
+    if agent is None:
+        return _done(request, conversation, _(MSG_UNASSIGNED))
+    return _done(request, conversation, _(MSG_ASSIGNED) % {"name": agent.display_name})
+
+
+@require_POST
+@role_required("workspace.work")
+def conversation_status(request, pk: int):
+    from inbox import services
+
+    conversation = _conversation(request, pk)
+    action = request.POST.get("action")
+    try:
+        if action == "resolve":
+            services.conversation_resolve(conversation=conversation, by=request.user)
+            text = _(MSG_RESOLVED)
+        elif action == "reopen":
+            services.conversation_reopen(conversation=conversation, by=request.user)
+            text = _(MSG_REOPENED)
+        elif action == "snooze":
+            delta = SNOOZE_CHOICES.get(request.POST.get("for", ""))
+            if delta is None:
+                return _done(request, conversation, _(ERR_BAD_SNOOZE), status=400)
+            until = timezone.now() + delta
+            services.conversation_snooze(conversation=conversation, until=until, by=request.user)
+            local = timezone.localtime(until)
+            text = _(MSG_SNOOZED) % {"when": local.strftime("%d/%m %H:%M")}
+        else:
+            return _done(request, conversation, _(ERR_BAD_STATUS), status=400)
+    except ValidationError as exc:
+        return _done(request, conversation, _error_text(exc), status=400)
+    return _done(request, conversation, text)
+
+
+@require_POST
+@role_required("workspace.work")
+def conversation_labels(request, pk: int):
+    from inbox import services
+
+    conversation = _conversation(request, pk)
+    wanted = {i for i in (_int(v) for v in request.POST.getlist("labels")) if i}
+    labels = list(Label.objects.filter(id__in=wanted))
+    if len(labels) != len(wanted):
+        return _done(request, conversation, _(ERR_UNKNOWN_LABEL), status=400)
+    try:
+        services.conversation_set_labels(conversation=conversation, labels=labels, by=request.user)
+    except ValidationError as exc:
+        return _done(request, conversation, _error_text(exc), status=400)
+    return _done(request, conversation, _(MSG_LABELS_SAVED))
+
+
+@require_POST
+@role_required("workspace.work")
+def contact_edit(request, pk: int):
+    from crm import services as crm_services
+    from crm.models import Tag
+
+    conversation = _conversation(request, pk)
+    contact = conversation.contact
+    tag_ids = {i for i in (_int(v) for v in request.POST.getlist("tags")) if i}
+    known = set(Tag.objects.filter(id__in=tag_ids).values_list("id", flat=True))
+    try:
+        crm_services.contact_update(
+            contact=contact,
+            data={
+                "name": request.POST.get("name", contact.name).strip(),
+                "email": request.POST.get("email", contact.email).strip(),
+                "tag_ids": sorted(known),
+            },
+            by=request.user,
+        )
+    except ValidationError as exc:
+        return _done(request, conversation, _error_text(exc), status=400)
+    return _done(request, conversation, _(MSG_CONTACT_SAVED))
+
+
+@require_POST
+@role_required("workspace.work")
+def conversation_mark_read(request, pk: int):
+    from inbox import services
+
+    conversation = _conversation(request, pk)
+    if conversation.unread_count:
+        services.conversation_mark_read(conversation=conversation, by=request.user)
+    if request.htmx:
+        return HttpResponse(status=204)
+    return _back(request, conversation)
+
+
+@require_POST
+@role_required("workspace.work")
+def simulate_reply(request, pk: int):
+    from inbox import services
+
+    conversation = _conversation(request, pk)
+    if conversation.channel.kind != ChannelKind.SANDBOX:
+        return _done(request, conversation, _(ERR_NOT_SANDBOX), status=400)
+    text = request.POST.get("body", "").strip()
+    if not text:
+        return _done(request, conversation, _(ERR_EMPTY_MESSAGE), status=400)
+    try:
+        services.sandbox_simulate_reply(
+            channel=conversation.channel, contact_phone=conversation.contact.phone, text=text
+        )
+    except ValidationError as exc:
+        return _done(request, conversation, _error_text(exc), status=400)
+    return _done(request, conversation, _(MSG_SIMULATED))
