@@ -29,4 +29,4 @@ USER app
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD curl -fsS http://127.0.0.1:${PORT}/healthz || exit 1
 # Default process: the web server (HTTP + websockets). Compose overrides the command for the others.
-CMD ["sh", "-c", "uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --forwarded-allow-ips='*' --ws websockets --lifespan off --workers ${WEB_WORKERS:-2}"]
+CMD ["sh", "-c", "uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --forwarded-allow-ips='*' --ws websockets-sansio --lifespan off --workers ${WEB_WORKERS:-2}"]
