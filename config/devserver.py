@@ -26,7 +26,7 @@ PROCESSES: dict[str, list[str]] = {
         "--port",
         os.environ.get("PORT", "8000"),
         "--ws",
-        "websockets",
+        "websockets-sansio",
         "--lifespan",
         "off",
         "--no-access-log",

@@ -80,7 +80,7 @@ def live_server_url(django_db_setup, django_db_blocker):
             "--port",
             str(port),
             "--ws",
-            "websockets",
+            "websockets-sansio",
             "--lifespan",
             "off",
             "--no-access-log",
