@@ -114,6 +114,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "ui.htmx.HtmxMessagesMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "tenants.middleware.MembershipMiddleware",
 ]
