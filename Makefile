@@ -45,8 +45,12 @@ format: $(STAMP)
 bench: messages
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m benchmarks $(if $(ONLY),--only $(ONLY),)
 
+# Build-time only (needs Node/npm): icon sprite, vendored htmx/Alpine, PWA icons, then the CSS
+# from every template. The outputs are committed; running the product needs no Node.
 css:
-	cd static/src && npm ci --no-audit --no-fund && npx tailwindcss -i ./app.css -o ../css/app.css --minify
+	cd static/src && npm ci --no-audit --no-fund && node build-icons.js && npm run vendor
+	$(PY) static/src/build_pwa_icons.py
+	cd static/src && npx tailwindcss -c ./tailwind.config.js -i ./app.css -o ../css/app.css --minify
 
 clean-data:
 	rm -rf .data

@@ -6,3 +6,14 @@ class TenantsConfig(AppConfig):
     name = "tenants"
     verbose_name = _("Companies and accounts")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from tenants.navigation import NavItem, register
+        from tenants.roles import Role
+
+        # The workspace's own entries; domain apps (crm, inbox, ...) register theirs.
+        register(NavItem("dashboard", _("Dashboard"), "dashboard", "home", order=0))
+        register(NavItem("company", _("Company"), "company-profile", "building-office-2", 10, Role.ADMIN, "settings"))
+        register(NavItem("members", _("Members"), "members", "users", 20, Role.VIEWER, "settings"))
+        register(NavItem("api-keys", _("API keys"), "api-keys", "key", 30, Role.ADMIN, "settings"))
+        register(NavItem("profile", _("Your profile"), "profile", "user-circle", 40, Role.VIEWER, "settings"))

@@ -57,7 +57,10 @@ class CompanyCreateForm(forms.Form):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label=_("Email"))
+    email = forms.EmailField(
+        label=_("Email"),
+        widget=forms.EmailInput(attrs={"placeholder": _("colleague@company.com.br"), "autocomplete": "off"}),
+    )
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.AGENT)
 
 
@@ -66,7 +69,12 @@ class RoleForm(forms.Form):
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=80)
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=80,
+        help_text=_("Where the key is used, e.g. “ERP integration”."),
+        widget=forms.TextInput(attrs={"placeholder": _("ERP integration")}),
+    )
     role = forms.ChoiceField(
         label=_("Role"),
         choices=[(Role.ADMIN, Role.ADMIN.label), (Role.AGENT, Role.AGENT.label), (Role.VIEWER, Role.VIEWER.label)],
@@ -89,4 +97,14 @@ class SupportAccessForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         min_length=10,
         help_text=_("Why you need to open this workspace (e.g. the ticket number)."),
+    )
+
+
+class ProfileForm(forms.Form):
+    full_name = forms.CharField(label=_("Your name"), max_length=150, required=False)
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=[("", _("Same as the company"))] + list(Locale.choices),
+        required=False,
+        help_text=_("The language of menus, messages and emails for you."),
     )

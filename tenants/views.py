@@ -1,15 +1,32 @@
-"""Pages of the public domain (workspaces, invitations, sign-up landing) and of a company's
-workspace (dashboard, members, API keys, company profile, support entry, host handoff)."""
+"""Pages of the public domain (landing, workspaces, invitations) and of a company's workspace
+(dashboard, settings: company, members, API keys, own profile; support entry, host handoff),
+plus the PWA files (manifest, service worker, offline page) and the interface kit page /ui/."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.db import connection
+from django.db.models import Q
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
 from tenants import selectors, services
@@ -19,18 +36,24 @@ from tenants.forms import (
     CompanyCreateForm,
     CompanyProfileForm,
     InviteForm,
+    ProfileForm,
     RoleForm,
 )
 from tenants.models import ApiKey, Company, Invitation, Membership
 from tenants.permissions import role_required
 from tenants.roles import Role, assignable_roles
+from ui.htmx import trigger_toast
+from ui.pagination import paginate
 
-MSG_INVITED = "Invitation sent to %(email)s."
-MSG_ROLE_CHANGED = "Role updated."
-MSG_MEMBER_REMOVED = "Member removed."
-MSG_KEY_REVOKED = "API key revoked."
-MSG_PROFILE_SAVED = "Company profile saved."
-MSG_INVITATION_REVOKED = "Invitation revoked."
+MSG_INVITED = gettext_noop("Invitation sent to %(email)s.")
+MSG_ROLE_CHANGED = gettext_noop("Role updated.")
+MSG_MEMBER_REMOVED = gettext_noop("Member removed.")
+MSG_KEY_CREATED = gettext_noop("API key created. Copy it now: it will not be shown again.")
+MSG_KEY_REVOKED = gettext_noop("API key revoked.")
+MSG_PROFILE_SAVED = gettext_noop("Company profile saved.")
+MSG_INVITATION_REVOKED = gettext_noop("Invitation revoked.")
+MSG_USER_PROFILE_SAVED = gettext_noop("Your profile was saved.")
+MSG_COMPANY_CREATED = gettext_noop("Company created.")
 
 
 # --- Public domain -----------------------------------------------------------------------------
@@ -49,7 +72,8 @@ def workspaces(request):
         )
         return redirect("workspace-open", slug=company.slug)
     memberships = selectors.memberships_for_user(user=request.user)
-    return render(request, "tenants/workspaces.html", {"memberships": memberships, "form": form})
+    context = {"memberships": memberships, "form": form, "base_domain": settings.BASE_DOMAIN}
+    return render(request, "tenants/workspaces.html", context)
 
 
 @login_required
@@ -97,12 +121,129 @@ def workspace_home(request):
     return dashboard(request)
 
 
+def _model(label: str):
+    """A model of another app when that app is installed and defines it, else None. The
+    dashboard shows a number only for features that exist in this deployment."""
+    app_label, name = label.split(".")
+    if not apps.is_installed(app_label):
+        return None
+    try:
+        return apps.get_model(app_label, name)
+    except LookupError:
+        return None
+
+
+def _first_url(*names: str) -> str | None:
+    for name in names:
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return None
+
+
+# Above this many rows the dashboard shows PostgreSQL's estimate instead of counting every row
+# (a COUNT(*) over millions of contacts would dominate the page's time).
+EXACT_COUNT_LIMIT = 20_000
+
+
+def _count(queryset) -> tuple[int, bool]:
+    """``(count, is_estimate)``: exact up to EXACT_COUNT_LIMIT rows, the planner's estimate above."""
+    capped = queryset.order_by()[: EXACT_COUNT_LIMIT + 1].count()
+    if capped <= EXACT_COUNT_LIMIT:
+        return capped, False
+    table = queryset.model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = %s AND n.nspname = %s",
+            [table, connection.schema_name],
+        )
+        row = cursor.fetchone()
+    return max(int(row[0]) if row else 0, capped), True
+
+
+def dashboard_stats(company: Company) -> dict:
+    """Numbers of the home dashboard; a feature whose app is absent is left out (None)."""
+    stats: dict = {
+        "members": Membership.objects.filter(company=company).count(),
+        "pending_invitations": selectors.company_pending_invitations(company=company).count(),
+        "channels": None,
+        "channels_connected": None,
+        "contacts": None,
+        "contacts_estimated": False,
+        "open_conversations": None,
+    }
+    channel_model = _model("inbox.Channel")
+    if channel_model is not None:
+        from django.db.models import Count
+
+        agg = channel_model.objects.filter(is_active=True).aggregate(
+            total=Count("id"), connected=Count("id", filter=Q(status="connected"))
+        )
+        stats["channels"], stats["channels_connected"] = agg["total"], agg["connected"]
+    contact_model = _model("crm.Contact")
+    if contact_model is not None:
+        stats["contacts"], stats["contacts_estimated"] = _count(contact_model.objects.all())
+    conversation_model = _model("inbox.Conversation")
+    if conversation_model is not None:
+        stats["open_conversations"], _estimated = _count(conversation_model.objects.filter(status="open"))
+    return stats
+
+
 @role_required("workspace.view")
 def dashboard(request):
     company = request.tenant
+    stats = dashboard_stats(company)
+    principal = request.principal
+    steps = []
+    if stats["channels"] is not None:
+        steps.append(
+            {
+                "key": "channel",
+                "icon": "device-phone-mobile",
+                "title": _("Connect a WhatsApp or SMS number"),
+                "text": _("Use the WhatsApp Cloud API, scan a QR code, or start with the sandbox number."),
+                "done": stats["channels"] > 0,
+                "url": _first_url("inbox-channels", "channels", "channel-list", "inbox"),
+                "action": _("Connect a channel"),
+            }
+        )
+    if stats["contacts"] is not None:
+        steps.append(
+            {
+                "key": "contacts",
+                "icon": "arrow-up-tray",
+                "title": _("Import your contacts"),
+                "text": _("Upload the spreadsheet you already have (CSV from Excel or Google Sheets)."),
+                "done": stats["contacts"] > 0,
+                "url": _first_url("crm-import", "contact-import", "contacts-import", "crm-contacts", "contacts"),
+                "action": _("Import contacts"),
+            }
+        )
+    steps.append(
+        {
+            "key": "invite",
+            "icon": "user-plus",
+            "title": _("Invite a colleague"),
+            "text": _("Bring your team in: agents answer customers, admins manage the workspace."),
+            "done": stats["members"] > 1 or stats["pending_invitations"] > 0,
+            "url": reverse("members") + "#invite" if principal.can(Role.ADMIN) else None,
+            "action": _("Invite"),
+        }
+    )
+    done = sum(1 for s in steps if s["done"])
+    hour = timezone.localtime().hour
+    greeting = _("Good morning") if 5 <= hour < 12 else _("Good afternoon") if 12 <= hour < 18 else _("Good evening")
     context = {
-        "member_count": Membership.objects.filter(company=company).count(),
-        "pending_invitations": selectors.company_pending_invitations(company=company).count(),
+        "stats": stats,
+        "member_count": stats["members"],
+        "pending_invitations": stats["pending_invitations"],
+        "steps": steps,
+        "steps_done": done,
+        "show_steps": done < len(steps),
+        "greeting": greeting,
+        "team": selectors.company_members(company=company).order_by("created_at")[:5],
     }
     return render(request, "tenants/dashboard.html", context)
 
@@ -110,9 +251,10 @@ def dashboard(request):
 @role_required("workspace.view")
 def members(request):
     company = request.tenant
-    form = InviteForm(request.POST or None)
     principal = request.principal
-    form.fields["role"].choices = [(r, Role(r).label) for r in assignable_roles(principal.role)]
+    form = InviteForm(request.POST or None)
+    role_choices = [(r, Role(r).label) for r in assignable_roles(principal.role)]
+    form.fields["role"].choices = role_choices
     if request.method == "POST":
         if not principal.can(Role.ADMIN):
             raise Http404
@@ -127,12 +269,24 @@ def members(request):
             else:
                 messages.success(request, _(MSG_INVITED) % {"email": form.cleaned_data["email"]})
                 return redirect("members")
+    q = request.GET.get("q", "").strip()
+    queryset = selectors.company_members(company=company).order_by("user__email", "pk")
+    if q:
+        queryset = queryset.filter(Q(user__email__icontains=q) | Q(user__full_name__icontains=q))
+    page = paginate(request, queryset)
+    invitations = list(selectors.company_pending_invitations(company=company).select_related("invited_by"))
     context = {
-        "members": selectors.company_members(company=company),
-        "invitations": selectors.company_pending_invitations(company=company),
+        "page": page,
+        "q": q,
+        "members": page.items,
+        "invitations": invitations,
         "form": form,
-        "role_choices": [(r, Role(r).label) for r in assignable_roles(principal.role)],
+        "role_choices": role_choices,
+        "assignable": {value for value, _label in role_choices},
+        "columns": [_("Member"), _("Role"), _("Joined"), ""],
     }
+    if request.htmx and request.htmx.target == "members-table":
+        return render(request, "tenants/partials/members_table.html", context)
     return render(request, "tenants/members.html", context)
 
 
@@ -156,6 +310,8 @@ def member_role(request, pk: int):
             messages.success(request, _(MSG_ROLE_CHANGED))
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
+    else:
+        messages.error(request, form.errors["role"][0])
     return redirect("members")
 
 
@@ -192,8 +348,19 @@ def api_keys(request):
             by=request.user,
         )
         form = ApiKeyForm()
-    context = {"keys": selectors.company_api_keys(company=request.tenant), "form": form, "created_key": created_key}
-    return render(request, "tenants/api_keys.html", context)
+    keys = list(selectors.company_api_keys(company=request.tenant))
+    context = {
+        "keys": keys,
+        "active_count": sum(1 for k in keys if k.revoked_at is None),
+        "form": form,
+        "created_key": created_key,
+        "api_docs_url": _first_url("api-docs"),
+    }
+    response = render(request, "tenants/api_keys.html", context)
+    if created_key:
+        # The key is in this page only: keep it out of every cache and of the back button.
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST
@@ -217,7 +384,42 @@ def company_profile(request):
         )
         messages.success(request, _(MSG_PROFILE_SAVED))
         return redirect("company-profile")
-    return render(request, "tenants/company_profile.html", {"form": form})
+    if request.method == "POST":
+        # ModelForm validation assigned the bad values to the tenant instance: undo that so
+        # the shell (company name in the top bar) keeps showing what is stored.
+        request.tenant.refresh_from_db(fields=["name", "time_zone", "locale"])
+    context = {"form": form, "workspace_address": services.workspace_url(request.tenant)}
+    return render(request, "tenants/company_profile.html", context)
+
+
+@role_required("workspace.view")
+def profile(request):
+    """The person's own profile: name, language; links to password, emails, social logins."""
+    user = request.user
+    form = ProfileForm(request.POST or None, initial={"full_name": user.full_name, "language": user.language})
+    if request.method == "POST" and form.is_valid():
+        language = form.cleaned_data["language"]
+        services.user_update_profile(user=user, full_name=form.cleaned_data["full_name"], language=language)
+        effective = language or request.tenant.locale
+        translation.activate(effective)
+        messages.success(request, _(MSG_USER_PROFILE_SAVED))
+        response = redirect("profile")
+        if language:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, domain=settings.LANGUAGE_COOKIE_DOMAIN
+            )
+        else:
+            response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, domain=settings.LANGUAGE_COOKIE_DOMAIN)
+        return response
+    from allauth.socialaccount.models import SocialAccount
+
+    context = {
+        "form": form,
+        "social_accounts": list(SocialAccount.objects.filter(user=user)),
+        "email_count": user.emailaddress_set.count(),
+        "memberships": selectors.memberships_for_user(user=user),
+    }
+    return render(request, "tenants/profile.html", context)
 
 
 def support_enter(request):
@@ -243,3 +445,166 @@ def support_enter(request):
     grants[request.tenant.schema_name] = data["a"]
     request.session[SUPPORT_SESSION_KEY] = grants
     return redirect("/")
+
+
+# --- Progressive web app (served on every host) -------------------------------------------------
+# Files the service worker stores at install, so the shell and the offline page open without
+# a network. Everything else under /static/ is cached the first time it is fetched.
+PRECACHE_STATIC = (
+    "css/app.css",
+    "js/app.js",
+    "vendor/htmx.min.js",
+    "vendor/alpine.min.js",
+    "vendor/alpine-focus.min.js",
+    "img/icons.svg",
+    "img/icon.svg",
+    "img/icon-192.png",
+)
+
+
+@lru_cache(maxsize=1)
+def _static_version() -> str:
+    """A hash of the precached static files' contents: the service worker's cache name, so a
+    deploy that changes any of them installs a new cache and drops the old one."""
+    digest = hashlib.sha256()
+    for name in PRECACHE_STATIC:
+        path = finders.find(name)
+        if path is None and settings.STATIC_ROOT:
+            candidate = Path(settings.STATIC_ROOT) / name
+            path = str(candidate) if candidate.exists() else None
+        digest.update(name.encode())
+        if path:
+            digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def static_version() -> str:
+    if settings.DEBUG:
+        _static_version.cache_clear()  # files change while developing
+    return _static_version()
+
+
+@cache_control(no_cache=True)
+def service_worker(request):
+    script = render(
+        request,
+        "pwa/sw.js",
+        {
+            "version": static_version(),
+            "precache": json.dumps([static(name) for name in PRECACHE_STATIC] + ["/offline/"]),
+            "static_prefix": settings.STATIC_URL,
+        },
+        content_type="application/javascript",
+    )
+    # The worker controls the whole host even though it could be served from elsewhere.
+    script["Service-Worker-Allowed"] = "/"
+    return script
+
+
+@cache_control(max_age=3600)
+def manifest(request):
+    data = {
+        "name": "Master IA",
+        "short_name": "Master IA",
+        "description": _("WhatsApp and SMS customer messaging, CRM and AI agents for your business."),
+        "id": "/",
+        "start_url": "/?source=pwa",
+        "scope": "/",
+        "display": "standalone",
+        "orientation": "any",
+        "background_color": "#f8fafc",
+        "theme_color": "#059669",
+        "lang": translation.get_language() or settings.LANGUAGE_CODE,
+        "icons": [
+            {"src": static("img/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": static("img/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {
+                "src": static("img/icon-maskable-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
+            {"src": static("img/icon.svg"), "sizes": "any", "type": "image/svg+xml"},
+        ],
+    }
+    if getattr(request, "tenant", None) is not None and request.tenant.schema_name != "public":
+        data["name"] = f"{request.tenant.name} · Master IA"
+    return JsonResponse(data, content_type="application/manifest+json", json_dumps_params={"ensure_ascii": False})
+
+
+def offline(request):
+    """Shown by the service worker when a page cannot be loaded; must not need the database."""
+    return render(request, "pwa/offline.html")
+
+
+# --- Interface kit page ---------------------------------------------------------------------------
+def _kit_allowed(request) -> bool:
+    return settings.DEBUG or (request.user.is_authenticated and request.user.is_staff)
+
+
+@role_required("workspace.view")
+def ui_kit(request):
+    """Every component of templates/components/ in its states (staff or DEBUG only)."""
+    if not _kit_allowed(request):
+        raise Http404
+    from tenants.forms import InviteForm as DemoForm
+
+    invalid = DemoForm({"email": "not-an-email", "role": "agent"})
+    invalid.is_valid()
+    q = request.GET.get("q", "").strip()
+    queryset = selectors.company_members(company=request.tenant).order_by("user__email", "pk")
+    if q:
+        queryset = queryset.filter(user__email__icontains=q)
+    context = {
+        "page": paginate(request, queryset, page_size=None),
+        "q": q,
+        "columns": [_("Member"), _("Role"), _("Joined"), ""],
+        "valid_form": DemoForm(),
+        "invalid_form": invalid,
+        "progress_poll_url": f"{reverse('ui-kit-progress')}?started={int(time.time())}",
+        "tabs": [
+            {"label": _("Overview"), "url": "#overview", "active": True, "icon": "squares-2x2"},
+            {"label": _("Messages"), "url": "#messages", "active": False, "count": 12},
+            {"label": _("Settings"), "url": "#settings", "active": False},
+        ],
+        "empty_page": paginate(request, queryset.none()),
+    }
+    return render(request, "tenants/ui_kit.html", context)
+
+
+@role_required("workspace.view")
+def ui_kit_toast(request):
+    if not _kit_allowed(request):
+        raise Http404
+    level = request.GET.get("level", "success")
+    response = HttpResponse(status=204)
+    return trigger_toast(response, _("This toast came from an HX-Trigger header."), level=level)
+
+
+@role_required("workspace.view")
+def ui_kit_progress(request):
+    """Demo job for the polling progress bar: ten seconds from ``started``."""
+    if not _kit_allowed(request):
+        raise Http404
+    try:
+        started = int(request.GET.get("started", "0"))
+    except ValueError:
+        started = 0
+    elapsed = max(0, int(time.time()) - started)
+    done = min(100, elapsed * 10)
+    context = {
+        "done": done,
+        "total": 100,
+        "finished": done >= 100,
+        "poll_url": f"{reverse('ui-kit-progress')}?started={started}",
+        "label": _("Demo import"),
+        "status": _("Finished") if done >= 100 else _("Running"),
+    }
+    return render(request, "components/progress.html", context)
+
+
+@role_required("workspace.view")
+def ui_kit_drawer(request):
+    if not _kit_allowed(request):
+        raise Http404
+    return render(request, "tenants/partials/ui_kit_drawer.html", {"now": timezone.now()})
