@@ -312,3 +312,11 @@ def handoff_redeem(ticket: str, *, schema_name: str) -> tuple[User, str] | None:
     if not next_path.startswith("/") or next_path.startswith("//"):
         next_path = "/"
     return user, next_path
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, full_name: str, language: str) -> User:
+    """The person's own name and interface language ("" follows each company's language)."""
+    user.full_name, user.language = full_name.strip(), language
+    user.save(update_fields=["full_name", "language"])
+    return user
