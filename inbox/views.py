@@ -16,6 +16,8 @@ from datetime import timedelta
 
 from django.contrib import messages as flash
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
 from django.db.models import Count, Max, Prefetch, Q
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,6 +28,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from inbox import selectors
 from inbox.models import (
     CannedResponse,
     Channel,
@@ -41,9 +44,6 @@ from tenants.roles import Role
 
 PAGE_SIZE = 50
 THREAD_SIZE = 60
-# Kinds of channel bound by WhatsApp's 24-hour customer service window.
-WINDOW_KINDS = {ChannelKind.WHATSAPP_CLOUD, ChannelKind.SANDBOX}
-WINDOW = timedelta(hours=24)
 SNOOZE_CHOICES = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1), "1w": timedelta(days=7)}
 
 FILTERS = ("mine", "unassigned", "all")
@@ -64,6 +64,9 @@ ERR_BAD_STATUS = "Unknown status change."
 ERR_BAD_SNOOZE = "Pick when the conversation should come back."
 ERR_NOT_SANDBOX = "Customer replies can only be simulated on a sandbox channel."
 ERR_UNKNOWN_LABEL = "Unknown label."
+ERR_UNKNOWN_TAG = "Unknown tag."
+ERR_BAD_EMAIL = "Enter a valid e-mail address."
+ERR_NAME_TOO_LONG = "The name can have at most 200 characters."
 
 
 # --- Reading ---------------------------------------------------------------------------------
@@ -154,12 +157,12 @@ def inbox_counts(*, user) -> dict:
 
 
 def window_state(conversation: Conversation) -> dict:
-    """The 24-hour customer service window as the composer shows it."""
-    if conversation.channel.kind not in WINDOW_KINDS:
+    """The 24-hour customer service window as the composer shows it (rule in selectors)."""
+    if conversation.channel.kind not in selectors.WINDOW_KINDS:
         return {"applies": False, "open": True}
-    if conversation.last_inbound_at is None:
+    expires_at = selectors.window_closes_at(conversation)
+    if expires_at is None:
         return {"applies": True, "open": False, "expires_at": None, "seconds_left": 0}
-    expires_at = conversation.last_inbound_at + WINDOW
     seconds_left = int((expires_at - timezone.now()).total_seconds())
     return {"applies": True, "open": seconds_left > 0, "expires_at": expires_at, "seconds_left": max(seconds_left, 0)}
 
@@ -240,6 +243,7 @@ def _list_context(request, filters: ListFilters) -> dict:
         "filters": filters,
         "filters_qs": filters.querystring(),
         "tabs": tabs,
+        "counts": counts,
         "today": timezone.localdate(),
     }
 
@@ -404,7 +408,7 @@ def message_send(request, pk: int):
         message = services.message_send_text(
             conversation=conversation,
             text=body,
-            sent_by=request.user,
+            by=request.user,
             idempotency_key=request.POST.get("idempotency_key") or None,
         )
     except ValidationError as exc:
@@ -423,7 +427,7 @@ def note_add(request, pk: int):
     if not body:
         return _done(request, conversation, _(ERR_EMPTY_MESSAGE), status=400)
     try:
-        note = services.conversation_add_note(conversation=conversation, body=body, by=request.user)
+        note = services.note_add(conversation=conversation, body=body, by=request.user)
     except ValidationError as exc:
         return _done(request, conversation, _error_text(exc), status=400)
     html = render(request, "inbox/partials/messages.html", {"thread": [note], "conversation": conversation})
@@ -496,11 +500,10 @@ def conversation_labels(request, pk: int):
 
     conversation = _conversation(request, pk)
     wanted = {i for i in (_int(v) for v in request.POST.getlist("labels")) if i}
-    labels = list(Label.objects.filter(id__in=wanted))
-    if len(labels) != len(wanted):
+    if Label.objects.filter(id__in=wanted).count() != len(wanted):
         return _done(request, conversation, _(ERR_UNKNOWN_LABEL), status=400)
     try:
-        services.conversation_set_labels(conversation=conversation, labels=labels, by=request.user)
+        services.conversation_set_labels(conversation=conversation, label_ids=sorted(wanted), by=request.user)
     except ValidationError as exc:
         return _done(request, conversation, _error_text(exc), status=400)
     return _done(request, conversation, _(MSG_LABELS_SAVED))
@@ -509,25 +512,33 @@ def conversation_labels(request, pk: int):
 @require_POST
 @role_required("workspace.work")
 def contact_edit(request, pk: int):
+    """Name, e-mail and tags of the conversation's contact (the CRM's own service writes)."""
     from crm import services as crm_services
     from crm.models import Tag
 
     conversation = _conversation(request, pk)
     contact = conversation.contact
+    name = request.POST.get("name", contact.name).strip()
+    email = request.POST.get("email", contact.email).strip().lower()
+    if len(name) > 200:
+        return _done(request, conversation, _(ERR_NAME_TOO_LONG), status=400)
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            return _done(request, conversation, _(ERR_BAD_EMAIL), status=400)
     tag_ids = {i for i in (_int(v) for v in request.POST.getlist("tags")) if i}
-    known = set(Tag.objects.filter(id__in=tag_ids).values_list("id", flat=True))
-    try:
+    if Tag.objects.filter(id__in=tag_ids).count() != len(tag_ids):
+        return _done(request, conversation, _(ERR_UNKNOWN_TAG), status=400)
+    new_names = [n for n in request.POST.get("new_tags", "").split(",") if n.strip()][:20]
+    with transaction.atomic():
+        if new_names:
+            tag_ids.update(crm_services.tags_ensure(names=new_names))
+        # Keep the order of the tags the contact already had; new ones go last.
+        ordered = [i for i in contact.tag_ids or [] if i in tag_ids] + sorted(tag_ids - set(contact.tag_ids or []))
         crm_services.contact_update(
-            contact=contact,
-            data={
-                "name": request.POST.get("name", contact.name).strip(),
-                "email": request.POST.get("email", contact.email).strip(),
-                "tag_ids": sorted(known),
-            },
-            by=request.user,
+            contact=contact, data={"name": name, "email": email, "tag_ids": ordered}, by=request.user
         )
-    except ValidationError as exc:
-        return _done(request, conversation, _error_text(exc), status=400)
     return _done(request, conversation, _(MSG_CONTACT_SAVED))
 
 

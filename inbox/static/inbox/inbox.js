@@ -210,7 +210,9 @@
       } else {
         appendNewMessages();
       }
-      if (event.direction === "in" || event.op === "new" || event.op === "received") hideTypingFor(null);
+      const message = typeof event.message === "object" && event.message ? event.message : {};
+      // The agent whose message just arrived has stopped typing.
+      if (event.op === "new" && message.sent_by) hideTypingFor(message.sent_by);
       debounce("read", 400, markReadIfVisible);
     }
     if (event.type !== "message" || event.op === "new") debounce("side", 150, refreshSide);
@@ -423,10 +425,8 @@
   function hideTypingFor(key) {
     const box = convPane.querySelector("[data-typing]");
     if (!box) return;
-    if (key === null) {
-      state.typingShown.forEach((timer) => clearTimeout(timer));
-      state.typingShown.clear();
-    }
+    clearTimeout(state.typingShown.get(key));
+    state.typingShown.delete(key);
     renderTyping(box);
   }
 
