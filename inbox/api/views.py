@@ -1,0 +1,282 @@
+"""Inbox API: channels, conversations, messages, canned responses and labels.
+
+Role rules: viewers read; agents work conversations (assign, status, labels, send, notes);
+admins manage channels, labels and canned responses.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from inbox import selectors, services
+from inbox.api import serializers as s
+from inbox.models import CannedResponse, Conversation, Label, Message
+from tenants.api.base import TenantViewSet
+from tenants.roles import Role
+
+
+def _as_drf(exc: DjangoValidationError) -> ValidationError:
+    if hasattr(exc, "message_dict"):
+        return ValidationError(exc.message_dict)
+    return ValidationError({"detail": exc.messages})
+
+
+def _actor(request):
+    """The user acting (``None`` for an API key: not a person)."""
+    user = request.user
+    return user if getattr(user, "pk", None) else None
+
+
+class ConversationPagination(CursorPagination):
+    ordering = ("-last_message_at", "-id")
+    page_size = 50
+
+
+class MessagePagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+
+
+class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Channels of the company with their health. Admins connect, update and disconnect."""
+
+    serializer_class = s.ChannelOutput
+    write_role = Role.ADMIN
+    pagination_class = None
+
+    def get_queryset(self):
+        return selectors.channel_list()
+
+    def create(self, request):
+        data = s.ChannelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        config_keys = ("phone_number_id", "waba_id", "display_phone", "account_sid", "from_number")
+        try:
+            channel = services.channel_create(
+                kind=v["kind"],
+                name=v["name"],
+                config={k: v[k] for k in config_keys if v.get(k)},
+                secrets_={k: v[k] for k in services.SECRET_FIELDS if v.get(k)},
+            )
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return Response(s.ChannelOutput(channel).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        channel = self.get_object()
+        services.channel_disconnect(channel=channel)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["get"])
+    def health(self, request, pk=None):
+        channel = self.get_object()
+        return Response(
+            {
+                "id": channel.pk,
+                "status": channel.status,
+                "status_detail": channel.status_detail,
+                "session_state": channel.session_state,
+                "last_activity_at": channel.last_activity_at,
+                "token_expires_at": channel.token_expires_at,
+                "token_checked_at": channel.token_checked_at,
+            }
+        )
+
+
+class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Conversations; filters: ``status``, ``assignee`` (``me``, ``none`` or a user id),
+    ``channel``, ``label``, ``q`` (name or phone)."""
+
+    serializer_class = s.ConversationOutput
+    pagination_class = ConversationPagination
+
+    def get_queryset(self):
+        params = self.request.query_params
+        assignee = params.get("assignee", "")
+        qs = selectors.conversation_list(
+            user_id=getattr(self.request.user, "pk", None),
+            mine=assignee == "me",
+            unassigned=assignee == "none",
+            status=params.get("status") or None,
+            channel_id=int(params["channel"]) if params.get("channel", "").isdigit() else None,
+            label_id=int(params["label"]) if params.get("label", "").isdigit() else None,
+            search=params.get("q", ""),
+        )
+        if assignee.isdigit():
+            qs = qs.filter(assignee_id=int(assignee))
+        return qs
+
+    def _conversation(self, pk) -> Conversation:
+        return get_object_or_404(Conversation.objects.select_related("channel", "contact"), pk=pk)
+
+    def _done(self, conversation):
+        conversation = Conversation.objects.select_related("contact").prefetch_related("labels").get(pk=conversation.pk)
+        return Response(s.ConversationOutput(conversation).data)
+
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        conversation = self._conversation(pk)
+        data = s.AssignInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            if data.validated_data.get("auto"):
+                services.conversation_auto_assign(conversation=conversation)
+            else:
+                from tenants.models import User
+
+                agent_id = data.validated_data.get("assignee")
+                agent = User.objects.filter(pk=agent_id).first() if agent_id else None
+                if agent_id and agent is None:
+                    raise DjangoValidationError(services.ERR_NOT_AN_AGENT)
+                services.conversation_assign(conversation=conversation, agent=agent, by=_actor(request))
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return self._done(conversation)
+
+    @action(detail=True, methods=["post"], url_path="status")
+    def set_status(self, request, pk=None):
+        conversation = self._conversation(pk)
+        data = s.StatusInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.conversation_set_status(
+                conversation=conversation,
+                status=data.validated_data["status"],
+                by=_actor(request),
+                snoozed_until=data.validated_data.get("snoozed_until"),
+            )
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return self._done(conversation)
+
+    @action(detail=True, methods=["post"])
+    def labels(self, request, pk=None):
+        conversation = self._conversation(pk)
+        data = s.LabelsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.conversation_set_labels(
+            conversation=conversation, label_ids=data.validated_data["labels"], by=_actor(request)
+        )
+        return self._done(conversation)
+
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        conversation = self._conversation(pk)
+        services.conversation_mark_read(conversation=conversation, by=_actor(request))
+        return self._done(conversation)
+
+    @action(detail=True, methods=["post"])
+    def notes(self, request, pk=None):
+        conversation = self._conversation(pk)
+        data = s.NoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            note = services.note_add(conversation=conversation, body=data.validated_data["body"], by=_actor(request))
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return Response(s.MessageOutput(note).data, status=status.HTTP_201_CREATED)
+
+
+class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
+    """Messages of a conversation (newest first). ``POST`` sends; send the same
+    ``Idempotency-Key`` header on a retry and the message is not sent twice."""
+
+    serializer_class = s.MessageOutput
+    pagination_class = MessagePagination
+
+    def _conversation(self) -> Conversation:
+        return get_object_or_404(
+            Conversation.objects.select_related("channel", "contact"), pk=self.kwargs["conversation_pk"]
+        )
+
+    def get_queryset(self):
+        return Message.objects.filter(conversation=self._conversation())
+
+    def create(self, request, conversation_pk=None):
+        conversation = self._conversation()
+        data = s.MessageInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        key = request.headers.get("Idempotency-Key") or None
+        if key and request.principal.api_key_id:
+            key = f"api{request.principal.api_key_id}:{key}"
+        by = _actor(request)
+        existing = Message.objects.filter(idempotency_key=services._scoped_key(key, by)).first() if key else None
+        if existing is not None and existing.conversation_id == conversation.pk:
+            return Response(s.MessageOutput(existing).data, status=status.HTTP_200_OK)
+        try:
+            if v["type"] == "template":
+                message = services.message_send_template(
+                    conversation=conversation, name=v.get("template", ""), language=v.get("language", ""), by=by
+                )
+            elif v["type"] == "media":
+                upload = v.get("file")
+                if upload is None:
+                    raise ValidationError({"file": ["Attach a file."]})
+                message = services.message_send_media(
+                    conversation=conversation,
+                    content=upload.read(),
+                    filename=upload.name,
+                    mime=getattr(upload, "content_type", "") or "",
+                    caption=v.get("caption", ""),
+                    by=by,
+                    idempotency_key=key,
+                )
+            else:
+                message = services.message_send_text(
+                    conversation=conversation, text=v.get("text", ""), by=by, idempotency_key=key
+                )
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return Response(s.MessageOutput(message).data, status=status.HTTP_201_CREATED)
+
+
+class LabelViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantViewSet):
+    serializer_class = s.LabelOutput
+    write_role = Role.ADMIN
+    pagination_class = None
+
+    def get_queryset(self):
+        return selectors.label_list()
+
+    def create(self, request):
+        data = s.LabelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            label = services.label_create(**data.validated_data)
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return Response(s.LabelOutput(label).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Label):
+        services.label_delete(label=instance)
+
+
+class CannedResponseViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantViewSet):
+    """Canned responses (``?q=`` filters by shortcut or title). Admins manage them."""
+
+    serializer_class = s.CannedOutput
+    write_role = Role.ADMIN
+    pagination_class = None
+
+    def get_queryset(self):
+        return selectors.canned_response_list(query=self.request.query_params.get("q", ""))
+
+    def create(self, request):
+        data = s.CannedInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            canned = services.canned_response_create(**data.validated_data, by=_actor(request))
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return Response(s.CannedOutput(canned).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: CannedResponse):
+        services.canned_response_delete(canned=instance)
