@@ -32,6 +32,7 @@ PROCESSES: dict[str, list[str]] = {
         "--no-access-log",
     ],
     "worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "--concurrency", "2"],
+    "wa-sessions": [sys.executable, "manage.py", "wa_sessions"],
     "beat": [
         sys.executable,
         "-m",

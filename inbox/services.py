@@ -136,6 +136,16 @@ def _emit_conversation(conversation: Conversation, op: str = "updated", **extra)
     )
 
 
+def _company():
+    """The company whose schema is active (``schema_context`` only sets a stand-in tenant)."""
+    from tenants.models import Company
+
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Company):
+        return tenant
+    return Company.objects.get(schema_name=require_tenant_schema())
+
+
 # --- channels -------------------------------------------------------------------------------------
 
 
@@ -157,7 +167,7 @@ def _route_save(channel: Channel) -> None:
         raise ValidationError({"phone_number_id": _(ERR_NUMBER_IN_USE)})
     WebhookRoute.objects.update_or_create(
         channel_public_id=channel.public_id,
-        defaults={"provider": channel.kind, "external_id": external_id, "company": connection.tenant},
+        defaults={"provider": channel.kind, "external_id": external_id, "company": _company()},
     )
 
 
@@ -343,7 +353,7 @@ def _is_agent(user) -> bool:
 
     if user is None:
         return False
-    membership = Membership.objects.filter(user=user, company=connection.tenant).only("role").first()
+    membership = Membership.objects.filter(user=user, company=_company()).only("role").first()
     return membership is not None and role_at_least(membership.role, Role.AGENT)
 
 
@@ -375,7 +385,7 @@ def conversation_auto_assign(*, conversation: Conversation) -> Conversation:
     if conversation.assignee_id is not None:
         return conversation
     agent_ids = set(
-        Membership.objects.filter(company=connection.tenant, role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]).values_list(
+        Membership.objects.filter(company=_company(), role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]).values_list(
             "user_id", flat=True
         )
     )
