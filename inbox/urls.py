@@ -21,3 +21,18 @@ urlpatterns: list = [
     path("inbox/c/<int:pk>/read/", views.conversation_mark_read, name="inbox-mark-read"),
     path("inbox/c/<int:pk>/simulate/", views.simulate_reply, name="inbox-simulate"),
 ]
+
+# Channel settings (views_channels.py, part 1)
+from inbox import views_channels  # noqa: E402
+
+urlpatterns += [
+    path("settings/channels/", views_channels.channel_list, name="inbox-channels"),
+    path("settings/channels/new/<str:kind>/", views_channels.channel_new, name="inbox-channel-new"),
+    path("settings/channels/<int:pk>/", views_channels.channel_detail, name="inbox-channel"),
+    path("settings/channels/<int:pk>/edit/", views_channels.channel_edit, name="inbox-channel-edit"),
+    path("settings/channels/<int:pk>/check/", views_channels.channel_check, name="inbox-channel-check"),
+    path("settings/channels/<int:pk>/session/", views_channels.channel_session, name="inbox-channel-session"),
+    path("settings/channels/<int:pk>/qr/", views_channels.channel_qr, name="inbox-channel-qr"),
+    path("settings/channels/<int:pk>/simulate/", views_channels.channel_simulate, name="inbox-channel-simulate"),
+    path("settings/channels/<int:pk>/disconnect/", views_channels.channel_disconnect, name="inbox-channel-disconnect"),
+]

@@ -1,0 +1,69 @@
+"""Conversation services and the realtime event log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from inbox.models import ConversationStatus, Label, RealtimeEvent
+from inbox.services import (
+    ERR_NOT_AN_AGENT,
+    ERR_NOTE_EMPTY,
+    ERR_SNOOZE_IN_PAST,
+    conversation_assign,
+    conversation_resolve,
+    conversation_set_labels,
+    conversation_snooze,
+    conversations_wake_snoozed,
+    note_add,
+)
+
+
+def test_assign_only_to_agents_of_the_company(conversation, make_member, other_company):
+    agent = make_member("agent", email="a1@acme.test")
+    viewer = make_member("viewer", email="v1@acme.test")
+    stranger = make_member("agent", company=other_company, email="s1@other.test")
+    conversation_assign(conversation=conversation, agent=agent)
+    assert conversation.assignee_id == agent.pk
+    for bad in (viewer, stranger):
+        with pytest.raises(ValidationError) as exc:
+            conversation_assign(conversation=conversation, agent=bad)
+        assert exc.value.messages == [ERR_NOT_AN_AGENT]
+    event = RealtimeEvent.objects.filter(type="conversation", op="assigned").latest("id")
+    assert event.payload["data"]["assignee"] == agent.pk and event.conversation_id == conversation.pk
+
+
+def test_resolve_snooze_and_wake(conversation):
+    conversation_resolve(conversation=conversation)
+    assert conversation.status == ConversationStatus.RESOLVED and conversation.resolved_at
+    with pytest.raises(ValidationError) as exc:
+        conversation_snooze(conversation=conversation, until=timezone.now() - timedelta(minutes=1))
+    assert exc.value.messages == [ERR_SNOOZE_IN_PAST]
+    conversation_snooze(conversation=conversation, until=timezone.now() + timedelta(minutes=5))
+    assert conversations_wake_snoozed() == 0
+    assert conversations_wake_snoozed(now=timezone.now() + timedelta(minutes=6)) == 1
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.OPEN
+
+
+def test_labels_and_notes(conversation, owner):
+    vip = Label.objects.create(name="VIP")
+    conversation_set_labels(conversation=conversation, label_ids=[vip.pk])
+    assert list(conversation.labels.values_list("name", flat=True)) == ["VIP"]
+    note = note_add(conversation=conversation, body="Cliente pediu desconto", by=owner)
+    assert note.kind == "note" and note.sent_by_id == owner.pk and note.provider_message_id == ""
+    with pytest.raises(ValidationError) as exc:
+        note_add(conversation=conversation, body="  ", by=owner)
+    assert exc.value.messages == [ERR_NOTE_EMPTY]
+
+
+def test_events_carry_increasing_ids_for_catch_up(conversation, owner):
+    before = RealtimeEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    note_add(conversation=conversation, body="a", by=owner)
+    conversation_resolve(conversation=conversation)
+    rows = list(RealtimeEvent.objects.filter(id__gt=before).order_by("id"))
+    assert [(r.type, r.op) for r in rows] == [("message", "new"), ("conversation", "status")]
+    assert rows[0].id < rows[1].id

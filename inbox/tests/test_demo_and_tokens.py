@@ -1,0 +1,51 @@
+"""Demo data (idempotent) and the Meta token expiry check."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from inbox.models import Channel, ChannelStatus, Conversation
+
+
+def test_demo_setup_is_idempotent(tenant):
+    from tenants.signals import demo_company_ready
+
+    demo_company_ready.send(sender=None, company=tenant)
+    demo_company_ready.send(sender=None, company=tenant)
+    from django.db import connection
+
+    connection.set_tenant(tenant)
+    sandbox = Channel.objects.get(kind="sandbox")
+    assert sandbox.status == ChannelStatus.CONNECTED
+    assert Conversation.objects.filter(channel=sandbox).count() == 2
+
+
+def test_token_check_warns_seven_days_ahead(cloud_channel, graph):
+    from inbox.services import channel_check_token
+
+    graph.token_info = {"is_valid": True, "expires_at": int((timezone.now() + timedelta(days=3)).timestamp())}
+    channel_check_token(channel=cloud_channel)
+    cloud_channel.refresh_from_db()
+    assert cloud_channel.status == ChannelStatus.TOKEN_PROBLEM and "expires" in cloud_channel.status_detail
+    assert graph.requests[-1].path == "/v21.0/debug_token"
+    graph.token_info = {"is_valid": True, "expires_at": int((timezone.now() + timedelta(days=50)).timestamp())}
+    channel_check_token(channel=cloud_channel)
+    cloud_channel.refresh_from_db()
+    assert cloud_channel.status == ChannelStatus.CONNECTED and cloud_channel.token_expires_at is not None
+
+
+def test_invalid_token_is_a_token_problem(cloud_channel, graph):
+    from inbox.services import channel_check_token
+
+    graph.token_info = {"is_valid": False, "expires_at": 0, "error": {"message": "Session has expired"}}
+    channel_check_token(channel=cloud_channel)
+    cloud_channel.refresh_from_db()
+    assert cloud_channel.status == ChannelStatus.TOKEN_PROBLEM and cloud_channel.status_detail == "Session has expired"
+
+
+def test_beat_schedule_has_token_check():
+    from django.conf import settings
+
+    assert settings.CELERY_BEAT_SCHEDULE["inbox-check-channel-tokens"]["task"] == "inbox.check_channel_tokens"
