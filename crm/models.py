@@ -4,11 +4,12 @@ lists, segments, imports and the company's CRM settings.
 Designed for a million contacts per company:
 - tags are an array of tag ids on the contact (GIN index): "any/all/none" filters and bulk
   tagging are single-table set operations, no join through a million-row through table;
-- search runs on columns PostgreSQL derives itself (generated columns), so every write path
-  (ORM, bulk import through COPY, SQL upserts) keeps them right: ``phone_digits`` (prefix
-  search with ``text_pattern_ops``), ``search_name`` (lower case, accents folded with
-  ``translate``, since the embedded PostgreSQL has no ``unaccent``) and ``search_vector``
-  (``simple`` full text over name words and email, for word-prefix search).
+- phone search is a prefix scan of the unique ``phone`` index (``text_pattern_ops``);
+- name/email search runs on columns PostgreSQL derives itself (generated columns), so every
+  write path (ORM, bulk import, SQL upserts) keeps them right: ``search_name`` (lower case,
+  accents folded with ``translate``, since the embedded PostgreSQL has no ``unaccent``; the
+  name sort) and ``search_vector`` (``simple`` full text over name words and email, for
+  word-prefix search).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Func, Value
-from django.db.models.functions import Lower, Substr
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -90,8 +91,8 @@ class Tag(models.Model):
 class Contact(models.Model):
     name = models.CharField(_("name"), max_length=200, blank=True, default="")
     # E.164 ("+5511987654321"), normalized by ``crm.phones.normalize_phone``.
-    phone = models.CharField(_("phone"), max_length=20, unique=True)
-    wa_id = models.CharField(_("WhatsApp id"), max_length=32, null=True, blank=True, db_index=True)
+    phone = models.CharField(_("phone"), max_length=20)
+    wa_id = models.CharField(_("WhatsApp id"), max_length=32, null=True, blank=True)
     email = models.CharField(_("email"), max_length=254, blank=True, default="")
     tag_ids = ArrayField(models.BigIntegerField(), verbose_name=_("tags"), default=list, blank=True)
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
@@ -104,6 +105,7 @@ class Contact(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # crm_contact_owner (owner, id) serves it
         related_name="+",
     )
     source = models.CharField(_("source"), max_length=32, default=ContactSource.MANUAL)
@@ -115,11 +117,11 @@ class Contact(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     last_interaction_at = models.DateTimeField(_("last interaction"), null=True, blank=True)
+    # The import that created the contact: its timeline shows "imported from <file>" from this
+    # column instead of a million event rows written during the import.
+    import_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     # Derived by PostgreSQL for search (see module docstring).
-    phone_digits = models.GeneratedField(
-        expression=Substr("phone", 2), output_field=models.CharField(max_length=20), db_persist=True
-    )
     search_name = models.GeneratedField(
         expression=Translate(Lower("name"), Value(ACCENTED), Value(PLAIN)),
         output_field=models.CharField(max_length=200),
@@ -142,17 +144,20 @@ class Contact(models.Model):
     class Meta:
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
+        # Every index costs a million-row import time: each one here serves a search, a sort
+        # or a filter of the contact list (newest first sorts by id: the primary key).
+        constraints = [
+            # text_pattern_ops: the same index answers equality, ON CONFLICT (phone) and the
+            # phone-prefix search (LIKE '+5511987%') whatever the database collation.
+            models.UniqueConstraint(fields=["phone"], name="crm_contact_phone_unique", opclasses=["text_pattern_ops"])
+        ]
         indexes = [
             GinIndex(fields=["tag_ids"], name="crm_contact_tags_gin"),
             GinIndex(fields=["search_vector"], name="crm_contact_search_gin"),
-            GinIndex(fields=["custom_fields"], opclasses=["jsonb_path_ops"], name="crm_contact_fields_gin"),
-            models.Index(fields=["phone_digits"], opclasses=["text_pattern_ops"], name="crm_contact_phone_digits"),
-            models.Index(fields=["-created_at", "-id"], name="crm_contact_created"),
+            models.Index(fields=["wa_id"], name="crm_contact_wa_id"),
             models.Index(fields=["search_name", "id"], name="crm_contact_name"),
             models.Index(fields=["-last_interaction_at", "-id"], name="crm_contact_last_interaction"),
             models.Index(fields=["owner", "id"], name="crm_contact_owner"),
-            models.Index(fields=["consent_status"], name="crm_contact_consent"),
-            models.Index(Lower("email"), name="crm_contact_email"),
         ]
 
     def __str__(self) -> str:
@@ -197,7 +202,7 @@ class CustomFieldDefinition(models.Model):
 
 
 class Note(models.Model):
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes", db_index=False)
     body = models.TextField(_("note"))
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
@@ -216,7 +221,11 @@ class TimelineEvent(models.Model):
     """One thing that happened to a contact. Other apps add their own ``kind`` values
     (``message.in``, ``campaign.sent``, ``stage.changed``...) through ``timeline_record``."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="timeline")
+    # No database constraint: imports write a million events at once and the FK trigger
+    # would double that time; deletes go through services that remove events first.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="timeline", db_index=False, db_constraint=False
+    )
     kind = models.CharField(_("kind"), max_length=40)
     data = models.JSONField(default=dict, blank=True)
     actor = models.ForeignKey(
@@ -249,7 +258,7 @@ class ContactList(models.Model):
 
 class ContactListMember(models.Model):
     contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="members")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
     added_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -358,3 +367,46 @@ class ContactImport(models.Model):
         if not self.total_rows:
             return 0
         return min(100, int(self.processed_rows * 100 / self.total_rows))
+
+
+class BulkAction(models.TextChoices):
+    TAG = "tag", _("Add tag")
+    UNTAG = "untag", _("Remove tag")
+    ADD_TO_LIST = "add_to_list", _("Add to list")
+    ASSIGN_OWNER = "assign_owner", _("Assign owner")
+    OPT_OUT = "opt_out", _("Opt out")
+    DELETE = "delete", _("Delete")
+
+
+class BulkOperation(models.Model):
+    """A bulk action over many contacts, kept for a while so it can be undone."""
+
+    action = models.CharField(max_length=16, choices=BulkAction.choices)
+    params = models.JSONField(default=dict)
+    contact_ids = ArrayField(models.BigIntegerField(), default=list)
+    # contact id -> values before the action, for actions that overwrite (owner, consent).
+    previous = models.JSONField(default=dict)
+    affected = models.PositiveIntegerField(default=0)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} ({self.affected})"
+
+
+class DeletedContact(models.Model):
+    """A deleted contact with its notes, timeline and list memberships (until the undo window
+    of its bulk operation ends)."""
+
+    operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, related_name="deleted")
+    row = models.JSONField()
+    related = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return str(self.row.get("phone", ""))

@@ -135,7 +135,7 @@ def wa_id_candidates(wa_id: str) -> list[str]:
 
 
 def search_digit_prefixes(query: str, default_country: str = "BR") -> list[str]:
-    """Digit prefixes of ``phone_digits`` that a phone typed in any format may start with.
+    """Digit prefixes (after the "+") of an E.164 phone typed in any format.
 
     "(11) 98765" -> ["1198765", "551198765"]; "+55 11 9..." -> ["55119..."]; a leading trunk
     "0" is dropped. Used by the contact search (btree ``text_pattern_ops`` prefix scans).

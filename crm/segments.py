@@ -184,11 +184,11 @@ def search_q(q: str) -> Q:
         country = getattr(connection.tenant, "default_country", "BR") or "BR"
         result = Q()
         for prefix in search_digit_prefixes(q, country):
-            result |= Q(phone_digits__startswith=prefix)
+            result |= Q(phone__startswith="+" + prefix)
         return result
-    if "@" in q:
-        return Q(email__istartswith=q) if not q.startswith("@") else Q(email__iendswith=q)
-    words = [w for w in "".join(ch if ch.isalnum() else " " for ch in fold(q)).split() if w][:6]
+    # Words as the ``simple`` parser sees them; "@" and "." stay so an email is one word.
+    words = [w for w in "".join(ch if ch.isalnum() or ch in "@._-" else " " for ch in fold(q)).split()][:6]
+    words = [w.strip("._-") for w in words if w.strip("._-")]
     if not words:
         return Q()
     # Every word must start a word of the name or the email ("mar sil" finds "Maria Silva").

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Func, Max, Q, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
 from django.utils import timezone
 
-from crm.models import ConsentStatus, Contact, TimelineEvent
+from crm.models import (
+    BulkAction,
+    BulkOperation,
+    ConsentStatus,
+    Contact,
+    ContactImport,
+    ContactList,
+    ContactListMember,
+    ContactSource,
+    CrmSettings,
+    CustomFieldDefinition,
+    DeletedContact,
+    ImportStatus,
+    Note,
+    Segment,
+    Tag,
+    TimelineEvent,
+)
 from crm.phones import ERR_PHONE_EMPTY, InvalidPhoneError, normalize_phone, wa_id_candidates
 from tenants.context import require_tenant_schema
 from tenants.realtime import send_event_on_commit
@@ -131,3 +151,617 @@ def contact_opt_in(*, contact: Contact, source: str, by=None) -> Contact:
     """Record the contact's consent to marketing messages."""
     require_tenant_schema()
     return _consent_set(contact=contact, status=ConsentStatus.OPTED_IN, source=source, by=by)
+
+
+# --- Contacts -------------------------------------------------------------------------------
+
+CONTACT_COLUMNS = (
+    "id",
+    "name",
+    "phone",
+    "wa_id",
+    "email",
+    "tag_ids",
+    "custom_fields",
+    "owner_id",
+    "source",
+    "consent_status",
+    "consent_changed_at",
+    "consent_source",
+    "created_at",
+    "updated_at",
+    "last_interaction_at",
+)
+
+
+@transaction.atomic
+def tags_ensure(*, names: list[str]) -> list[int]:
+    """Ids of the tags named ``names`` (case-insensitive), creating the missing ones."""
+    require_tenant_schema()
+    wanted = {}
+    for name in names:
+        name = name.strip()[:64]
+        if name:
+            wanted.setdefault(name.lower(), name)
+    if not wanted:
+        return []
+    existing = {t.name.lower(): t.id for t in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=wanted)}
+    missing = [Tag(name=name) for lower, name in wanted.items() if lower not in existing]
+    if missing:
+        Tag.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = {t.name.lower(): t.id for t in Tag.objects.annotate(lname=Lower("name")).filter(lname__in=wanted)}
+    return [existing[lower] for lower in wanted]
+
+
+@transaction.atomic
+def tag_create(*, name: str, color: str = "slate") -> Tag:
+    return Tag.objects.create(name=name.strip()[:64], color=color)
+
+
+@transaction.atomic
+def tag_update(*, tag: Tag, name: str, color: str | None = None) -> Tag:
+    tag.name = name.strip()[:64]
+    fields = ["name"]
+    if color:
+        tag.color = color
+        fields.append("color")
+    tag.save(update_fields=fields)
+    return tag
+
+
+@transaction.atomic
+def tag_delete(*, tag: Tag) -> None:
+    """Remove the tag from every contact (GIN-indexed ``@>``), then delete it."""
+    Contact.objects.filter(tag_ids__contains=[tag.pk]).update(
+        tag_ids=Func(F("tag_ids"), Value(tag.pk), function="array_remove")
+    )
+    tag.delete()
+
+
+@transaction.atomic
+def contact_create(*, data: dict, by=None, source: str = ContactSource.MANUAL) -> Contact:
+    """Create a contact from ``validation.contact_data_clean`` output."""
+    require_tenant_schema()
+    now = timezone.now()
+    contact = Contact(source=source, created_at=now, updated_at=now)
+    for key, value in data.items():
+        setattr(contact, key, value)
+    if data.get("consent_status") and data["consent_status"] != ConsentStatus.UNKNOWN:
+        contact.consent_changed_at = now
+        contact.consent_source = source
+    contact.save()
+    timeline_record(contact=contact, kind="contact.created", data={"source": source}, actor=by, at=now)
+    _contact_event("created", contact)
+    return contact
+
+
+def _json_safe(value):
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, data: dict, by=None) -> Contact:
+    """Apply cleaned ``data``; records what changed on the timeline (nothing if nothing did)."""
+    require_tenant_schema()
+    consent = data.pop("consent_status", None)
+    changed = {}
+    for key, value in data.items():
+        old = getattr(contact, key)
+        if old != value:
+            changed[key] = {"from": _json_safe(old), "to": _json_safe(value)}
+            setattr(contact, key, value)
+    now = timezone.now()
+    if changed:
+        contact.updated_at = now
+        contact.save(update_fields=[*changed.keys(), "updated_at"])
+        if "tag_ids" in changed:
+            before, after = set(changed["tag_ids"]["from"] or []), set(changed["tag_ids"]["to"] or [])
+            names = {t.id: t.name for t in Tag.objects.filter(id__in=before | after)}
+            if after - before:
+                timeline_record(
+                    contact=contact,
+                    kind="contact.tagged",
+                    data={"tags": [names.get(i) for i in after - before]},
+                    actor=by,
+                )
+            if before - after:
+                timeline_record(
+                    contact=contact,
+                    kind="contact.untagged",
+                    data={"tags": [names.get(i) for i in before - after]},
+                    actor=by,
+                )
+            changed.pop("tag_ids")
+        if changed:
+            timeline_record(contact=contact, kind="contact.edited", data={"fields": sorted(changed)}, actor=by, at=now)
+        _contact_event("updated", contact)
+    if consent and consent != contact.consent_status:
+        _consent_set(contact=contact, status=consent, source="manual", by=by)
+    return contact
+
+
+def _delete_contacts_sql(where_sql: str, params: list, operation_id: int) -> int:
+    """Move matching contacts (and their notes, timeline, list memberships) to the undo trash."""
+    sql = f"""
+        WITH target AS ({where_sql}),
+        gone_members AS (
+            DELETE FROM crm_contactlistmember m USING target t WHERE m.contact_id = t.id
+            RETURNING m.contact_id, m.contact_list_id
+        ),
+        gone_notes AS (
+            DELETE FROM crm_note n USING target t WHERE n.contact_id = t.id RETURNING n.*
+        ),
+        gone_events AS (
+            DELETE FROM crm_timelineevent e USING target t WHERE e.contact_id = t.id RETURNING e.*
+        ),
+        gone AS (
+            DELETE FROM crm_contact c USING target t WHERE c.id = t.id
+            RETURNING {", ".join("c." + col for col in CONTACT_COLUMNS)}
+        ),
+        members_by AS (SELECT contact_id, jsonb_agg(contact_list_id) j FROM gone_members GROUP BY contact_id),
+        notes_by AS (SELECT contact_id, jsonb_agg(to_jsonb(n)) j FROM gone_notes n GROUP BY contact_id),
+        events_by AS (SELECT contact_id, jsonb_agg(to_jsonb(e)) j FROM gone_events e GROUP BY contact_id)
+        INSERT INTO crm_deletedcontact (operation_id, row, related)
+        SELECT %s, to_jsonb(g), jsonb_build_object(
+            'lists', coalesce(mb.j, '[]'::jsonb),
+            'notes', coalesce(nb.j, '[]'::jsonb),
+            'timeline', coalesce(eb.j, '[]'::jsonb))
+        FROM gone g
+        LEFT JOIN members_by mb ON mb.contact_id = g.id
+        LEFT JOIN notes_by nb ON nb.contact_id = g.id
+        LEFT JOIN events_by eb ON eb.contact_id = g.id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, operation_id])
+        return cursor.rowcount
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact, by=None) -> BulkOperation:
+    """Delete one contact (undoable like a bulk delete)."""
+    return contacts_bulk_action(
+        queryset=Contact.objects.filter(pk=contact.pk), action=BulkAction.DELETE, params={}, by=by
+    )
+
+
+# --- Notes ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def note_create(*, contact: Contact, body: str, by=None) -> Note:
+    note = Note.objects.create(contact=contact, body=body.strip(), author_id=_actor_id(by))
+    timeline_record(contact=contact, kind="note.added", data={"note_id": note.pk, "excerpt": note.body[:140]}, actor=by)
+    return note
+
+
+@transaction.atomic
+def note_delete(*, note: Note, by=None) -> None:
+    note.delete()
+
+
+# --- Merge ----------------------------------------------------------------------------------
+
+
+def _richer(a, b):
+    """The value with more information (non-empty, longer text)."""
+    if a in (None, "", [], {}):
+        return b
+    if b in (None, "", [], {}):
+        return a
+    if isinstance(a, str) and isinstance(b, str) and len(b.strip()) > len(a.strip()):
+        return b
+    return a
+
+
+@transaction.atomic
+def contact_merge(*, primary: Contact, others: list[Contact], by=None) -> Contact:
+    """Fold ``others`` into ``primary`` and delete them.
+
+    Keeps the richest value of every field, the union of tags, every custom field (primary's
+    value wins a clash), notes, timeline and list memberships. Consent: an opt-out anywhere
+    wins (a person who refused marketing under one number refused it, full stop).
+    """
+    require_tenant_schema()
+    ids = sorted({primary.pk, *(o.pk for o in others)})
+    # Lock in id order: two merges over overlapping contacts cannot deadlock.
+    locked = {c.pk: c for c in Contact.objects.filter(pk__in=ids).order_by("pk").select_for_update()}
+    primary = locked[primary.pk]
+    others = [locked[o.pk] for o in others if o.pk in locked and o.pk != primary.pk]
+    if not others:
+        return primary
+    fields = {}
+    for other in others:
+        for key in ("name", "email", "wa_id"):
+            value = _richer(getattr(primary, key), getattr(other, key))
+            if value != getattr(primary, key):
+                fields[key] = value
+                setattr(primary, key, value)
+        if primary.owner_id is None and other.owner_id is not None:
+            primary.owner_id = other.owner_id
+            fields["owner_id"] = other.owner_id
+        merged_fields = {**other.custom_fields, **primary.custom_fields}
+        if merged_fields != primary.custom_fields:
+            primary.custom_fields = merged_fields
+            fields["custom_fields"] = merged_fields
+        tags = sorted(set(primary.tag_ids) | set(other.tag_ids))
+        if tags != sorted(primary.tag_ids):
+            primary.tag_ids = tags
+            fields["tag_ids"] = tags
+        if other.created_at < primary.created_at:
+            primary.created_at = other.created_at
+            fields["created_at"] = other.created_at
+        if other.last_interaction_at and (
+            primary.last_interaction_at is None or other.last_interaction_at > primary.last_interaction_at
+        ):
+            primary.last_interaction_at = other.last_interaction_at
+            fields["last_interaction_at"] = other.last_interaction_at
+        if other.consent_status == ConsentStatus.OPTED_OUT and primary.consent_status != ConsentStatus.OPTED_OUT:
+            primary.consent_status = other.consent_status
+            primary.consent_changed_at = other.consent_changed_at
+            primary.consent_source = other.consent_source
+            fields.update(consent_status=1, consent_changed_at=1, consent_source=1)
+        elif primary.consent_status == ConsentStatus.UNKNOWN and other.consent_status == ConsentStatus.OPTED_IN:
+            primary.consent_status = other.consent_status
+            primary.consent_changed_at = other.consent_changed_at
+            primary.consent_source = other.consent_source
+            fields.update(consent_status=1, consent_changed_at=1, consent_source=1)
+    other_ids = [o.pk for o in others]
+    phones = [o.phone for o in others]
+    # A duplicate's WhatsApp id moves only if it is free: the duplicate is deleted below.
+    Note.objects.filter(contact_id__in=other_ids).update(contact_id=primary.pk)
+    TimelineEvent.objects.filter(contact_id__in=other_ids).update(contact_id=primary.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO crm_contactlistmember (contact_list_id, contact_id, added_at)
+               SELECT contact_list_id, %s, min(added_at) FROM crm_contactlistmember
+               WHERE contact_id = ANY(%s) GROUP BY contact_list_id
+               ON CONFLICT DO NOTHING""",
+            [primary.pk, other_ids],
+        )
+    ContactListMember.objects.filter(contact_id__in=other_ids).delete()
+    Contact.objects.filter(pk__in=other_ids).delete()
+    primary.updated_at = timezone.now()
+    primary.save(update_fields=[*fields.keys(), "updated_at"])
+    timeline_record(contact=primary, kind="contact.merged", data={"phones": phones}, actor=by)
+    _contact_event("updated", primary)
+    for other_id in other_ids:
+        send_event_on_commit({"type": "crm.contact", "op": "deleted", "id": other_id}, groups=["crm"])
+    return primary
+
+
+# --- Bulk actions over "all matching" ---------------------------------------------------------
+
+UNDO_WINDOW = dt.timedelta(hours=1)
+
+
+def _ids_sql(queryset) -> tuple[str, list]:
+    sql, params = queryset.order_by().values("id").query.sql_with_params()
+    return sql, list(params)
+
+
+@transaction.atomic
+def contacts_bulk_action(*, queryset, action: str, params: dict, by=None) -> BulkOperation:
+    """Apply ``action`` to every contact of ``queryset`` with set-based SQL; returns the
+    operation (``affected`` rows) that ``contacts_bulk_undo`` can revert within the window.
+
+    ``params``: ``tag_id`` (tag/untag), ``list_id`` (add_to_list), ``owner_id`` (assign_owner;
+    None clears). Caller checks the ids exist.
+    """
+    require_tenant_schema()
+    operation = BulkOperation.objects.create(action=action, params=params, actor_id=_actor_id(by))
+    where_sql, where_params = _ids_sql(queryset)
+    actor = _actor_id(by)
+    kind, set_sql, set_params, extra_where, previous_sql = {
+        BulkAction.TAG: (
+            "contact.tagged",
+            "tag_ids = array_append(c.tag_ids, %s::bigint)",
+            [params.get("tag_id")],
+            "NOT c.tag_ids @> ARRAY[%s::bigint]",
+            None,
+        ),
+        BulkAction.UNTAG: (
+            "contact.untagged",
+            "tag_ids = array_remove(c.tag_ids, %s::bigint)",
+            [params.get("tag_id")],
+            "c.tag_ids @> ARRAY[%s::bigint]",
+            None,
+        ),
+        BulkAction.ASSIGN_OWNER: (
+            "contact.owner_changed",
+            "owner_id = %s",
+            [params.get("owner_id")],
+            "c.owner_id IS DISTINCT FROM %s",
+            "to_jsonb(old.owner_id)",
+        ),
+        BulkAction.OPT_OUT: (
+            "contact.opted_out",
+            "consent_status = 'opted_out', consent_changed_at = now(), consent_source = 'bulk'",
+            [],
+            "c.consent_status <> 'opted_out'",
+            "jsonb_build_array(old.consent_status, old.consent_changed_at, old.consent_source)",
+        ),
+    }.get(action, (None, None, None, None, None))
+    affected = 0
+    with connection.cursor() as cursor:
+        if action == BulkAction.DELETE:
+            affected = _delete_contacts_sql(f"SELECT id FROM ({where_sql}) s", where_params, operation.pk)
+        elif action == BulkAction.ADD_TO_LIST:
+            cursor.execute(
+                f"""WITH added AS (
+                        INSERT INTO crm_contactlistmember (contact_list_id, contact_id, added_at)
+                        SELECT %s, s.id, now() FROM ({where_sql}) s
+                        ON CONFLICT DO NOTHING RETURNING contact_id)
+                    UPDATE crm_bulkoperation SET contact_ids = (SELECT coalesce(array_agg(contact_id), '{{}}') FROM added)
+                    WHERE id = %s RETURNING cardinality(contact_ids)""",
+                [params["list_id"], *where_params, operation.pk],
+            )
+            affected = cursor.fetchone()[0]
+        elif kind is not None:
+            extra_params = [params.get("tag_id")] if "%s" in extra_where and action != BulkAction.ASSIGN_OWNER else []
+            if action == BulkAction.ASSIGN_OWNER:
+                extra_params = [params.get("owner_id")]
+            old_join = "FROM crm_contact old" if previous_sql else ""
+            old_where = "AND old.id = c.id" if previous_sql else ""
+            returning = f"c.id, {previous_sql} AS prev" if previous_sql else "c.id, NULL::jsonb AS prev"
+            cursor.execute(
+                f"""WITH changed AS (
+                        UPDATE crm_contact c SET {set_sql}, updated_at = now() {old_join}
+                        WHERE c.id IN ({where_sql}) AND {extra_where} {old_where}
+                        RETURNING {returning}),
+                    logged AS (
+                        INSERT INTO crm_timelineevent (contact_id, kind, data, actor_id, at)
+                        SELECT id, %s, %s::jsonb, %s, now() FROM changed)
+                    UPDATE crm_bulkoperation SET
+                        contact_ids = (SELECT coalesce(array_agg(id), '{{}}') FROM changed),
+                        previous = (SELECT coalesce(jsonb_object_agg(id, prev), '{{}}'::jsonb) FROM changed
+                                    WHERE prev IS NOT NULL)
+                    WHERE id = %s RETURNING cardinality(contact_ids)""",
+                [
+                    *set_params,
+                    *where_params,
+                    *extra_params,
+                    kind,
+                    json.dumps({"bulk": operation.pk, **params}),
+                    actor,
+                    operation.pk,
+                ],
+            )
+            affected = cursor.fetchone()[0]
+        else:
+            raise ValueError(f"unknown bulk action {action!r}")
+    BulkOperation.objects.filter(pk=operation.pk).update(affected=affected)
+    operation.refresh_from_db()
+    send_event_on_commit({"type": "crm.contacts", "op": "bulk", "action": action, "affected": affected}, groups=["crm"])
+    return operation
+
+
+@transaction.atomic
+def contacts_bulk_undo(*, operation: BulkOperation, by=None) -> int:
+    """Revert a bulk operation (once, within ``UNDO_WINDOW``); returns the contacts restored."""
+    require_tenant_schema()
+    operation = BulkOperation.objects.select_for_update().get(pk=operation.pk)
+    ids = operation.contact_ids
+    params = operation.params
+    restored = 0
+    with connection.cursor() as cursor:
+        if operation.action == BulkAction.TAG:
+            cursor.execute(
+                "UPDATE crm_contact SET tag_ids = array_remove(tag_ids, %s::bigint) WHERE id = ANY(%s)",
+                [params["tag_id"], ids],
+            )
+            restored = cursor.rowcount
+        elif operation.action == BulkAction.UNTAG:
+            cursor.execute(
+                """UPDATE crm_contact SET tag_ids = array_append(tag_ids, %s::bigint)
+                   WHERE id = ANY(%s) AND NOT tag_ids @> ARRAY[%s::bigint]""",
+                [params["tag_id"], ids, params["tag_id"]],
+            )
+            restored = cursor.rowcount
+        elif operation.action == BulkAction.ADD_TO_LIST:
+            cursor.execute(
+                "DELETE FROM crm_contactlistmember WHERE contact_list_id = %s AND contact_id = ANY(%s)",
+                [params["list_id"], ids],
+            )
+            restored = cursor.rowcount
+        elif operation.action == BulkAction.ASSIGN_OWNER:
+            cursor.execute(
+                """UPDATE crm_contact c SET owner_id = (p.value #>> '{}')::bigint
+                   FROM jsonb_each(%s::jsonb) p WHERE c.id = p.key::bigint""",
+                [json.dumps(operation.previous)],
+            )
+            restored = cursor.rowcount
+        elif operation.action == BulkAction.OPT_OUT:
+            cursor.execute(
+                """UPDATE crm_contact c SET consent_status = p.value->>0,
+                       consent_changed_at = (p.value->>1)::timestamptz, consent_source = p.value->>2
+                   FROM jsonb_each(%s::jsonb) p WHERE c.id = p.key::bigint""",
+                [json.dumps(operation.previous)],
+            )
+            restored = cursor.rowcount
+            cursor.execute(
+                "DELETE FROM crm_timelineevent WHERE contact_id = ANY(%s) AND kind = 'contact.opted_out' "
+                "AND data @> %s::jsonb",
+                [ids, json.dumps({"bulk": operation.pk})],
+            )
+        elif operation.action == BulkAction.DELETE:
+            columns = ", ".join(CONTACT_COLUMNS)
+            cursor.execute(
+                f"""INSERT INTO crm_contact ({columns})
+                    SELECT {", ".join("r." + c for c in CONTACT_COLUMNS)}
+                    FROM crm_deletedcontact d, jsonb_populate_record(NULL::crm_contact, d.row) r
+                    WHERE d.operation_id = %s ON CONFLICT DO NOTHING""",
+                [operation.pk],
+            )
+            restored = cursor.rowcount
+            for table, key in (("crm_note", "notes"), ("crm_timelineevent", "timeline")):
+                cursor.execute(
+                    f"""INSERT INTO {table}
+                        SELECT (jsonb_populate_record(NULL::{table}, x)).*
+                        FROM crm_deletedcontact d, jsonb_array_elements(d.related->'{key}') x
+                        WHERE d.operation_id = %s
+                          AND EXISTS (SELECT 1 FROM crm_contact c WHERE c.id = (x->>'contact_id')::bigint)
+                        ON CONFLICT DO NOTHING""",
+                    [operation.pk],
+                )
+            cursor.execute(
+                """INSERT INTO crm_contactlistmember (contact_list_id, contact_id, added_at)
+                   SELECT l::bigint, (d.row->>'id')::bigint, now()
+                   FROM crm_deletedcontact d, jsonb_array_elements_text(d.related->'lists') l
+                   WHERE d.operation_id = %s
+                     AND EXISTS (SELECT 1 FROM crm_contact c WHERE c.id = (d.row->>'id')::bigint)
+                     AND EXISTS (SELECT 1 FROM crm_contactlist cl WHERE cl.id = l::bigint)
+                   ON CONFLICT DO NOTHING""",
+                [operation.pk],
+            )
+            DeletedContact.objects.filter(operation=operation).delete()
+        if operation.action in (BulkAction.TAG, BulkAction.UNTAG, BulkAction.ASSIGN_OWNER):
+            kind = {
+                BulkAction.TAG: "contact.tagged",
+                BulkAction.UNTAG: "contact.untagged",
+                BulkAction.ASSIGN_OWNER: "contact.owner_changed",
+            }[operation.action]
+            cursor.execute(
+                "DELETE FROM crm_timelineevent WHERE contact_id = ANY(%s) AND kind = %s AND data @> %s::jsonb",
+                [ids, kind, json.dumps({"bulk": operation.pk})],
+            )
+    operation.undone_at = timezone.now()
+    operation.save(update_fields=["undone_at"])
+    send_event_on_commit({"type": "crm.contacts", "op": "bulk_undo", "action": operation.action}, groups=["crm"])
+    return restored
+
+
+def bulk_operations_purge(*, older_than: dt.timedelta = UNDO_WINDOW) -> int:
+    """Forget operations past their undo window (deleted contacts' data goes for good)."""
+    require_tenant_schema()
+    deleted, _ = BulkOperation.objects.filter(created_at__lt=timezone.now() - older_than).delete()
+    return deleted
+
+
+# --- Imports --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def contact_import_create(*, stored_name: str, original_name: str, inspection, by=None) -> ContactImport:
+    """Record an uploaded, inspected file waiting for its column mapping (guessed, or the one
+    used last time for a file with the same columns)."""
+    from crm.importing import guess_mapping, headers_signature, remembered_mapping
+
+    require_tenant_schema()
+    signature = headers_signature(inspection.headers)
+    mapping = remembered_mapping(signature, inspection.headers)
+    contact_import = ContactImport(
+        original_name=original_name[:255],
+        file_format=inspection.file_format,
+        encoding=inspection.encoding,
+        delimiter=inspection.delimiter,
+        headers=inspection.headers,
+        headers_signature=signature,
+        preview=inspection.preview,
+        mapping=mapping or guess_mapping(inspection.headers, list(CustomFieldDefinition.objects.all())),
+        total_rows=inspection.total_rows,
+        created_by_id=_actor_id(by),
+    )
+    contact_import.file.name = stored_name
+    contact_import.save()
+    return contact_import
+
+
+@transaction.atomic
+def contact_import_start(
+    *, contact_import: ContactImport, mapping: dict, tag_ids: list[int], list_id: int | None, existing: str
+) -> ContactImport:
+    """Queue a mapped import (the worker runs ``crm.tasks.contact_import_run``)."""
+    from crm.tasks import contact_import_run
+    from tenants.tasks import enqueue_on_commit
+
+    contact_import.mapping = mapping
+    contact_import.tag_ids = tag_ids
+    contact_import.contact_list_id = list_id
+    contact_import.existing = existing
+    contact_import.status = ImportStatus.QUEUED
+    contact_import.save(update_fields=["mapping", "tag_ids", "contact_list", "existing", "status"])
+    enqueue_on_commit(contact_import_run, connection.schema_name, contact_import.pk)
+    return contact_import
+
+
+# --- Custom fields, lists, segments, settings -------------------------------------------------
+
+
+@transaction.atomic
+def custom_field_create(
+    *, key: str, label: str, field_type: str, choices: list[str], required: bool
+) -> CustomFieldDefinition:
+    position = (CustomFieldDefinition.objects.aggregate(m=Max("position"))["m"] or 0) + 1
+    return CustomFieldDefinition.objects.create(
+        key=key, label=label, field_type=field_type, choices=choices, required=required, position=position
+    )
+
+
+@transaction.atomic
+def custom_field_update(
+    *, definition: CustomFieldDefinition, label: str, choices: list[str], required: bool
+) -> CustomFieldDefinition:
+    """The key and type never change (stored values depend on them); label, choices and
+    ``required`` do."""
+    definition.label = label
+    definition.choices = choices
+    definition.required = required
+    definition.save(update_fields=["label", "choices", "required"])
+    return definition
+
+
+@transaction.atomic
+def custom_field_delete(*, definition: CustomFieldDefinition) -> None:
+    """Delete the definition and its values on every contact (one UPDATE)."""
+    Contact.objects.filter(custom_fields__has_key=definition.key).update(
+        custom_fields=RawSQL('"crm_contact"."custom_fields" - %s', [definition.key])
+    )
+    definition.delete()
+
+
+@transaction.atomic
+def contact_list_create(*, name: str, description: str = "") -> ContactList:
+    return ContactList.objects.create(name=name.strip()[:120], description=description.strip()[:255])
+
+
+@transaction.atomic
+def contact_list_delete(*, contact_list: ContactList) -> None:
+    ContactListMember.objects.filter(contact_list=contact_list).delete()
+    contact_list.delete()
+
+
+@transaction.atomic
+def contact_list_remove(*, contact_list: ContactList, contact_ids: list[int]) -> int:
+    deleted, _ = ContactListMember.objects.filter(contact_list=contact_list, contact_id__in=contact_ids).delete()
+    return deleted
+
+
+@transaction.atomic
+def segment_save(*, segment: Segment | None = None, name: str, filters: dict) -> Segment:
+    """Create or update a segment with validated filters (``segments.filters_clean``)."""
+    if segment is None:
+        return Segment.objects.create(name=name.strip()[:120], filters=filters)
+    segment.name = name.strip()[:120]
+    segment.filters = filters
+    segment.updated_at = timezone.now()
+    segment.save(update_fields=["name", "filters", "updated_at"])
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, segment: Segment) -> None:
+    segment.delete()
+
+
+@transaction.atomic
+def crm_settings_update(*, keywords: list[str], reply: str) -> CrmSettings:
+    from crm.selectors import crm_settings_get
+
+    row = crm_settings_get()
+    row.opt_out_keywords = keywords
+    row.opt_out_reply = reply
+    row.updated_at = timezone.now()
+    row.save(update_fields=["opt_out_keywords", "opt_out_reply", "updated_at"])
+    return row

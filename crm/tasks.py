@@ -1,0 +1,66 @@
+"""Celery tasks of the CRM (each takes the company schema first, see ``tenants.tasks``)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from tenants.tasks import TenantTask
+
+logger = logging.getLogger(__name__)
+
+
+def _progress_event(contact_import) -> None:
+    from tenants.realtime import send_event
+
+    try:
+        send_event(
+            {
+                "type": "crm.import",
+                "op": "progress",
+                "id": contact_import.pk,
+                "status": contact_import.status,
+                "processed": contact_import.processed_rows,
+                "total": contact_import.total_rows,
+            },
+            groups=["crm"],
+        )
+    except Exception:  # noqa: BLE001 - progress is best effort; the page also polls
+        logger.warning("could not publish import progress", exc_info=True)
+
+
+@shared_task(base=TenantTask, bind=True, name="crm.contact_import_run")
+def contact_import_run(self, schema_name: str, import_id: int) -> None:
+    from crm.importing import run_import
+    from crm.models import ContactImport, ImportStatus
+
+    with transaction.atomic():
+        contact_import = ContactImport.objects.select_for_update().filter(pk=import_id).first()
+        if contact_import is None or contact_import.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+            return  # already done (a redelivered task) or gone
+    try:
+        run_import(contact_import, progress=_progress_event)
+    except Exception as exc:
+        logger.exception("import %s failed", import_id)
+        ContactImport.objects.filter(pk=import_id).update(
+            status=ImportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        contact_import.status = ImportStatus.FAILED
+        _progress_event(contact_import)
+
+
+@shared_task(name="crm.bulk_operations_purge_all")
+def bulk_operations_purge_all() -> int:
+    """Forget bulk operations past their undo window in every company (beat, every 10 min)."""
+    from django_tenants.utils import get_tenant_model, schema_context
+
+    from crm.services import bulk_operations_purge
+
+    total = 0
+    for schema in get_tenant_model().objects.exclude(schema_name="public").values_list("schema_name", flat=True):
+        with schema_context(schema):
+            total += bulk_operations_purge()
+    return total

@@ -1,0 +1,133 @@
+"""Checks at the edge (pages, API, bulk upsert) before a service runs: one place, so a contact
+typed in a form and one sent to the API are judged the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection
+from django.utils.translation import gettext_lazy as _
+
+from crm.fields import CustomFieldError, custom_fields_clean
+from crm.models import ConsentStatus, Contact, CustomFieldDefinition, Tag
+from crm.phones import InvalidPhoneError, normalize_phone
+
+ERR_PHONE_TAKEN = _("Another contact already has this phone number.")
+ERR_EMAIL = _("Enter a valid email address.")
+ERR_OWNER = _("The owner must be a member of this company.")
+ERR_NAME_LONG = _("Use at most 200 characters.")
+ERR_TAG_UNKNOWN = _("Unknown tag.")
+ERR_TAG_NAME = _("Tag names have 1 to 64 characters.")
+ERR_CONSENT = _("Choose opted in, opted out or unknown.")
+
+
+class ContactDataError(ValueError):
+    def __init__(self, errors: dict[str, Any]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def member_ids() -> set[int]:
+    from tenants.models import Membership
+
+    return set(Membership.objects.filter(company_id=connection.tenant.pk).values_list("user_id", flat=True))
+
+
+def tag_names_resolve(names: list[str], *, create: bool) -> list[int]:
+    """Tag ids for ``names`` (case-insensitive); unknown names are created when ``create``."""
+    from crm.services import tags_ensure
+
+    cleaned = []
+    for name in names:
+        name = str(name).strip()
+        if not name or len(name) > 64:
+            raise ContactDataError({"tags": ERR_TAG_NAME})
+        cleaned.append(name)
+    if create:
+        return tags_ensure(names=cleaned)
+    found = {t.name.lower(): t.id for t in Tag.objects.filter(name__in=cleaned)}
+    lowered = {t.name.lower(): t.id for t in Tag.objects.all()} if len(found) < len(cleaned) else found
+    try:
+        return [lowered[n.lower()] for n in cleaned]
+    except KeyError:
+        raise ContactDataError({"tags": ERR_TAG_UNKNOWN}) from None
+
+
+def contact_data_clean(
+    data: dict[str, Any],
+    *,
+    instance: Contact | None = None,
+    partial: bool = False,
+    definitions: list[CustomFieldDefinition] | None = None,
+    members: set[int] | None = None,
+) -> dict[str, Any]:
+    """Validated contact fields from ``data`` (keys: name, phone, email, tag_ids, custom_fields,
+    owner_id, consent_status). Raises ``ContactDataError`` with every problem found."""
+    errors: dict[str, Any] = {}
+    clean: dict[str, Any] = {}
+    if "name" in data or not partial:
+        name = str(data.get("name") or "").strip()
+        if len(name) > 200:
+            errors["name"] = ERR_NAME_LONG
+        clean["name"] = name
+    if "phone" in data or not partial:
+        try:
+            phone = normalize_phone(str(data.get("phone") or ""), connection.tenant.default_country or "BR")
+        except InvalidPhoneError as exc:
+            errors["phone"] = exc.message
+        else:
+            taken = Contact.objects.filter(phone=phone)
+            if instance is not None:
+                taken = taken.exclude(pk=instance.pk)
+            if taken.exists():
+                errors["phone"] = ERR_PHONE_TAKEN
+            clean["phone"] = phone
+    if "email" in data or not partial:
+        email = str(data.get("email") or "").strip().lower()
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                errors["email"] = ERR_EMAIL
+        clean["email"] = email
+    if "tag_ids" in data:
+        ids = data.get("tag_ids") or []
+        try:
+            ids = sorted({int(i) for i in ids})
+        except (TypeError, ValueError):
+            errors["tag_ids"] = ERR_TAG_UNKNOWN
+        else:
+            if len(ids) != Tag.objects.filter(id__in=ids).count():
+                errors["tag_ids"] = ERR_TAG_UNKNOWN
+            clean["tag_ids"] = ids
+    if "owner_id" in data:
+        owner_id = data.get("owner_id")
+        if owner_id in (None, ""):
+            clean["owner_id"] = None
+        else:
+            try:
+                owner_id = int(owner_id)
+            except (TypeError, ValueError):
+                owner_id = -1
+            if owner_id not in (members if members is not None else member_ids()):
+                errors["owner_id"] = ERR_OWNER
+            clean["owner_id"] = owner_id
+    if "consent_status" in data:
+        if data["consent_status"] not in ConsentStatus.values:
+            errors["consent_status"] = ERR_CONSENT
+        clean["consent_status"] = data["consent_status"]
+    if "custom_fields" in data or not partial:
+        try:
+            clean["custom_fields"] = custom_fields_clean(
+                data.get("custom_fields") or {},
+                definitions=definitions,
+                current=instance.custom_fields if instance is not None else None,
+                partial=partial,
+            )
+        except CustomFieldError as exc:
+            errors["custom_fields"] = exc.errors
+    if errors:
+        raise ContactDataError(errors)
+    return clean
