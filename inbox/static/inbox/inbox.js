@@ -129,9 +129,11 @@
         setConnection("refused", strings.failed);
         return;
       }
+      setConnection("reconnecting", strings.reconnecting);
+      // Offline: wait for the "online" event instead of retrying into the void.
+      if (navigator.onLine === false) return;
       const delay = Math.min(15000, 500 * 2 ** state.attempts) * (0.75 + Math.random() * 0.5);
       state.attempts += 1;
-      setConnection("reconnecting", strings.reconnecting);
       clearTimeout(state.reconnectTimer);
       state.reconnectTimer = setTimeout(connect, delay);
     });
@@ -469,7 +471,7 @@
     buttons.forEach((b) => (b.disabled = true));
     form.setAttribute("aria-busy", "true");
     try {
-      const response = await fetch(form.action, {
+      const response = await fetch(form.getAttribute("action"), {
         method: "POST",
         body: data,
         headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
