@@ -259,3 +259,24 @@ def test_anonymous_is_sent_to_login(tenant_client_factory, acme):
     response = tenant_client_factory(acme).get(reverse("members"))
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"])
+def test_account_pages_render_on_public_and_company_domains(public_client, tenant_client_factory, acme, path):
+    for client in (public_client, tenant_client_factory(acme)):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert 'id="main"' in response.content.decode()
+
+
+def test_account_management_pages_inside_the_shell(owner_client):
+    for name in ("account_change_password", "account_email", "socialaccount_connections"):
+        html = owner_client.get(reverse(name)).content.decode()
+        assert "data-account-page" in html and 'data-nav="main"' in html, name
+
+
+def test_public_pages_render(public_client, owner):
+    assert public_client.get("/").status_code == 200
+    public_client.force_login(owner)
+    html = public_client.get("/workspaces/").content.decode()
+    assert 'data-workspace="acme"' in html
