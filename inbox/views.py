@@ -140,19 +140,31 @@ def conversations_for(*, filters: ListFilters, user):
     )
 
 
-def inbox_counts(*, user) -> dict:
-    """Conversations and unread messages per queue, in one query (the tabs' badges)."""
-    active = Q(status__in=[ConversationStatus.OPEN, ConversationStatus.PENDING])
+def inbox_counts(*, user, filters: ListFilters | None = None) -> dict:
+    """Conversations and unread ones per queue (the tabs' badges), in one query.
+
+    The counts follow the status, channel and label filters, so a tab's number is what the
+    list shows when that tab is picked (search aside)."""
+    filters = filters or ListFilters()
+    qs = Conversation.objects.all()
+    if filters.status == "":
+        qs = qs.filter(status__in=[ConversationStatus.OPEN, ConversationStatus.PENDING])
+    elif filters.status != "any":
+        qs = qs.filter(status=filters.status)
+    if filters.channel:
+        qs = qs.filter(channel_id=filters.channel)
+    if filters.label:
+        qs = qs.filter(labels__id=filters.label)
     mine = Q(assignee_id=user.pk)
     unassigned = Q(assignee__isnull=True)
     unread = Q(unread_count__gt=0)
-    return Conversation.objects.aggregate(
-        all=Count("id", filter=active),
-        mine=Count("id", filter=active & mine),
-        unassigned=Count("id", filter=active & unassigned),
-        unread_all=Count("id", filter=active & unread),
-        unread_mine=Count("id", filter=active & mine & unread),
-        unread_unassigned=Count("id", filter=active & unassigned & unread),
+    return qs.aggregate(
+        all=Count("id"),
+        mine=Count("id", filter=mine),
+        unassigned=Count("id", filter=unassigned),
+        unread_all=Count("id", filter=unread),
+        unread_mine=Count("id", filter=mine & unread),
+        unread_unassigned=Count("id", filter=unassigned & unread),
     )
 
 
@@ -225,7 +237,7 @@ def _list_context(request, filters: ListFilters) -> dict:
     if before is not None:
         qs = qs.filter(last_message_at__lt=before)
     rows = list(qs[: PAGE_SIZE + 1])
-    counts = inbox_counts(user=request.user)
+    counts = inbox_counts(user=request.user, filters=filters)
     tabs = [
         {
             "key": key,

@@ -570,3 +570,13 @@ def test_actions_emit_realtime_events_with_ids(agent_client, sandbox, agent):
     kinds = list(RealtimeEvent.objects.order_by("id").values_list("type", "op", "conversation_id")[before:])
     assert ("conversation", "assigned", conversation.pk) in kinds
     assert ("message", "new", conversation.pk) in kinds
+
+
+def test_tab_counts_follow_the_status_filter(agent_client, sandbox, agent):
+    make_conversation(sandbox, name="Aberta", assignee=agent)
+    make_conversation(sandbox, name="Resolvida 1", status=ConversationStatus.RESOLVED, unread_count=1)
+    make_conversation(sandbox, name="Resolvida 2", status=ConversationStatus.RESOLVED, assignee=agent)
+
+    counts = agent_client.get("/inbox/list/?status=resolved").context["counts"]
+
+    assert counts == {"all": 2, "mine": 1, "unassigned": 1, "unread_all": 1, "unread_mine": 0, "unread_unassigned": 1}
