@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Func, Value
+from django.db.models import F, Func, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -156,7 +156,9 @@ class Contact(models.Model):
             GinIndex(fields=["search_vector"], name="crm_contact_search_gin"),
             models.Index(fields=["wa_id"], name="crm_contact_wa_id"),
             models.Index(fields=["search_name", "id"], name="crm_contact_name"),
-            models.Index(fields=["-last_interaction_at", "-id"], name="crm_contact_last_interaction"),
+            models.Index(
+                F("last_interaction_at").desc(nulls_last=True), F("id").desc(), name="crm_contact_last_interaction"
+            ),
             models.Index(fields=["owner", "id"], name="crm_contact_owner"),
         ]
 

@@ -1,0 +1,181 @@
+"""The contact list query: filters from the request, sort orders, keyset pages.
+
+Every sort has an index whose order matches it, and pages continue from a cursor (the last
+row's sort value and id), so page 20,000 costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Contact, Segment
+from crm.segments import FilterError, filters_clean, filters_q
+from ui.pagination import PAGE_SIZES, TablePage, page_size_from
+
+SORTS = {
+    "-id": _("Newest first"),
+    "id": _("Oldest first"),
+    "name": _("Name A–Z"),
+    "-name": _("Name Z–A"),
+    "-last_interaction": _("Recent interaction"),
+}
+DEFAULT_SORT = "-id"
+
+
+def filters_from_query(params: QueryDict) -> dict:
+    """The filter dict (see ``crm.segments``) of the contact list's query string."""
+    raw: dict = {}
+    if params.get("q"):
+        raw["q"] = params["q"]
+    tags = [t for t in params.getlist("tag") if t]
+    if tags:
+        raw["tags_all" if params.get("tag_mode") == "all" else "tags_any"] = tags
+    if [t for t in params.getlist("notag") if t]:
+        raw["tags_none"] = [t for t in params.getlist("notag") if t]
+    if [c for c in params.getlist("consent") if c]:
+        raw["consent"] = [c for c in params.getlist("consent") if c]
+    if [s for s in params.getlist("source") if s]:
+        raw["source"] = [s for s in params.getlist("source") if s]
+    if [o for o in params.getlist("owner") if o]:
+        raw["owner"] = [o for o in params.getlist("owner") if o]
+    if params.get("list"):
+        raw["list"] = params["list"]
+    for key in ("created_from", "created_to", "interaction_from", "interaction_to"):
+        if params.get(key):
+            raw[key] = params[key]
+    return raw
+
+
+def contacts_for_query(params: QueryDict) -> tuple[QuerySet[Contact], dict, Segment | None]:
+    """Contacts matching the list's query string (and its ``segment``), the cleaned filters
+    and the segment. Raises ``FilterError`` for a malformed filter."""
+    clean = filters_clean(filters_from_query(params))
+    q = filters_q(clean)
+    segment = None
+    if params.get("segment"):
+        try:
+            segment = Segment.objects.get(pk=int(params["segment"]))
+        except (ValueError, Segment.DoesNotExist):
+            raise FilterError(_("This segment does not exist.")) from None
+        q &= filters_q(filters_clean(segment.filters))
+    return Contact.objects.filter(q), clean, segment
+
+
+def _encode(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode(raw: str | None) -> list | None:
+    if not raw:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], int):
+        return None
+    return values
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    column: str | None  # the sort column besides id (None: id only)
+    descending: bool
+    nullable: bool = False
+
+
+SPECS = {
+    "-id": SortSpec(None, True),
+    "id": SortSpec(None, False),
+    "name": SortSpec("search_name", False),
+    "-name": SortSpec("search_name", True),
+    "-last_interaction": SortSpec("last_interaction_at", True, nullable=True),
+}
+
+
+def _order(spec: SortSpec, reverse: bool) -> list:
+    from django.db.models import F
+
+    descending = spec.descending != reverse
+    id_order = "-id" if descending else "id"
+    if spec.column is None:
+        return [id_order]
+    column = F(spec.column)
+    if spec.nullable:
+        # nulls after every value in display order (the index is DESC NULLS LAST)
+        expr = column.desc(nulls_last=True) if descending else column.asc(nulls_first=True)
+    else:
+        expr = column.desc() if descending else column.asc()
+    return [expr, id_order]
+
+
+def _after(spec: SortSpec, cursor: list, reverse: bool) -> Q | tuple[str, list]:
+    """Rows after ``cursor`` in display order (or before it when ``reverse``)."""
+    value, pk = cursor
+    forward = spec.descending != reverse  # True: values decrease along the walk
+    op = "<" if forward else ">"
+    if spec.column is None:
+        return Q(id__lt=pk) if forward else Q(id__gt=pk)
+    column = spec.column
+    if not spec.nullable:
+        return (f'("crm_contact"."{column}", "crm_contact"."id") {op} (%s, %s)', [value, pk])
+    # Nullable (only the descending "recent interaction" sort): values first, then nulls.
+    if not reverse:
+        if value is None:
+            return (f'"crm_contact"."{column}" IS NULL AND "crm_contact"."id" < %s', [pk])
+        return (
+            f'(("crm_contact"."{column}", "crm_contact"."id") < (%s::timestamptz, %s)'
+            f' OR "crm_contact"."{column}" IS NULL)',
+            [value, pk],
+        )
+    if value is None:
+        return (f'("crm_contact"."{column}" IS NOT NULL OR "crm_contact"."id" > %s)', [pk])
+    return (f'("crm_contact"."{column}", "crm_contact"."id") > (%s::timestamptz, %s)', [value, pk])
+
+
+def _cursor_of(spec: SortSpec, contact: Contact) -> str:
+    value = getattr(contact, spec.column) if spec.column else None
+    if value is not None and hasattr(value, "isoformat"):
+        value = value.isoformat()
+    return _encode([value, contact.pk])
+
+
+def keyset_page(request, queryset: QuerySet[Contact], sort: str) -> TablePage:
+    """One page of contacts in ``sort`` order from the request's ``after``/``before``/``size``."""
+    spec = SPECS.get(sort, SPECS[DEFAULT_SORT])
+    size = page_size_from(request, default=25)
+    after, before = _decode(request.GET.get("after")), _decode(request.GET.get("before"))
+    reverse = before is not None and after is None
+    cursor = before if reverse else after
+    qs = queryset
+    if cursor is not None:
+        condition = _after(spec, cursor, reverse)
+        if isinstance(condition, Q):
+            qs = qs.filter(condition)
+        else:
+            qs = qs.extra(where=[condition[0]], params=condition[1])  # noqa: S610 - parameters bound
+    rows = list(qs.order_by(*_order(spec, reverse))[: size + 1])
+    more = len(rows) > size
+    items = rows[:size]
+    if reverse:
+        items.reverse()
+        has_previous, has_next = more, True
+    else:
+        has_previous, has_next = cursor is not None, more
+    return TablePage(
+        items=items,
+        total=None,
+        page_size=size,
+        mode="keyset",
+        has_previous=has_previous and bool(items),
+        has_next=has_next and bool(items),
+        next_cursor=_cursor_of(spec, items[-1]) if items else None,
+        previous_cursor=_cursor_of(spec, items[0]) if items else None,
+        page_sizes=PAGE_SIZES,
+    )
