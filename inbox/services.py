@@ -121,6 +121,34 @@ def _send_stored(row: RealtimeEvent) -> None:
     send_event_on_commit(event, groups=groups)
 
 
+def _send_many_on_commit(rows: list[RealtimeEvent]) -> None:
+    """Send many stored events after commit in one trip to the channel layer (a status batch
+    can hold thousands; one ``async_to_sync`` per event would dominate the worker's time)."""
+    if not rows:
+        return
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from tenants.realtime import scoped_group
+
+    schema = require_tenant_schema()
+    messages = []
+    for row in rows:
+        event = {**row.payload, "type": row.type, "op": row.op, "id": row.pk}
+        if row.conversation_id is not None:
+            event.setdefault("conversation", row.conversation_id)
+        payload = {"type": "app.event", "event": json.loads(json.dumps(event, default=str))}
+        groups = [INBOX_GROUP] + ([f"conversation.{row.conversation_id}"] if row.conversation_id is not None else [])
+        messages += [(scoped_group(schema, group), payload) for group in groups]
+
+    async def send_all():
+        layer = get_channel_layer()
+        for group, payload in messages:
+            await layer.group_send(group, payload)
+
+    transaction.on_commit(lambda: async_to_sync(send_all)())
+
+
 def _emit_message(message: Message, op: str) -> None:
     realtime_emit(
         type="message", op=op, payload={"message": serialize_message(message)}, conversation_id=message.conversation_id
@@ -1082,8 +1110,7 @@ def message_statuses_apply(*, channel: Channel, statuses: list[StatusUpdate]) ->
         )
         for mid, cid, status, code, title, details in rows
     ]
-    for row in RealtimeEvent.objects.bulk_create(events):
-        _send_stored(row)
+    _send_many_on_commit(RealtimeEvent.objects.bulk_create(events))
     return len(rows)
 
 
@@ -1149,6 +1176,9 @@ def webhook_events_process(*, limit: int = 500) -> int:
             channel = channels.get(event.channel_id)
             if channel is None:
                 errors[event.pk] = "unknown channel"
+                continue
+            if event.payload is None:
+                errors[event.pk] = event.error or "malformed JSON"
                 continue
             parsed = get_provider(channel).parse(event.payload)
             if parsed.ignored:

@@ -89,6 +89,23 @@ def _resolve(channel_public_id: str) -> _Target | None:
     return target
 
 
+def cached_target(channel_public_id: str) -> _Target | None:
+    """The cached route of a webhook URL, without touching the database (or ``None``)."""
+    cached = _cache.get(channel_public_id)
+    if cached is not None and cached.expires > time.monotonic():
+        return cached
+    return None
+
+
+def resolve_public(channel_public_id: str) -> _Target | None:
+    """``_resolve`` for callers outside a request (the ASGI fast path): leaves the connection
+    in the public schema."""
+    try:
+        return _resolve(channel_public_id)
+    finally:
+        connection.set_schema_to_public()
+
+
 def _trigger_drain(schema: str) -> None:
     """Queue one drain task per company while one is pending (the key is the "pending" flag;
     the task clears it before its last look, so no event is left behind)."""

@@ -1,0 +1,312 @@
+"""Accepting Meta status webhooks through the real ASGI server, and how fast they are applied.
+
+Setup: a company with a Cloud API channel and outbound messages. A uvicorn server (this
+project's ASGI application, with the production middleware and the real webhook view) and a
+Celery worker run as subprocesses. A raw asyncio HTTP/1.1 client on several keep-alive
+connections posts signed status webhooks (sent, delivered, read for each message).
+
+Prints
+  BENCH webhook_accept_rate <n> req/s            signed status webhooks accepted (verified + recorded)
+  BENCH webhook_accept_rate.baseline <n> req/s   the same load against an empty Django view
+  BENCH webhook_accept_ratio <x> x               accept rate / baseline
+  BENCH webhook_status_lag_p95 <s> s             received -> applied (WebhookEvent.processed_at - received_at)
+
+The server loads this module as its URLconf (``--factory``): the real public URLs plus an empty
+view for the baseline, so both run in the same process with the same middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+MESSAGES = int(os.environ.get("BENCH_WEBHOOK_MESSAGES", "4000"))
+CONNECTIONS = int(os.environ.get("BENCH_WEBHOOK_CONNECTIONS", "16"))
+WORKERS = int(os.environ.get("BENCH_WEBHOOK_WEB_WORKERS", "2"))
+SLUG = "bench-webhooks"
+PHONE_NUMBER_ID = "1065550999"
+APP_SECRET = "bench-app-secret"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the server side (imported by uvicorn in the subprocess) -----------------------------------
+
+
+def _empty(request):
+    from django.http import HttpResponse
+
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def _urlpatterns():
+    from django.urls import path
+    from django.views.decorators.csrf import csrf_exempt
+
+    from config.urls_public import urlpatterns as public
+
+    return [path("bench/empty/", csrf_exempt(_empty)), *public]
+
+
+def __getattr__(name):
+    # ``urlpatterns`` is built lazily: Django imports this module as the URLconf in the server.
+    if name == "urlpatterns":
+        return _urlpatterns()
+    raise AttributeError(name)
+
+
+def app():
+    """uvicorn ``--factory`` entry: the project's ASGI app with this module as public URLconf."""
+    import django
+    from django.conf import settings
+
+    django.setup()
+    settings.PUBLIC_SCHEMA_URLCONF = "benchmarks.bench_webhooks"
+    # Production keeps database connections open between requests (test settings do not).
+    from django.db import connections
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 600
+    connections["default"].settings_dict["CONN_MAX_AGE"] = 600
+    from config.asgi import application
+    from inbox.asgi import WebhookFastPath
+
+    if os.environ.get("BENCH_WEBHOOK_DJANGO_VIEW"):
+        return application
+    return WebhookFastPath(application)
+
+
+# --- the load side ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def _request(path: str, body: bytes, headers: dict[str, str], host: str) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _connection(port: int, queue: list[bytes], index: int, stride: int, statuses: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for i in range(index, len(queue), stride):
+        writer.write(queue[i])
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        if length:
+            await reader.readexactly(length)
+        statuses.append(status)
+    writer.close()
+
+
+def _load(port: int, requests: list[bytes]) -> tuple[float, list[int]]:
+    statuses: list[int] = []
+
+    async def main():
+        await asyncio.gather(*(_connection(port, requests, i, CONNECTIONS, statuses) for i in range(CONNECTIONS)))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - started, statuses
+
+
+def _prepare():
+    """The company, its channel and outbound messages (fresh rows each run)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from benchmarks.support import company
+    from crm.services import contact_upsert_from_channel
+    from inbox.models import Channel, Conversation, Message, RealtimeEvent, WebhookEvent
+    from inbox.services import channel_create
+
+    bench_company = company(SLUG, "Bench Webhooks")
+    connection.set_tenant(bench_company)
+    Message.objects.all().delete()
+    WebhookEvent.objects.all().delete()
+    RealtimeEvent.objects.all().delete()
+    channel = Channel.objects.filter(kind="whatsapp_cloud", config__phone_number_id=PHONE_NUMBER_ID).first()
+    if channel is None:
+        channel = channel_create(
+            kind="whatsapp_cloud",
+            name="Bench",
+            config={"phone_number_id": PHONE_NUMBER_ID, "waba_id": "1"},
+            secrets_={"access_token": "bench", "app_secret": APP_SECRET},
+        )
+    contact = contact_upsert_from_channel(phone="+5511987650000", wa_id="5511987650000", name="Bench", source="bench")
+    conversation, _ = Conversation.objects.get_or_create(channel=channel, contact=contact)
+    now = timezone.now()
+    Message.objects.bulk_create(
+        [
+            Message(
+                conversation=conversation,
+                channel=channel,
+                direction="out",
+                kind="text",
+                body="bench",
+                provider_message_id=f"wamid.BENCH{i:08d}",
+                status="queued",
+                created_at=now,
+            )
+            for i in range(MESSAGES)
+        ],
+        batch_size=2000,
+    )
+    connection.set_schema_to_public()
+    from inbox.webhooks import DRAIN_KEY, _redis_client
+
+    _redis_client().delete(DRAIN_KEY.format(schema=bench_company.schema_name))
+    return bench_company, channel
+
+
+def _status_requests(channel, host: str) -> list[bytes]:
+    from inbox.providers.meta import build_status_payload, meta_signature
+
+    now = __import__("django.utils.timezone", fromlist=["now"]).now()
+    path = f"/webhooks/whatsapp/{channel.public_id}/"
+    out = []
+    for status in ("sent", "delivered", "read"):
+        for i in range(MESSAGES):
+            payload = build_status_payload(
+                phone_number_id=PHONE_NUMBER_ID,
+                display_phone="551130000000",
+                provider_message_id=f"wamid.BENCH{i:08d}",
+                status=status,
+                recipient="5511987650000",
+                at=now,
+            )
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            out.append(_request(path, body, {"X-Hub-Signature-256": meta_signature(APP_SECRET, body)}, host))
+    return out
+
+
+def _env() -> dict[str, str]:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        from config.embedded import service_urls
+
+        url, _redis = service_urls()
+    parsed = urlparse(url)
+    bench_url = parsed._replace(path=f"/{db['NAME']}").geturl()
+    from config.embedded import service_urls
+
+    _db, redis_url = service_urls()
+    return dict(
+        os.environ,
+        DATABASE_URL=bench_url,
+        REDIS_URL=os.environ.get("REDIS_URL") or redis_url,
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        PYTHONPATH=str(ROOT),
+    )
+
+
+def run(report) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    from inbox.models import Message, WebhookEvent
+
+    bench_company, channel = _prepare()
+    env = _env()
+    port = _free_port()
+    host = settings.BASE_DOMAIN
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "benchmarks.bench_webhooks:app",
+            "--factory",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--no-access-log",
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "WARNING", "-Q", "celery"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        _wait_port(port)
+        # Warm up both paths (imports, connections, route cache).
+        warm_empty = [_request("/bench/empty/", b"{}", {}, host) for _ in range(200)]
+        _load(port, warm_empty)
+        requests = _status_requests(channel, host)
+        # Baseline: the same number of requests, same size, against the empty view.
+        baseline_requests = [
+            r.replace(f"/webhooks/whatsapp/{channel.public_id}/".encode(), b"/bench/empty/", 1) for r in requests
+        ]
+        elapsed_b, statuses_b = _load(port, baseline_requests)
+        assert set(statuses_b) == {200}, set(statuses_b)
+        elapsed, statuses = _load(port, requests)
+        bad = [s for s in statuses if s != 200]
+        assert not bad, f"{len(bad)} webhook requests failed: {set(bad)}"
+        rate = len(requests) / elapsed
+        baseline = len(baseline_requests) / elapsed_b
+        report("webhook_accept_rate", rate, "req/s")
+        report("webhook_accept_rate.baseline", baseline, "req/s")
+        report("webhook_accept_ratio", rate / baseline, "x")
+        # Wait for the worker to apply everything, then measure received -> processed lag.
+        connection.set_tenant(bench_company)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if not WebhookEvent.objects.filter(processed_at__isnull=True).exists():
+                break
+            time.sleep(0.2)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM processed_at - received_at)),"
+                " max(EXTRACT(EPOCH FROM processed_at - received_at)), count(*) FROM inbox_webhookevent"
+            )
+            p95, worst, count = cursor.fetchone()
+        read = Message.objects.filter(status="read").count()
+        print(f"# {count} events recorded, {read}/{MESSAGES} messages read, worst lag {worst:.3f}s", flush=True)
+        assert count == len(requests) and read == MESSAGES, "not every status was applied"
+        report("webhook_status_lag_p95", float(p95), "s")
+    finally:
+        connection.set_schema_to_public()
+        for proc in (server, worker):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (server, worker):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
