@@ -765,3 +765,95 @@ def crm_settings_update(*, keywords: list[str], reply: str) -> CrmSettings:
     row.updated_at = timezone.now()
     row.save(update_fields=["opt_out_keywords", "opt_out_reply", "updated_at"])
     return row
+
+
+@transaction.atomic
+def contacts_bulk_upsert(*, items: list[dict], existing: str = "update", by=None, source: str = "api") -> list[dict]:
+    """Create or update many contacts matched by phone (``validation.bulk_items_clean`` output:
+    the valid items). Returns ``{"status": created|updated|skipped, "id": ...}`` per item, in
+    order. A few queries whatever the size: one lookup, one bulk insert, one bulk update."""
+    require_tenant_schema()
+    now = timezone.now()
+    phones = [item["phone"] for item in items]
+    found = {c.phone: c for c in Contact.objects.filter(phone__in=phones).select_for_update().order_by("pk")}
+    to_create, to_update, results = [], [], []
+    fields_changed: set[str] = set()
+    for item in items:
+        contact = found.get(item["phone"])
+        if contact is None:
+            consent = item.get("consent_status") or ConsentStatus.UNKNOWN
+            contact = Contact(
+                phone=item["phone"],
+                name=item.get("name", ""),
+                email=item.get("email", ""),
+                tag_ids=item.get("add_tag_ids", []),
+                custom_fields=item.get("custom_fields", {}),
+                owner_id=item.get("owner_id"),
+                source=source,
+                consent_status=consent,
+                consent_changed_at=now if consent != ConsentStatus.UNKNOWN else None,
+                consent_source=source if consent != ConsentStatus.UNKNOWN else "",
+                created_at=now,
+                updated_at=now,
+            )
+            to_create.append(contact)
+            results.append({"status": "created", "contact": contact})
+            continue
+        if existing == "skip":
+            results.append({"status": "skipped", "contact": contact})
+            continue
+        changed = False
+        for key in ("name", "email"):
+            if item.get(key) and item[key] != getattr(contact, key):
+                setattr(contact, key, item[key])
+                fields_changed.add(key)
+                changed = True
+        if "owner_id" in item and item["owner_id"] != contact.owner_id:
+            contact.owner_id = item["owner_id"]
+            fields_changed.add("owner_id")
+            changed = True
+        new_tags = sorted(set(contact.tag_ids) | set(item.get("add_tag_ids", [])))
+        if new_tags != sorted(contact.tag_ids):
+            contact.tag_ids = new_tags
+            fields_changed.add("tag_ids")
+            changed = True
+        if item.get("custom_fields"):
+            merged = {**contact.custom_fields, **item["custom_fields"]}
+            if merged != contact.custom_fields:
+                contact.custom_fields = merged
+                fields_changed.add("custom_fields")
+                changed = True
+        consent = item.get("consent_status")
+        # An API upsert never overrides an opt-out; a real opt-in goes through contact_opt_in.
+        if consent and consent != contact.consent_status and contact.consent_status != ConsentStatus.OPTED_OUT:
+            contact.consent_status, contact.consent_changed_at, contact.consent_source = consent, now, source
+            fields_changed.update({"consent_status", "consent_changed_at", "consent_source"})
+            changed = True
+        if changed:
+            contact.updated_at = now
+            to_update.append(contact)
+        results.append({"status": "updated" if changed else "unchanged", "contact": contact})
+    if to_create:
+        Contact.objects.bulk_create(to_create)
+    if to_update:
+        Contact.objects.bulk_update(to_update, [*sorted(fields_changed), "updated_at"])
+    TimelineEvent.objects.bulk_create(
+        [
+            TimelineEvent(
+                contact_id=r["contact"].pk,
+                kind="contact.created" if r["status"] == "created" else "contact.edited",
+                data={"source": source}
+                if r["status"] == "created"
+                else {"source": source, "fields": sorted(fields_changed)},
+                actor_id=_actor_id(by),
+                at=now,
+            )
+            for r in results
+            if r["status"] in ("created", "updated")
+        ]
+    )
+    if to_create or to_update:
+        send_event_on_commit(
+            {"type": "crm.contacts", "op": "bulk_upsert", "count": len(to_create) + len(to_update)}, groups=["crm"]
+        )
+    return [{"status": r["status"], "id": r["contact"].pk} for r in results]

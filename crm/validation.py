@@ -131,3 +131,78 @@ def contact_data_clean(
     if errors:
         raise ContactDataError(errors)
     return clean
+
+
+ERR_DUPLICATE_IN_REQUEST = _("The same phone appears earlier in this request (item %(index)s).")
+
+
+def bulk_items_clean(items: list[dict]) -> list[tuple[dict | None, dict | None]]:
+    """(clean data, None) or (None, errors) per item, with a constant number of queries:
+    definitions, members and tags are loaded once; phones are checked against each other."""
+    from crm.services import tags_ensure
+
+    definitions = list(CustomFieldDefinition.objects.all())
+    members = member_ids()
+    country = connection.tenant.default_country or "BR"
+    names = {
+        str(n).strip() for item in items if isinstance(item, dict) for n in (item.get("tags") or []) if str(n).strip()
+    }
+    too_long = {n for n in names if len(n) > 64}
+    tag_ids = (
+        dict(zip(sorted(names - too_long), tags_ensure(names=sorted(names - too_long)), strict=False)) if names else {}
+    )
+    lowered = {k.lower(): v for k, v in tag_ids.items()}
+    seen: dict[str, int] = {}
+    results: list[tuple[dict | None, dict | None]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            results.append((None, {"non_field_errors": str(_("Each item must be an object."))}))
+            continue
+        errors: dict[str, Any] = {}
+        clean: dict[str, Any] = {}
+        try:
+            clean["phone"] = normalize_phone(str(item.get("phone") or ""), country)
+        except InvalidPhoneError as exc:
+            errors["phone"] = str(exc.message)
+        else:
+            if clean["phone"] in seen:
+                errors["phone"] = str(ERR_DUPLICATE_IN_REQUEST % {"index": seen[clean["phone"]]})
+            else:
+                seen[clean["phone"]] = index
+        if "name" in item:
+            name = str(item.get("name") or "").strip()
+            if len(name) > 200:
+                errors["name"] = str(ERR_NAME_LONG)
+            clean["name"] = name
+        if "email" in item:
+            email = str(item.get("email") or "").strip().lower()
+            if email:
+                try:
+                    validate_email(email)
+                except ValidationError:
+                    errors["email"] = str(ERR_EMAIL)
+            clean["email"] = email
+        if "tags" in item:
+            tag_names = [str(n).strip() for n in (item.get("tags") or []) if str(n).strip()]
+            if any(n in too_long for n in tag_names):
+                errors["tags"] = str(ERR_TAG_NAME)
+            else:
+                clean["add_tag_ids"] = sorted({lowered[n.lower()] for n in tag_names})
+        if "owner_id" in item:
+            owner_id = item.get("owner_id")
+            if owner_id is not None and owner_id not in members:
+                errors["owner_id"] = str(ERR_OWNER)
+            clean["owner_id"] = owner_id
+        if item.get("consent_status") is not None:
+            if item["consent_status"] not in ConsentStatus.values:
+                errors["consent_status"] = str(ERR_CONSENT)
+            clean["consent_status"] = item["consent_status"]
+        if item.get("custom_fields"):
+            try:
+                clean["custom_fields"] = custom_fields_clean(
+                    item["custom_fields"], definitions=definitions, partial=True
+                )
+            except CustomFieldError as exc:
+                errors["custom_fields"] = {k: str(v) for k, v in exc.errors.items()}
+        results.append((None, errors) if errors else (clean, None))
+    return results
