@@ -120,9 +120,9 @@ def test_django_messages_become_toasts_on_htmx_requests():
 def test_paginate_offset_and_keyset(make_user):
     from tenants.models import User
 
-    for _ in range(7):
-        make_user()
-    qs = User.objects.order_by("id")
+    mine = [make_user().pk for _ in range(7)]
+    users = User.objects.filter(pk__in=mine)  # other tests' committed rows stay out
+    qs = users.order_by("id")
     page = paginate(RequestFactory().get("/", {"page": "2", "size": "10"}), qs, page_size=3)
     assert (page.number, page.num_pages, page.total) == (2, 3, 7)
     assert (page.start_index, page.end_index) == (4, 6)
@@ -132,18 +132,14 @@ def test_paginate_offset_and_keyset(make_user):
     assert paginate(RequestFactory().get("/", {"page": "99"}), qs, page_size=3).number == 3
     assert paginate(RequestFactory().get("/", {"page": "x"}), qs, page_size=3).number == 1
     # Keyset: newest first, pages follow the cursor, backwards too.
-    first = paginate(RequestFactory().get("/"), User.objects.all(), page_size=3, keyset="-id")
-    ids = [u.id for u in User.objects.order_by("-id")]
+    first = paginate(RequestFactory().get("/"), users, page_size=3, keyset="-id")
+    ids = [u.id for u in users.order_by("-id")]
     assert [u.id for u in first.items] == ids[:3] and first.has_next and not first.has_previous
-    second = paginate(
-        RequestFactory().get("/", {"after": first.next_cursor}), User.objects.all(), page_size=3, keyset="-id"
-    )
+    second = paginate(RequestFactory().get("/", {"after": first.next_cursor}), users, page_size=3, keyset="-id")
     assert [u.id for u in second.items] == ids[3:6] and second.has_previous
-    back = paginate(
-        RequestFactory().get("/", {"before": second.previous_cursor}), User.objects.all(), page_size=3, keyset="-id"
-    )
+    back = paginate(RequestFactory().get("/", {"before": second.previous_cursor}), users, page_size=3, keyset="-id")
     assert [u.id for u in back.items] == ids[:3]
-    bad = paginate(RequestFactory().get("/", {"after": "abc"}), User.objects.all(), page_size=3, keyset="-id")
+    bad = paginate(RequestFactory().get("/", {"after": "abc"}), users, page_size=3, keyset="-id")
     assert [u.id for u in bad.items] == ids[:3]
 
 

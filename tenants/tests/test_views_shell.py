@@ -11,6 +11,14 @@ from tenants.views import MSG_INVITED, MSG_KEY_REVOKED, MSG_MEMBER_REMOVED, MSG_
 pytestmark = pytest.mark.django_db
 
 
+def tr(message: str) -> str:
+    """A message constant as the (pt-br) company sees it."""
+    from django.utils import translation
+
+    with translation.override("pt-br"):
+        return translation.gettext(message)
+
+
 def test_dashboard_shows_real_numbers_and_next_steps(owner_client, make_member):
     make_member("agent")
     response = owner_client.get("/")
@@ -110,7 +118,7 @@ def test_invite_member(owner_client, acme, mailoutbox, django_capture_on_commit_
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_client.post(reverse("members"), {"email": "nova@acme.test", "role": "agent"}, follow=True)
     assert Invitation.objects.filter(company=acme, email="nova@acme.test").exists()
-    assert (MSG_INVITED % {"email": "nova@acme.test"}) in response.content.decode()
+    assert (tr(MSG_INVITED) % {"email": "nova@acme.test"}) in response.content.decode()
     assert len(mailoutbox) == 1
 
 
@@ -138,11 +146,11 @@ def test_change_role_and_remove_member(owner_client, acme, make_member):
     agent = make_member("agent")
     membership = Membership.objects.get(user=agent, company=acme)
     response = owner_client.post(reverse("member-role", args=[membership.pk]), {"role": "admin"}, follow=True)
-    assert MSG_ROLE_CHANGED in response.content.decode()
+    assert tr(MSG_ROLE_CHANGED) in response.content.decode()
     membership.refresh_from_db()
     assert membership.role == "admin"
     response = owner_client.post(reverse("member-remove", args=[membership.pk]), follow=True)
-    assert MSG_MEMBER_REMOVED in response.content.decode()
+    assert tr(MSG_MEMBER_REMOVED) in response.content.decode()
     assert not Membership.objects.filter(pk=membership.pk).exists()
 
 
@@ -165,7 +173,7 @@ def test_api_key_created_once_and_revoked(owner_client, acme):
     html = owner_client.get(reverse("api-keys")).content.decode()
     assert 'data-testid="new-api-key"' not in html
     response = owner_client.post(reverse("api-key-revoke", args=[key.pk]), follow=True)
-    assert MSG_KEY_REVOKED in response.content.decode()
+    assert tr(MSG_KEY_REVOKED) in response.content.decode()
     key.refresh_from_db()
     assert key.revoked_at is not None
 
