@@ -142,11 +142,21 @@ def _send_many_on_commit(rows: list[RealtimeEvent]) -> None:
         messages += [(scoped_group(schema, group), payload) for group in groups]
 
     async def send_all():
-        layer = get_channel_layer()
-        for group, payload in messages:
-            await layer.group_send(group, payload)
+        import asyncio
 
-    transaction.on_commit(lambda: async_to_sync(send_all)())
+        layer = get_channel_layer()
+        # Concurrent sends (the layer pools its Redis connections): round trips overlap.
+        for start in range(0, len(messages), 20):
+            chunk = messages[start : start + 20]
+            await asyncio.gather(*(layer.group_send(group, payload) for group, payload in chunk))
+
+    def send():
+        try:
+            async_to_sync(send_all)()
+        except Exception:  # noqa: BLE001 - the data is committed; clients catch up from the log
+            logger.exception("sending %d realtime events failed", len(messages))
+
+    transaction.on_commit(send)
 
 
 def _emit_message(message: Message, op: str) -> None:
@@ -1049,68 +1059,72 @@ def _reduce_statuses(statuses: list[StatusUpdate]) -> dict[str, StatusUpdate]:
 
 
 _APPLY_SQL = """
-UPDATE inbox_message AS m SET
-    status = v.status,
-    status_at = COALESCE(v.ts, now()),
-    error_code = CASE WHEN v.status = 'failed' THEN v.code ELSE m.error_code END,
-    error_title = CASE WHEN v.status = 'failed' THEN v.title ELSE m.error_title END,
-    error_details = CASE WHEN v.status = 'failed' THEN v.details ELSE m.error_details END
-FROM (VALUES {values}) AS v(pid, status, ts, code, title, details, rank)
-WHERE m.channel_id = %s
-  AND m.direction = 'out'
-  AND m.provider_message_id = v.pid
-  AND v.rank > (CASE m.status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
-                WHEN 'read' THEN 3 WHEN 'failed' THEN 4 ELSE 99 END)
-  AND NOT (v.status = 'failed' AND m.status IN ('delivered', 'read'))
-RETURNING m.id, m.conversation_id, m.status, m.error_code, m.error_title, m.error_details
+WITH v AS (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::int[])
+        AS v(pid, status, ts, code, title, details, rank)
+), upd AS (
+    UPDATE inbox_message AS m SET
+        status = v.status,
+        status_at = COALESCE(v.ts, now()),
+        error_code = CASE WHEN v.status = 'failed' THEN v.code ELSE m.error_code END,
+        error_title = CASE WHEN v.status = 'failed' THEN v.title ELSE m.error_title END,
+        error_details = CASE WHEN v.status = 'failed' THEN v.details ELSE m.error_details END
+    FROM v
+    WHERE m.channel_id = %s
+      AND m.direction = 'out'
+      AND m.provider_message_id = v.pid
+      AND v.rank > (CASE m.status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
+                    WHEN 'read' THEN 3 WHEN 'failed' THEN 4 ELSE 99 END)
+      AND NOT (v.status = 'failed' AND m.status IN ('delivered', 'read'))
+    RETURNING m.id, m.conversation_id, m.status, m.error_code, m.error_title, m.error_details
+)
+INSERT INTO inbox_realtimeevent (type, op, payload, conversation_id, user_ids, created_at)
+SELECT 'message', 'status',
+       jsonb_build_object('message', jsonb_build_object(
+           'id', id, 'conversation', conversation_id, 'status', status,
+           'error_code', error_code, 'error_title', error_title, 'error_details', error_details)),
+       conversation_id, '[]'::jsonb, now()
+FROM upd ORDER BY id
+RETURNING id, payload, conversation_id
 """
 
 
 @transaction.atomic
 def message_statuses_apply(*, channel: Channel, statuses: list[StatusUpdate]) -> int:
     """Apply provider status reports in one statement. Statuses only move forward
-    (queued < sent < delivered < read); ``failed`` keeps the provider's code, title and details."""
-    reduced = _reduce_statuses(statuses)
+    (queued < sent < delivered < read); ``failed`` keeps the provider's code, title and details.
+
+    The same statement writes the realtime event of every message that changed (a CTE), so a
+    batch of thousands of statuses costs one round trip.
+    """
+    reduced = list(_reduce_statuses(statuses).values())
     if not reduced:
         return 0
-    values_sql = []
-    params: list[Any] = []
-    for update in reduced.values():
-        values_sql.append("(%s, %s, %s::timestamptz, %s, %s, %s, %s::int)")
-        params += [
-            update.provider_message_id,
-            update.status,
-            update.timestamp,
-            update.error_code[:20],
-            update.error_title[:255],
-            update.error_details,
-            STATUS_RANK[update.status],
-        ]
-    params.append(channel.pk)
+    params: list[Any] = [
+        [u.provider_message_id for u in reduced],
+        [u.status for u in reduced],
+        [u.timestamp for u in reduced],
+        [u.error_code[:20] for u in reduced],
+        [u.error_title[:255] for u in reduced],
+        [u.error_details for u in reduced],
+        [STATUS_RANK[u.status] for u in reduced],
+        channel.pk,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(_APPLY_SQL.format(values=", ".join(values_sql)), params)
+        cursor.execute(_APPLY_SQL, params)
         rows = cursor.fetchall()
-    if not rows:
-        return 0
     events = [
         RealtimeEvent(
+            id=pk,
             type="message",
             op="status",
-            payload={
-                "message": {
-                    "id": mid,
-                    "conversation": cid,
-                    "status": status,
-                    "error_code": code,
-                    "error_title": title,
-                    "error_details": details,
-                }
-            },
+            payload=json.loads(payload) if isinstance(payload, str) else payload,
             conversation_id=cid,
+            user_ids=[],
         )
-        for mid, cid, status, code, title, details in rows
+        for pk, payload, cid in rows
     ]
-    _send_many_on_commit(RealtimeEvent.objects.bulk_create(events))
+    _send_many_on_commit(events)
     return len(rows)
 
 
