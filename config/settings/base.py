@@ -163,7 +163,17 @@ def configure_stores(database_url: str, redis_url: str, redis_offset: int = 0) -
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
-                    "hosts": [redis_db(redis_url, 2 + redis_offset)],
+                    # redis-py 8 defaults: a 5 s read timeout (the same 5 s channels_redis
+                    # blocks in BZPOPMIN, so idle websockets crashed with "Timeout reading")
+                    # and a pool of 100 connections (a burst of sockets joining or leaving
+                    # groups failed with "Too many connections").
+                    "hosts": [
+                        {
+                            "address": redis_db(redis_url, 2 + redis_offset),
+                            "socket_timeout": 30,
+                            "max_connections": 1000,
+                        }
+                    ],
                     "capacity": 1000,
                     "expiry": 30,
                 },
