@@ -473,7 +473,7 @@ def contacts_bulk_action(*, queryset, action: str, params: dict, by=None) -> Bul
             "owner_id = %s",
             [params.get("owner_id")],
             "c.owner_id IS DISTINCT FROM %s",
-            "to_jsonb(old.owner_id)",
+            "coalesce(to_jsonb(old.owner_id), 'null'::jsonb)",
         ),
         BulkAction.OPT_OUT: (
             "contact.opted_out",
