@@ -137,6 +137,19 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     page.locator("[data-conversation-row] [data-preview]", has_text=customer_text).wait_for()
     assert page.evaluate("window.__noReload") is True
 
+    # a colleague (the agent) has the same conversation open in another browser
+    colleague = _login(committed, new_context(), url_for, company.slug, agent.email)
+    _open_inbox(colleague, url_for, company.slug)
+    colleague.locator("[data-open-conversation]", has_text="Maria Silva").click()
+    colleague.locator("[data-thread-list] li", has_text=customer_text).wait_for()
+
+    # a canned response comes in with its /shortcut; the colleague sees the owner typing
+    page.locator("[data-composer-input]").press_sequentially("/ol")
+    colleague.locator("[data-typing]", has_text="Olga Dona").wait_for()
+    page.locator("[data-canned-menu] li", has_text="/ola").wait_for()
+    page.press("[data-composer-input]", "Enter")
+    assert page.input_value("[data-composer-input]") not in ("", "/ol")
+
     # the agent replies (Enter sends) and watches the ticks go sent -> delivered -> read
     page.fill("[data-composer-input]", reply_text)
     page.press("[data-composer-input]", "Enter")
@@ -144,6 +157,9 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     reply.wait_for()
     reply.locator("[data-tick=read]").wait_for(timeout=20000)
     assert page.evaluate("window.__noReload") is True
+    colleague.locator("[data-thread-list] li[data-direction=out]", has_text=reply_text).locator(
+        "[data-tick=read]"
+    ).wait_for()
     screenshot(page, "inbox-desktop-read-ticks")
 
     # adds a private note
