@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 PATH_RE = re.compile(r"^/webhooks/whatsapp/([0-9a-fA-F-]{32,36})/$")
 MAX_BODY = 1024 * 1024
 MAX_BATCH = 1000
+TRIGGER_INTERVAL = 0.1
 
 
 class _GroupWriter:
@@ -107,6 +108,8 @@ class WebhookFastPath:
         self.app = app
         self.writer = _GroupWriter()
         self.redis = None
+        self.last_trigger: dict[str, float] = {}
+        self.trailing: dict[str, asyncio.Task] = {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") != "POST":
@@ -190,6 +193,25 @@ class WebhookFastPath:
         return 200, b"ok"
 
     async def _trigger_drain(self, schema: str) -> None:
+        """Debounced: at most one Redis round trip per company every ``TRIGGER_INTERVAL``
+        seconds per process, with a trailing call so the last event of a burst is always
+        followed by a trigger (the drain task re-checks after clearing its flag)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self.last_trigger.get(schema, -1e9) >= TRIGGER_INTERVAL:
+            self.last_trigger[schema] = now
+            await self._set_flag(schema)
+        elif schema not in self.trailing:
+
+            async def trailing():
+                await asyncio.sleep(TRIGGER_INTERVAL)
+                self.trailing.pop(schema, None)
+                self.last_trigger[schema] = loop.time()
+                await self._set_flag(schema)
+
+            self.trailing[schema] = loop.create_task(trailing())
+
+    async def _set_flag(self, schema: str) -> None:
         """Same "pending" flag as the Django view (``inbox.webhooks._trigger_drain``)."""
         import redis.asyncio as aioredis
         from django.conf import settings

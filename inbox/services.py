@@ -156,7 +156,33 @@ def _send_many_on_commit(rows: list[RealtimeEvent]) -> None:
         except Exception:  # noqa: BLE001 - the data is committed; clients catch up from the log
             logger.exception("sending %d realtime events failed", len(messages))
 
-    transaction.on_commit(send)
+    if len(messages) > BACKGROUND_SEND_THRESHOLD:
+        # Big status batches: hand the sends to one background thread (order kept) so the
+        # worker goes on with the next batch instead of waiting on thousands of round trips.
+        transaction.on_commit(lambda: _background_sender().put(send))
+    else:
+        transaction.on_commit(send)
+
+
+BACKGROUND_SEND_THRESHOLD = 100
+_sender_queue = None
+
+
+def _background_sender():
+    global _sender_queue
+    if _sender_queue is None:
+        import queue
+        import threading
+
+        _sender_queue = queue.Queue()
+
+        def loop():
+            while True:
+                job = _sender_queue.get()
+                job()
+
+        threading.Thread(target=loop, name="inbox-realtime-sender", daemon=True).start()
+    return _sender_queue
 
 
 def _emit_message(message: Message, op: str) -> None:
@@ -1168,7 +1194,7 @@ def webhook_event_record(*, channel_id: int, provider: str, body: bytes, dedupe_
     return inserted
 
 
-def webhook_events_process(*, limit: int = 500) -> int:
+def webhook_events_process(*, limit: int = 1000) -> int:
     """Process pending webhook events in arrival order, in one batch (worker).
 
     Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers share the backlog.
@@ -1176,27 +1202,29 @@ def webhook_events_process(*, limit: int = 500) -> int:
     runs in its own savepoint, so one bad part never loses the good parts of the batch.
     """
     with transaction.atomic():
-        events = list(
-            WebhookEvent.objects.select_for_update(skip_locked=True)
-            .filter(processed_at__isnull=True)
-            .order_by("id")[:limit]
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, channel_id, payload::text, error FROM inbox_webhookevent"
+                " WHERE processed_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                [limit],
+            )
+            events = cursor.fetchall()
         if not events:
             return 0
-        channels = {c.pk: c for c in Channel.objects.filter(pk__in={e.channel_id for e in events if e.channel_id})}
+        channels = {c.pk: c for c in Channel.objects.filter(pk__in={e[1] for e in events if e[1]})}
         statuses: dict[int, list[StatusUpdate]] = {}
         errors: dict[int, str] = {}
-        for event in events:
-            channel = channels.get(event.channel_id)
+        for pk, channel_id, payload_text, recorded_error in events:
+            channel = channels.get(channel_id)
             if channel is None:
-                errors[event.pk] = "unknown channel"
+                errors[pk] = "unknown channel"
                 continue
-            if event.payload is None:
-                errors[event.pk] = event.error or "malformed JSON"
+            if payload_text is None:
+                errors[pk] = recorded_error or "malformed JSON"
                 continue
-            parsed = get_provider(channel).parse(event.payload)
+            parsed = get_provider(channel).parse(json.loads(payload_text))
             if parsed.ignored:
-                errors[event.pk] = "; ".join(parsed.ignored)[:1000]
+                errors[pk] = "; ".join(parsed.ignored)[:1000]
             statuses.setdefault(channel.pk, []).extend(parsed.statuses)
             for inbound in parsed.messages:
                 try:
@@ -1204,17 +1232,22 @@ def webhook_events_process(*, limit: int = 500) -> int:
                         inbound_message_receive(channel=channel, inbound=inbound)
                 except Exception as exc:  # noqa: BLE001 - one bad message must not lose the batch
                     logger.exception("inbound message %s failed", inbound.provider_message_id)
-                    errors[event.pk] = f"{errors.get(event.pk, '')} message {inbound.provider_message_id}: {exc}"[:1000]
+                    errors[pk] = f"{errors.get(pk, '')} message {inbound.provider_message_id}: {exc}"[:1000]
         for channel_id, updates in statuses.items():
             if updates:
                 message_statuses_apply(channel=channels[channel_id], statuses=updates)
                 _touch_channel(channels[channel_id], timezone.now())
-        now = timezone.now()
-        ok_ids = [e.pk for e in events if e.pk not in errors]
-        if ok_ids:
-            WebhookEvent.objects.filter(pk__in=ok_ids).update(processed_at=now)
-        for pk, error in errors.items():
-            WebhookEvent.objects.filter(pk=pk).update(processed_at=now, error=error.strip())
+        ok_ids = [e[0] for e in events if e[0] not in errors]
+        with connection.cursor() as cursor:
+            if ok_ids:
+                cursor.execute(
+                    "UPDATE inbox_webhookevent SET processed_at = clock_timestamp() WHERE id = ANY(%s)", [ok_ids]
+                )
+            for pk, error in errors.items():
+                cursor.execute(
+                    "UPDATE inbox_webhookevent SET processed_at = clock_timestamp(), error = %s WHERE id = %s",
+                    [error.strip(), pk],
+                )
         return len(events)
 
 

@@ -13,7 +13,7 @@ from tenants.tasks import TenantTask
 
 logger = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 1000
 
 
 @shared_task(base=TenantTask, name="inbox.webhook_drain", ignore_result=True)

@@ -106,3 +106,26 @@ async def test_other_requests_go_to_django(fast, cloud_channel):
     await _call(fast, "/webhooks/sms/x/", b"", {})
     await _call(fast, f"/webhooks/whatsapp/{cloud_channel.public_id}/", b"{}", {}, host="acme.localhost")
     assert fast.passed == ["/webhooks/sms/x/", f"/webhooks/whatsapp/{cloud_channel.public_id}/"]
+
+
+async def test_drain_trigger_is_debounced_with_a_trailing_call(monkeypatch):
+    import asyncio
+
+    from inbox import asgi
+
+    monkeypatch.setattr(asgi, "TRIGGER_INTERVAL", 0.01)
+    app = WebhookFastPath(None)
+    flags = []
+
+    async def set_flag(schema):
+        flags.append(schema)
+
+    app._set_flag = set_flag
+    for _ in range(50):
+        await app._trigger_drain("c_acme")
+    assert flags == ["c_acme"]  # leading edge only, so far
+    await app.trailing["c_acme"]
+    assert flags == ["c_acme", "c_acme"]  # the burst's last events are covered
+    await asyncio.sleep(0.02)
+    await app._trigger_drain("c_acme")
+    assert len(flags) == 3
