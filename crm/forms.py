@@ -23,7 +23,7 @@ class ContactForm(forms.Form):
 
     def __init__(self, *args, members=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner_id"].choices = [("", _("Nobody"))] + [(u.pk, u.get_full_name() or u.email) for u in members]
+        self.fields["owner_id"].choices = [("", _("Nobody"))] + [(u.pk, u.display_name) for u in members]
 
 
 class CustomFieldForm(forms.Form):

@@ -79,7 +79,7 @@ def _members():
     from tenants.models import User
 
     return list(
-        User.objects.filter(memberships__company_id=connection.tenant.pk).order_by("first_name", "email").distinct()
+        User.objects.filter(memberships__company_id=connection.tenant.pk).order_by("full_name", "email").distinct()
     )
 
 
@@ -268,6 +268,11 @@ def contact_bulk_undo(request, pk: int):
 def _timeline(contact: Contact) -> list[dict]:
     events = list(TimelineEvent.objects.filter(contact=contact).order_by("-at", "-id")[:100])
     actors = _users_by_id(e.actor_id for e in events)
+    # Bulk tag events carry the tag id (one row written per contact by SQL): name it here.
+    tag_names = {t.id: t.name for t in Tag.objects.filter(pk__in={e.data.get("tag_id") for e in events} - {None})}
+    for e in events:
+        if e.data.get("tag_id") in tag_names and not e.data.get("tags"):
+            e.data["tags"] = [tag_names[e.data["tag_id"]]]
     rows = [{"kind": e.kind, "data": e.data, "at": e.at, "actor": actors.get(e.actor_id)} for e in events]
     if contact.import_id:
         # Created by an import: the event comes from the contact row (see Contact.import_id).
