@@ -373,10 +373,7 @@ def message_media(request, pk: int, message_id: int):
 @require_GET
 @role_required("workspace.view")
 def canned_responses(request):
-    q = request.GET.get("q", "").strip().lstrip("/")
-    qs = CannedResponse.objects.order_by("shortcut")
-    if q:
-        qs = qs.filter(Q(shortcut__istartswith=q) | Q(title__icontains=q))
+    qs = selectors.canned_response_list(query=request.GET.get("q", ""))
     return JsonResponse({"results": list(qs.values("shortcut", "title", "body")[:20])})
 
 

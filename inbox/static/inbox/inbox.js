@@ -203,21 +203,26 @@
 
   function applyEvent(event) {
     const conversationId = conversationOf(event);
-    debounce("list", 250, refreshList);
+    debounce("list", 500, refreshList);
     if (!conversationId || conversationId !== state.conversationId) return;
     if (event.type === "message") {
       const messageId = messageOf(event);
+      const message = typeof event.message === "object" && event.message ? event.message : {};
       if (messageId && document.getElementById(`m-${messageId}`)) {
         refreshMessages([messageId]);
       } else {
         appendNewMessages();
       }
-      const message = typeof event.message === "object" && event.message ? event.message : {};
       // The agent whose message just arrived has stopped typing.
       if (event.op === "new" && message.sent_by) hideTypingFor(message.sent_by);
-      debounce("read", 400, markReadIfVisible);
+      // A customer message arriving in the open conversation is read by whoever looks at it.
+      if (event.op === "new" && message.direction === "in") debounce("read", 400, markReadIfVisible);
     }
-    if (event.type !== "message" || event.op === "new") debounce("side", 150, refreshSide);
+    // Assignment, status and labels show in the header and the panel; previews and unread
+    // counters ("updated", "read") only in the list.
+    if (event.type === "conversation" && event.op !== "updated" && event.op !== "read") {
+      debounce("side", 150, refreshSide);
+    }
   }
 
   // ---------------------------------------------------------------------------------------
