@@ -144,23 +144,30 @@ def _first_url(*names: str) -> str | None:
 
 # Above this many rows the dashboard shows PostgreSQL's estimate instead of counting every row
 # (a COUNT(*) over millions of contacts would dominate the page's time).
-EXACT_COUNT_LIMIT = 20_000
+EXACT_COUNT_LIMIT = 10_000
 
 
-def _count(queryset) -> tuple[int, bool]:
-    """``(count, is_estimate)``: exact up to EXACT_COUNT_LIMIT rows, the planner's estimate above."""
+def _count(queryset, *, whole_table: bool = False) -> tuple[int, str]:
+    """``(count, kind)`` with kind "exact", "estimate" or "at_least". For a whole table the
+    planner's estimate (pg_class.reltuples, kept fresh by autovacuum) decides: small tables are
+    counted exactly, big ones estimated. Otherwise rows are counted up to EXACT_COUNT_LIMIT and
+    a bigger result is shown as "10,000+"."""
+    estimate = -1
+    if whole_table:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relname = %s AND n.nspname = %s",
+                [queryset.model._meta.db_table, connection.schema_name],
+            )
+            row = cursor.fetchone()
+        estimate = int(row[0]) if row else -1
+        if estimate > EXACT_COUNT_LIMIT:
+            return estimate, "estimate"
     capped = queryset.order_by()[: EXACT_COUNT_LIMIT + 1].count()
     if capped <= EXACT_COUNT_LIMIT:
-        return capped, False
-    table = queryset.model._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relname = %s AND n.nspname = %s",
-            [table, connection.schema_name],
-        )
-        row = cursor.fetchone()
-    return max(int(row[0]) if row else 0, capped), True
+        return capped, "exact"
+    return EXACT_COUNT_LIMIT, "at_least"
 
 
 def dashboard_stats(company: Company) -> dict:
@@ -171,8 +178,9 @@ def dashboard_stats(company: Company) -> dict:
         "channels": None,
         "channels_connected": None,
         "contacts": None,
-        "contacts_estimated": False,
+        "contacts_kind": "exact",
         "open_conversations": None,
+        "open_conversations_kind": "exact",
     }
     channel_model = _model("inbox.Channel")
     if channel_model is not None:
@@ -184,10 +192,12 @@ def dashboard_stats(company: Company) -> dict:
         stats["channels"], stats["channels_connected"] = agg["total"], agg["connected"]
     contact_model = _model("crm.Contact")
     if contact_model is not None:
-        stats["contacts"], stats["contacts_estimated"] = _count(contact_model.objects.all())
+        stats["contacts"], stats["contacts_kind"] = _count(contact_model.objects.all(), whole_table=True)
     conversation_model = _model("inbox.Conversation")
     if conversation_model is not None:
-        stats["open_conversations"], _estimated = _count(conversation_model.objects.filter(status="open"))
+        stats["open_conversations"], stats["open_conversations_kind"] = _count(
+            conversation_model.objects.filter(status="open")
+        )
     return stats
 
 

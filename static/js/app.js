@@ -121,7 +121,15 @@
     var opener = e.target.closest("[data-open-dialog]");
     if (opener) {
       var d = document.getElementById(opener.dataset.openDialog);
-      if (d && !d.open) { e.preventDefault(); d.showModal(); }
+      if (d && !d.open) {
+        e.preventDefault();
+        // A drawer that mirrors a region of the page (the phone menu mirrors the sidebar).
+        if (d.dataset.cloneFrom && !d.firstElementChild) {
+          var source = document.getElementById(d.dataset.cloneFrom);
+          if (source && source.firstElementChild) d.appendChild(source.firstElementChild.cloneNode(true));
+        }
+        d.showModal();
+      }
       return;
     }
     var closer = e.target.closest("[data-close-dialog]");

@@ -9,6 +9,8 @@ module.exports = {
     "../../static/js/**/*.js",
     "../../tenants/templatetags/**/*.py",
   ],
+  // Component classes chosen at run time ({% include "components/badge.html" with color=... %}).
+  safelist: [{ pattern: /^badge-(gray|green|blue|yellow|red|purple)$/ }],
   darkMode: "class",
   theme: {
     extend: {

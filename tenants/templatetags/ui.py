@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django import forms, template
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
@@ -23,10 +25,16 @@ from ui.htmx import toast_level as _toast_level
 register = template.Library()
 
 
+@lru_cache(maxsize=1)
+def _sprite_url() -> str:
+    # A page draws dozens of icons; the storage's URL for the sprite only changes on deploy.
+    return static("img/icons.svg")
+
+
 @register.simple_tag
 def icon(name: str, css: str = "h-5 w-5", label: str = "") -> str:
     """Inline reference to a sprite symbol; decorative unless ``label`` is given."""
-    href = f"{static('img/icons.svg')}#{name}"
+    href = f"{_sprite_url()}#{name}"
     if label:
         return format_html(
             '<svg class="{} flex-none" role="img" aria-label="{}"><use href="{}"></use></svg>', css, label, href

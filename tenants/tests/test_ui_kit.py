@@ -184,3 +184,12 @@ def test_ui_kit_for_staff_shows_every_component(tenant_client_factory, acme, mak
 @override_settings(DEBUG=True)
 def test_ui_kit_open_in_debug(owner_client):
     assert owner_client.get(reverse("ui-kit")).status_code == 200
+
+
+def test_fast_select_renders_like_a_select():
+    from tenants.forms import CompanyProfileForm
+
+    html = str(CompanyProfileForm(initial={"time_zone": "America/Manaus"})["time_zone"])
+    assert html.startswith("<select") and 'name="time_zone"' in html and 'id="id_time_zone"' in html
+    assert '<option value="America/Manaus" selected>America/Manaus</option>' in html
+    assert html.count(" selected") == 1

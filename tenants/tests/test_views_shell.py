@@ -288,3 +288,21 @@ def test_public_pages_render(public_client, owner):
     public_client.force_login(owner)
     html = public_client.get("/workspaces/").content.decode()
     assert 'data-workspace="acme"' in html
+
+
+def test_big_counts_use_the_estimate_small_ones_are_exact(tenant, monkeypatch):
+    from django.apps import apps
+    from django.db import connection
+
+    from tenants import views
+
+    monkeypatch.setattr(views, "EXACT_COUNT_LIMIT", 2)
+    contact = apps.get_model("crm", "Contact")
+    assert views._count(contact.objects.all(), whole_table=True) == (0, "exact")
+    contact.objects.bulk_create([contact(name=f"C{i}", phone=f"+55119999900{i:02d}") for i in range(4)])
+    # Not analyzed yet: counted up to the limit, shown as "2+".
+    assert views._count(contact.objects.all(), whole_table=True) == (2, "at_least")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {contact._meta.db_table}")
+    assert views._count(contact.objects.all(), whole_table=True) == (4, "estimate")
+    assert views._count(contact.objects.filter(name="C1")) == (1, "exact")
