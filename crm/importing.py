@@ -29,7 +29,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.fields import parse_value
@@ -94,13 +94,13 @@ class ImportFileError(ValueError):
 
 def target_labels() -> dict[str, str]:
     return {
-        "": _g("Do not import"),
-        "name": _g("Name"),
-        "last_name": _g("Last name (joined to the name)"),
-        "phone": _g("Phone"),
-        "email": _g("Email"),
-        "tags": _g("Tags (separated by commas)"),
-        "consent": _g("Marketing consent (yes/no)"),
+        "": gettext("Do not import"),
+        "name": gettext("Name"),
+        "last_name": gettext("Last name (joined to the name)"),
+        "phone": gettext("Phone"),
+        "email": gettext("Email"),
+        "tags": gettext("Tags (separated by commas)"),
+        "consent": gettext("Marketing consent (yes/no)"),
     }
 
 
@@ -508,7 +508,7 @@ class FailedRows:
     def __init__(self, headers: list[str], delimiter: str):
         self.tmp = tempfile.NamedTemporaryFile("w+", encoding="utf-8-sig", newline="", suffix=".csv")  # noqa: SIM115
         self.writer = csv.writer(self.tmp, delimiter=delimiter or ";")
-        self.writer.writerow([_g("line"), *headers, _g("reason")])
+        self.writer.writerow([gettext("line"), *headers, gettext("reason")])
         self.width = len(headers)
         self.count = 0
 
@@ -525,7 +525,7 @@ class FailedRows:
         self.tmp.seek(0)
         base = os.path.splitext(os.path.basename(contact_import.original_name))[0] or "import"
         contact_import.failed_file.save(
-            f"{connection.schema_name}/{contact_import.pk}/{base}-{_g('failed')}.csv", File(self.tmp), save=False
+            f"{connection.schema_name}/{contact_import.pk}/{base}-{gettext('failed')}.csv", File(self.tmp), save=False
         )
         self.tmp.close()
 

@@ -63,13 +63,8 @@ def workspace(committed, unique):
     return {"slug": company.slug, "email": email}
 
 
-def test_import_messy_file_then_bulk_tag_and_timeline(
-    page,
-    url_for,
-    workspace,
-    celery_worker_process,
-    screenshot,  # noqa: F811
-):
+@pytest.mark.usefixtures("celery_worker_process")  # the import runs in a real Celery worker
+def test_import_messy_file_then_bulk_tag_and_timeline(page, url_for, workspace, screenshot):
     slug = workspace["slug"]
     page.goto(url_for("/accounts/login/?next=/imports/", slug=slug))
     page.fill("input[name=login]", workspace["email"])
