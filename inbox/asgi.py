@@ -21,7 +21,6 @@ import json
 import logging
 import re
 from collections import defaultdict
-from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -88,15 +87,17 @@ class _GroupWriter:
         for item in batch:
             by_schema[item[0]].append(item)
         for schema, items in by_schema.items():
-            values = sql.SQL(", ").join(sql.SQL("(%s, %s, %s, %s::jsonb, %s, now(), %s)") for _ in items)
+            # Six array parameters instead of six per row: the statement costs the same
+            # whether it carries one delivery or a thousand.
             query = sql.SQL(
                 "INSERT INTO {}.inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
-                " VALUES {} ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
-            ).format(sql.Identifier(schema), values)
-            params: list[Any] = []
-            for _schema, row, _future in items:
-                params.extend(row)
-            cursor = await self.conn.execute(query, params)
+                " SELECT p, c, d, j::jsonb, b, now(), e"
+                " FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
+                " AS t(p, c, d, j, b, e)"
+                " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
+            ).format(sql.Identifier(schema))
+            columns = list(zip(*(row for _schema, row, _future in items), strict=True))
+            cursor = await self.conn.execute(query, [list(column) for column in columns])
             inserted = {r[0] for r in await cursor.fetchall()}
             for _schema, row, future in items:
                 if not future.done():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -129,3 +130,42 @@ async def test_drain_trigger_is_debounced_with_a_trailing_call(monkeypatch):
     await asyncio.sleep(0.02)
     await app._trigger_drain("c_acme")
     assert len(flags) == 3
+
+
+async def test_group_writer_inserts_once_and_reports_replays(acme):
+    """The real writer on its own connection (rows are committed: cleaned up at the end)."""
+    import uuid
+
+    from asgiref.sync import sync_to_async
+
+    from inbox.asgi import _GroupWriter
+
+    writer = _GroupWriter()
+    key = f"test:{uuid.uuid4().hex}"
+    schema = acme.schema_name
+    try:
+        first, same_batch, bad = await asyncio.gather(
+            writer.insert(schema, ("whatsapp_cloud", None, key, '{"a": 1}', "", "")),
+            writer.insert(schema, ("whatsapp_cloud", None, key, '{"a": 1}', "", "")),
+            writer.insert(schema, ("whatsapp_cloud", None, key + "x", None, "{oops", "malformed JSON")),
+        )
+        replay = await writer.insert(schema, ("whatsapp_cloud", None, key, '{"a": 1}', "", ""))
+        assert first and bad and not replay
+
+        def rows():
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'SELECT dedupe_key, payload::text, body, error FROM "{schema}".inbox_webhookevent'
+                    " WHERE dedupe_key IN (%s, %s) ORDER BY dedupe_key",
+                    [key, key + "x"],
+                )
+                return cursor.fetchall()
+
+        assert await sync_to_async(rows)() == [(key, '{"a": 1}', "", ""), (key + "x", None, "{oops", "malformed JSON")]
+    finally:
+        await writer.conn.execute(
+            f'DELETE FROM "{schema}".inbox_webhookevent WHERE dedupe_key IN (%s, %s)', [key, key + "x"]
+        )
+        await writer.conn.close()
