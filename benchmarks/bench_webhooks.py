@@ -125,6 +125,23 @@ async def _connection(port: int, queue: list[bytes], index: int, stride: int, st
     writer.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (the uvicorn workers)."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil ships with the dev environment
+        return 0.0
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
 def _load(port: int, requests: list[bytes]) -> tuple[float, list[int]]:
     statuses: list[int] = []
 
@@ -275,9 +292,12 @@ def run(report) -> None:
         baseline_requests = [
             r.replace(f"/webhooks/whatsapp/{channel.public_id}/".encode(), b"/bench/empty/", 1) for r in requests[:3000]
         ]
+        cpu0 = _cpu_seconds(server.pid)
         elapsed_b, statuses_b = _load(port, baseline_requests)
+        cpu1 = _cpu_seconds(server.pid)
         assert set(statuses_b) == {200}, set(statuses_b)
         elapsed, statuses = _load(port, requests)
+        cpu2 = _cpu_seconds(server.pid)
         bad = [s for s in statuses if s != 200]
         assert not bad, f"{len(bad)} webhook requests failed: {set(bad)}"
         rate = len(requests) / elapsed
@@ -285,6 +305,12 @@ def run(report) -> None:
         report("webhook_accept_rate", rate, "req/s")
         report("webhook_accept_rate.baseline", baseline, "req/s")
         report("webhook_accept_ratio", rate / baseline, "x")
+        # The machine is shared: CPU time per request says what the server costs regardless
+        # of what else runs (requests per CPU-second of the web processes).
+        if cpu2 > cpu1 and cpu1 > cpu0:
+            report("webhook_accept_per_cpu_second", len(requests) / (cpu2 - cpu1), "req/cpu-s")
+            report("webhook_accept_per_cpu_second.baseline", len(baseline_requests) / (cpu1 - cpu0), "req/cpu-s")
+        print(f"# load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         # Wait for the worker to apply everything, then measure received -> processed lag.
         connection.set_tenant(bench_company)
         deadline = time.monotonic() + 120

@@ -144,3 +144,22 @@ def wake_snoozed() -> None:
     for company in get_tenant_model().objects.exclude(schema_name="public").filter(is_active=True):
         with schema_context(company.schema_name):
             conversations_wake_snoozed()
+
+
+# Catch-up needs recent events only; raw webhook deliveries are kept a month for inspection.
+REALTIME_EVENT_RETENTION_DAYS = 7
+WEBHOOK_EVENT_RETENTION_DAYS = 30
+
+
+@shared_task(name="inbox.prune_logs", ignore_result=True)
+def prune_logs() -> None:
+    """Beat: trim the realtime event log and processed webhook deliveries of every company."""
+    from datetime import timedelta
+
+    from inbox.models import RealtimeEvent, WebhookEvent
+
+    now = timezone.now()
+    for company in get_tenant_model().objects.exclude(schema_name="public"):
+        with schema_context(company.schema_name):
+            RealtimeEvent.objects.filter(created_at__lt=now - timedelta(days=REALTIME_EVENT_RETENTION_DAYS)).delete()
+            WebhookEvent.objects.filter(processed_at__lt=now - timedelta(days=WEBHOOK_EVENT_RETENTION_DAYS)).delete()

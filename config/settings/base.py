@@ -201,6 +201,7 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["inbox-check-channel-tokens"] = {"task": "inbox.check_channel_tokens", "schedule": 6 * 3600}
 CELERY_BEAT_SCHEDULE["inbox-wake-snoozed"] = {"task": "inbox.wake_snoozed", "schedule": 60}
 CELERY_BEAT_SCHEDULE["inbox-webhook-sweep"] = {"task": "inbox.webhook_drain_all", "schedule": 120}
+CELERY_BEAT_SCHEDULE["inbox-prune-logs"] = {"task": "inbox.prune_logs", "schedule": 24 * 3600}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

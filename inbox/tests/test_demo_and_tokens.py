@@ -49,3 +49,17 @@ def test_beat_schedule_has_token_check():
     from django.conf import settings
 
     assert settings.CELERY_BEAT_SCHEDULE["inbox-check-channel-tokens"]["task"] == "inbox.check_channel_tokens"
+
+
+def test_prune_logs_keeps_recent_events(tenant):
+    from inbox.models import RealtimeEvent, WebhookEvent
+    from inbox.tasks import prune_logs
+
+    old = RealtimeEvent.objects.create(type="x", op="y", payload={})
+    RealtimeEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=8))
+    recent = RealtimeEvent.objects.create(type="x", op="y", payload={})
+    WebhookEvent.objects.create(provider="sandbox", dedupe_key="old", processed_at=timezone.now() - timedelta(days=31))
+    WebhookEvent.objects.create(provider="sandbox", dedupe_key="pending")
+    prune_logs()
+    assert list(RealtimeEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert list(WebhookEvent.objects.values_list("dedupe_key", flat=True)) == ["pending"]
