@@ -78,7 +78,12 @@ def viewer(make_member):
 
 @pytest.fixture
 def agent_client(tenant_client_factory, acme, agent):
-    return tenant_client_factory(acme, agent)
+    from django.conf import settings
+
+    client = tenant_client_factory(acme, agent)
+    # The messages asserted below are the English msgids; acme's default language is pt-BR.
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
 
 
 @pytest.fixture
