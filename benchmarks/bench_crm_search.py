@@ -69,8 +69,8 @@ def run(report) -> None:
 
         def page(query: str):
             request = factory.get("/contacts/?" + query)
-            queryset, _clean, _segment = contacts_for_query(QueryDict(query))
-            return keyset_page(request, queryset, QueryDict(query).get("sort") or "-id")
+            queryset, clean, _segment = contacts_for_query(QueryDict(query))
+            return keyset_page(request, queryset, QueryDict(query).get("sort") or "-id", search=bool(clean.get("q")))
 
         def cursor_at(query: str, depth: int) -> str:
             """The keyset cursor of the row ``depth`` rows down that list (found once with
@@ -90,6 +90,7 @@ def run(report) -> None:
             "first_page": "",
             "search_name_first_page": "q=maria",
             "search_two_words_first_page": "q=jo%C3%A3o+silv",
+            "search_rare_name_first_page": "q=zacarias",
             "search_phone_partial_first_page": "q=(11)+9600",
             "search_phone_full_first_page": "q=11+96000-1000",
             "search_email_first_page": "q=cliente12345@exemplo",

@@ -530,8 +530,23 @@ class FailedRows:
         self.tmp.close()
 
 
-def _flush(cursor, rows: list[tuple], contact_import: ContactImport) -> tuple[int, int]:
-    """COPY one chunk into staging and merge it (one transaction); returns (created, updated)."""
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_NULL = "\\N"
+
+
+def copy_line(row: tuple) -> str:
+    """One staging row in COPY text format (built by the parsing thread, so the writer thread
+    only ships bytes and PostgreSQL parses them)."""
+    line, phone, name, email, tags, custom, consent = row
+    return (
+        f"{line}\t{phone}\t{name.translate(_COPY_ESCAPES)}\t{email.translate(_COPY_ESCAPES)}\t{tags}\t"
+        f"{custom.translate(_COPY_ESCAPES)}\t{consent or _COPY_NULL}\n"
+    )
+
+
+def _flush(cursor, rows: list[str], contact_import: ContactImport) -> tuple[int, int]:
+    """COPY one chunk (lines from ``copy_line``) into staging and merge it (one transaction);
+    returns (created, updated)."""
     if not rows:
         return 0, 0
     with transaction.atomic():
@@ -541,8 +556,7 @@ def _flush(cursor, rows: list[tuple], contact_import: ContactImport) -> tuple[in
         with cursor.copy(
             "COPY crm_import_stage (line, phone, name, email, tag_ids, custom_fields, consent) FROM STDIN"
         ) as copy:
-            for row in rows:
-                copy.write_row(row)
+            copy.write("".join(rows).encode())
         sql = UPSERT_UPDATE_SQL if contact_import.existing == ExistingPolicy.UPDATE else UPSERT_SKIP_SQL
         data = json.dumps({"import": contact_import.pk, "file": contact_import.original_name})
         cursor.execute(sql, {"data": data, "actor": contact_import.created_by_id, "import_id": contact_import.pk})
@@ -688,14 +702,14 @@ def run_import(
                 local_path, contact_import.file_format, contact_import.encoding, contact_import.delimiter
             )
             next(rows_iter, None)  # header
-            batch: list[tuple] = []
+            batch: list[str] = []
             for line, row in enumerate(rows_iter, start=2):
                 if not any(cell.strip() for cell in row):
                     continue  # blank line
                 result = parser.parse(line, row)
                 processed += 1
                 if isinstance(result, tuple):
-                    batch.append(result)
+                    batch.append(copy_line(result))
                 else:
                     failed.add(line, row, result)
                 if len(batch) >= chunk_rows:

@@ -146,21 +146,71 @@ def _cursor_of(spec: SortSpec, contact: Contact) -> str:
     return _encode([value, contact.pk])
 
 
-def keyset_page(request, queryset: QuerySet[Contact], sort: str) -> TablePage:
-    """One page of contacts in ``sort`` order from the request's ``after``/``before``/``size``."""
+def _with_cursor(qs: QuerySet, spec: SortSpec, cursor: list | None, reverse: bool) -> QuerySet:
+    if cursor is None:
+        return qs
+    condition = _after(spec, cursor, reverse)
+    if isinstance(condition, Q):
+        return qs.filter(condition)
+    return qs.extra(where=[condition[0]], params=condition[1])  # noqa: S610 - parameters bound
+
+
+# A search is judged by PostgreSQL with poor estimates (a word prefix is always "2% of the
+# rows"), so left alone it walks the sort index for a rare name (a million rows) or builds a
+# bitmap of a common one. Searches therefore run in two bounded steps: the next WINDOW rows
+# in sort order are filtered (a common term fills the page here), then, only if the page is
+# not full, the matches beyond them are computed through the search indexes (a rare term has
+# few) and sorted.
+SEARCH_WINDOW = 3000
+
+
+def _as_cte(queryset: QuerySet, name: str) -> tuple[str, list]:
+    sql, params = queryset.query.sql_with_params()
+    return f"{name} AS MATERIALIZED ({sql})", list(params)
+
+
+def _from_cte(queryset: QuerySet, name: str) -> tuple[str, list]:
+    """The SQL of ``queryset`` reading from the CTE ``name`` (aliased as the contact table,
+    so the compiled column references stay valid)."""
+    sql, params = queryset.query.sql_with_params()
+    marker = 'FROM "crm_contact"'
+    index = sql.index(marker)
+    return sql[:index] + f'FROM {name} AS "crm_contact"' + sql[index + len(marker) :], list(params)
+
+
+def _search_rows(queryset: QuerySet, spec: SortSpec, cursor: list | None, reverse: bool, limit: int) -> list:
+    order = _order(spec, reverse)
+    window = _with_cursor(Contact.objects.all(), spec, cursor, reverse).order_by(*order)[:SEARCH_WINDOW]
+    cte, cte_params = _as_cte(window, "crm_window")
+    outer, outer_params = _from_cte(queryset.order_by(*order)[:limit], "crm_window")
+    rows = list(Contact.objects.raw(f"WITH {cte} {outer}", cte_params + outer_params))
+    if len(rows) >= limit:
+        return rows
+    boundary = window.values_list(spec.column or "id", "id")[SEARCH_WINDOW - 1 : SEARCH_WINDOW]
+    last = list(boundary)
+    if not last:
+        return rows  # the window held every remaining row
+    value = last[0][0]
+    if value is not None and hasattr(value, "isoformat"):
+        value = value.isoformat()
+    beyond = _with_cursor(queryset, spec, [value, last[0][1]], reverse).order_by()
+    cte, cte_params = _as_cte(beyond, "crm_match")
+    outer, outer_params = _from_cte(Contact.objects.order_by(*order)[: limit - len(rows)], "crm_match")
+    return rows + list(Contact.objects.raw(f"WITH {cte} {outer}", cte_params + outer_params))
+
+
+def keyset_page(request, queryset: QuerySet[Contact], sort: str, *, search: bool = False) -> TablePage:
+    """One page of contacts in ``sort`` order from the request's ``after``/``before``/``size``.
+    ``search``: the queryset filters by a search term (see ``SEARCH_WINDOW``)."""
     spec = SPECS.get(sort, SPECS[DEFAULT_SORT])
     size = page_size_from(request, default=25)
     after, before = _decode(request.GET.get("after")), _decode(request.GET.get("before"))
     reverse = before is not None and after is None
     cursor = before if reverse else after
-    qs = queryset
-    if cursor is not None:
-        condition = _after(spec, cursor, reverse)
-        if isinstance(condition, Q):
-            qs = qs.filter(condition)
-        else:
-            qs = qs.extra(where=[condition[0]], params=condition[1])  # noqa: S610 - parameters bound
-    rows = list(qs.order_by(*_order(spec, reverse))[: size + 1])
+    if search:
+        rows = _search_rows(queryset, spec, cursor, reverse, size + 1)
+    else:
+        rows = list(_with_cursor(queryset, spec, cursor, reverse).order_by(*_order(spec, reverse))[: size + 1])
     more = len(rows) > size
     items = rows[:size]
     if reverse:

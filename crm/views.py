@@ -108,7 +108,7 @@ def _list_context(request):
     except FilterError as exc:
         error = str(exc.message)
         queryset, clean, segment = Contact.objects.none(), {}, None
-    page = keyset_page(request, queryset, sort)
+    page = keyset_page(request, queryset, sort, search=bool(clean.get("q")))
     tag_ids = {t for c in page.items for t in c.tag_ids}
     tags = tags_by_id(tag_ids) if tag_ids else {}
     owners = _users_by_id(c.owner_id for c in page.items)

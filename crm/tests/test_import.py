@@ -234,3 +234,10 @@ def test_import_pages_flow(owner_client, acme, tmp_path):
     refused = owner_client.post(second.url, {"col_0": "name", "existing": "update"})
     assert refused.status_code == 200
     assert refused.context["error"]
+
+
+def test_cells_with_tabs_backslashes_and_line_breaks_survive(tenant, tmp_path):
+    content = 'Nome;Telefone;Obs\r\n"Ana\\Maria\tda\nSilva";11987654321;x\r\n'
+    result = _import(tmp_path, content, encoding="utf-8", mapping={"0": "name", "1": "phone"})
+    assert result.created_count == 1
+    assert Contact.objects.get().name == "Ana\\Maria\tda\nSilva"

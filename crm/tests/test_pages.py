@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import connection
+from django.http import QueryDict
 
 from crm.models import ConsentStatus, Contact, ContactImport, CustomFieldDefinition, FieldType
 from crm.tests.factories import ContactFactory, ContactListFactory, SegmentFactory, TagFactory
@@ -172,3 +173,39 @@ def test_edit_contact_validates_custom_fields(owner_client, tenant):
     contact.refresh_from_db()
     assert contact.custom_fields == {"valor": 1234.5}
     assert contact.consent_status == ConsentStatus.OPTED_OUT
+
+
+@pytest.mark.parametrize("sort", ["-id", "id", "name", "-name", "-last_interaction"])
+def test_search_pages_match_a_plain_query_past_the_window(owner_client, tenant, monkeypatch, sort):
+    """The two-step search (window, then the matches beyond it) returns exactly what a plain
+    filtered, sorted query returns, page after page."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from crm import listing
+
+    monkeypatch.setattr(listing, "SEARCH_WINDOW", 4)
+    now = timezone.now()
+    for i in range(40):
+        ContactFactory(
+            name=f"{'Zélia' if i % 3 else 'Outra'} Pessoa {i:02d}",
+            last_interaction_at=None if i % 5 == 0 else now - dt.timedelta(minutes=i * 7 % 23),
+        )
+    expected_qs, _clean, _segment = listing.contacts_for_query(QueryDict("q=zelia"))
+    spec = listing.SPECS[sort]
+    expected = list(expected_qs.order_by(*listing._order(spec, False)).values_list("pk", flat=True))
+    assert len(expected) == 26
+    connection.set_schema_to_public()
+    seen, url = [], f"/contacts/?q=zelia&size=10&sort={sort}"
+    pages = []
+    for _ in range(5):
+        page = owner_client.get(url).context["page"]
+        pages.append(page)
+        seen += [c.pk for c in page.items]
+        if not page.has_next:
+            break
+        url = f"/contacts/?q=zelia&size=10&sort={sort}&after={page.next_cursor}"
+    assert seen == expected
+    small = owner_client.get(f"/contacts/?q=zelia&size=10&sort={sort}").context["page"]
+    assert [c.pk for c in small.items] == expected[:10]
