@@ -593,7 +593,7 @@ def ui_kit_toast(request):
 
 @role_required("workspace.view")
 def ui_kit_progress(request):
-    """Demo job for the polling progress bar: ten seconds from ``started``."""
+    """Demo job for the polling progress bar: four seconds from ``started``."""
     if not _kit_allowed(request):
         raise Http404
     try:
@@ -601,12 +601,13 @@ def ui_kit_progress(request):
     except ValueError:
         started = 0
     elapsed = max(0, int(time.time()) - started)
-    done = min(100, elapsed * 10)
+    done = min(100, elapsed * 25)
     context = {
         "done": done,
         "total": 100,
         "finished": done >= 100,
         "poll_url": f"{reverse('ui-kit-progress')}?started={started}",
+        "test_id": "kit-poll",
         "label": _("Demo import"),
         "status": _("Finished") if done >= 100 else _("Running"),
     }

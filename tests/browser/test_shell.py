@@ -154,7 +154,7 @@ def test_offline_page_when_network_is_gone(new_context, url_for, workspace):
 
 
 def test_phone_layout_and_screenshots(new_context, url_for, workspace, screenshot):
-    page = new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+    page = new_context(viewport=PHONE, is_mobile=True, has_touch=True, reduced_motion="reduce").new_page()
     log_in(page, url_for, workspace)
     assert page.locator("[data-testid=bottom-bar]").is_visible()
     assert not page.locator("aside[aria-label] [data-nav='main']").first.is_visible()
@@ -172,6 +172,7 @@ def test_phone_layout_and_screenshots(new_context, url_for, workspace, screensho
 
 
 def test_desktop_screenshots_of_settings(page, url_for, workspace, screenshot):
+    page.emulate_media(reduced_motion="reduce")  # menus appear at once for the screenshots
     log_in(page, url_for, workspace, "/settings/company/")
     screenshot(page, "company-profile-desktop")
     page.goto(url_for("/settings/profile/", slug=workspace["slug"]))
@@ -181,4 +182,54 @@ def test_desktop_screenshots_of_settings(page, url_for, workspace, screenshot):
     screenshot(page, "user-menu-desktop", full_page=False)
     page.keyboard.press("Escape")
     page.click("[data-testid=company-switcher]")
+    page.locator(f"[data-workspace='{workspace['slug']}']").wait_for(state="visible")
     screenshot(page, "company-switcher-desktop", full_page=False)
+    # Keyboard: arrows move through the menu, Escape closes it and gives focus back.
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.dataset.testid") == "company-switcher"
+
+
+def test_workspaces_and_invitation_pages(new_context, url_for, workspace, committed, screenshot):
+    from tenants.models import Company, Membership
+    from tenants.services import invitation_create
+
+    with committed():
+        company = Company.objects.get(slug=workspace["slug"])
+        by = Membership.objects.get(company=company, user__email=workspace["email"])
+        _invitation, token = invitation_create(company=company, email="convidada@example.com", role="agent", by=by)
+    visitor = new_context().new_page()
+    visitor.goto(url_for(f"/invitations/{token}/"))
+    assert company.name in visitor.locator("h1").inner_text()
+    screenshot(visitor, "invitation-desktop")
+    visitor.goto(url_for("/invitations/nao-existe/"))
+    screenshot(visitor, "invitation-invalid-desktop")
+
+    page = new_context().new_page()
+    page.goto(url_for("/accounts/login/?next=/workspaces/"))
+    page.fill("input[name=login]", workspace["email"])
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_selector(f"[data-workspace='{workspace['slug']}']")
+    screenshot(page, "workspaces-desktop")
+
+
+def test_ui_kit_in_the_browser(new_context, url_for, workspace, committed, screenshot):
+    from tenants.models import User
+
+    with committed():
+        User.objects.filter(email=workspace["email"]).update(is_staff=True)
+    page = new_context(reduced_motion="reduce").new_page()
+    log_in(page, url_for, workspace, "/ui/")
+    screenshot(page, "ui-kit-desktop")
+    # A toast raised by an HX-Trigger response header.
+    page.click("[data-testid=toast-htmx]")
+    page.wait_for_selector("#toasts [data-toast-item][data-level=success]")
+    # The drawer opens when htmx loads a record into it, and closes with Escape.
+    page.click("[data-testid=kit-drawer]")
+    page.locator("#drawer [data-drawer-title]").wait_for(state="visible")
+    screenshot(page, "drawer-desktop", full_page=False)
+    page.keyboard.press("Escape")
+    page.locator("#drawer").wait_for(state="hidden")
+    # The polling progress bar reaches 100 % and stops asking.
+    page.wait_for_selector("[data-testid=kit-poll][aria-valuenow='100']:not([hx-get])")
