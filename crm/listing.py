@@ -161,7 +161,7 @@ def _with_cursor(qs: QuerySet, spec: SortSpec, cursor: list | None, reverse: boo
 # in sort order are filtered (a common term fills the page here), then, only if the page is
 # not full, the matches beyond them are computed through the search indexes (a rare term has
 # few) and sorted.
-SEARCH_WINDOW = 3000
+SEARCH_WINDOW = 5000
 
 
 def _as_cte(queryset: QuerySet, name: str) -> tuple[str, list]:

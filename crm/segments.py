@@ -186,8 +186,16 @@ def search_q(q: str) -> Q:
         for prefix in search_digit_prefixes(q, country):
             result |= Q(phone__startswith="+" + prefix)
         return result
-    # Words as the ``simple`` parser sees them; "@" and "." stay so an email is one word.
-    words = [w for w in "".join(ch if ch.isalnum() or ch in "@._-" else " " for ch in fold(q)).split()][:6]
+    if "@" in q:
+        # An email, whole or begun: its local part starts the email's lexeme (GIN prefix),
+        # and the address itself is checked on those few rows.
+        local = fold(q.split("@", 1)[0]).strip()
+        email_q = Q(email__startswith=q.lower())
+        if local and all(ch.isalnum() or ch in "._-+" for ch in local):
+            return Q(search_vector__prefix_matches=f"{local.strip('._-+')}:*") & email_q
+        return email_q
+    # Words as the ``simple`` parser sees them; "." and "-" stay inside words.
+    words = [w for w in "".join(ch if ch.isalnum() or ch in "._-" else " " for ch in fold(q)).split()][:6]
     words = [w.strip("._-") for w in words if w.strip("._-")]
     if not words:
         return Q()
