@@ -184,7 +184,11 @@ def thread_messages(conversation: Conversation, *, after: int | None = None, bef
     if after:
         return list(qs.filter(id__gt=after).order_by("created_at", "id")[:THREAD_SIZE])
     if before:
-        qs = qs.filter(id__lt=before)
+        # Keyset on the display order (created_at, id), starting at the oldest message shown.
+        edge = Message.objects.filter(conversation=conversation, pk=before).values("created_at", "id").first()
+        if edge is None:
+            return [], False
+        qs = qs.filter(Q(created_at__lt=edge["created_at"]) | Q(created_at=edge["created_at"], id__lt=edge["id"]))
     latest = list(qs.order_by("-created_at", "-id")[: THREAD_SIZE + 1])
     has_more = len(latest) > THREAD_SIZE
     return list(reversed(latest[:THREAD_SIZE])), has_more
@@ -233,9 +237,10 @@ def _conversation_context(request, conversation: Conversation) -> dict:
 
 def _list_context(request, filters: ListFilters) -> dict:
     qs = conversations_for(filters=filters, user=request.user)
-    before = parse_datetime(request.GET.get("before", "") or "")
-    if before is not None:
-        qs = qs.filter(last_message_at__lt=before)
+    before = request.GET.get("before", "")
+    cursor = _list_cursor(before)
+    if cursor is not None:
+        qs = qs.filter(cursor)
     rows = list(qs[: PAGE_SIZE + 1])
     counts = inbox_counts(user=request.user, filters=filters)
     tabs = [
@@ -251,6 +256,7 @@ def _list_context(request, filters: ListFilters) -> dict:
     return {
         "conversations": rows[:PAGE_SIZE],
         "has_more_conversations": len(rows) > PAGE_SIZE,
+        "next_cursor": list_cursor_for(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else "",
         "before": before,
         "filters": filters,
         "filters_qs": filters.querystring(),
@@ -258,6 +264,29 @@ def _list_context(request, filters: ListFilters) -> dict:
         "counts": counts,
         "today": timezone.localdate(),
     }
+
+
+def list_cursor_for(conversation: Conversation) -> str:
+    """Where the next page starts: after this row in (last_message_at DESC NULLS FIRST, id DESC)."""
+    stamp = conversation.last_message_at.isoformat() if conversation.last_message_at else ""
+    return f"{stamp}~{conversation.pk}"
+
+
+def _list_cursor(value: str) -> Q | None:
+    """The keyset condition for a ``list_cursor_for`` value (None when absent or malformed).
+
+    PostgreSQL sorts NULLs first in descending order, like the ``inbox_conv_last`` index:
+    conversations without any message yet come first."""
+    stamp, _sep, pk_text = value.rpartition("~")
+    pk = _int(pk_text)
+    if pk is None:
+        return None
+    if not stamp:
+        return Q(last_message_at__isnull=True, id__lt=pk) | Q(last_message_at__isnull=False)
+    at = parse_datetime(stamp)
+    if at is None:
+        return None
+    return Q(last_message_at__lt=at) | Q(last_message_at=at, id__lt=pk)
 
 
 @require_GET

@@ -204,18 +204,25 @@ def test_inbox_page_query_count_does_not_grow(agent_client, sandbox, agent):
     assert many == few <= 20
 
 
-def test_list_pagination_with_before(agent_client, sandbox):
+def test_list_pagination_with_a_keyset_cursor(agent_client, sandbox):
     now = timezone.now()
+    same_time = now - timedelta(hours=1)
     for i in range(views.PAGE_SIZE + 5):
-        make_conversation(sandbox, name=f"P{i:03d}", last_message_at=now - timedelta(minutes=i))
+        # many share one timestamp, and two have no message yet (they come first)
+        at = None if i < 2 else (same_time if i % 3 == 0 else now - timedelta(minutes=i))
+        make_conversation(sandbox, name=f"P{i:03d}", last_message_at=at)
 
     first = agent_client.get("/inbox/list/")
     assert first.context["has_more_conversations"]
-    last = first.context["conversations"][-1]
-    more = agent_client.get("/inbox/list/", {"before": last.last_message_at.isoformat()})
+    assert [c.last_message_at for c in first.context["conversations"][:2]] == [None, None]
+    seen = [c.pk for c in first.context["conversations"]]
+    more = agent_client.get("/inbox/list/", {"before": first.context["next_cursor"]})
 
-    assert len(more.context["conversations"]) == 5
-    assert {c.pk for c in more.context["conversations"]}.isdisjoint({c.pk for c in first.context["conversations"]})
+    rest = [c.pk for c in more.context["conversations"]]
+    assert len(rest) == 5 and not set(rest) & set(seen)
+    assert len(set(seen + rest)) == views.PAGE_SIZE + 5
+    assert not more.context["has_more_conversations"]
+    assert agent_client.get("/inbox/list/", {"before": "garbage"}).status_code == 200
 
 
 # --- the conversation ----------------------------------------------------------------------
@@ -312,6 +319,7 @@ def test_older_messages_page(agent_client, sandbox):
     older = agent_client.get(f"/inbox/c/{conversation.pk}/messages/", {"before": oldest_shown.pk})
 
     assert [m.pk for m in older.context["thread"]] == [m.pk for m in messages[:3]]
+    assert not older.context["has_more"]
 
 
 def test_canned_responses_by_shortcut(agent_client, tenant):
