@@ -219,3 +219,24 @@ def percent_of(done, total) -> int:
 @register.filter
 def split_csv_space(value: str) -> list[str]:
     return str(value or "").split()
+
+
+@register.filter
+def currency(value, code: str = "BRL") -> str:
+    """Money in the active (company) locale: pt-br "R$ 1.234,56", en "R$1,234.56".
+    ``{{ plan.price|currency }}`` or ``{{ amount|currency:"USD" }}``."""
+    from decimal import Decimal, InvalidOperation
+
+    from django.utils import formats
+    from django.utils.translation import get_language
+
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, TypeError, ValueError):
+        return ""
+    symbol = {"BRL": "R$", "USD": "US$", "EUR": "€"}.get(code, code)
+    number = formats.number_format(abs(amount), 2, use_l10n=True, force_grouping=True)
+    sign = "-" if amount < 0 else ""
+    if (get_language() or "").startswith("pt"):
+        return f"{sign}{symbol}\xa0{number}"
+    return f"{sign}{symbol}{number}"

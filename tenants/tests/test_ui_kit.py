@@ -193,3 +193,58 @@ def test_fast_select_renders_like_a_select():
     assert html.startswith("<select") and 'name="time_zone"' in html and 'id="id_time_zone"' in html
     assert '<option value="America/Manaus" selected>America/Manaus</option>' in html
     assert html.count(" selected") == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "value", "expected"),
+    [("pt-br", 1234.5, "R$\xa01.234,50"), ("en", 1234.5, "R$1,234.50"), ("pt-br", -3, "-R$\xa03,00"), ("en", "x", "")],
+)
+def test_currency_follows_the_language(language, value, expected):
+    from django.utils import translation
+
+    with translation.override(language):
+        assert render("{{ v|currency }}", v=value) == expected
+
+
+@pytest.mark.django_db
+def test_service_worker_is_served_at_the_root_of_every_host(public_client, tenant_client_factory, acme):
+    for client in (public_client, tenant_client_factory(acme)):
+        response = client.get("/sw.js")
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("application/javascript")
+        assert response["Service-Worker-Allowed"] == "/"
+        body = response.content.decode()
+        assert 'const CACHE = "mia-" + VERSION;' in body and "/offline/" in body and "/static/css/app.css" in body
+
+
+@pytest.mark.django_db
+def test_service_worker_cache_version_follows_the_static_files(public_client, tmp_path, monkeypatch):
+    from tenants import views
+
+    css = tmp_path / "app.css"
+    css.write_text("a{}")
+    real_find = views.finders.find
+    monkeypatch.setattr(views.finders, "find", lambda name: str(css) if name == "css/app.css" else real_find(name))
+    views._static_version.cache_clear()
+    first = views.static_version()
+    css.write_text("a{color:red}")
+    views._static_version.cache_clear()
+    second = views.static_version()
+    views._static_version.cache_clear()
+    assert first != second
+    assert f'const VERSION = "{second}";' in public_client.get("/sw.js").content.decode()
+
+
+@pytest.mark.django_db
+def test_manifest_and_offline_page(public_client, tenant_client_factory, acme):
+    manifest = json.loads(public_client.get("/manifest.webmanifest").content)
+    assert manifest["display"] == "standalone" and manifest["start_url"].startswith("/")
+    assert {"192x192", "512x512"} <= {icon["sizes"] for icon in manifest["icons"]}
+    assert any(icon.get("purpose") == "maskable" for icon in manifest["icons"])
+    for icon in manifest["icons"]:
+        name = icon["src"].removeprefix(settings.STATIC_URL)
+        assert (Path(settings.BASE_DIR) / "static" / name).exists(), name
+    company_manifest = json.loads(tenant_client_factory(acme).get("/manifest.webmanifest").content)
+    assert acme.name in company_manifest["name"]
+    offline = tenant_client_factory(acme).get("/offline/")
+    assert offline.status_code == 200 and b"data-offline-page" in offline.content
