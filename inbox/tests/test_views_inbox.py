@@ -253,6 +253,7 @@ def test_thread_shows_ticks_media_notes_and_failure_reason(agent_client, sandbox
         assert f'data-tick="{tick}"' in fragment
     assert "131047" in html and "Re-engagement message" in html and "More than 24 hours" in html
     assert 'data-kind="note"' in html and "Cliente VIP" in html
+    assert f'href="/contacts/{conversation.contact_id}/"' in html  # the contact's CRM page
 
 
 def test_composer_shows_time_left_inside_the_window(agent_client, sandbox):
