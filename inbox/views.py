@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_POST
 
 from inbox import selectors
@@ -48,25 +49,25 @@ SNOOZE_CHOICES = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": time
 
 FILTERS = ("mine", "unassigned", "all")
 
-MSG_SENT = "Message sent."
-MSG_NOTE_ADDED = "Note added."
-MSG_ASSIGNED = "Conversation assigned to %(name)s."
-MSG_UNASSIGNED = "Conversation unassigned."
-MSG_RESOLVED = "Conversation resolved."
-MSG_REOPENED = "Conversation reopened."
-MSG_SNOOZED = "Conversation snoozed until %(when)s."
-MSG_LABELS_SAVED = "Labels updated."
-MSG_CONTACT_SAVED = "Contact saved."
-MSG_SIMULATED = "Simulated customer reply sent; it arrives in a moment."
-ERR_EMPTY_MESSAGE = "Type a message first."
-ERR_NOT_AN_AGENT = "Pick a member of this company who can answer conversations."
-ERR_BAD_STATUS = "Unknown status change."
-ERR_BAD_SNOOZE = "Pick when the conversation should come back."
-ERR_NOT_SANDBOX = "Customer replies can only be simulated on a sandbox channel."
-ERR_UNKNOWN_LABEL = "Unknown label."
-ERR_UNKNOWN_TAG = "Unknown tag."
-ERR_BAD_EMAIL = "Enter a valid e-mail address."
-ERR_NAME_TOO_LONG = "The name can have at most 200 characters."
+MSG_SENT = gettext_noop("Message sent.")
+MSG_NOTE_ADDED = gettext_noop("Note added.")
+MSG_ASSIGNED = gettext_noop("Conversation assigned to %(name)s.")
+MSG_UNASSIGNED = gettext_noop("Conversation unassigned.")
+MSG_RESOLVED = gettext_noop("Conversation resolved.")
+MSG_REOPENED = gettext_noop("Conversation reopened.")
+MSG_SNOOZED = gettext_noop("Conversation snoozed until %(when)s.")
+MSG_LABELS_SAVED = gettext_noop("Labels updated.")
+MSG_CONTACT_SAVED = gettext_noop("Contact saved.")
+MSG_SIMULATED = gettext_noop("Simulated customer reply sent; it arrives in a moment.")
+ERR_EMPTY_MESSAGE = gettext_noop("Type a message first.")
+ERR_NOT_AN_AGENT = gettext_noop("Pick a member of this company who can answer conversations.")
+ERR_BAD_STATUS = gettext_noop("Unknown status change.")
+ERR_BAD_SNOOZE = gettext_noop("Pick when the conversation should come back.")
+ERR_NOT_SANDBOX = gettext_noop("Customer replies can only be simulated on a sandbox channel.")
+ERR_UNKNOWN_LABEL = gettext_noop("Unknown label.")
+ERR_UNKNOWN_TAG = gettext_noop("Unknown tag.")
+ERR_BAD_EMAIL = gettext_noop("Enter a valid e-mail address.")
+ERR_NAME_TOO_LONG = gettext_noop("The name can have at most 200 characters.")
 
 
 # --- Reading ---------------------------------------------------------------------------------
