@@ -107,6 +107,14 @@ def test_invite_member_and_manage_roles(page, url_for, workspace, screenshot, un
     assert colleague in toast.inner_text()
     screenshot(page, "members-desktop")
 
+    # The debounced search replaces only the table (htmx) and keeps the term in the URL.
+    page.fill("#members-table-search", "ninguem-com-este-nome")
+    page.wait_for_selector("#members-table [data-empty-state]")
+    assert "q=ninguem-com-este-nome" in page.url
+    assert page.locator("[data-testid=invite-form]").is_visible()  # the rest of the page stayed
+    page.fill("#members-table-search", "")
+    page.wait_for_selector(f"#members-table [data-member='{workspace['email']}']")
+
     # Revoking asks first; cancelling changes nothing.
     page.click(f"[data-invitation='{colleague}'] [data-testid=revoke-invitation]")
     dialog = page.locator("#confirm-dialog")
@@ -169,6 +177,9 @@ def test_phone_layout_and_screenshots(new_context, url_for, workspace, screensho
     screenshot(page, "api-keys-phone")
     page.goto(url_for("/settings/profile/", slug=workspace["slug"]))
     screenshot(page, "profile-phone")
+    page.click("[data-testid=theme-toggle]")
+    page.goto(url_for("/", slug=workspace["slug"]))
+    screenshot(page, "dashboard-dark-phone")
 
 
 def test_desktop_screenshots_of_settings(page, url_for, workspace, screenshot):
