@@ -75,12 +75,12 @@ def run(report) -> None:
         def cursor_at(query: str, depth: int) -> str:
             """The keyset cursor of the row ``depth`` rows down that list (found once with
             OFFSET, outside the timing)."""
-            from crm.listing import SPECS, _cursor_of, _order
+            from crm.listing import SPECS, _cursor_of, display_order
 
             params = QueryDict(query)
             spec = SPECS[params.get("sort") or "-id"]
             queryset, _clean, _segment = contacts_for_query(params)
-            row = queryset.order_by(*_order(spec, False))[depth]
+            row = queryset.order_by(*display_order(spec))[depth]
             return _cursor_of(spec, row)
 
         from crm.models import Tag

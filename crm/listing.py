@@ -87,7 +87,7 @@ def _decode(raw: str | None) -> list | None:
 class SortSpec:
     column: str | None  # the sort column besides id (None: id only)
     descending: bool
-    nullable: bool = False
+    nullable: bool = False  # null values come after every value (display order)
 
 
 SPECS = {
@@ -97,9 +97,11 @@ SPECS = {
     "-name": SortSpec("search_name", True),
     "-last_interaction": SortSpec("last_interaction_at", True, nullable=True),
 }
+_CASTS = {"last_interaction_at": "::timestamptz"}
 
 
 def _order(spec: SortSpec, reverse: bool) -> list:
+    """ORDER BY of a non-nullable sort (``reverse``: walking backwards)."""
     from django.db.models import F
 
     descending = spec.descending != reverse
@@ -107,36 +109,31 @@ def _order(spec: SortSpec, reverse: bool) -> list:
     if spec.column is None:
         return [id_order]
     column = F(spec.column)
-    if spec.nullable:
-        # nulls after every value in display order (the index is DESC NULLS LAST)
-        expr = column.desc(nulls_last=True) if descending else column.asc(nulls_first=True)
-    else:
-        expr = column.desc() if descending else column.asc()
-    return [expr, id_order]
+    return [column.desc() if descending else column.asc(), id_order]
+
+
+def display_order(spec: SortSpec) -> list:
+    """The full ORDER BY of a sort as the page shows it (nulls last), for exports and checks."""
+    from django.db.models import F
+
+    if not spec.nullable:
+        return _order(spec, False)
+    column = F(spec.column)
+    return [
+        column.desc(nulls_last=True) if spec.descending else column.asc(nulls_last=True),
+        "-id" if spec.descending else "id",
+    ]
 
 
 def _after(spec: SortSpec, cursor: list, reverse: bool) -> Q | tuple[str, list]:
-    """Rows after ``cursor`` in display order (or before it when ``reverse``)."""
+    """Rows after ``cursor`` in display order (before it when ``reverse``); non-nullable sorts."""
     value, pk = cursor
     forward = spec.descending != reverse  # True: values decrease along the walk
     op = "<" if forward else ">"
     if spec.column is None:
         return Q(id__lt=pk) if forward else Q(id__gt=pk)
-    column = spec.column
-    if not spec.nullable:
-        return (f'("crm_contact"."{column}", "crm_contact"."id") {op} (%s, %s)', [value, pk])
-    # Nullable (only the descending "recent interaction" sort): values first, then nulls.
-    if not reverse:
-        if value is None:
-            return (f'"crm_contact"."{column}" IS NULL AND "crm_contact"."id" < %s', [pk])
-        return (
-            f'(("crm_contact"."{column}", "crm_contact"."id") < (%s::timestamptz, %s)'
-            f' OR "crm_contact"."{column}" IS NULL)',
-            [value, pk],
-        )
-    if value is None:
-        return (f'("crm_contact"."{column}" IS NOT NULL OR "crm_contact"."id" > %s)', [pk])
-    return (f'("crm_contact"."{column}", "crm_contact"."id") > (%s::timestamptz, %s)', [value, pk])
+    cast = _CASTS.get(spec.column, "")
+    return (f'("crm_contact"."{spec.column}", "crm_contact"."id") {op} (%s{cast}, %s)', [value, pk])
 
 
 def _cursor_of(spec: SortSpec, contact: Contact) -> str:
@@ -178,16 +175,15 @@ def _from_cte(queryset: QuerySet, name: str) -> tuple[str, list]:
     return sql[:index] + f'FROM {name} AS "crm_contact"' + sql[index + len(marker) :], list(params)
 
 
-def _search_rows(queryset: QuerySet, spec: SortSpec, cursor: list | None, reverse: bool, limit: int) -> list:
+def _search_rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int) -> list:
     order = _order(spec, reverse)
-    window = _with_cursor(Contact.objects.all(), spec, cursor, reverse).order_by(*order)[:SEARCH_WINDOW]
+    window = _with_cursor(base, spec, cursor, reverse).order_by(*order)[:SEARCH_WINDOW]
     cte, cte_params = _as_cte(window, "crm_window")
     outer, outer_params = _from_cte(queryset.order_by(*order)[:limit], "crm_window")
     rows = list(Contact.objects.raw(f"WITH {cte} {outer}", cte_params + outer_params))
     if len(rows) >= limit:
         return rows
-    boundary = window.values_list(spec.column or "id", "id")[SEARCH_WINDOW - 1 : SEARCH_WINDOW]
-    last = list(boundary)
+    last = list(window.values_list(spec.column or "id", "id")[SEARCH_WINDOW - 1 : SEARCH_WINDOW])
     if not last:
         return rows  # the window held every remaining row
     value = last[0][0]
@@ -199,6 +195,37 @@ def _search_rows(queryset: QuerySet, spec: SortSpec, cursor: list | None, revers
     return rows + list(Contact.objects.raw(f"WITH {cte} {outer}", cte_params + outer_params))
 
 
+def _rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int, search: bool) -> list:
+    """Up to ``limit`` rows after ``cursor`` for a non-nullable sort."""
+    if limit <= 0:
+        return []
+    if search:
+        return _search_rows(queryset, base, spec, cursor, reverse, limit)
+    return list(_with_cursor(queryset, spec, cursor, reverse).order_by(*_order(spec, reverse))[:limit])
+
+
+def _nullable_rows(queryset, spec: SortSpec, cursor, reverse: bool, limit: int, search: bool) -> list:
+    """A nullable sort is two sorts in a row: the rows with a value (partial index on the
+    column), then the rows without one (by id)."""
+    column = spec.column
+    valued = SortSpec(column, spec.descending)
+    nulls = SortSpec(None, spec.descending)
+    with_value = {f"{column}__isnull": False}
+    without = {f"{column}__isnull": True}
+    a_qs, a_base = queryset.filter(**with_value), Contact.objects.filter(**with_value)
+    b_qs, b_base = queryset.filter(**without), Contact.objects.filter(**without)
+    in_nulls = cursor is not None and cursor[0] is None
+    if not reverse:
+        if in_nulls:
+            return _rows(b_qs, b_base, nulls, cursor, False, limit, search)
+        rows = _rows(a_qs, a_base, valued, cursor, False, limit, search)
+        return rows + _rows(b_qs, b_base, nulls, None, False, limit - len(rows), search)
+    if in_nulls:
+        rows = _rows(b_qs, b_base, nulls, cursor, True, limit, search)
+        return rows + _rows(a_qs, a_base, valued, None, True, limit - len(rows), search)
+    return _rows(a_qs, a_base, valued, cursor, True, limit, search)
+
+
 def keyset_page(request, queryset: QuerySet[Contact], sort: str, *, search: bool = False) -> TablePage:
     """One page of contacts in ``sort`` order from the request's ``after``/``before``/``size``.
     ``search``: the queryset filters by a search term (see ``SEARCH_WINDOW``)."""
@@ -207,10 +234,10 @@ def keyset_page(request, queryset: QuerySet[Contact], sort: str, *, search: bool
     after, before = _decode(request.GET.get("after")), _decode(request.GET.get("before"))
     reverse = before is not None and after is None
     cursor = before if reverse else after
-    if search:
-        rows = _search_rows(queryset, spec, cursor, reverse, size + 1)
+    if spec.nullable:
+        rows = _nullable_rows(queryset, spec, cursor, reverse, size + 1, search)
     else:
-        rows = list(_with_cursor(queryset, spec, cursor, reverse).order_by(*_order(spec, reverse))[: size + 1])
+        rows = _rows(queryset, Contact.objects.all(), spec, cursor, reverse, size + 1, search)
     more = len(rows) > size
     items = rows[:size]
     if reverse:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import F, Func, Value
+from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -154,12 +154,17 @@ class Contact(models.Model):
         indexes = [
             GinIndex(fields=["tag_ids"], name="crm_contact_tags_gin"),
             GinIndex(fields=["search_vector"], name="crm_contact_search_gin"),
-            models.Index(fields=["wa_id"], name="crm_contact_wa_id"),
+            # Partial: an imported contact has no WhatsApp id, owner or interaction yet, so a
+            # million-row import does not write these three indexes at all.
+            models.Index(fields=["wa_id"], name="crm_contact_wa_id", condition=Q(wa_id__isnull=False)),
             models.Index(fields=["search_name", "id"], name="crm_contact_name"),
             models.Index(
-                F("last_interaction_at").desc(nulls_last=True), F("id").desc(), name="crm_contact_last_interaction"
+                F("last_interaction_at").desc(),
+                F("id").desc(),
+                name="crm_contact_last_interaction",
+                condition=Q(last_interaction_at__isnull=False),
             ),
-            models.Index(fields=["owner", "id"], name="crm_contact_owner"),
+            models.Index(fields=["owner", "id"], name="crm_contact_owner", condition=Q(owner__isnull=False)),
         ]
 
     def __str__(self) -> str:
