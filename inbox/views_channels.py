@@ -3,6 +3,8 @@ for WhatsApp Web, token checks, simulated customer replies for the sandbox."""
 
 from __future__ import annotations
 
+import io
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -218,8 +220,12 @@ def channel_qr(request, pk: int):
     code = request.GET.get("code", "")
     if channel.kind != ChannelKind.WHATSAPP_WEB or not code or len(code) > 1024:
         raise Http404
-    svg = segno.make(code, error="l").svg_inline(scale=5, border=2, dark="#0f172a", light="#ffffff")
-    response = HttpResponse(svg, content_type="image/svg+xml")
+    buffer = io.BytesIO()
+    # A standalone SVG document (with its namespace): it is shown through <img src>.
+    segno.make(code, error="l").save(
+        buffer, kind="svg", scale=5, border=2, dark="#0f172a", light="#ffffff", xmldecl=False
+    )
+    response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
     response["Cache-Control"] = "no-store"
     return response
 

@@ -75,7 +75,11 @@ def test_qr_svg_for_whatsapp_web(tenant, tenant_client_factory, make_member, acm
     connection.set_schema_to_public()
     admin = _client(tenant_client_factory, make_member, acme, "admin")
     response = admin.get(f"/settings/channels/{channel.pk}/qr/", {"code": "2@abc,def"})
-    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml" and b"<svg" in response.content
+    assert (
+        response.status_code == 200
+        and response["Content-Type"] == "image/svg+xml"
+        and b'<svg xmlns="http://www.w3.org/2000/svg"' in response.content
+    )
     assert b"qr-box" in admin.get(f"/settings/channels/{channel.pk}/").content
 
 
