@@ -20,6 +20,8 @@ and ``{"type": "error", "op": <action>, "detail": ...}``.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections import OrderedDict
 
 from channels.db import database_sync_to_async
@@ -44,6 +46,20 @@ ERR_TOO_MANY = "Too many conversations followed on one connection."
 ERR_READ_ONLY = "Your role does not allow this action."
 
 INBOX_GROUP = "inbox"
+# Group joins/leaves of all sockets of this process that may talk to Redis at once. A burst of
+# sockets connecting or leaving together (a deploy, a network blip) would otherwise ask the
+# channel layer's connection pool for more connections than it holds and fail.
+GROUP_OPS_AT_ONCE = 100
+_gates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _group_gate() -> asyncio.Semaphore:
+    """One semaphore per event loop (tests run several loops; a server runs one)."""
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(GROUP_OPS_AT_ONCE)
+    return gate
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -78,6 +94,18 @@ class InboxConsumer(TenantConsumer):
         await self.send_json(
             {"type": "hello", "op": "ready", "company": self.company.slug, "last_id": await self._last_event_id()}
         )
+
+    async def _add(self, group: str):
+        async with _group_gate():
+            await super()._add(group)
+
+    async def _discard(self, group: str):
+        async with _group_gate():
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", []):
+            await self._discard(group)
 
     # --- client messages -------------------------------------------------------------------
     async def receive_json(self, content, **kwargs):
@@ -127,7 +155,7 @@ class InboxConsumer(TenantConsumer):
         if conversation_id is None or conversation_id not in self.subscriptions:
             return
         group = scoped_group(self.schema, conversation_group(conversation_id))
-        await self.channel_layer.group_discard(group, self.channel_name)
+        await self._discard(group)
         if group in self.groups_joined:
             self.groups_joined.remove(group)
         self.subscriptions.discard(conversation_id)
