@@ -567,13 +567,18 @@ def _flush(cursor, rows: list[str], contact_import: ContactImport) -> tuple[int,
     return created, updated
 
 
+IMPORT_WRITERS = int(os.environ.get("CRM_IMPORT_WRITERS", "2"))
+
+
 class _Writer:
     """Merges parsed chunks into the database.
 
-    Outside a transaction (the Celery worker) it runs in a thread with its own connection, so
-    PostgreSQL merges chunk N while Python parses chunk N+1: the two halves of the work use the
-    two cores. Inside a transaction (tests) it writes inline on the caller's connection, which
-    is the only one that sees the caller's uncommitted rows.
+    Outside a transaction (the Celery worker) it runs ``IMPORT_WRITERS`` threads, each with
+    its own connection and staging table, so PostgreSQL merges chunks while Python parses the
+    next ones: every core works. Chunks never share a phone (duplicates in the file are
+    rejected while parsing), so concurrent merges cannot conflict. Inside a transaction
+    (tests) it writes inline on the caller's connection, the only one that sees the caller's
+    uncommitted rows.
     """
 
     def __init__(self, contact_import: ContactImport, progress):
@@ -584,35 +589,43 @@ class _Writer:
         self.tenant = django_connection.tenant
         self.threaded = not django_connection.in_atomic_block
         self.error: BaseException | None = None
+        self.lock = threading.Lock()
         if self.threaded:
-            self.queue: queue.Queue = queue.Queue(maxsize=2)
-            self.thread = threading.Thread(target=self._loop, name=f"crm-import-{contact_import.pk}", daemon=True)
-            self.thread.start()
+            self.queue: queue.Queue = queue.Queue(maxsize=IMPORT_WRITERS + 1)
+            self.threads = [
+                threading.Thread(target=self._loop, name=f"crm-import-{contact_import.pk}-{n}", daemon=True)
+                for n in range(max(1, IMPORT_WRITERS))
+            ]
+            for thread in self.threads:
+                thread.start()
         else:
-            self._open()
+            self.inline = self._open()
 
     def _open(self):
         from django.db import connection as django_connection
 
         django_connection.set_tenant(self.tenant)
         django_connection.ensure_connection()
-        self.wrapper = django_connection.cursor()
-        self.cursor = self.wrapper.cursor  # psycopg cursor (COPY support)
-        self.cursor.execute(STAGE_SQL)
+        wrapper = django_connection.cursor()
+        cursor = wrapper.cursor  # psycopg cursor (COPY support)
+        cursor.execute(STAGE_SQL)
+        return wrapper, cursor
 
-    def _close(self):
-        self.cursor.execute("DROP TABLE IF EXISTS crm_import_stage")
-        self.wrapper.close()
+    @staticmethod
+    def _close(opened):
+        wrapper, cursor = opened
+        cursor.execute("DROP TABLE IF EXISTS crm_import_stage")
+        wrapper.close()
 
     def _loop(self):
         from django.db import connection as django_connection
 
         try:
-            self._open()
+            opened = self._open()
             while (item := self.queue.get()) is not None:
                 if self.error is None:
-                    self._write(*item)
-            self._close()
+                    self._write(opened[1], *item)
+            self._close(opened)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the parsing thread
             self.error = exc
             while self.queue.get() is not None:  # drain so the producer never blocks
@@ -620,26 +633,27 @@ class _Writer:
         finally:
             django_connection.close()
 
-    def _write(self, batch, processed: int, failed_count: int) -> None:
-        contact_import = self.contact_import
+    def _write(self, cursor, batch, processed: int, failed_count: int) -> None:
         staged = len(batch)
-        created, updated = _flush(self.cursor, batch, contact_import)
-        contact_import.created_count += created
-        contact_import.updated_count += updated
-        contact_import.skipped_count += staged - created - updated
-        contact_import.failed_count = failed_count
-        contact_import.processed_rows = processed
-        contact_import.total_rows = max(contact_import.total_rows, processed)
-        ContactImport.objects.filter(pk=contact_import.pk).update(
-            created_count=contact_import.created_count,
-            updated_count=contact_import.updated_count,
-            skipped_count=contact_import.skipped_count,
-            failed_count=failed_count,
-            processed_rows=processed,
-            total_rows=contact_import.total_rows,
-        )
-        if self.progress:
-            self.progress(contact_import)
+        created, updated = _flush(cursor, batch, self.contact_import)
+        with self.lock:
+            contact_import = self.contact_import
+            contact_import.created_count += created
+            contact_import.updated_count += updated
+            contact_import.skipped_count += staged - created - updated
+            contact_import.failed_count = max(contact_import.failed_count, failed_count)
+            contact_import.processed_rows = max(contact_import.processed_rows, processed)
+            contact_import.total_rows = max(contact_import.total_rows, processed)
+            ContactImport.objects.filter(pk=contact_import.pk).update(
+                created_count=contact_import.created_count,
+                updated_count=contact_import.updated_count,
+                skipped_count=contact_import.skipped_count,
+                failed_count=contact_import.failed_count,
+                processed_rows=contact_import.processed_rows,
+                total_rows=contact_import.total_rows,
+            )
+            if self.progress:
+                self.progress(contact_import)
 
     def submit(self, batch, processed: int, failed_count: int) -> None:
         if self.error is not None:
@@ -647,16 +661,18 @@ class _Writer:
         if self.threaded:
             self.queue.put((batch, processed, failed_count))
         else:
-            self._write(batch, processed, failed_count)
+            self._write(self.inline[1], batch, processed, failed_count)
 
     def finish(self) -> None:
         if self.threaded:
-            self.queue.put(None)
-            self.thread.join()
+            for _thread in self.threads:
+                self.queue.put(None)
+            for thread in self.threads:
+                thread.join()
             if self.error is not None:
                 raise self.error
         else:
-            self._close()
+            self._close(self.inline)
 
 
 def run_import(
