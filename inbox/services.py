@@ -108,6 +108,17 @@ def realtime_emit(
     return row
 
 
+def _groups_for(row: RealtimeEvent) -> list[str]:
+    """The company's ``inbox`` group and the conversation's group. Delivery ticks go to the
+    conversation's group only: they matter to whoever has that thread open, and a campaign's
+    hundreds of thousands of them must not flood every agent's socket (catch-up still replays
+    them from the log)."""
+    conversation = [f"conversation.{row.conversation_id}"] if row.conversation_id is not None else []
+    if row.type == "message" and row.op == "status" and conversation:
+        return conversation
+    return [INBOX_GROUP, *conversation]
+
+
 def _send_stored(row: RealtimeEvent) -> None:
     event = {**row.payload, "type": row.type, "op": row.op, "id": row.pk}
     if row.conversation_id is not None:
@@ -115,10 +126,7 @@ def _send_stored(row: RealtimeEvent) -> None:
     if row.user_ids:
         send_event_on_commit(event, user_ids=list(row.user_ids))
         return
-    groups = [INBOX_GROUP]
-    if row.conversation_id is not None:
-        groups.append(f"conversation.{row.conversation_id}")
-    send_event_on_commit(event, groups=groups)
+    send_event_on_commit(event, groups=_groups_for(row))
 
 
 def _send_many_on_commit(rows: list[RealtimeEvent]) -> None:
@@ -138,8 +146,7 @@ def _send_many_on_commit(rows: list[RealtimeEvent]) -> None:
         if row.conversation_id is not None:
             event.setdefault("conversation", row.conversation_id)
         payload = {"type": "app.event", "event": json.loads(json.dumps(event, default=str))}
-        groups = [INBOX_GROUP] + ([f"conversation.{row.conversation_id}"] if row.conversation_id is not None else [])
-        messages += [(scoped_group(schema, group), payload) for group in groups]
+        messages += [(scoped_group(schema, group), payload) for group in _groups_for(row)]
 
     async def send_all():
         import asyncio

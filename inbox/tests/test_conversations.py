@@ -67,3 +67,11 @@ def test_events_carry_increasing_ids_for_catch_up(conversation, owner):
     rows = list(RealtimeEvent.objects.filter(id__gt=before).order_by("id"))
     assert [(r.type, r.op) for r in rows] == [("message", "new"), ("conversation", "status")]
     assert rows[0].id < rows[1].id
+
+
+def test_event_groups_ticks_only_to_the_conversation():
+    from inbox.services import _groups_for
+
+    assert _groups_for(RealtimeEvent(type="message", op="new", conversation_id=7)) == ["inbox", "conversation.7"]
+    assert _groups_for(RealtimeEvent(type="message", op="status", conversation_id=7)) == ["conversation.7"]
+    assert _groups_for(RealtimeEvent(type="channel", op="status")) == ["inbox"]
