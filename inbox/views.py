@@ -31,7 +31,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from inbox import selectors
 from inbox.models import (
-    CannedResponse,
     Channel,
     ChannelKind,
     Conversation,
@@ -217,7 +216,6 @@ def _conversation_context(request, conversation: Conversation) -> dict:
     from crm.models import Tag
 
     messages_, has_more = thread_messages(conversation)
-    canned = list(CannedResponse.objects.order_by("shortcut").values("shortcut", "title", "body")[:300])
     return {
         "conversation": conversation,
         "contact": conversation.contact,
@@ -229,7 +227,6 @@ def _conversation_context(request, conversation: Conversation) -> dict:
         "agents": agents_of_company(request.tenant),
         "labels": list(Label.objects.order_by("name")),
         "conversation_labels": {label.pk for label in conversation.labels.all()},
-        "canned": canned,
         "snooze_choices": SNOOZE_CHOICES,
         "is_sandbox": conversation.channel.kind == ChannelKind.SANDBOX,
         "can_work": request.principal.can(Role.AGENT),
