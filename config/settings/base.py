@@ -202,6 +202,8 @@ CELERY_BEAT_SCHEDULE["inbox-check-channel-tokens"] = {"task": "inbox.check_chann
 CELERY_BEAT_SCHEDULE["inbox-wake-snoozed"] = {"task": "inbox.wake_snoozed", "schedule": 60}
 CELERY_BEAT_SCHEDULE["inbox-webhook-sweep"] = {"task": "inbox.webhook_drain_all", "schedule": 120}
 CELERY_BEAT_SCHEDULE["inbox-prune-logs"] = {"task": "inbox.prune_logs", "schedule": 24 * 3600}
+# CRM: forget bulk operations (and deleted contacts kept for undo) after their undo window.
+CELERY_BEAT_SCHEDULE["crm-bulk-operations-purge"] = {"task": "crm.bulk_operations_purge_all", "schedule": 600}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
