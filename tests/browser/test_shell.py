@@ -188,6 +188,13 @@ def test_desktop_screenshots_of_settings(page, url_for, workspace, screenshot):
     screenshot(page, "company-profile-desktop")
     page.goto(url_for("/settings/profile/", slug=workspace["slug"]))
     screenshot(page, "profile-desktop")
+    # allauth's account pages render inside the shell on the company's domain.
+    page.goto(url_for("/accounts/password/change/", slug=workspace["slug"]))
+    assert page.locator("[data-account-page] input[name=oldpassword]").is_visible()
+    screenshot(page, "password-change-desktop")
+    page.goto(url_for("/accounts/3rdparty/", slug=workspace["slug"]))
+    screenshot(page, "social-connections-desktop")
+    page.goto(url_for("/settings/profile/", slug=workspace["slug"]))
     page.click("[data-testid=user-menu]")
     page.locator("[role=menu][aria-label]").last.wait_for(state="visible")
     screenshot(page, "user-menu-desktop", full_page=False)
@@ -196,9 +203,11 @@ def test_desktop_screenshots_of_settings(page, url_for, workspace, screenshot):
     page.locator(f"[data-workspace='{workspace['slug']}']").wait_for(state="visible")
     screenshot(page, "company-switcher-desktop", full_page=False)
     # Keyboard: arrows move through the menu, Escape closes it and gives focus back.
+    page.wait_for_function("document.activeElement.getAttribute('role') === 'menuitem'")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Escape")
-    assert page.evaluate("document.activeElement.dataset.testid") == "company-switcher"
+    page.wait_for_function("document.activeElement.dataset.testid === 'company-switcher'")
+    assert page.locator(f"[data-workspace='{workspace['slug']}']").is_hidden()
 
 
 def test_workspaces_and_invitation_pages(new_context, url_for, workspace, committed, screenshot):
