@@ -64,3 +64,15 @@ def bulk_operations_purge_all() -> int:
         with schema_context(schema):
             total += bulk_operations_purge()
     return total
+
+
+@shared_task(base=TenantTask, bind=True, name="crm.contacts_bulk_action_run")
+def contacts_bulk_action_run(self, schema_name: str, action: str, params: dict, filters: str, user_id: int) -> int:
+    """A bulk action over every contact matching ``filters`` (the list's query string)."""
+    from django.http import QueryDict
+
+    from crm.listing import contacts_for_query
+    from crm.services import contacts_bulk_action
+
+    queryset, _clean, _segment = contacts_for_query(QueryDict(filters))
+    return contacts_bulk_action(queryset=queryset, action=action, params=params, by=user_id).affected

@@ -73,6 +73,7 @@ BULK_UNDOABLE = {
     BulkAction.DELETE,
 }
 EXPORT_BATCH = 5000
+BULK_SYNC_LIMIT = 20_000
 
 
 def _members():
@@ -169,13 +170,18 @@ def contact_count(request):
 
 
 def _pending_undo(request):
-    op_id = request.session.get("crm_undo")
-    if not op_id:
-        return None
-    operation = BulkOperation.objects.filter(pk=op_id, undone_at__isnull=True).first()
-    if operation is None or operation.created_at < timezone.now() - services.UNDO_WINDOW:
-        return None
-    return operation
+    """The member's latest bulk action still inside the undo window (also one that finished
+    in the background)."""
+    return (
+        BulkOperation.objects.filter(
+            actor_id=request.user.pk,
+            undone_at__isnull=True,
+            created_at__gte=timezone.now() - services.UNDO_WINDOW,
+        )
+        .order_by("-created_at")
+        .only("id", "action", "affected", "created_at")
+        .first()
+    )
 
 
 # --- Bulk actions -----------------------------------------------------------------------------
@@ -240,8 +246,27 @@ def contact_bulk(request):
     except (ValueError, Tag.DoesNotExist, ContactList.DoesNotExist):
         messages.error(request, _(ERR_BULK_PARAMS))
         return redirect(back)
+    if request.POST.get("scope") == "all" and queryset.count() > BULK_SYNC_LIMIT:
+        # Hundreds of thousands of rows: one set-based statement still takes a while, so it
+        # runs in the worker; the undo banner shows up once it is done.
+        from crm.tasks import contacts_bulk_action_run
+        from tenants.tasks import enqueue_on_commit
+
+        enqueue_on_commit(
+            contacts_bulk_action_run,
+            connection.schema_name,
+            action,
+            params,
+            request.POST.get("filters", ""),
+            request.user.pk,
+        )
+        messages.success(
+            request,
+            _("%(action)s: running in the background for every matching contact.")
+            % {"action": BulkAction(action).label},
+        )
+        return redirect(back)
     operation = services.contacts_bulk_action(queryset=queryset, action=action, params=params, by=request.user)
-    request.session["crm_undo"] = operation.pk
     messages.success(
         request,
         _("%(action)s: %(count)s contacts.") % {"action": BulkAction(action).label, "count": f"{operation.affected:n}"},
@@ -258,7 +283,6 @@ def contact_bulk_undo(request, pk: int):
     else:
         restored = services.contacts_bulk_undo(operation=operation, by=request.user)
         messages.success(request, _("Undone: %(count)s contacts restored.") % {"count": restored})
-    request.session.pop("crm_undo", None)
     return redirect(request.POST.get("next") or reverse("crm:contacts"))
 
 
@@ -424,8 +448,7 @@ def contact_note(request, pk: int):
 @require_POST
 def contact_delete(request, pk: int):
     contact = get_object_or_404(Contact, pk=pk)
-    operation = services.contact_delete(contact=contact, by=request.user)
-    request.session["crm_undo"] = operation.pk
+    services.contact_delete(contact=contact, by=request.user)
     messages.success(request, _("Contact deleted."))
     return redirect("crm:contacts")
 

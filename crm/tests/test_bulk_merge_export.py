@@ -171,3 +171,46 @@ def test_export_is_isolated(tenant_client_factory, acme, other_company, make_mem
     client = tenant_client_factory(other_company, make_member("owner", company=other_company))
     text = b"".join(client.get("/contacts/export.csv").streaming_content).decode("utf-8-sig")
     assert "Segredo" not in text
+
+
+def test_large_bulk_runs_in_the_worker(owner_client, acme, owner, monkeypatch, django_capture_on_commit_callbacks):
+    from crm import views
+    from crm.tasks import contacts_bulk_action_run
+
+    monkeypatch.setattr(views, "BULK_SYNC_LIMIT", 3)
+    connection.set_tenant(acme)
+    for i in range(6):
+        ContactFactory(name=f"Maria {i}")
+    tag = TagFactory(name="Grande")
+    connection.set_schema_to_public()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        owner_client.post(
+            "/contacts/bulk/", {"scope": "all", "filters": "q=maria", "action": "tag", "tag": str(tag.pk)}
+        )
+    assert len(callbacks) == 1  # queued, not done in the request
+    connection.set_tenant(acme)
+    assert not Contact.objects.filter(tag_ids__contains=[tag.pk]).exists()
+    # what the worker runs
+    assert contacts_bulk_action_run(acme.schema_name, "tag", {"tag_id": tag.pk}, "q=maria", owner.pk) == 6
+    connection.set_tenant(acme)
+    assert Contact.objects.filter(tag_ids__contains=[tag.pk]).count() == 6
+    connection.set_schema_to_public()
+    assert owner_client.get("/contacts/").context["undo"].affected == 6
+
+
+def test_undo_data_is_forgotten_after_the_window(tenant):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from crm.models import BulkOperation, DeletedContact
+    from crm.tasks import bulk_operations_purge_all
+
+    ContactFactory()
+    op = contacts_bulk_action(queryset=Contact.objects.all(), action=BulkAction.DELETE, params={})
+    assert DeletedContact.objects.filter(operation=op).count() == 1
+    BulkOperation.objects.filter(pk=op.pk).update(created_at=timezone.now() - dt.timedelta(hours=2))
+    bulk_operations_purge_all()
+    connection.set_tenant(tenant)
+    assert not BulkOperation.objects.filter(pk=op.pk).exists()
+    assert not DeletedContact.objects.exists()

@@ -86,3 +86,14 @@ def test_timeline_record_for_other_apps(tenant, owner):
     event = timeline_record(contact=contact, kind="message.in", data={"text": "Oi"}, actor=owner)
     assert event.contact_id == contact.pk
     assert event.data == {"text": "Oi"}
+
+
+def test_demo_contacts_are_created_once(tenant):
+    from crm.demo import DEMO_COUNT, demo_contacts_setup
+
+    assert demo_contacts_setup() == DEMO_COUNT
+    assert demo_contacts_setup() == 0
+    assert Contact.objects.filter(source="demo").count() == DEMO_COUNT
+    assert Contact.objects.filter(consent_status=ConsentStatus.OPTED_OUT).exists()
+    phones = list(Contact.objects.values_list("phone", flat=True))
+    assert all(p.startswith("+55") and len(p) == 14 for p in phones)
