@@ -121,6 +121,8 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     # given the owner in the company's inbox with Maria's conversation open
     desktop = new_context()
     page = _login(committed, desktop, url_for, company.slug, owner_email)
+    script_errors = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
     _open_inbox(page, url_for, company.slug)
     page.locator("[data-open-conversation]", has_text="Maria Silva").click()
     page.wait_for_selector("[data-conversation] [data-thread-list]")
@@ -175,6 +177,7 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     page.wait_for_selector("[data-header][data-status=resolved]")
     page.locator("[data-reopen]").wait_for()
     screenshot(page, "inbox-desktop-resolved")
+    assert script_errors == []
 
     # the stored state is what the page shows
     from django_tenants.utils import schema_context
@@ -263,3 +266,37 @@ def test_dropped_connection_catches_up_without_reload(new_context, url_for, uniq
     page.wait_for_selector("#inbox-status-line[data-connection=open]")
     assert page.evaluate("window.__noReload") is True
     assert int(page.locator("[data-inbox-root]").get_attribute("data-last-event-id")) > 0
+
+
+def test_outside_the_24_hour_window_free_text_is_disabled(new_context, url_for, unique, committed, screenshot):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tenants.utils import schema_context
+
+    company, owner_email, _agent = _company_with_sandbox(committed, unique, demo=True)
+
+    def age_conversation():
+        from inbox.models import Conversation
+
+        with schema_context(company.schema_name):
+            Conversation.objects.filter(contact__name="João Souza").update(
+                last_inbound_at=timezone.now() - timedelta(hours=25)
+            )
+
+    _run(committed, age_conversation)
+    page = _login(committed, new_context(), url_for, company.slug, owner_email)
+    _open_inbox(page, url_for, company.slug)
+    page.locator("[data-open-conversation]", has_text="João Souza").click()
+
+    closed = page.locator("[data-window-closed]")
+    closed.wait_for()
+    assert closed.locator("textarea").is_disabled()
+    assert page.locator("[data-composer-input]").count() == 0
+    # a private note still works
+    page.locator("[data-mode=note]").click()
+    page.fill("[data-note-input]", "Aguardando o cliente voltar a escrever")
+    page.locator("[data-add-note]").click()
+    page.locator("[data-thread-list] li[data-kind=note]", has_text="Aguardando o cliente").wait_for()
+    page.locator("[data-mode=reply]").click()
+    screenshot(page, "inbox-desktop-window-closed")
