@@ -193,6 +193,7 @@
       var socket = new WebSocket(scheme + location.host + "/ws/events/");
       socket.addEventListener("open", function () {
         delay = 1000;
+        document.documentElement.dataset.live = "open";
         if (lastId) socket.send(JSON.stringify({ type: "resume", since: lastId }));
       });
       socket.addEventListener("message", function (msg) {
@@ -203,6 +204,7 @@
         document.dispatchEvent(new CustomEvent("mia:event", { detail: ev }));
       });
       socket.addEventListener("close", function () {
+        document.documentElement.dataset.live = "closed";
         setTimeout(open, delay);
         delay = Math.min(delay * 2, 30000);
       });

@@ -253,3 +253,35 @@ def test_ui_kit_in_the_browser(new_context, url_for, workspace, committed, scree
     page.locator("#drawer").wait_for(state="hidden")
     # The polling progress bar reaches 100 % and stops asking.
     page.wait_for_selector("[data-testid=kit-poll][aria-valuenow='100']:not([hx-get])")
+    # The websocket progress bar follows job events sent to the company's group.
+    page.wait_for_function("document.documentElement.dataset.live === 'open'")
+    send_company_event(
+        committed, workspace["slug"], {"type": "job", "op": "progress", "id": "demo-job", "done": 900, "total": 1000}
+    )
+    page.wait_for_selector("[data-job-id=demo-job][aria-valuenow='90']")
+    assert page.locator("[data-job-id=demo-job] [data-progress-text]").inner_text() == "90%"
+
+
+def send_company_event(committed, slug, event):
+    """Send a realtime event as a service would (from another thread: the test thread runs
+    Playwright's event loop, where async_to_sync may not be used)."""
+    import threading
+
+    from django_tenants.utils import schema_context
+
+    from tenants.models import Company
+    from tenants.realtime import send_event
+
+    errors = []
+
+    def send():
+        try:
+            with committed(), schema_context(Company.objects.get(slug=slug).schema_name):
+                send_event(event)
+        except Exception as exc:  # noqa: BLE001 - reported by the assert below
+            errors.append(exc)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    thread.join(10)
+    assert not errors, errors
