@@ -1342,12 +1342,22 @@ def channel_session_qr(*, channel: Channel, code: str) -> None:
     )
 
 
-def channel_session_connect(*, channel: Channel) -> None:
+def channel_session_connect(*, channel: Channel, pair_phone: str = "") -> None:
+    """Ask the ``wa-sessions`` process to start the session (QR code, or a pairing code for
+    ``pair_phone``)."""
     from inbox.providers.whatsapp_web import publish_command
 
+    command: dict[str, Any] = {"cmd": "connect", "channel": channel.pk}
+    if pair_phone:
+        from crm.phones import InvalidPhoneError, normalize_phone
+
+        try:
+            command["pair_phone"] = normalize_phone(pair_phone)
+        except InvalidPhoneError as exc:
+            raise ValidationError(_(ERR_PHONE_INVALID)) from exc
     channel.session_state = SessionState.CONNECTING
     channel.save(update_fields=["session_state", "updated_at"])
-    publish_command({"cmd": "connect", "channel": channel.pk})
+    publish_command(command)
 
 
 def channel_session_logout(*, channel: Channel) -> None:

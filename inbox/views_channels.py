@@ -206,8 +206,13 @@ def channel_session(request, pk: int):
         services.channel_session_logout(channel=channel)
         messages.info(request, MSG_SESSION_LOGOUT)
     else:
-        services.channel_session_connect(channel=channel)
-        messages.info(request, MSG_SESSION_STARTING)
+        try:
+            services.channel_session_connect(channel=channel, pair_phone=request.POST.get("pair_phone", "").strip())
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.info(request, MSG_SESSION_STARTING)
     return redirect("inbox-channel", pk=channel.pk)
 
 

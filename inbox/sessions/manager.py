@@ -98,6 +98,8 @@ class Session:
     attempts: int = 0
     retry_at: float | None = None
     last_qr: str = ""
+    pair_phone: str = ""  # link by pairing code instead of QR (asked once the socket is up)
+    pair_code: str = ""
     history: list[str] = field(default_factory=list)
 
     def move(self, state: str) -> None:
@@ -280,15 +282,13 @@ class SessionManager:
         if data is None:
             return  # channel gone or disconnected
         client = self.client_factory(key, data, Callbacks(key, self.events))
-        session = Session(key=key, client=client, attempts=session.attempts if session else 0)
+        session = Session(
+            key=key, client=client, attempts=session.attempts if session else 0, pair_phone=pair_phone.lstrip("+")
+        )
         self.sessions[key] = session
         self._set_state(session, CONNECTING)
         try:
             client.connect()
-            if pair_phone:
-                code = client.pair_phone(pair_phone)
-                self._report(key, "pair_code", code=code)
-                self.store.qr(key, f"PAIR:{code}")
         except Exception as exc:  # noqa: BLE001 - a failed attempt is retried with backoff
             logger.warning("connect failed for %s: %s", key, exc)
             self._closed(session, str(exc))
@@ -336,10 +336,19 @@ class SessionManager:
         if session is None:
             return  # a late callback of a session we dropped (logged out)
         if kind == "qr":
-            if session.state == CONNECTING:
-                session.last_qr = data["code"]
-                self.store.qr(key, data["code"])
-                self._report(key, "qr", code=data["code"])
+            if session.state != CONNECTING:
+                return
+            if session.pair_phone:
+                # The first QR means the socket is up and unpaired: the moment WhatsApp accepts
+                # a pairing-code request. The code stays valid while the QRs rotate.
+                if not session.pair_code:
+                    session.pair_code = session.client.pair_phone(session.pair_phone)
+                    self.store.qr(key, f"PAIR:{session.pair_code}")
+                    self._report(key, "pair_code", code=session.pair_code)
+                return
+            session.last_qr = data["code"]
+            self.store.qr(key, data["code"])
+            self._report(key, "qr", code=data["code"])
         elif kind == "connected":
             session.attempts = 0
             session.retry_at = None

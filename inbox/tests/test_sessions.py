@@ -243,3 +243,14 @@ def test_malformed_commands_are_ignored(manager):
     manager.handle_command({"cmd": "connect"})
     manager.handle_command({"cmd": "explode", "schema": "c_acme", "channel": 1})
     assert manager.sessions == {}
+
+
+def test_pairing_code_instead_of_qr(manager, web_channel):
+    key = (_schema(), web_channel.pk)
+    manager.handle_command({"cmd": "connect", "schema": key[0], "channel": key[1], "pair_phone": "+5511987654321"})
+    client = FakeClient.instances[-1]
+    client.callbacks.qr("2@first")
+    client.callbacks.qr("2@second")
+    manager.process_events()
+    assert {"event": "pair_code", "schema": key[0], "channel": key[1], "code": "ABCD-EFGH"} in manager.published
+    assert not [e for e in manager.published if e["event"] == "qr"]  # no QR shown when pairing by code

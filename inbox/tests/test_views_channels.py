@@ -102,3 +102,26 @@ def test_disconnect_removes_route(sandbox_channel, tenant_client_factory, make_m
         f"/webhooks/whatsapp/{sandbox_channel.public_id}/", data=b"{}", content_type="application/json"
     )
     assert response.status_code == 404
+
+
+def test_session_start_with_pairing_code_validates_phone(tenant, tenant_client_factory, make_member, acme):
+    from inbox.services import ERR_PHONE_INVALID, channel_create
+
+    channel = channel_create(kind="whatsapp_web", name="Loja")
+    connection.set_schema_to_public()
+    admin = _client(tenant_client_factory, make_member, acme, "admin")
+    url = f"/settings/channels/{channel.pk}/session/"
+    response = admin.post(url, {"action": "connect", "pair_phone": "123"}, follow=True)
+    from django.utils import translation
+
+    with translation.override("pt-br"):
+        expected = translation.gettext(ERR_PHONE_INVALID)
+    assert [str(m) for m in response.context["messages"]] == [expected]
+    connection.set_tenant(acme)
+    channel.refresh_from_db()
+    assert channel.session_state == ""
+    connection.set_schema_to_public()
+    admin.post(url, {"action": "connect", "pair_phone": "(11) 98765-4321"})
+    connection.set_tenant(acme)
+    channel.refresh_from_db()
+    assert channel.session_state == "connecting"
