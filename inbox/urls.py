@@ -13,6 +13,7 @@ urlpatterns: list = [
     path("inbox/c/<int:pk>/messages/", views.message_list, name="inbox-messages"),
     path("inbox/c/<int:pk>/messages/<int:message_id>/media/", views.message_media, name="inbox-media"),
     path("inbox/c/<int:pk>/send/", views.message_send, name="inbox-send"),
+    path("inbox/c/<int:pk>/send-file/", views.message_send_media, name="inbox-send-file"),
     path("inbox/c/<int:pk>/note/", views.note_add, name="inbox-note"),
     path("inbox/c/<int:pk>/assign/", views.conversation_assign, name="inbox-assign"),
     path("inbox/c/<int:pk>/status/", views.conversation_status, name="inbox-status"),

@@ -50,6 +50,7 @@ FILTERS = ("mine", "unassigned", "all")
 
 MSG_SENT = gettext_noop("Message sent.")
 MSG_NOTE_ADDED = gettext_noop("Note added.")
+MSG_FILE_SENT = gettext_noop("File sent.")
 MSG_ASSIGNED = gettext_noop("Conversation assigned to %(name)s.")
 MSG_UNASSIGNED = gettext_noop("Conversation unassigned.")
 MSG_RESOLVED = gettext_noop("Conversation resolved.")
@@ -59,6 +60,7 @@ MSG_LABELS_SAVED = gettext_noop("Labels updated.")
 MSG_CONTACT_SAVED = gettext_noop("Contact saved.")
 MSG_SIMULATED = gettext_noop("Simulated customer reply sent; it arrives in a moment.")
 ERR_EMPTY_MESSAGE = gettext_noop("Type a message first.")
+ERR_NO_FILE = gettext_noop("Choose a file to send.")
 ERR_NOT_AN_AGENT = gettext_noop("Pick a member of this company who can answer conversations.")
 ERR_BAD_STATUS = gettext_noop("Unknown status change.")
 ERR_BAD_SNOOZE = gettext_noop("Pick when the conversation should come back.")
@@ -451,6 +453,35 @@ def message_send(request, pk: int):
         return _done(request, conversation, _error_text(exc), status=400)
     html = render(request, "inbox/partials/messages.html", {"thread": [message], "conversation": conversation})
     return _done(request, conversation, _(MSG_SENT), fragment=html.content.decode())
+
+
+@require_POST
+@role_required("workspace.work")
+def message_send_media(request, pk: int):
+    """A file (image, audio, video or document) with an optional caption."""
+    from inbox import services
+
+    conversation = _conversation(request, pk)
+    upload = request.FILES.get("file")
+    if upload is None or not upload.size:
+        return _done(request, conversation, _(ERR_NO_FILE), status=400)
+    if upload.size > services.MAX_MEDIA_BYTES:
+        # Refused before reading it into memory.
+        return _done(request, conversation, _(services.ERR_MEDIA_TOO_LARGE), status=400)
+    try:
+        message = services.message_send_media(
+            conversation=conversation,
+            content=upload.read(),
+            filename=upload.name,
+            mime=upload.content_type or "",
+            caption=request.POST.get("caption", "").strip(),
+            by=request.user,
+            idempotency_key=request.POST.get("idempotency_key") or None,
+        )
+    except ValidationError as exc:
+        return _done(request, conversation, _error_text(exc), status=400)
+    html = render(request, "inbox/partials/messages.html", {"thread": [message], "conversation": conversation})
+    return _done(request, conversation, _(MSG_FILE_SENT), fragment=html.content.decode())
 
 
 @require_POST

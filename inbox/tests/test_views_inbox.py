@@ -348,6 +348,7 @@ def test_viewer_reads_but_cannot_act(tenant_client_factory, acme, viewer, sandbo
     assert "data-read-only" in page.content.decode()
     for path, data in (
         ("send", {"body": "oi"}),
+        ("send-file", {}),
         ("note", {"body": "x"}),
         ("assign", {"agent": "me"}),
         ("status", {"action": "resolve"}),
@@ -596,3 +597,48 @@ def test_tab_counts_follow_the_status_filter(agent_client, sandbox, agent):
     counts = agent_client.get("/inbox/list/?status=resolved").context["counts"]
 
     assert counts == {"all": 2, "mine": 1, "unassigned": 1, "unread_all": 1, "unread_mine": 0, "unread_unassigned": 1}
+
+
+def test_send_a_file_with_caption(agent_client, sandbox, agent):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    conversation = make_conversation(sandbox)
+    upload = SimpleUploadedFile("orcamento.pdf", b"%PDF-1.4 proposta", content_type="application/pdf")
+
+    response = agent_client.post(
+        f"/inbox/c/{conversation.pk}/send-file/",
+        {"file": upload, "caption": "Segue o orçamento", "idempotency_key": "f-1"},
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert response.status_code == 200 and response.json()["message"] == views.MSG_FILE_SENT
+    message = Message.objects.get(conversation=conversation)
+    assert message.kind == MessageKind.DOCUMENT and message.body == "Segue o orçamento"
+    assert message.media_filename == "orcamento.pdf" and message.sent_by_id == agent.pk
+    assert f"/inbox/c/{conversation.pk}/messages/{message.pk}/media/" in response.json()["html"]
+    served = agent_client.get(f"/inbox/c/{conversation.pk}/messages/{message.pk}/media/")
+    assert b"".join(served.streaming_content) == b"%PDF-1.4 proposta"
+
+
+def test_send_file_refusals(agent_client, sandbox, monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from inbox import services
+
+    conversation = make_conversation(sandbox)
+    url = f"/inbox/c/{conversation.pk}/send-file/"
+
+    missing = _post(agent_client, url, {"caption": "sem arquivo"})
+    assert missing.status_code == 400 and missing.json()["message"] == views.ERR_NO_FILE
+    monkeypatch.setattr(services, "MAX_MEDIA_BYTES", 10)
+    big = agent_client.post(
+        url, {"file": SimpleUploadedFile("a.png", b"x" * 11, content_type="image/png")}, HTTP_HX_REQUEST="true"
+    )
+    assert big.status_code == 400 and big.json()["message"] == services.ERR_MEDIA_TOO_LARGE
+    exe = agent_client.post(
+        url,
+        {"file": SimpleUploadedFile("a.exe", b"MZ", content_type="application/x-msdownload")},
+        HTTP_HX_REQUEST="true",
+    )
+    assert exe.status_code == 400 and exe.json()["message"] == services.ERR_MEDIA_TYPE
+    assert not Message.objects.filter(conversation=conversation).exists()

@@ -501,7 +501,7 @@
         scrollThreadToEnd(true);
         typingStop();
       }
-      if (form.hasAttribute("data-simulate-form")) form.reset();
+      if (form.hasAttribute("data-simulate-form") || form.hasAttribute("data-media-form")) form.reset();
       if (!form.hasAttribute("data-append") && !form.hasAttribute("data-simulate-form")) {
         await refreshSide();
         debounce("list", 100, refreshList);
