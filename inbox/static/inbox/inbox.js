@@ -238,6 +238,7 @@
       const html = await getHTML(`${root.dataset.listUrl}?${params}`);
       listBox.innerHTML = html;
       markActiveRow();
+      updateTitle();
       const newScroller = listBox.querySelector("[data-conversation-list]");
       if (newScroller) newScroller.scrollTop = scrollTop;
       return params;
@@ -325,6 +326,14 @@
     } catch (error) {
       console.warn(error);
     }
+  }
+
+  // The tab's title shows how many conversations wait with unread messages: "(3) Inbox".
+  const baseTitle = document.title.replace(/^\(\d+\)\s*/, "");
+  function updateTitle() {
+    const tabs = listBox.querySelector("[data-unread-total]");
+    const unread = tabs ? parseInt(tabs.dataset.unreadTotal || "0", 10) : 0;
+    document.title = unread > 0 ? `(${unread}) ${baseTitle}` : baseTitle;
   }
 
   function markActiveRow() {
@@ -746,6 +755,7 @@
 
   // ---------------------------------------------------------------------------------------
   if (state.conversationId) initConversation();
+  updateTitle();
   connect();
   window.masterInbox = state; // for debugging and the browser tests
 })();
