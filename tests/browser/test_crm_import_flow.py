@@ -135,3 +135,18 @@ def test_import_messy_file_then_bulk_tag_and_timeline(page, url_for, workspace, 
     assert "contact.tagged" in kinds
     assert "Campanha Dezembro" in page.locator("[data-testid=contact-tags]").inner_text()
     screenshot(page, "crm-contact-timeline")
+
+    # a segment of the tagged contacts: the count follows the filter while it is edited
+    page.goto(url_for("/audiences/segments/new/", slug=slug))
+    page.fill("#seg-name", "Campanha de dezembro")
+    count = "document.querySelector('[data-testid=segment-count]').innerText.trim() === '{}'"
+    page.wait_for_function(count.format("1.200"))
+    page.check("input[name=consent][value=opted_out]")
+    page.wait_for_function(count.format("0"))
+    page.uncheck("input[name=consent][value=opted_out]")
+    page.select_option("#seg-tags", label="Campanha Dezembro")
+    page.wait_for_function(count.format("1.200"))
+    screenshot(page, "crm-segment-live-count")
+    page.click("[data-testid=save-segment]")
+    page.wait_for_selector("[data-testid=segments]")
+    assert "Campanha de dezembro" in page.locator("[data-testid=segments]").inner_text()
