@@ -21,6 +21,7 @@ import json
 import logging
 import re
 from collections import defaultdict
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class WebhookFastPath:
         if not secret or not header or not hmac.compare_digest(expected, header.strip()):
             return 401, b"invalid signature"
         text = body.decode("utf-8", errors="replace")
+        row: tuple[Any, ...]
         try:
             json.loads(text)
             row = (target.channel.kind, target.channel.pk, "meta:" + hashlib.sha256(body).hexdigest(), text, "", "")
@@ -221,7 +223,7 @@ class WebhookFastPath:
 
         try:
             if self.redis is None:
-                self.redis = aioredis.Redis.from_url(settings.REDIS_APP_URL)
+                self.redis = aioredis.Redis.from_url(settings.REDIS_APP_URL)  # type: ignore[misc]  # set by configure_stores
             if await self.redis.set(DRAIN_KEY.format(schema=schema), "1", nx=True, ex=DRAIN_KEY_TTL):
                 from inbox.tasks import webhook_drain
 

@@ -200,7 +200,7 @@ class MessageStatus(models.TextChoices):
 
 # Statuses only move forward. ``failed`` overrides queued/sent only: a message that was
 # delivered or read did reach the customer whatever a late failure report says.
-STATUS_RANK = {
+STATUS_RANK: dict[str, int] = {
     MessageStatus.QUEUED: 0,
     MessageStatus.SENT: 1,
     MessageStatus.DELIVERED: 2,
@@ -210,10 +210,10 @@ STATUS_RANK = {
 
 
 def message_media_path(instance: Message, filename: str) -> str:
-    from django.db import connection
+    from tenants.context import current_schema
 
     # Files are namespaced by company schema so a path never crosses companies.
-    return f"inbox/{connection.schema_name}/{timezone.now():%Y/%m}/{uuid.uuid4().hex}/{filename}"
+    return f"inbox/{current_schema()}/{timezone.now():%Y/%m}/{uuid.uuid4().hex}/{filename}"
 
 
 class Message(models.Model):

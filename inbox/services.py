@@ -45,7 +45,7 @@ from inbox.models import (
 from inbox.providers import get_provider
 from inbox.providers.base import InboundMessage, ProviderError, StatusUpdate
 from inbox.selectors import serialize_conversation, serialize_message, window_is_open
-from tenants.context import require_tenant_schema
+from tenants.context import current_schema, require_tenant_schema
 from tenants.realtime import send_event_on_commit
 from tenants.roles import Role, role_at_least
 
@@ -268,7 +268,7 @@ def channel_create(
     errors: dict[str, str] = {}
     if not name:
         errors["name"] = _(ERR_CHANNEL_NAME)
-    for where, field in REQUIRED_FIELDS.get(kind, ()):
+    for where, field in REQUIRED_FIELDS.get(ChannelKind(kind), ()) if kind in ChannelKind.values else ():
         if not (config if where == "config" else secrets_).get(field):
             errors[field] = _(ERR_CHANNEL_FIELD_REQUIRED)
     if kind == ChannelKind.SMS and config.get("from_number"):
@@ -564,7 +564,7 @@ def conversation_mark_read(*, conversation: Conversation, by=None) -> Conversati
         from inbox.tasks import provider_mark_read
         from tenants.tasks import enqueue_on_commit
 
-        enqueue_on_commit(provider_mark_read, connection.schema_name, last_inbound.pk)
+        enqueue_on_commit(provider_mark_read, current_schema(), last_inbound.pk)
     _emit_conversation(conversation, "read", by=getattr(by, "pk", None))
     return conversation
 
@@ -641,7 +641,10 @@ def _validate_shortcut(shortcut: str, *, exclude_pk: int | None = None) -> str:
     shortcut = (shortcut or "").strip().lstrip("/").lower()
     if not re.fullmatch(r"[a-z0-9_-]{1,40}", shortcut):
         raise ValidationError({"shortcut": _(ERR_SHORTCUT_INVALID)})
-    if CannedResponse.objects.filter(shortcut=shortcut).exclude(pk=exclude_pk).exists():
+    clash = CannedResponse.objects.filter(shortcut=shortcut)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
         raise ValidationError({"shortcut": _(ERR_SHORTCUT_EXISTS)})
     return shortcut
 
@@ -749,7 +752,7 @@ def _create_outbound(
     from inbox.tasks import deliver_message
     from tenants.tasks import enqueue_on_commit
 
-    enqueue_on_commit(deliver_message, connection.schema_name, message.pk)
+    enqueue_on_commit(deliver_message, current_schema(), message.pk)
     return message, True
 
 
@@ -885,7 +888,7 @@ def message_deliver(*, message_id: int) -> Message | None:
             if message.kind == MessageKind.TEXT:
                 reply = message.reply_to.provider_message_id if message.reply_to else ""
                 result = provider.send_text(to=to, text=message.body, reply_to=reply)
-            elif message.kind == MessageKind.REACTION:
+            elif message.kind == MessageKind.REACTION and message.reply_to is not None:
                 result = provider.send_reaction(
                     to=to, provider_message_id=message.reply_to.provider_message_id, emoji=message.body
                 )
@@ -1031,7 +1034,7 @@ def inbound_message_receive(*, channel: Channel, inbound: InboundMessage) -> Mes
         from inbox.tasks import download_media
         from tenants.tasks import enqueue_on_commit
 
-        enqueue_on_commit(download_media, connection.schema_name, message.pk, inbound.media_id)
+        enqueue_on_commit(download_media, current_schema(), message.pk, inbound.media_id)
     if message.kind == MessageKind.TEXT:
         _handle_opt_out(conversation=conversation, contact=contact, text=message.body)
     if conversation.assignee_id is None and (created or reopened):

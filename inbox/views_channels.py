@@ -47,7 +47,7 @@ class ChannelForm(forms.Form):
     from_number = forms.CharField(label=gettext_lazy("Sending number"), required=False)
     auth_token = forms.CharField(label=gettext_lazy("Auth token"), required=False, widget=forms.PasswordInput)
 
-    FIELDS_BY_KIND = {
+    FIELDS_BY_KIND: dict[str, list[str]] = {
         ChannelKind.WHATSAPP_CLOUD: [
             "name",
             "phone_number_id",
@@ -180,9 +180,9 @@ def channel_edit(request, pk: int):
         else:
             messages.success(request, MSG_SAVED)
     else:
-        for errors in form.errors.values():
-            for message in errors:
-                messages.error(request, message)
+        for field_errors in form.errors.values():
+            for error in field_errors:
+                messages.error(request, str(error))
     return redirect("inbox-channel", pk=channel.pk)
 
 

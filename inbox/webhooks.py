@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -38,9 +39,9 @@ DRAIN_KEY_TTL = 60
 
 @dataclass(frozen=True)
 class _Target:
-    company: object
+    company: Any  # tenants.Company
     schema: str
-    channel: object
+    channel: Any  # inbox.Channel (secrets decrypted)
     expires: float
 
 
@@ -57,7 +58,7 @@ def clear_cache() -> None:
 def _redis_client() -> redis.Redis:
     global _redis
     if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_APP_URL)
+        _redis = redis.Redis.from_url(settings.REDIS_APP_URL)  # type: ignore[misc]  # set by configure_stores
     return _redis
 
 
@@ -73,11 +74,11 @@ def _resolve(channel_public_id: str) -> _Target | None:
         return None
     from tenants.models import WebhookRoute
 
-    connection.set_schema_to_public()
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
     route = WebhookRoute.objects.select_related("company").filter(channel_public_id=public_id).first()
     if route is None or not route.company.is_active:
         return None
-    connection.set_tenant(route.company)
+    connection.set_tenant(route.company)  # type: ignore[attr-defined]
     from inbox.models import Channel
 
     channel = Channel.objects.filter(public_id=public_id, is_active=True).first()
@@ -103,7 +104,7 @@ def resolve_public(channel_public_id: str) -> _Target | None:
     try:
         return _resolve(channel_public_id)
     finally:
-        connection.set_schema_to_public()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
 def _trigger_drain(schema: str) -> None:
@@ -134,7 +135,7 @@ def webhook_accept(
         is_sms = channel.kind == "sms"
         if (segment == "sms") != is_sms:
             return 404, "unknown channel"
-        connection.set_tenant(target.company)
+        connection.set_tenant(target.company)  # type: ignore[attr-defined]
         provider = get_provider(channel)
         if is_sms:
             from inbox.selectors import channel_webhook_url
@@ -167,9 +168,9 @@ def webhook_accept(
 def _restore(previous) -> None:
     """Back to the schema the caller was in (the sandbox calls this from a company's code)."""
     if previous is not None and previous.schema_name != get_public_schema_name():
-        connection.set_tenant(previous)
+        connection.set_tenant(previous)  # type: ignore[attr-defined]
     else:
-        connection.set_schema_to_public()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
 def _form_lists(request: HttpRequest) -> dict:

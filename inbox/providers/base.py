@@ -18,7 +18,7 @@ ERR_NOT_SUPPORTED = _("This channel cannot do that.")
 class ProviderError(Exception):
     """A provider refused or failed a request. ``code``/``title``/``details`` are shown to agents."""
 
-    def __init__(self, title: str, *, code: str = "", details: str = "", retryable: bool = False, status: int = 0):
+    def __init__(self, title: Any, *, code: str = "", details: str = "", retryable: bool = False, status: int = 0):
         super().__init__(title)
         self.title = str(title)
         self.code = str(code or "")

@@ -50,7 +50,7 @@ def _message(raw: dict, names: dict[str, str]) -> InboundMessage:
     body = ""
     media_id = mime = filename = reply_to = ""
     payload: dict[str, Any] = {}
-    part = raw.get(mtype) if isinstance(raw.get(mtype), dict) else {}
+    part: dict[str, Any] = raw[mtype] if isinstance(raw.get(mtype), dict) else {}
     if mtype == "text":
         body = str(part.get("body", ""))
     elif mtype in {"image", "audio", "voice", "video", "document", "sticker"}:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from inbox.providers.base import ParsedEvent, Provider, SendResult
 from inbox.providers.meta import parse_meta_payload, verify_meta_signature
+from tenants.context import current_schema
 
 # Seconds after sending at which each status is reported.
 STATUS_DELAYS = (("sent", 0.3), ("delivered", 1.0), ("read", 2.5))
@@ -31,7 +32,7 @@ class SandboxProvider(Provider):
 
     def _accepted(self, to: str) -> SendResult:
         wamid = sandbox_message_id()
-        schema, channel_id = connection.schema_name, self.channel.pk
+        schema, channel_id = current_schema(), self.channel.pk
 
         def report():
             from inbox.tasks import sandbox_emit_status

@@ -38,7 +38,8 @@ MEDIA_KINDS = {"image": "image", "audio": "audio", "video": "video"}
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, Any] | None) -> str:
     data = url
-    for key in sorted((params or {}).keys()):
+    params = params or {}
+    for key in sorted(params.keys()):
         value = params[key]
         values = value if isinstance(value, list) else [value]
         for item in values:

@@ -13,21 +13,22 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from inbox.providers.base import Provider, ProviderError, SendResult
+from tenants.context import current_schema
 
 COMMANDS_CHANNEL = "wa-sessions:commands"
 EVENTS_CHANNEL = "wa-sessions:events"
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_APP_URL)
+    return redis.Redis.from_url(settings.REDIS_APP_URL)  # type: ignore[misc]  # set by configure_stores
 
 
 def publish_command(command: dict[str, Any], *, on_commit: bool = True) -> None:
     """Send a command to the ``wa-sessions`` process (after commit by default)."""
-    data = json.dumps({**command, "schema": connection.schema_name})
+    data = json.dumps({**command, "schema": current_schema()})
 
     def publish():
         redis_client().publish(COMMANDS_CHANNEL, data)

@@ -409,4 +409,8 @@ def redis_publisher() -> Callable[[dict], None]:
     from inbox.providers.whatsapp_web import EVENTS_CHANNEL, redis_client
 
     client = redis_client()
-    return lambda event: client.publish(EVENTS_CHANNEL, json.dumps(event))
+
+    def publish(event: dict) -> None:
+        client.publish(EVENTS_CHANNEL, json.dumps(event))
+
+    return publish
