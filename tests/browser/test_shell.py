@@ -38,8 +38,9 @@ def log_in(page, url_for, workspace, path="/"):
 
 
 def test_public_pages_look_right(new_context, url_for, screenshot):
-    for viewport, suffix in (({"width": 1366, "height": 900}, "desktop"), (PHONE, "phone")):
-        page = new_context(viewport=viewport).new_page()
+    # Desktop in English, phone as a Brazilian visitor's browser (Accept-Language pt-BR).
+    for viewport, suffix, locale in (({"width": 1366, "height": 900}, "desktop", "en-US"), (PHONE, "phone", "pt-BR")):
+        page = new_context(viewport=viewport, locale=locale).new_page()
         page.goto(url_for("/"))
         assert page.locator("h1").first.is_visible()
         screenshot(page, f"landing-{suffix}")
