@@ -147,6 +147,9 @@ class SmsProvider(Provider):
         return event
 
     def fetch_media(self, *, media_id: str) -> FetchedMedia:
+        # The URL comes from the webhook: only ever send our credentials to the provider's API.
+        if not media_id.startswith(settings.SMS_API_URL.rstrip("/") + "/"):
+            raise ProviderError("Media URL outside the SMS provider.", code="media")
         try:
             with httpx.Client(timeout=TIMEOUT, follow_redirects=True) as client:
                 response = client.get(media_id, auth=self._auth())

@@ -103,3 +103,40 @@ def test_sms_invalid_number_fails_with_twilio_error(sms_channel, twilio, contact
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED and message.error_code == "21211"
+
+
+def test_inbound_mms_media_downloaded_from_provider_only(sms_channel, twilio):
+    import pytest
+
+    from inbox.providers.base import InboundMessage, ProviderError
+    from inbox.services import inbound_message_receive, message_media_store
+
+    twilio.media["ME1"] = (b"\xff\xd8 jpeg", "image/jpeg")
+    url = f"{twilio.url}/media/ME1"
+    inbound = InboundMessage(
+        provider_message_id="MM1",
+        phone="+5511987654321",
+        wa_id=None,
+        name=None,
+        kind="image",
+        media_id=url,
+        media_mime="image/jpeg",
+    )
+    message = inbound_message_receive(channel=sms_channel, inbound=inbound)
+    message_media_store(message_id=message.pk, media_id=url)
+    message.refresh_from_db()
+    assert message.media.read() == b"\xff\xd8 jpeg"
+    assert message_media_store(message_id=message.pk + 1000, media_id=url) is None  # unknown message
+    other = inbound_message_receive(
+        channel=sms_channel,
+        inbound=InboundMessage(
+            provider_message_id="MM2",
+            phone="+5511987654321",
+            wa_id=None,
+            name=None,
+            kind="image",
+            media_id="http://evil.example/x",
+        ),
+    )
+    with pytest.raises(ProviderError):
+        message_media_store(message_id=other.pk, media_id="http://evil.example/x")
