@@ -4,6 +4,7 @@ note, assigns and resolves; another company sees nothing of it."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 
@@ -12,6 +13,10 @@ import pytest
 from tests.browser.conftest_inbox_worker import inbox_celery_worker  # noqa: F401
 from tests.conftest_helpers import TEST_PASSWORD
 
+# A 1x1 PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 
@@ -163,6 +168,17 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
         "[data-tick=read]"
     ).wait_for()
     screenshot(page, "inbox-desktop-read-ticks")
+
+    # sends a picture, shown in the thread from our storage
+    page.locator("[data-media-form] summary").click()
+    page.set_input_files(
+        "[data-media-form] input[type=file]", {"name": "vitrine.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    page.fill("[data-media-form] input[name=caption]", "Nossa vitrine")
+    page.locator("[data-send-file]").click()
+    picture = page.locator("[data-thread-list] li[data-kind=image]", has_text="Nossa vitrine")
+    picture.locator("img").wait_for()
+    assert picture.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
 
     # adds a private note
     page.locator("[data-mode=note]").click()
