@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.fields import ERR_FIELD_CHOICES_MISSING, ERR_FIELD_KEY, ERR_FIELD_KEY_TAKEN, KEY_RE
 from crm.models import ConsentStatus, CustomFieldDefinition, ExistingPolicy, FieldType
@@ -18,7 +19,9 @@ class ContactForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200, required=False)
     phone = forms.CharField(label=_("Phone"), max_length=40, help_text=_("Any format: (11) 98765-4321, +55 11 9…"))
     email = forms.CharField(label=_("Email"), max_length=254, required=False)
-    owner_id = forms.TypedChoiceField(label=_("Owner"), required=False, coerce=int, empty_value=None)
+    owner_id = forms.TypedChoiceField(
+        label=pgettext_lazy("contact", "Owner"), required=False, coerce=int, empty_value=None
+    )
     consent_status = forms.ChoiceField(label=_("Marketing consent"), choices=ConsentStatus.choices)
 
     def __init__(self, *args, members=(), **kwargs):

@@ -368,6 +368,16 @@ class ContactImport(models.Model):
         return self.original_name
 
     @property
+    def encoding_label(self) -> str:
+        return {
+            "utf-8": "UTF-8",
+            "utf-8-sig": "UTF-8 (BOM)",
+            "cp1252": "Windows-1252 (Latin-1)",
+            "latin-1": "Latin-1 (ISO-8859-1)",
+            "utf-16": "UTF-16",
+        }.get(self.encoding, self.encoding)
+
+    @property
     def progress_percent(self) -> int:
         if self.status == ImportStatus.DONE:
             return 100

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, pgettext
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import services
@@ -538,7 +538,7 @@ def contact_export(request, fmt: str):
         _("Email"),
         _("Tags"),
         _("Marketing consent"),
-        _("Owner"),
+        pgettext("contact", "Owner"),
         _("Source"),
         _("Created at"),
         _("Last interaction"),

@@ -203,7 +203,7 @@ def test_import_pages_flow(owner_client, acme, tmp_path):
     response = owner_client.post("/imports/", {"file": upload})
     assert response.status_code == 302
     mapping_page = owner_client.get(response.url)
-    assert b"cp1252" in mapping_page.content
+    assert b"Windows-1252" in mapping_page.content
     start = owner_client.post(
         response.url,
         {

@@ -79,7 +79,7 @@ def test_import_messy_file_then_bulk_tag_and_timeline(page, url_for, workspace, 
     page.click("[data-testid=upload]")
     page.wait_for_selector("[data-testid=mapping-form]")
     facts = page.locator("[data-testid=file-facts]").inner_text()
-    assert "cp1252" in facts and ";" in facts
+    assert "Windows-1252" in facts and ";" in facts
     assert page.locator("[data-testid=map-1]").input_value() == "phone"
     assert page.locator("[data-testid=map-0]").input_value() == "name"
     page.select_option("[data-testid=map-3]", "")  # the city is not imported
