@@ -8,7 +8,7 @@ from inbox.models import CannedResponse, Channel, Conversation, Label, Message
 from inbox.selectors import channel_webhook_url, window_closes_at
 
 
-class ChannelOutput(serializers.ModelSerializer):
+class InboxChannelOutput(serializers.ModelSerializer):
     webhook_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -32,7 +32,7 @@ class ChannelOutput(serializers.ModelSerializer):
         return channel_webhook_url(obj)
 
 
-class ChannelInput(serializers.Serializer):
+class InboxChannelInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["whatsapp_cloud", "whatsapp_web", "sms", "sandbox"])
     name = serializers.CharField(max_length=80)
     phone_number_id = serializers.CharField(required=False, allow_blank=True)
@@ -46,38 +46,48 @@ class ChannelInput(serializers.Serializer):
     auth_token = serializers.CharField(required=False, allow_blank=True, write_only=True)
 
 
-class LabelOutput(serializers.ModelSerializer):
+class InboxChannelHealthOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    status_detail = serializers.CharField()
+    session_state = serializers.CharField()
+    last_activity_at = serializers.DateTimeField(allow_null=True)
+    token_expires_at = serializers.DateTimeField(allow_null=True)
+    token_checked_at = serializers.DateTimeField(allow_null=True)
+
+
+class InboxLabelOutput(serializers.ModelSerializer):
     class Meta:
         model = Label
         fields = ["id", "name", "color"]
 
 
-class LabelInput(serializers.Serializer):
+class InboxLabelInput(serializers.Serializer):
     name = serializers.CharField(max_length=50)
     color = serializers.CharField(max_length=20, required=False, default="slate")
 
 
-class CannedOutput(serializers.ModelSerializer):
+class InboxCannedOutput(serializers.ModelSerializer):
     class Meta:
         model = CannedResponse
         fields = ["id", "shortcut", "title", "body"]
 
 
-class CannedInput(serializers.Serializer):
+class InboxCannedInput(serializers.Serializer):
     shortcut = serializers.CharField(max_length=41)
     title = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
     body = serializers.CharField()
 
 
-class ContactBrief(serializers.Serializer):
+class InboxContactBrief(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     phone = serializers.CharField()
 
 
-class ConversationOutput(serializers.ModelSerializer):
-    contact = ContactBrief()
-    labels = LabelOutput(many=True)
+class InboxConversationOutput(serializers.ModelSerializer):
+    contact = InboxContactBrief()
+    labels = InboxLabelOutput(many=True)
     window_closes_at = serializers.SerializerMethodField()
 
     class Meta:
@@ -98,26 +108,26 @@ class ConversationOutput(serializers.ModelSerializer):
             "created_at",
         ]
 
-    def get_window_closes_at(self, obj):
+    def get_window_closes_at(self, obj) -> str | None:
         closes = window_closes_at(obj)
         return closes.isoformat() if closes else None
 
 
-class AssignInput(serializers.Serializer):
+class InboxAssignInput(serializers.Serializer):
     assignee = serializers.IntegerField(allow_null=True, required=False)
     auto = serializers.BooleanField(required=False, default=False)
 
 
-class StatusInput(serializers.Serializer):
+class InboxStatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=["open", "pending", "resolved", "snoozed"])
     snoozed_until = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class LabelsInput(serializers.Serializer):
+class InboxLabelsInput(serializers.Serializer):
     labels = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
 
 
-class MessageOutput(serializers.ModelSerializer):
+class InboxMessageOutput(serializers.ModelSerializer):
     media_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -145,7 +155,7 @@ class MessageOutput(serializers.ModelSerializer):
         return f"/inbox/c/{obj.conversation_id}/messages/{obj.pk}/media/" if obj.media else ""
 
 
-class MessageInput(serializers.Serializer):
+class InboxMessageInput(serializers.Serializer):
     type = serializers.ChoiceField(choices=["text", "template", "media"], default="text")
     text = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     template = serializers.CharField(required=False, allow_blank=True)
@@ -154,5 +164,5 @@ class MessageInput(serializers.Serializer):
     caption = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class NoteInput(serializers.Serializer):
+class InboxNoteInput(serializers.Serializer):
     body = serializers.CharField(trim_whitespace=False, allow_blank=True)

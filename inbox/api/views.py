@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -46,15 +47,16 @@ class MessagePagination(CursorPagination):
 class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Channels of the company with their health. Admins connect, update and disconnect."""
 
-    serializer_class = s.ChannelOutput
+    serializer_class = s.InboxChannelOutput
     write_role = Role.ADMIN
     pagination_class = None
 
     def get_queryset(self):
         return selectors.channel_list()
 
+    @extend_schema(request=s.InboxChannelInput, responses={201: s.InboxChannelOutput})
     def create(self, request):
-        data = s.ChannelInput(data=request.data)
+        data = s.InboxChannelInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         config_keys = ("phone_number_id", "waba_id", "display_phone", "account_sid", "from_number")
@@ -67,13 +69,14 @@ class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
             )
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(s.ChannelOutput(channel).data, status=status.HTTP_201_CREATED)
+        return Response(s.InboxChannelOutput(channel).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
         channel = self.get_object()
         services.channel_disconnect(channel=channel)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(responses=s.InboxChannelHealthOutput)
     @action(detail=True, methods=["get"])
     def health(self, request, pk=None):
         channel = self.get_object()
@@ -94,7 +97,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     """Conversations; filters: ``status``, ``assignee`` (``me``, ``none`` or a user id),
     ``channel``, ``label``, ``q`` (name or phone)."""
 
-    serializer_class = s.ConversationOutput
+    serializer_class = s.InboxConversationOutput
     pagination_class = ConversationPagination
 
     def get_queryset(self):
@@ -118,12 +121,13 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
 
     def _done(self, conversation):
         conversation = Conversation.objects.select_related("contact").prefetch_related("labels").get(pk=conversation.pk)
-        return Response(s.ConversationOutput(conversation).data)
+        return Response(s.InboxConversationOutput(conversation).data)
 
+    @extend_schema(request=s.InboxAssignInput, responses=s.InboxConversationOutput)
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         conversation = self._conversation(pk)
-        data = s.AssignInput(data=request.data)
+        data = s.InboxAssignInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             if data.validated_data.get("auto"):
@@ -140,10 +144,11 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             raise _as_drf(exc) from exc
         return self._done(conversation)
 
+    @extend_schema(request=s.InboxStatusInput, responses=s.InboxConversationOutput)
     @action(detail=True, methods=["post"], url_path="status")
     def set_status(self, request, pk=None):
         conversation = self._conversation(pk)
-        data = s.StatusInput(data=request.data)
+        data = s.InboxStatusInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             services.conversation_set_status(
@@ -156,39 +161,42 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             raise _as_drf(exc) from exc
         return self._done(conversation)
 
+    @extend_schema(request=s.InboxLabelsInput, responses=s.InboxConversationOutput)
     @action(detail=True, methods=["post"])
     def labels(self, request, pk=None):
         conversation = self._conversation(pk)
-        data = s.LabelsInput(data=request.data)
+        data = s.InboxLabelsInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.conversation_set_labels(
             conversation=conversation, label_ids=data.validated_data["labels"], by=_actor(request)
         )
         return self._done(conversation)
 
+    @extend_schema(request=None, responses=s.InboxConversationOutput)
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
         conversation = self._conversation(pk)
         services.conversation_mark_read(conversation=conversation, by=_actor(request))
         return self._done(conversation)
 
+    @extend_schema(request=s.InboxNoteInput, responses={201: s.InboxMessageOutput})
     @action(detail=True, methods=["post"])
     def notes(self, request, pk=None):
         conversation = self._conversation(pk)
-        data = s.NoteInput(data=request.data)
+        data = s.InboxNoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             note = services.note_add(conversation=conversation, body=data.validated_data["body"], by=_actor(request))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(s.MessageOutput(note).data, status=status.HTTP_201_CREATED)
+        return Response(s.InboxMessageOutput(note).data, status=status.HTTP_201_CREATED)
 
 
 class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
     """Messages of a conversation (newest first). ``POST`` sends; send the same
     ``Idempotency-Key`` header on a retry and the message is not sent twice."""
 
-    serializer_class = s.MessageOutput
+    serializer_class = s.InboxMessageOutput
     pagination_class = MessagePagination
 
     def _conversation(self) -> Conversation:
@@ -199,9 +207,21 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
     def get_queryset(self):
         return Message.objects.filter(conversation=self._conversation())
 
+    @extend_schema(
+        request={"application/json": s.InboxMessageInput, "multipart/form-data": s.InboxMessageInput},
+        responses={201: s.InboxMessageOutput, 200: s.InboxMessageOutput},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Send the same key when retrying: the message is sent once (200 returns it).",
+            )
+        ],
+    )
     def create(self, request, conversation_pk=None):
         conversation = self._conversation()
-        data = s.MessageInput(data=request.data)
+        data = s.InboxMessageInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         key = request.headers.get("Idempotency-Key") or None
@@ -210,7 +230,7 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
         by = _actor(request)
         existing = Message.objects.filter(idempotency_key=services._scoped_key(key, by)).first() if key else None
         if existing is not None and existing.conversation_id == conversation.pk:
-            return Response(s.MessageOutput(existing).data, status=status.HTTP_200_OK)
+            return Response(s.InboxMessageOutput(existing).data, status=status.HTTP_200_OK)
         try:
             if v["type"] == "template":
                 message = services.message_send_template(
@@ -235,25 +255,26 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
                 )
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(s.MessageOutput(message).data, status=status.HTTP_201_CREATED)
+        return Response(s.InboxMessageOutput(message).data, status=status.HTTP_201_CREATED)
 
 
 class LabelViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantViewSet):
-    serializer_class = s.LabelOutput
+    serializer_class = s.InboxLabelOutput
     write_role = Role.ADMIN
     pagination_class = None
 
     def get_queryset(self):
         return selectors.label_list()
 
+    @extend_schema(request=s.InboxLabelInput, responses={201: s.InboxLabelOutput})
     def create(self, request):
-        data = s.LabelInput(data=request.data)
+        data = s.InboxLabelInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             label = services.label_create(**data.validated_data)
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(s.LabelOutput(label).data, status=status.HTTP_201_CREATED)
+        return Response(s.InboxLabelOutput(label).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Label):
         services.label_delete(label=instance)
@@ -262,21 +283,22 @@ class LabelViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantViewSe
 class CannedResponseViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantViewSet):
     """Canned responses (``?q=`` filters by shortcut or title). Admins manage them."""
 
-    serializer_class = s.CannedOutput
+    serializer_class = s.InboxCannedOutput
     write_role = Role.ADMIN
     pagination_class = None
 
     def get_queryset(self):
         return selectors.canned_response_list(query=self.request.query_params.get("q", ""))
 
+    @extend_schema(request=s.InboxCannedInput, responses={201: s.InboxCannedOutput})
     def create(self, request):
-        data = s.CannedInput(data=request.data)
+        data = s.InboxCannedInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             canned = services.canned_response_create(**data.validated_data, by=_actor(request))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(s.CannedOutput(canned).data, status=status.HTTP_201_CREATED)
+        return Response(s.InboxCannedOutput(canned).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: CannedResponse):
         services.canned_response_delete(canned=instance)
