@@ -286,3 +286,25 @@ def test_schema_documents_crm_endpoints(owner_client):
         "/api/v1/imports/{id}/failed-rows/",
     ]:
         assert path in schema
+
+
+def test_contact_list_pages_with_cursors_and_few_queries(owner_client, acme, django_assert_max_num_queries):
+    in_acme(acme)
+    created = [ContactFactory(name=f"Pessoa {i:02d}") for i in range(30)]
+    public()
+    with django_assert_max_num_queries(16):
+        first = owner_client.get("/api/v1/contacts/?size=10&sort=name").json()
+    assert [c["name"] for c in first["results"]] == [f"Pessoa {i:02d}" for i in range(10)]
+    assert first["previous"] is None
+    second = owner_client.get(first["next"]).json()
+    assert [c["name"] for c in second["results"]] == [f"Pessoa {i:02d}" for i in range(10, 20)]
+    back = owner_client.get(second["previous"]).json()
+    assert back["results"] == first["results"]
+    seen = [c["id"] for c in first["results"]]
+    url = first["next"]
+    while url:
+        page = owner_client.get(url).json()
+        seen += [c["id"] for c in page["results"]]
+        url = page["next"]
+    assert sorted(seen) == sorted(c.pk for c in created)
+    assert owner_client.get("/api/v1/contacts/?sort=nope").status_code == 400
