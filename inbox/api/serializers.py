@@ -166,3 +166,18 @@ class InboxMessageInput(serializers.Serializer):
 
 class InboxNoteInput(serializers.Serializer):
     body = serializers.CharField(trim_whitespace=False, allow_blank=True)
+
+
+class InboxAgentOutput(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+    capacity = serializers.IntegerField()
+    is_available = serializers.BooleanField()
+    open_conversations = serializers.IntegerField()
+
+
+class InboxAgentInput(serializers.Serializer):
+    capacity = serializers.IntegerField(required=False, min_value=0, max_value=500)
+    is_available = serializers.BooleanField(required=False)

@@ -8,6 +8,7 @@ router.register("inbox/channels", views.ChannelViewSet, basename="inbox-channel"
 router.register("inbox/conversations", views.ConversationViewSet, basename="inbox-conversation")
 router.register("inbox/labels", views.LabelViewSet, basename="inbox-label")
 router.register("inbox/canned-responses", views.CannedResponseViewSet, basename="inbox-canned")
+router.register("inbox/agents", views.AgentViewSet, basename="inbox-agent")
 
 urlpatterns = [
     *router.urls,

@@ -302,3 +302,80 @@ class CannedResponseViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, Ten
 
     def perform_destroy(self, instance: CannedResponse):
         services.canned_response_delete(canned=instance)
+
+
+ERR_ONLY_OWN_AVAILABILITY = "Agents can only change their own availability."
+
+
+class AgentViewSet(TenantViewSet):
+    """Agents and their round-robin settings: capacity (open conversations at once) and
+    availability. Admins change anyone's; an agent may switch their own availability."""
+
+    pagination_class = None
+    serializer_class = s.InboxAgentOutput
+
+    def _rows(self, user_id: int | None = None) -> list[dict]:
+        from django.db.models import Count
+
+        from inbox.models import AgentSettings, Conversation, ConversationStatus
+        from tenants.context import current_company
+        from tenants.models import Membership
+
+        memberships = Membership.objects.filter(
+            company=current_company(), role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]
+        ).select_related("user")
+        if user_id is not None:
+            memberships = memberships.filter(user_id=user_id)
+        memberships = list(memberships.order_by("user__email"))
+        ids = [m.user_id for m in memberships]
+        settings_by_user = {a.user_id: a for a in AgentSettings.objects.filter(user_id__in=ids)}
+        load = dict(
+            Conversation.objects.filter(
+                assignee_id__in=ids, status__in=[ConversationStatus.OPEN, ConversationStatus.PENDING]
+            )
+            .values("assignee_id")
+            .annotate(n=Count("id"))
+            .values_list("assignee_id", "n")
+        )
+        rows = []
+        for m in memberships:
+            agent_settings = settings_by_user.get(m.user_id)
+            rows.append(
+                {
+                    "user_id": m.user_id,
+                    "email": m.user.email,
+                    "name": m.user.display_name,
+                    "role": m.role,
+                    "capacity": agent_settings.capacity
+                    if agent_settings
+                    else AgentSettings._meta.get_field("capacity").default,
+                    "is_available": agent_settings.is_available if agent_settings else False,
+                    "open_conversations": load.get(m.user_id, 0),
+                }
+            )
+        return rows
+
+    @extend_schema(responses=s.InboxAgentOutput(many=True))
+    def list(self, request):
+        return Response(s.InboxAgentOutput(self._rows(), many=True).data)
+
+    @extend_schema(request=s.InboxAgentInput, responses=s.InboxAgentOutput)
+    def partial_update(self, request, pk=None):
+        from rest_framework.exceptions import NotFound, PermissionDenied
+
+        from tenants.models import User
+
+        rows = self._rows(int(pk)) if str(pk).isdigit() else []
+        if not rows:
+            raise NotFound
+        data = s.InboxAgentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        principal = request.principal
+        is_admin = principal.can(Role.ADMIN)
+        if not is_admin and (principal.user_id != rows[0]["user_id"] or "capacity" in data.validated_data):
+            raise PermissionDenied(ERR_ONLY_OWN_AVAILABILITY)
+        try:
+            services.agent_settings_update(user=User.objects.get(pk=rows[0]["user_id"]), **data.validated_data)
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return Response(s.InboxAgentOutput(self._rows(int(pk))[0]).data)

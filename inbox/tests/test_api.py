@@ -157,3 +157,35 @@ def test_canned_responses_and_labels(tenant, tenant_client_factory, make_member,
     assert [c["shortcut"] for c in admin.get(f"{API}/canned-responses/?q=ol").json()] == ["ola"]
     assert admin.post(f"{API}/labels/", {"name": "Urgente"}, content_type="application/json").status_code == 201
     assert admin.post(f"{API}/labels/", {"name": "urgente"}, content_type="application/json").status_code == 400
+
+
+def test_agents_capacity_and_availability(tenant, tenant_client_factory, make_member, acme):
+    connection.set_schema_to_public()
+    admin_user = make_member("admin", email="adm@agents.test")
+    agent_user = make_member("agent", email="ag@agents.test")
+    other_agent = make_member("agent", email="ag2@agents.test")
+    admin = tenant_client_factory(acme, admin_user)
+    agent = tenant_client_factory(acme, agent_user)
+    rows = {r["email"]: r for r in admin.get(f"{API}/agents/").json()}
+    assert rows["ag@agents.test"]["is_available"] is False
+    response = admin.patch(
+        f"{API}/agents/{agent_user.pk}/", {"capacity": 3, "is_available": True}, content_type="application/json"
+    )
+    assert response.status_code == 200 and response.json()["capacity"] == 3
+    # an agent switches their own availability, not their capacity nor a colleague's
+    own = agent.patch(f"{API}/agents/{agent_user.pk}/", {"is_available": False}, content_type="application/json")
+    assert own.status_code == 200 and own.json()["is_available"] is False
+    assert (
+        agent.patch(f"{API}/agents/{agent_user.pk}/", {"capacity": 99}, content_type="application/json").status_code
+        == 403
+    )
+    assert (
+        agent.patch(
+            f"{API}/agents/{other_agent.pk}/", {"is_available": True}, content_type="application/json"
+        ).status_code
+        == 403
+    )
+    assert (
+        admin.patch(f"{API}/agents/{agent_user.pk}/", {"capacity": 999}, content_type="application/json").status_code
+        == 400
+    )
