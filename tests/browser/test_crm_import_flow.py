@@ -150,3 +150,37 @@ def test_import_messy_file_then_bulk_tag_and_timeline(page, url_for, workspace, 
     page.click("[data-testid=save-segment]")
     page.wait_for_selector("[data-testid=segments]")
     assert "Campanha de dezembro" in page.locator("[data-testid=segments]").inner_text()
+    screenshot(page, "crm-lists-and-segments")
+
+    # settings: a custom field, then the contact page offers it
+    page.goto(url_for("/settings/contacts/", slug=slug))
+    page.fill("input[name=field-label]", "Data da compra")
+    page.fill("input[name=field-key]", "data_compra")
+    page.select_option("select[name=field-field_type]", "date")
+    page.click("[data-testid=field-form] button")
+    page.wait_for_selector("[data-testid=custom-fields] >> text=data_compra")
+    screenshot(page, "crm-settings")
+
+
+def test_contact_list_on_a_phone(new_context, url_for, workspace, committed, screenshot):
+    from django_tenants.utils import schema_context
+
+    from crm.demo import demo_contacts_setup
+    from tenants.models import Company
+
+    with committed():
+        with schema_context(Company.objects.get(slug=workspace["slug"]).schema_name):
+            demo_contacts_setup()
+    page = new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+    page.goto(url_for("/accounts/login/?next=/contacts/", slug=workspace["slug"]))
+    page.fill("input[name=login]", workspace["email"])
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_selector("[data-contact]")
+    assert page.locator("[data-contact]").count() == 25
+    # nothing wider than the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "crm-contacts-phone")
+    page.locator("[data-testid=contact-link]").first.click()
+    page.wait_for_selector("[data-testid=timeline]")
+    screenshot(page, "crm-contact-phone")
