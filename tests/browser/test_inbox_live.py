@@ -4,19 +4,34 @@ note, assigns and resolves; another company sees nothing of it."""
 
 from __future__ import annotations
 
-import base64
+import struct
 import threading
 import time
+import zlib
 
 import pytest
 
 from tests.browser.conftest_inbox_worker import inbox_celery_worker  # noqa: F401
 from tests.conftest_helpers import TEST_PASSWORD
 
-# A 1x1 PNG.
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
+
+def _png(width: int = 160, height: int = 100) -> bytes:
+    """A small solid-colour PNG (a shop window, as far as the test is concerned)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes((16, 185, 129)) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG = _png()
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 
