@@ -237,5 +237,9 @@ class InboxConsumer(TenantConsumer):
             # Events addressed to some users only are replayed to those users only.
             visible = Q(user_ids=[]) | Q(user_ids__contains=[self.user.pk])
             rows = list(RealtimeEvent.objects.filter(visible, pk__gt=since).order_by("pk")[: CATCH_UP_LIMIT + 1])
-        more = len(rows) > CATCH_UP_LIMIT
+            # Old events are pruned: when some the client missed are gone, replaying the rest
+            # would leave holes, so the page reloads its lists instead.
+            oldest = RealtimeEvent.objects.order_by("pk").values_list("pk", flat=True).first()
+        pruned = since > 0 and oldest is not None and oldest > since + 1
+        more = len(rows) > CATCH_UP_LIMIT or pruned
         return [stored_event(row) for row in rows[:CATCH_UP_LIMIT]], more

@@ -319,3 +319,27 @@ async def test_catch_up_with_too_much_missed_asks_for_a_reload(committed, acme, 
     assert [e["type"] for e in received] == ["message", "message", "sync"]
     assert received[-1]["op"] == "reset"
     await communicator.disconnect()
+
+
+async def test_catch_up_past_pruned_events_asks_for_a_reload(committed, acme, django_db_blocker):
+    key, _ = await sync_to_async(committed.member)(acme)
+    seen = await sync_to_async(committed.event)(acme)
+    gone = await sync_to_async(committed.event)(acme)
+    kept = await sync_to_async(committed.event)(acme)
+
+    def prune():
+        from inbox.models import RealtimeEvent
+
+        with django_db_blocker.unblock(), schema_context(acme.schema_name):
+            RealtimeEvent.objects.filter(pk__lte=gone.pk).delete()
+
+    await sync_to_async(prune)()
+    communicator, _ = await connected(acme, key)
+
+    await communicator.send_json_to({"action": "catch_up", "since": seen.pk})
+    replayed = await communicator.receive_json_from()
+    done = await communicator.receive_json_from()
+
+    assert replayed["id"] == kept.pk
+    assert done == {"type": "sync", "op": "reset", "last_id": kept.pk}
+    await communicator.disconnect()
