@@ -48,7 +48,9 @@ class HtmxMessagesMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not getattr(request, "htmx", False) or "HX-Redirect" in response.headers:
+        htmx = getattr(request, "htmx", None)
+        # Boosted navigations render whole pages, whose toast region already shows them.
+        if not htmx or htmx.boosted or "HX-Redirect" in response.headers:
             return response
         if 300 <= response.status_code < 400 or not hasattr(request, "_messages"):
             return response
