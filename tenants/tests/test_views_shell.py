@@ -310,3 +310,10 @@ def test_big_counts_use_the_estimate_small_ones_are_exact(tenant, monkeypatch):
     # Filtered counts stop at the limit and read "2+".
     assert views._count(contact.objects.filter(name__startswith="C")) == (2, "at_least")
     assert views._count(contact.objects.filter(name="C1")) == (1, "exact")
+
+
+def test_account_management_pages_on_the_public_domain(public_client, owner):
+    public_client.force_login(owner)
+    html = public_client.get("/accounts/password/change/").content.decode()
+    assert "data-account-page" in html and "oldpassword" in html
+    assert 'data-nav="main"' not in html  # no workspace around it
