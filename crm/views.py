@@ -336,14 +336,17 @@ def _contact_context(request, contact: Contact, form=None) -> dict:
             members=members,
         )
     tags = tags_by_id(set(contact.tag_ids)) if contact.tag_ids else {}
+    notes = list(Note.objects.filter(contact=contact).order_by("-created_at")[:50])
+    authors = _users_by_id(n.author_id for n in notes)
+    for note in notes:
+        note.author_user = authors.get(note.author_id)
     return {
         "contact": contact,
         "form": form,
         "field_rows": field_rows,
         "contact_tags": [tags[t] for t in contact.tag_ids if t in tags],
         "all_tags": list(Tag.objects.all()),
-        "notes": list(Note.objects.filter(contact=contact).order_by("-created_at")[:50]),
-        "note_authors": _users_by_id(n.author_id for n in Note.objects.filter(contact=contact)[:50]),
+        "notes": notes,
         "timeline": _timeline(contact),
         "lists": list(ContactList.objects.filter(members__contact=contact)),
         "owner": _users_by_id([contact.owner_id]).get(contact.owner_id),
