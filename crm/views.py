@@ -18,6 +18,7 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequ
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext
@@ -269,7 +270,8 @@ def contact_bulk(request):
     operation = services.contacts_bulk_action(queryset=queryset, action=action, params=params, by=request.user)
     messages.success(
         request,
-        _("%(action)s: %(count)s contacts.") % {"action": BulkAction(action).label, "count": f"{operation.affected:n}"},
+        _("%(action)s: %(count)s contacts.")
+        % {"action": BulkAction(action).label, "count": number_format(operation.affected, force_grouping=True)},
     )
     return redirect(back)
 
@@ -282,7 +284,9 @@ def contact_bulk_undo(request, pk: int):
         messages.error(request, _(ERR_UNDO_EXPIRED))
     else:
         restored = services.contacts_bulk_undo(operation=operation, by=request.user)
-        messages.success(request, _("Undone: %(count)s contacts restored.") % {"count": restored})
+        messages.success(
+            request, _("Undone: %(count)s contacts restored.") % {"count": number_format(restored, force_grouping=True)}
+        )
     return redirect(request.POST.get("next") or reverse("crm:contacts"))
 
 
