@@ -11,7 +11,7 @@ import zlib
 
 import pytest
 
-from tests.browser.conftest_inbox_worker import inbox_celery_worker  # noqa: F401
+from tests.browser.conftest_worker import celery_worker_process  # noqa: F401
 from tests.conftest_helpers import TEST_PASSWORD
 
 
@@ -130,7 +130,7 @@ def _open_inbox(page, url_for, slug, path="/inbox/"):
     page.wait_for_selector("#inbox-status-line[data-connection=open]")
 
 
-@pytest.mark.usefixtures("inbox_celery_worker")
+@pytest.mark.usefixtures("celery_worker_process")
 def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screenshot):
     company, owner_email, agent = _company_with_sandbox(committed, unique, demo=True)
     other, other_email, _ = _company_with_sandbox(committed, unique, demo=False)
@@ -255,7 +255,7 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     assert response.status == 404 or "Maria Silva" not in other_page.content()
 
 
-@pytest.mark.usefixtures("inbox_celery_worker")
+@pytest.mark.usefixtures("celery_worker_process")
 def test_dropped_connection_catches_up_without_reload(new_context, url_for, unique, committed):
     from django_tenants.utils import schema_context
 
