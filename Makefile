@@ -29,9 +29,16 @@ messages: $(STAMP)
 run: messages
 	$(PY) -m config.devserver
 
+# Browser tests run in a pytest process of their own: Playwright's sync API refuses to start in
+# a process where the async tests (websockets, Channels) already ran an event loop.
 test: messages
 	$(VENV)/bin/ruff check .
+ifdef PYTEST_ARGS
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+else
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest --ignore=tests/browser
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest tests/browser
+endif
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
