@@ -104,8 +104,7 @@ def test_invite_member_and_manage_roles(page, url_for, workspace, screenshot, un
     page.select_option("[data-testid=invite-form] select[name=role]", "agent")
     page.click("[data-testid=invite-form] button[type=submit]")
     page.wait_for_selector(f"[data-invitation='{colleague}']")
-    toast = page.locator("#toasts [data-toast-item]").first
-    assert colleague in toast.inner_text()
+    page.locator("#toasts [data-toast-item]", has_text=colleague).wait_for()
     screenshot(page, "members-desktop")
 
     # The debounced search replaces only the table (htmx) and keeps the term in the URL.
