@@ -52,7 +52,7 @@ def populate(rows: int) -> None:
 
 
 def run(report) -> None:
-    from crm.listing import contacts_for_query, keyset_page
+    from crm.listing import contacts_for_query, keyset_page, needs_bounded_search
     from crm.models import Contact
 
     rows = int(os.environ.get("BENCH_CRM_SEARCH_ROWS", "1000000"))
@@ -70,7 +70,9 @@ def run(report) -> None:
         def page(query: str):
             request = factory.get("/contacts/?" + query)
             queryset, clean, _segment = contacts_for_query(QueryDict(query))
-            return keyset_page(request, queryset, QueryDict(query).get("sort") or "-id", search=bool(clean.get("q")))
+            return keyset_page(
+                request, queryset, QueryDict(query).get("sort") or "-id", search=needs_bounded_search(clean)
+            )
 
         def cursor_at(query: str, depth: int) -> str:
             """The keyset cursor of the row ``depth`` rows down that list (found once with

@@ -67,6 +67,20 @@ def contacts_for_query(params: QueryDict) -> tuple[QuerySet[Contact], dict, Segm
     return Contact.objects.filter(q), clean, segment
 
 
+def needs_bounded_search(clean: dict) -> bool:
+    """Whether the list's search should run in the two bounded steps (``SEARCH_WINDOW``).
+
+    Not for a (nearly) complete phone number: the unique phone index finds it directly and
+    PostgreSQL estimates such a narrow prefix well.
+    """
+    q = clean.get("q") or ""
+    if not q:
+        return False
+    digits = sum(ch.isdigit() for ch in q)
+    letters = sum(ch.isalpha() for ch in q)
+    return not (digits >= 10 and not letters)
+
+
 def _encode(values: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 

@@ -38,7 +38,7 @@ from crm.forms import (
     OptOutSettingsForm,
 )
 from crm.importing import MAX_UPLOAD_MB, ImportFileError, inspect_file, mapping_clean, target_labels
-from crm.listing import DEFAULT_SORT, SORTS, contacts_for_query, keyset_page
+from crm.listing import DEFAULT_SORT, SORTS, contacts_for_query, keyset_page, needs_bounded_search
 from crm.models import (
     BulkAction,
     BulkOperation,
@@ -110,7 +110,7 @@ def _list_context(request):
     except FilterError as exc:
         error = str(exc.message)
         queryset, clean, segment = Contact.objects.none(), {}, None
-    page = keyset_page(request, queryset, sort, search=bool(clean.get("q")))
+    page = keyset_page(request, queryset, sort, search=needs_bounded_search(clean))
     tag_ids = {t for c in page.items for t in c.tag_ids}
     tags = tags_by_id(tag_ids) if tag_ids else {}
     owners = _users_by_id(c.owner_id for c in page.items)

@@ -14,6 +14,7 @@ import tempfile
 from django.db import IntegrityError, connection
 from django.db.models import Count
 from django.http import FileResponse, Http404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -27,7 +28,7 @@ from crm import services
 from crm.api import serializers as s
 from crm.forms import ERR_TAG_NAME_TAKEN
 from crm.importing import MAX_UPLOAD_MB, ImportFileError, inspect_file, mapping_clean
-from crm.listing import DEFAULT_SORT, SORTS, contacts_for_query, keyset_page
+from crm.listing import DEFAULT_SORT, SORTS, contacts_for_query, keyset_page, needs_bounded_search
 from crm.models import (
     BulkAction,
     Contact,
@@ -44,6 +45,11 @@ from crm.segments import FilterError, filters_clean, filters_q
 from crm.validation import ContactDataError, bulk_items_clean, contact_data_clean, tag_names_resolve
 from tenants.api.base import TenantViewSet
 from tenants.roles import Role
+
+ERR_IMPORT_STARTED = _("This import has already started.")
+ERR_LIST_UNKNOWN = _("This list does not exist.")
+ERR_TAG_EMPTY = _("Tag names have 1 to 64 characters.")
+ERR_FIELD_KEY_TYPE = _("Give the field a key and a type.")
 
 
 def _actor(request):
@@ -67,7 +73,9 @@ class ContactPagination(BasePagination):
         if sort not in SORTS:
             raise ValidationError({"sort": [f"Use one of: {', '.join(SORTS)}."]})
         self.request = request
-        self.page = keyset_page(request, queryset, sort, search=bool(request.query_params.get("q")))
+        self.page = keyset_page(
+            request, queryset, sort, search=needs_bounded_search({"q": request.query_params.get("q", "")})
+        )
         return self.page.items
 
     def _link(self, **params):
@@ -295,7 +303,7 @@ class CustomFieldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         data.is_valid(raise_exception=True)
         v = data.validated_data
         if not v.get("key") or not v.get("field_type"):
-            raise ValidationError({"key": ["required"], "field_type": ["required"]})
+            raise ValidationError({"key": [str(ERR_FIELD_KEY_TYPE)]})
         if v["field_type"] == "choice" and not v["choices"]:
             raise ValidationError({"choices": [str(ERR_FIELD_CHOICES_MISSING)]})
         if CustomFieldDefinition.objects.filter(key=v["key"]).exists():
@@ -481,7 +489,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
 
         contact_import = self.get_object()
         if contact_import.status != ImportStatus.MAPPING:
-            raise ValidationError({"status": ["This import has already started."]})
+            raise ValidationError({"status": [str(ERR_IMPORT_STARTED)]})
         data = s.ImportStartInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -495,9 +503,9 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
             raise ValidationError({"mapping": [str(exc.message)]}) from exc
         list_id = v.get("contact_list")
         if list_id is not None and not ContactList.objects.filter(pk=list_id).exists():
-            raise ValidationError({"contact_list": ["Unknown list."]})
+            raise ValidationError({"contact_list": [str(ERR_LIST_UNKNOWN)]})
         if any(len(t.strip()) == 0 for t in v["tags"]):
-            raise ValidationError({"tags": ["Empty tag name."]})
+            raise ValidationError({"tags": [str(ERR_TAG_EMPTY)]})
         services.contact_import_start(
             contact_import=contact_import,
             mapping=mapping,
