@@ -214,10 +214,10 @@ def _contact_tags(contact):
     return list(Tag.objects.filter(id__in=contact.tag_ids or []).order_by("name")) if contact.tag_ids else []
 
 
-def _conversation_context(request, conversation: Conversation) -> dict:
+def _conversation_context(request, conversation: Conversation, *, with_thread: bool = True) -> dict:
     from crm.models import Tag
 
-    messages_, has_more = thread_messages(conversation)
+    messages_, has_more = thread_messages(conversation) if with_thread else ([], False)
     return {
         "conversation": conversation,
         "contact": conversation.contact,
@@ -354,7 +354,7 @@ def conversation_side(request, pk: int):
     template = {"header": "inbox/partials/header.html", "panel": "inbox/partials/panel.html"}.get(part)
     if template is None:
         raise Http404
-    return render(request, template, _conversation_context(request, conversation))
+    return render(request, template, _conversation_context(request, conversation, with_thread=False))
 
 
 @require_GET

@@ -642,3 +642,17 @@ def test_send_file_refusals(agent_client, sandbox, monkeypatch):
     )
     assert exe.status_code == 400 and exe.json()["message"] == services.ERR_MEDIA_TYPE
     assert not Message.objects.filter(conversation=conversation).exists()
+
+
+def test_header_and_panel_partials(agent_client, sandbox, agent):
+    conversation = make_conversation(sandbox, name="Parcial", assignee=agent, status=ConversationStatus.PENDING)
+    url = f"/inbox/c/{conversation.pk}/side/"
+
+    header = agent_client.get(url, {"part": "header"}).content.decode()
+    panel = agent_client.get(url, {"part": "panel"}).content.decode()
+    pane = agent_client.get(f"/inbox/c/{conversation.pk}/pane/").content.decode()
+
+    assert 'data-status="pending"' in header and f'data-assignee="{agent.pk}"' in header
+    assert "data-contact-form" in panel and "Parcial" in panel
+    assert "data-thread-list" in pane and "data-composer" in pane and "<html" not in pane
+    assert agent_client.get(url, {"part": "everything"}).status_code == 404
