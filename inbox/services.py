@@ -81,6 +81,7 @@ ERR_NUMBER_IN_USE = gettext_noop("This number is already connected to a company.
 ERR_CAPACITY = gettext_noop("Capacity must be between 0 and 500 conversations.")
 ERR_SANDBOX_ONLY = gettext_noop("Customer replies can only be simulated on the sandbox channel.")
 ERR_PHONE_INVALID = gettext_noop("This is not a valid phone number.")
+ERR_IDEMPOTENCY_KEY_REUSED = gettext_noop("This Idempotency-Key was already used for another conversation.")
 
 MAX_TEXT = 4096
 MAX_MEDIA_BYTES = 16 * 1024 * 1024
@@ -696,10 +697,15 @@ def agent_settings_update(*, user, capacity: int | None = None, is_available: bo
 # --- sending ------------------------------------------------------------------------------------
 
 
-def _existing_for_key(idempotency_key: str | None) -> Message | None:
+def _existing_for_key(idempotency_key: str | None, conversation: Conversation | None = None) -> Message | None:
+    """The message an earlier attempt with this key created. A key reused for another
+    conversation is a client bug: refused rather than answered with the wrong message."""
     if not idempotency_key:
         return None
-    return Message.objects.filter(idempotency_key=idempotency_key).first()
+    existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None and conversation is not None and existing.conversation_id != conversation.pk:
+        raise ValidationError(_(ERR_IDEMPOTENCY_KEY_REUSED))
+    return existing
 
 
 def _scoped_key(idempotency_key: str | None, by) -> str | None:
@@ -762,7 +768,7 @@ def message_send_text(
 ) -> Message:
     """Queue a free-text message (delivered by a worker); the same key never sends twice."""
     key = _scoped_key(idempotency_key, by)
-    existing = _existing_for_key(key)
+    existing = _existing_for_key(key, conversation)
     if existing is not None:
         return existing
     text = (text or "").strip()
@@ -810,7 +816,7 @@ def message_send_media(
     idempotency_key: str | None = None,
 ) -> Message:
     key = _scoped_key(idempotency_key, by)
-    existing = _existing_for_key(key)
+    existing = _existing_for_key(key, conversation)
     if existing is not None:
         return existing
     _check_can_send(conversation)

@@ -228,8 +228,11 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
         if key and request.principal.api_key_id:
             key = f"api{request.principal.api_key_id}:{key}"
         by = _actor(request)
-        existing = Message.objects.filter(idempotency_key=services._scoped_key(key, by)).first() if key else None
-        if existing is not None and existing.conversation_id == conversation.pk:
+        try:
+            existing = services._existing_for_key(services._scoped_key(key, by), conversation)
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        if existing is not None:
             return Response(s.InboxMessageOutput(existing).data, status=status.HTTP_200_OK)
         try:
             if v["type"] == "template":

@@ -189,3 +189,28 @@ def test_agents_capacity_and_availability(tenant, tenant_client_factory, make_me
         admin.patch(f"{API}/agents/{agent_user.pk}/", {"capacity": 999}, content_type="application/json").status_code
         == 400
     )
+
+
+def test_idempotency_key_reused_for_another_conversation_is_refused(setup, tenant_client_factory, make_member, acme):
+    from crm.services import contact_upsert_from_channel
+    from inbox.services import ERR_IDEMPOTENCY_KEY_REUSED
+
+    connection.set_tenant(acme)
+    contact = contact_upsert_from_channel(phone="+5511955554444", wa_id=None, name="Outro", source="test")
+    second = Conversation.objects.create(channel=setup.channel, contact=contact, last_inbound_at=timezone.now())
+    connection.set_schema_to_public()
+    agent = client_for(tenant_client_factory, make_member, acme, "agent")
+    ok = agent.post(
+        f"{API}/conversations/{setup.pk}/messages/",
+        {"text": "a"},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+    assert ok.status_code == 201
+    bad = agent.post(
+        f"{API}/conversations/{second.pk}/messages/",
+        {"text": "a"},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+    assert bad.status_code == 400 and bad.json()["detail"] == [ERR_IDEMPOTENCY_KEY_REUSED]
