@@ -393,7 +393,7 @@ def message_media(request, pk: int, message_id: int):
         message.media.open("rb"),
         content_type=message.media_mime or "application/octet-stream",
         as_attachment=request.GET.get("download") == "1",
-        filename=message.media_filename or message.media.name.rsplit("/", 1)[-1],
+        filename=message.media_filename or (message.media.name or "file").rsplit("/", 1)[-1],
     )
     response["Cache-Control"] = "private, max-age=3600"
     return response
@@ -510,11 +510,10 @@ def conversation_assign(request, pk: int):
     agent_id = request.POST.get("agent", "")
     agent = None
     if agent_id:
-        if agent_id == "me":
-            agent_id = str(request.user.pk)
+        user_id = request.user.pk if agent_id == "me" else _int(agent_id)
         membership = (
             Membership.objects.filter(
-                company=request.tenant, user_id=_int(agent_id), role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]
+                company=request.tenant, user_id=user_id or 0, role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]
             )
             .select_related("user")
             .first()
