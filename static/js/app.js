@@ -256,6 +256,13 @@
   /* --- Start -------------------------------------------------------------------------------- */
   function start() {
     document.querySelectorAll("#toasts [data-toast-item]").forEach(arm);
+    // Tab bars scroll sideways on phones: bring the current tab into view.
+    document.querySelectorAll("[data-tabs]").forEach(function (bar) {
+      var current = bar.querySelector("[aria-current=page]");
+      if (current && bar.scrollWidth > bar.clientWidth) {
+        bar.scrollLeft = current.offsetLeft - (bar.clientWidth - current.offsetWidth) / 2;
+      }
+    });
     connectLive();
     if ("serviceWorker" in navigator && document.body.dataset.sw) {
       navigator.serviceWorker.register(document.body.dataset.sw, { scope: "/" }).catch(function () {});
