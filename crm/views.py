@@ -391,10 +391,17 @@ def contact_detail(request, pk: int):
 @role_required(Role.AGENT)
 def contact_create(request):
     members = _members()
+    definitions = list(CustomFieldDefinition.objects.all())
     form = ContactForm(request.POST or None, members=members, initial={"consent_status": ConsentStatus.UNKNOWN})
+    field_rows = [
+        {"definition": d, "value": request.POST.get(f"cf_{d.key}", "") if request.method == "POST" else None}
+        for d in definitions
+    ]
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data["custom_fields"] = {d.key: request.POST.get(f"cf_{d.key}", "") for d in definitions}
         try:
-            clean = contact_data_clean(dict(form.cleaned_data))
+            clean = contact_data_clean(data, definitions=definitions)
         except ContactDataError as exc:
             for key, message in exc.errors.items():
                 form.add_error(
@@ -407,7 +414,7 @@ def contact_create(request):
             contact = services.contact_create(data=clean, by=request.user, source=ContactSource.MANUAL)
             messages.success(request, _("Contact created."))
             return redirect("crm:contact", pk=contact.pk)
-    return render(request, "crm/contact_form.html", {"form": form})
+    return render(request, "crm/contact_form.html", {"form": form, "field_rows": field_rows})
 
 
 @role_required(Role.AGENT)

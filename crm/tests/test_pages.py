@@ -212,3 +212,18 @@ def test_pages_match_a_plain_query_past_the_window(owner_client, tenant, monkeyp
     for earlier, later in zip(pages, pages[1:], strict=False):
         back = owner_client.get(f"/contacts/?q={q}&size=10&sort={sort}&before={later.previous_cursor}").context["page"]
         assert [c.pk for c in back.items] == [c.pk for c in earlier.items]
+
+
+def test_create_contact_with_required_custom_field(owner_client, tenant):
+    CustomFieldDefinition.objects.create(key="cidade", label="Cidade", field_type=FieldType.TEXT, required=True)
+    connection.set_schema_to_public()
+    page = owner_client.get("/contacts/new/")
+    assert b'name="cf_cidade"' in page.content
+    missing = owner_client.post("/contacts/new/", {"phone": "11987654321", "consent_status": "unknown"})
+    assert missing.status_code == 200
+    done = owner_client.post(
+        "/contacts/new/", {"phone": "11987654321", "consent_status": "unknown", "cf_cidade": "Recife"}
+    )
+    assert done.status_code == 302
+    connection.set_tenant(tenant)
+    assert Contact.objects.get().custom_fields == {"cidade": "Recife"}
