@@ -227,3 +227,13 @@ def test_create_contact_with_required_custom_field(owner_client, tenant):
     assert done.status_code == 302
     connection.set_tenant(tenant)
     assert Contact.objects.get().custom_fields == {"cidade": "Recife"}
+
+
+def test_sortable_headers_and_htmx_partial(owner_client, acme_data):
+    page = owner_client.get("/contacts/?q=maria")
+    assert b'data-testid="sort-name"' in page.content
+    assert b"q=maria&amp;sort=name" in page.content
+    partial = owner_client.get("/contacts/?q=maria&sort=-name", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="contacts")
+    assert partial.templates[0].name == "crm/partials/contact_table.html"
+    names = [c.name for c in partial.context["page"].items]
+    assert names == sorted(names, reverse=True)
