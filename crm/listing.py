@@ -10,6 +10,7 @@ import base64
 import json
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
@@ -203,10 +204,17 @@ def _search_rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: i
     value = last[0][0]
     if value is not None and hasattr(value, "isoformat"):
         value = value.isoformat()
-    beyond = _with_cursor(queryset, spec, [value, last[0][1]], reverse).order_by()
+    # Only ids and the sort value are materialized (narrow rows); the page's rows are then
+    # read by primary key.
+    columns = ["id"] + ([spec.column] if spec.column else [])
+    beyond = _with_cursor(queryset, spec, [value, last[0][1]], reverse).order_by().values(*columns)
     cte, cte_params = _as_cte(beyond, "crm_match")
-    outer, outer_params = _from_cte(Contact.objects.order_by(*order)[: limit - len(rows)], "crm_match")
-    return rows + list(Contact.objects.raw(f"WITH {cte} {outer}", cte_params + outer_params))
+    outer, outer_params = _from_cte(Contact.objects.order_by(*order).values("id")[: limit - len(rows)], "crm_match")
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {cte} {outer}", cte_params + outer_params)
+        ids = [row[0] for row in cursor.fetchall()]
+    by_id = Contact.objects.in_bulk(ids)
+    return rows + [by_id[pk] for pk in ids if pk in by_id]
 
 
 def _rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int, search: bool) -> list:
