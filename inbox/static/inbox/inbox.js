@@ -22,6 +22,8 @@
   const listBox = document.getElementById("inbox-list");
   const filtersForm = document.getElementById("inbox-filters");
 
+  const CATCH_UP_OVERLAP = 50;
+
   const state = {
     socket: null,
     lastId: parseInt(root.dataset.lastEventId || "0", 10) || 0,
@@ -103,7 +105,11 @@
       state.everConnected = true;
       setConnection("open", strings.connected);
       root.dataset.connection = "open";
-      send({ action: "catch_up", since: state.lastId });
+      // Ids are handed out when a transaction writes its event, not when it commits: an event
+      // with a slightly smaller id than the last one seen may commit later. Ask a little further
+      // back; what was already applied is skipped by id.
+      const overlap = wasReconnect ? CATCH_UP_OVERLAP : 0;
+      send({ action: "catch_up", since: Math.max(0, state.lastId - overlap) });
       if (state.conversationId) send({ action: "subscribe", conversation: state.conversationId });
       state.reconnected = wasReconnect;
       clearInterval(state.pingTimer);
