@@ -9,10 +9,11 @@ from functools import wraps
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from tenants.roles import Role, role_at_least
 
-ERR_FORBIDDEN = "Your role does not allow this action."
+ERR_FORBIDDEN = gettext_noop("Your role does not allow this action.")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_tenants.utils import schema_context
 
 from tenants.context import use_public_schema
@@ -42,14 +43,14 @@ RESERVED_SLUGS = {
 }
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
 
-ERR_SLUG_TAKEN = "This address is already taken."
-ERR_SLUG_INVALID = "Use 1 to 48 lowercase letters, digits and hyphens, not at the start or end."
-ERR_SLUG_RESERVED = "This address is reserved."
-ERR_ALREADY_MEMBER = "This person is already a member of the company."
-ERR_INVITATION_INVALID = "This invitation is invalid or has expired."
-ERR_INVITATION_EMAIL = "This invitation was sent to another email address."
-ERR_ROLE_NOT_ALLOWED = "You cannot give this role."
-ERR_LAST_OWNER = "A company needs at least one owner."
+ERR_SLUG_TAKEN = gettext_noop("This address is already taken.")
+ERR_SLUG_INVALID = gettext_noop("Use 1 to 48 lowercase letters, digits and hyphens, not at the start or end.")
+ERR_SLUG_RESERVED = gettext_noop("This address is reserved.")
+ERR_ALREADY_MEMBER = gettext_noop("This person is already a member of the company.")
+ERR_INVITATION_INVALID = gettext_noop("This invitation is invalid or has expired.")
+ERR_INVITATION_EMAIL = gettext_noop("This invitation was sent to another email address.")
+ERR_ROLE_NOT_ALLOWED = gettext_noop("You cannot give this role.")
+ERR_LAST_OWNER = gettext_noop("A company needs at least one owner.")
 
 
 def schema_name_for(slug: str) -> str:
