@@ -368,6 +368,10 @@ class ContactImport(models.Model):
         return self.original_name
 
     @property
+    def pk_str(self) -> str:
+        return str(self.pk)
+
+    @property
     def encoding_label(self) -> str:
         return {
             "utf-8": "UTF-8",

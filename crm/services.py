@@ -56,7 +56,7 @@ def timeline_record(
 
 
 def _contact_event(op: str, contact: Contact) -> None:
-    send_event_on_commit({"type": "crm.contact", "op": op, "id": contact.pk}, groups=["crm"])
+    send_event_on_commit({"type": "crm.contact", "op": op, "id": contact.pk})
 
 
 @transaction.atomic
@@ -427,7 +427,7 @@ def contact_merge(*, primary: Contact, others: list[Contact], by=None) -> Contac
     timeline_record(contact=primary, kind="contact.merged", data={"phones": phones}, actor=by)
     _contact_event("updated", primary)
     for other_id in other_ids:
-        send_event_on_commit({"type": "crm.contact", "op": "deleted", "id": other_id}, groups=["crm"])
+        send_event_on_commit({"type": "crm.contact", "op": "deleted", "id": other_id})
     return primary
 
 
@@ -533,7 +533,7 @@ def contacts_bulk_action(*, queryset, action: str, params: dict, by=None) -> Bul
             raise ValueError(f"unknown bulk action {action!r}")
     BulkOperation.objects.filter(pk=operation.pk).update(affected=affected)
     operation.refresh_from_db()
-    send_event_on_commit({"type": "crm.contacts", "op": "bulk", "action": action, "affected": affected}, groups=["crm"])
+    send_event_on_commit({"type": "crm.contacts", "op": "bulk", "action": action, "affected": affected})
     return operation
 
 
@@ -628,7 +628,7 @@ def contacts_bulk_undo(*, operation: BulkOperation, by=None) -> int:
             )
     operation.undone_at = timezone.now()
     operation.save(update_fields=["undone_at"])
-    send_event_on_commit({"type": "crm.contacts", "op": "bulk_undo", "action": operation.action}, groups=["crm"])
+    send_event_on_commit({"type": "crm.contacts", "op": "bulk_undo", "action": operation.action})
     return restored
 
 
@@ -853,7 +853,5 @@ def contacts_bulk_upsert(*, items: list[dict], existing: str = "update", by=None
         ]
     )
     if to_create or to_update:
-        send_event_on_commit(
-            {"type": "crm.contacts", "op": "bulk_upsert", "count": len(to_create) + len(to_update)}, groups=["crm"]
-        )
+        send_event_on_commit({"type": "crm.contacts", "op": "bulk_upsert", "count": len(to_create) + len(to_update)})
     return [{"status": r["status"], "id": r["contact"].pk} for r in results]

@@ -14,21 +14,22 @@ logger = logging.getLogger(__name__)
 
 
 def _progress_event(contact_import) -> None:
+    """Move the import's progress bar on every open page of the company (the shell's
+    ``job`` events; the page also polls, so a missed event costs nothing)."""
     from tenants.realtime import send_event
 
     try:
         send_event(
             {
-                "type": "crm.import",
+                "type": "job",
                 "op": "progress",
-                "id": contact_import.pk,
-                "status": contact_import.status,
-                "processed": contact_import.processed_rows,
+                "id": f"crm-import-{contact_import.pk}",
+                "done": contact_import.processed_rows,
                 "total": contact_import.total_rows,
-            },
-            groups=["crm"],
+                "status": contact_import.status,
+            }
         )
-    except Exception:  # noqa: BLE001 - progress is best effort; the page also polls
+    except Exception:  # noqa: BLE001 - progress is best effort
         logger.warning("could not publish import progress", exc_info=True)
 
 

@@ -241,3 +241,28 @@ def test_cells_with_tabs_backslashes_and_line_breaks_survive(tenant, tmp_path):
     result = _import(tmp_path, content, encoding="utf-8", mapping={"0": "name", "1": "phone"})
     assert result.created_count == 1
     assert Contact.objects.get().name == "Ana\\Maria\tda\nSilva"
+
+
+def test_progress_events_reach_the_company_group(tenant):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from crm.tasks import _progress_event
+    from tenants.realtime import company_group
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(company_group(tenant.schema_name), channel)
+    contact_import = ContactImport.objects.create(
+        original_name="a.csv", total_rows=10, processed_rows=4, status="running"
+    )
+    _progress_event(contact_import)
+    message = async_to_sync(layer.receive)(channel)
+    assert message["event"] == {
+        "type": "job",
+        "op": "progress",
+        "id": f"crm-import-{contact_import.pk}",
+        "done": 4,
+        "total": 10,
+        "status": "running",
+    }
