@@ -3,6 +3,7 @@ and events of one company never reach another's sockets."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -35,10 +36,23 @@ def committed_member(django_db_blocker, acme):
         return session.session_key
 
     yield make
+
+    # The rows were written (and committed) by the async-to-sync executor thread's connection;
+    # delete them from a connection of our own too, outside the test's rolled-back transaction.
+    def cleanup():
+        from django.db import connection
+
+        try:
+            for user, session in created:
+                session.delete()
+                User.objects.filter(pk=user.pk).delete()
+        finally:
+            connection.close()
+
     with django_db_blocker.unblock():
-        for user, session in created:
-            session.delete()
-            user.delete()
+        worker = threading.Thread(target=cleanup)
+        worker.start()
+        worker.join()
 
 
 def _communicator(host: str, session_key: str | None):
