@@ -96,6 +96,8 @@ def run(report) -> None:
     from crm.services import contact_import_create
 
     rows = int(os.environ.get("BENCH_CRM_ROWS", "1000000"))
+    # The machine is shared: the load tells how much of it this run had.
+    print("# load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()), flush=True)
     tmpdir = tempfile.mkdtemp(prefix="bench-crm-")
     path = os.path.join(tmpdir, "contatos.csv")
     generate(path, rows)
@@ -128,6 +130,7 @@ def run(report) -> None:
         report("crm_import_1m.baseline", baseline, "s")
         report("crm_import_1m_ratio", elapsed / baseline, "x")
         report("crm_import_rows_per_s", rows / elapsed, "rows/s")
+        print("# load average after {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()), flush=True)
     finally:
         connection.set_schema_to_public()
         target.delete(force_drop=True)
