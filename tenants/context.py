@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import connection
 from django_tenants.utils import get_public_schema_name
+
+if TYPE_CHECKING:
+    from tenants.models import Company
 
 
 class NoTenantError(RuntimeError):
@@ -26,7 +31,13 @@ def require_tenant_schema() -> str:
     return schema
 
 
-def current_company():
+def connection_tenant() -> Company:
+    """The tenant django-tenants set on the connection, without the public-schema guard (in the
+    public schema it is django-tenants' placeholder for it, not a saved ``Company``)."""
+    return connection.tenant  # type: ignore[attr-defined]  # set by django-tenants' backend
+
+
+def current_company() -> Company:
     """The ``Company`` whose schema is active (raises in the public schema)."""
     require_tenant_schema()
-    return connection.tenant  # type: ignore[attr-defined]
+    return connection_tenant()

@@ -7,14 +7,18 @@ appears in the sidebar when its app is installed, never before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tenants.roles import Role
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 
 @dataclass(frozen=True)
 class NavItem:
     key: str  # stable id, also used to mark the active entry
-    label: str  # lazy translated string
+    label: str | StrPromise  # lazy translated string
     url_name: str  # URL name in the tenant urlconf
     icon: str  # icon name from the shell's icon set
     order: int = 100

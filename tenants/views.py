@@ -30,6 +30,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
 from tenants import selectors, services
+from tenants.context import current_schema
 from tenants.forms import (
     PENDING_INVITATION_KEY,
     ApiKeyForm,
@@ -158,7 +159,7 @@ def _count(queryset, *, whole_table: bool = False) -> tuple[int, str]:
             cursor.execute(
                 "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE c.relname = %s AND n.nspname = %s",
-                [queryset.model._meta.db_table, connection.schema_name],
+                [queryset.model._meta.db_table, current_schema()],
             )
             row = cursor.fetchone()
         estimate = int(row[0]) if row else -1
@@ -321,7 +322,8 @@ def member_role(request, pk: int):
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
     else:
-        messages.error(request, form.errors["role"][0])
+        # ErrorList.__getitem__ returns the message text (the stubs also allow a ValidationError)
+        messages.error(request, str(form.errors["role"][0]))
     return redirect("members")
 
 
