@@ -76,7 +76,7 @@ def demo_contacts_setup() -> int:
                 last_interaction_at=created + dt.timedelta(days=rng.randint(0, 30)) if i % 2 else None,
             )
         )
-    created = Contact.objects.bulk_create(contacts, ignore_conflicts=True)
+    inserted = Contact.objects.bulk_create(contacts, ignore_conflicts=True)
     vip_list, _ = ContactList.objects.get_or_create(
         name="Clientes VIP", defaults={"description": "Atendimento prioritário"}
     )
@@ -93,4 +93,4 @@ def demo_contacts_setup() -> int:
             }
         },
     )
-    return len(created)
+    return len(inserted)

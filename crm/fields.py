@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import CustomFieldDefinition, FieldType
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 ERR_FIELD_UNKNOWN = _("There is no custom field named “%(key)s”.")
 ERR_FIELD_REQUIRED = _("This field is required.")
@@ -93,7 +96,8 @@ def parse_value(definition: CustomFieldDefinition, raw: Any) -> Any:
                 return False
             raise ValueError
     except (ValueError, InvalidOperation, TypeError):
-        message = {FieldType.NUMBER: ERR_FIELD_NUMBER, FieldType.DATE: ERR_FIELD_DATE}.get(kind, ERR_FIELD_BOOLEAN)
+        messages: dict[str, StrPromise] = {FieldType.NUMBER: ERR_FIELD_NUMBER, FieldType.DATE: ERR_FIELD_DATE}
+        message = messages.get(kind, ERR_FIELD_BOOLEAN)
         raise ValueError(message) from None
     text = str(raw).strip()
     if kind == FieldType.CHOICE:

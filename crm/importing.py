@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -36,6 +36,7 @@ from crm.fields import parse_value
 from crm.models import ConsentStatus, ContactImport, CustomFieldDefinition, ExistingPolicy, ImportStatus
 from crm.phones import InvalidPhoneError, normalize_phone
 from crm.text import fold_full
+from tenants.context import connection_tenant, current_schema
 
 ERR_FILE_EMPTY = _("The file is empty.")
 ERR_FILE_TYPE = _("Upload a CSV or XLSX file.")
@@ -525,7 +526,7 @@ class FailedRows:
         self.tmp.seek(0)
         base = os.path.splitext(os.path.basename(contact_import.original_name))[0] or "import"
         contact_import.failed_file.save(
-            f"{connection.schema_name}/{contact_import.pk}/{base}-{gettext('failed')}.csv", File(self.tmp), save=False
+            f"{current_schema()}/{contact_import.pk}/{base}-{gettext('failed')}.csv", File(self.tmp), save=False
         )
         self.tmp.close()
 
@@ -593,7 +594,7 @@ class _Writer:
 
         self.contact_import = contact_import
         self.progress = progress
-        self.tenant = django_connection.tenant
+        self.tenant = connection_tenant()
         self.threaded = not django_connection.in_atomic_block
         self.error: BaseException | None = None
         self.lock = threading.Lock()
@@ -691,15 +692,13 @@ def run_import(
     ``contact_import`` are saved after every chunk. ``path`` overrides the stored file (the
     benchmark reads its generated file in place).
     """
-    from django.db import connection as django_connection
-
     definitions = list(CustomFieldDefinition.objects.all())
     parser = RowParser(
         headers=contact_import.headers,
         mapping=contact_import.mapping,
         definitions=definitions,
         import_tag_ids=list(contact_import.tag_ids or []),
-        country=getattr(django_connection.tenant, "default_country", "") or "BR",
+        country=getattr(connection_tenant(), "default_country", "") or "BR",
     )
     failed = FailedRows(contact_import.headers, contact_import.delimiter or ";")
     contact_import.status = ImportStatus.RUNNING

@@ -59,9 +59,10 @@ def contacts_for_query(params: QueryDict) -> tuple[QuerySet[Contact], dict, Segm
     clean = filters_clean(filters_from_query(params))
     q = filters_q(clean)
     segment = None
-    if params.get("segment"):
+    segment_id = params.get("segment")
+    if segment_id:
         try:
-            segment = Segment.objects.get(pk=int(params["segment"]))
+            segment = Segment.objects.get(pk=int(segment_id))
         except (ValueError, Segment.DoesNotExist):
             raise FilterError(_("This segment does not exist.")) from None
         q &= filters_q(filters_clean(segment.filters))
@@ -133,6 +134,7 @@ def display_order(spec: SortSpec) -> list:
 
     if not spec.nullable:
         return _order(spec, False)
+    assert spec.column is not None  # every nullable sort has a column
     column = F(spec.column)
     return [
         column.desc(nulls_last=True) if spec.descending else column.asc(nulls_last=True),

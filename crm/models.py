@@ -14,6 +14,8 @@ Designed for a million contacts per company:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -22,6 +24,9 @@ from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from tenants.models import User
 
 # Accented letters folded by ``search_name`` (and by ``crm.text.fold`` for queries).
 ACCENTED = "áàâãäåéèêëíìîïóòôõöúùûüçñýÿ"
@@ -215,6 +220,9 @@ class Note(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    # Not a field: the contact page sets the author it loaded from the public schema.
+    author_user: User | None
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -24,7 +24,6 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -32,6 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import ConsentStatus, ContactListMember, CustomFieldDefinition, FieldType
 from crm.phones import search_digit_prefixes
 from crm.text import fold
+from tenants.context import connection_tenant
 
 ERR_FILTER_SHAPE = _("The filter is not valid.")
 ERR_FILTER_UNKNOWN_FIELD = _("Unknown custom field: %(key)s.")
@@ -181,7 +181,7 @@ def search_q(q: str) -> Q:
     digits = sum(ch.isdigit() for ch in q)
     letters = sum(ch.isalpha() for ch in q)
     if digits >= 3 and not letters:
-        country = getattr(connection.tenant, "default_country", "BR") or "BR"
+        country = getattr(connection_tenant(), "default_country", "BR") or "BR"
         result = Q()
         for prefix in search_digit_prefixes(q, country):
             result |= Q(phone__startswith="+" + prefix)
@@ -221,6 +221,7 @@ def _field_q(condition: dict) -> Q:
     if op == "neq":
         return ~Q(custom_fields__contains={key: value})
     if op == "in":
+        assert value is not None  # filters_clean keeps "in" only with a non-empty list of choices
         result = Q()
         for item in value:
             result |= Q(custom_fields__contains={key: item})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Func, Max, Q, Value
@@ -30,12 +31,12 @@ from crm.models import (
     TimelineEvent,
 )
 from crm.phones import ERR_PHONE_EMPTY, InvalidPhoneError, normalize_phone, wa_id_candidates
-from tenants.context import require_tenant_schema
+from tenants.context import connection_tenant, current_schema, require_tenant_schema
 from tenants.realtime import send_event_on_commit
 
 
 def company_country() -> str:
-    return getattr(connection.tenant, "default_country", "") or "BR"
+    return getattr(connection_tenant(), "default_country", "") or "BR"
 
 
 def _actor_id(actor) -> int | None:
@@ -178,7 +179,7 @@ CONTACT_COLUMNS = (
 def tags_ensure(*, names: list[str]) -> list[int]:
     """Ids of the tags named ``names`` (case-insensitive), creating the missing ones."""
     require_tenant_schema()
-    wanted = {}
+    wanted: dict[str, str] = {}
     for name in names:
         name = name.strip()[:64]
         if name:
@@ -453,7 +454,8 @@ def contacts_bulk_action(*, queryset, action: str, params: dict, by=None) -> Bul
     operation = BulkOperation.objects.create(action=action, params=params, actor_id=_actor_id(by))
     where_sql, where_params = _ids_sql(queryset)
     actor = _actor_id(by)
-    kind, set_sql, set_params, extra_where, previous_sql = {
+    # action -> (timeline kind, SET clause, its params, extra WHERE, previous-value SQL or None)
+    plans: dict[str, tuple[str, str, list[Any], str, str | None]] = {
         BulkAction.TAG: (
             "contact.tagged",
             "tag_ids = array_append(c.tag_ids, %s::bigint)",
@@ -482,7 +484,8 @@ def contacts_bulk_action(*, queryset, action: str, params: dict, by=None) -> Bul
             "c.consent_status <> 'opted_out'",
             "jsonb_build_array(old.consent_status, old.consent_changed_at, old.consent_source)",
         ),
-    }.get(action, (None, None, None, None, None))
+    }
+    plan = plans.get(action)
     affected = 0
     with connection.cursor() as cursor:
         if action == BulkAction.DELETE:
@@ -498,7 +501,8 @@ def contacts_bulk_action(*, queryset, action: str, params: dict, by=None) -> Bul
                 [params["list_id"], *where_params, operation.pk],
             )
             affected = cursor.fetchone()[0]
-        elif kind is not None:
+        elif plan is not None:
+            kind, set_sql, set_params, extra_where, previous_sql = plan
             extra_params = [params.get("tag_id")] if "%s" in extra_where and action != BulkAction.ASSIGN_OWNER else []
             if action == BulkAction.ASSIGN_OWNER:
                 extra_params = [params.get("owner_id")]
@@ -617,11 +621,12 @@ def contacts_bulk_undo(*, operation: BulkOperation, by=None) -> int:
             )
             DeletedContact.objects.filter(operation=operation).delete()
         if operation.action in (BulkAction.TAG, BulkAction.UNTAG, BulkAction.ASSIGN_OWNER):
-            kind = {
+            kinds: dict[str, str] = {
                 BulkAction.TAG: "contact.tagged",
                 BulkAction.UNTAG: "contact.untagged",
                 BulkAction.ASSIGN_OWNER: "contact.owner_changed",
-            }[operation.action]
+            }
+            kind = kinds[operation.action]
             cursor.execute(
                 "DELETE FROM crm_timelineevent WHERE contact_id = ANY(%s) AND kind = %s AND data @> %s::jsonb",
                 [ids, kind, json.dumps({"bulk": operation.pk})],
@@ -682,7 +687,7 @@ def contact_import_start(
     contact_import.existing = existing
     contact_import.status = ImportStatus.QUEUED
     contact_import.save(update_fields=["mapping", "tag_ids", "contact_list", "existing", "status"])
-    enqueue_on_commit(contact_import_run, connection.schema_name, contact_import.pk)
+    enqueue_on_commit(contact_import_run, current_schema(), contact_import.pk)
     return contact_import
 
 
@@ -776,7 +781,9 @@ def contacts_bulk_upsert(*, items: list[dict], existing: str = "update", by=None
     now = timezone.now()
     phones = [item["phone"] for item in items]
     found = {c.phone: c for c in Contact.objects.filter(phone__in=phones).select_for_update().order_by("pk")}
-    to_create, to_update, results = [], [], []
+    to_create: list[Contact] = []
+    to_update: list[Contact] = []
+    results: list[dict[str, Any]] = []
     fields_changed: set[str] = set()
     for item in items:
         contact = found.get(item["phone"])

@@ -57,6 +57,7 @@ from crm.models import (
 from crm.segments import FilterError, filters_clean, filters_q
 from crm.selectors import crm_settings_get, tags_by_id
 from crm.validation import ContactDataError, contact_data_clean
+from tenants.context import connection_tenant
 from tenants.permissions import role_required
 from tenants.roles import Role
 
@@ -559,7 +560,7 @@ def contact_export(request, fmt: str):
         *[d.label for d in definitions],
     ]
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    rows = _export_rows(queryset, definitions, connection.tenant)
+    rows = _export_rows(queryset, definitions, connection_tenant())
     if fmt == "csv":
         writer = csv.writer(_Echo(), delimiter=";")
 
@@ -701,8 +702,10 @@ def import_failed_rows(request, pk: int):
     contact_import = get_object_or_404(ContactImport, pk=pk)
     if not contact_import.failed_file:
         raise Http404
+    name = contact_import.failed_file.name
+    assert name  # a FieldFile is truthy only when it has a name
     handle = contact_import.failed_file.open("rb")
-    return FileResponse(handle, as_attachment=True, filename=os.path.basename(contact_import.failed_file.name))
+    return FileResponse(handle, as_attachment=True, filename=os.path.basename(name))
 
 
 # --- Lists and segments -----------------------------------------------------------------------

@@ -93,7 +93,8 @@ class BulkUpsertResult(serializers.Serializer):
     index = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "skipped", "failed"])
     id = serializers.IntegerField(allow_null=True)
-    errors = serializers.DictField(required=False)
+    # DRF's metaclass moves declared fields off the class, so these names do not clash at runtime.
+    errors = serializers.DictField(required=False)  # type: ignore[assignment]
 
 
 class BulkUpsertOutput(serializers.Serializer):
@@ -106,7 +107,7 @@ class BulkUpsertOutput(serializers.Serializer):
 
 
 class ConsentInput(serializers.Serializer):
-    source = serializers.CharField(max_length=64, required=False, default="api")
+    source = serializers.CharField(max_length=64, required=False, default="api")  # type: ignore[assignment]  # declared field, see BulkUpsertResult
 
 
 class NoteOutput(serializers.ModelSerializer):
@@ -133,10 +134,11 @@ class CustomFieldOutput(serializers.ModelSerializer):
 
 class CustomFieldInput(serializers.Serializer):
     key = serializers.RegexField(r"^[a-z][a-z0-9_]{0,47}$", required=False)
-    label = serializers.CharField(max_length=80)
+    # Declared fields named like Field attributes (see BulkUpsertResult).
+    label = serializers.CharField(max_length=80)  # type: ignore[assignment]
     field_type = serializers.ChoiceField(choices=FieldType.choices, required=False)
     choices = serializers.ListField(child=serializers.CharField(max_length=80), required=False, default=list)
-    required = serializers.BooleanField(required=False, default=False)
+    required = serializers.BooleanField(required=False, default=False)  # type: ignore[assignment]
 
 
 class ContactListOutput(serializers.ModelSerializer):
