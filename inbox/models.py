@@ -359,3 +359,24 @@ class RealtimeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.type}.{self.op}"
+
+
+class PendingStatus(models.Model):
+    """A provider status that arrived before we stored the provider's message id (Meta can
+    report "sent" while our send request is still being committed). Applied as soon as the
+    id is stored; statuses of messages sent by other tools sharing the number age out."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    provider_message_id = models.CharField(max_length=128)
+    status = models.CharField(max_length=10)
+    status_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=20, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_details = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "provider_message_id"], name="inbox_pending_status_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_message_id} {self.status}"

@@ -931,6 +931,7 @@ def message_deliver(*, message_id: int) -> Message | None:
         message.save(update_fields=["provider_message_id", "status", "status_at", "provider_media_id"])
         _touch_channel(channel, message.status_at)
         _emit_message(message, "status")
+        _apply_pending(channel, message.provider_message_id)
         from crm.services import timeline_record
 
         timeline_record(
@@ -1155,6 +1156,7 @@ def message_statuses_apply(*, channel: Channel, statuses: list[StatusUpdate]) ->
     with connection.cursor() as cursor:
         cursor.execute(_APPLY_SQL, params)
         rows = cursor.fetchall()
+    _keep_unmatched(channel, reduced, changed=len(rows))
     events = [
         RealtimeEvent(
             id=pk,
@@ -1168,6 +1170,59 @@ def message_statuses_apply(*, channel: Channel, statuses: list[StatusUpdate]) ->
     ]
     _send_many_on_commit(events)
     return len(rows)
+
+
+def _keep_unmatched(channel: Channel, updates: list[StatusUpdate], *, changed: int) -> None:
+    """Park statuses of provider ids we do not know yet (see ``PendingStatus``)."""
+    from inbox.models import PendingStatus
+
+    if changed == len(updates):
+        return  # every status found its message
+    pids = [u.provider_message_id for u in updates]
+    known = set(
+        Message.objects.filter(channel=channel, provider_message_id__in=pids).values_list(
+            "provider_message_id", flat=True
+        )
+    )
+    PendingStatus.objects.bulk_create(
+        [
+            PendingStatus(
+                channel=channel,
+                provider_message_id=u.provider_message_id,
+                status=u.status,
+                status_at=u.timestamp,
+                error_code=u.error_code[:20],
+                error_title=u.error_title[:255],
+                error_details=u.error_details,
+            )
+            for u in updates
+            if u.provider_message_id not in known
+        ]
+    )
+
+
+def _apply_pending(channel: Channel, provider_message_id: str) -> None:
+    """Apply the statuses that arrived before ``provider_message_id`` was stored."""
+    from inbox.models import PendingStatus
+
+    pending = list(PendingStatus.objects.filter(channel=channel, provider_message_id=provider_message_id))
+    if not pending:
+        return
+    message_statuses_apply(
+        channel=channel,
+        statuses=[
+            StatusUpdate(
+                provider_message_id=p.provider_message_id,
+                status=p.status,
+                timestamp=p.status_at,
+                error_code=p.error_code,
+                error_title=p.error_title,
+                error_details=p.error_details,
+            )
+            for p in pending
+        ],
+    )
+    PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
 
 
 # --- webhooks -----------------------------------------------------------------------------------

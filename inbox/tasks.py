@@ -156,10 +156,12 @@ def prune_logs() -> None:
     """Beat: trim the realtime event log and processed webhook deliveries of every company."""
     from datetime import timedelta
 
-    from inbox.models import RealtimeEvent, WebhookEvent
+    from inbox.models import PendingStatus, RealtimeEvent, WebhookEvent
 
     now = timezone.now()
     for company in get_tenant_model().objects.exclude(schema_name="public"):
         with schema_context(company.schema_name):
             RealtimeEvent.objects.filter(created_at__lt=now - timedelta(days=REALTIME_EVENT_RETENTION_DAYS)).delete()
             WebhookEvent.objects.filter(processed_at__lt=now - timedelta(days=WEBHOOK_EVENT_RETENTION_DAYS)).delete()
+            # Statuses of messages sent by other tools sharing the number never find theirs.
+            PendingStatus.objects.filter(created_at__lt=now - timedelta(days=1)).delete()

@@ -200,7 +200,7 @@ class Store:
         from django.utils import timezone
 
         from inbox.models import Message, MessageStatus
-        from inbox.services import _emit_message
+        from inbox.services import _apply_pending, _emit_message
 
         schema, channel_id = key
 
@@ -218,6 +218,8 @@ class Store:
             message.status_at = timezone.now()
             message.save(update_fields=["provider_message_id", "status", "status_at", "error_code", "error_title"])
             _emit_message(message, "status")
+            if real_id:
+                _apply_pending(message.channel, real_id)
 
         self._run(schema, write)
 

@@ -28,6 +28,7 @@ def graph(_graph_server, settings):
     _graph_server.sent.clear()
     _graph_server.fail_to.clear()
     _graph_server.media.clear()
+    _graph_server.next_ids.clear()
     _graph_server.token_info = {"is_valid": True, "expires_at": 0, "scopes": ["whatsapp_business_messaging"]}
     settings.WHATSAPP_GRAPH_URL = _graph_server.url
     settings.WHATSAPP_GRAPH_VERSION = _graph_server.version

@@ -105,6 +105,7 @@ class GraphStub(_Server):
         self.uploaded: dict[str, tuple[bytes, str]] = {}
         self.token_info: dict[str, Any] = {"is_valid": True, "expires_at": 0, "scopes": ["whatsapp_business_messaging"]}
         self.sent: list[dict] = []
+        self.next_ids: list[str] = []  # message ids to hand out next (tests that need to know them)
 
     def _authorized(self, record: Recorded) -> bool:
         return record.headers.get("Authorization") == f"Bearer {self.token}"
@@ -139,7 +140,7 @@ class GraphStub(_Server):
                 status, error = self.fail_to[to]
                 return status, {}, error
             self.sent.append(body)
-            wamid = "wamid.HBgN" + secrets.token_hex(16).upper()
+            wamid = self.next_ids.pop(0) if self.next_ids else "wamid.HBgN" + secrets.token_hex(16).upper()
             return (
                 200,
                 {},

@@ -239,3 +239,24 @@ def test_same_phone_number_id_cannot_be_connected_twice(cloud_channel, other_com
             secrets_={"access_token": "t", "app_secret": "s"},
         )
     assert ERR_NUMBER_IN_USE in json.dumps(exc.value.message_dict)
+
+
+def test_status_arriving_before_the_send_is_stored_is_applied_later(cloud_channel, graph, contact):
+    from django.utils import timezone
+
+    from inbox.models import PendingStatus
+    from inbox.providers.base import StatusUpdate
+    from inbox.services import message_deliver, message_send_text, message_statuses_apply
+
+    conversation = Conversation.objects.create(channel=cloud_channel, contact=contact, last_inbound_at=timezone.now())
+    message = message_send_text(conversation=conversation, text="rápido")
+    graph.next_ids.append("wamid.EARLY0001")
+    # Meta's "delivered" webhook is processed before our send stored the message id
+    message_statuses_apply(
+        channel=cloud_channel, statuses=[StatusUpdate(provider_message_id="wamid.EARLY0001", status="delivered")]
+    )
+    assert PendingStatus.objects.filter(provider_message_id="wamid.EARLY0001").exists()
+    message_deliver(message_id=message.pk)
+    message.refresh_from_db()
+    assert message.provider_message_id == "wamid.EARLY0001" and message.status == MessageStatus.DELIVERED
+    assert not PendingStatus.objects.exists()
