@@ -74,12 +74,11 @@ def app():
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 600
     connections["default"].settings_dict["CONN_MAX_AGE"] = 600
-    from config.asgi import application
-    from inbox.asgi import WebhookFastPath
+    from config.asgi import application, routed_application
 
     if os.environ.get("BENCH_WEBHOOK_DJANGO_VIEW"):
-        return application
-    return WebhookFastPath(application)
+        return routed_application  # the same stack without the webhook fast path
+    return application
 
 
 # --- the load side ----------------------------------------------------------------------------

@@ -10,9 +10,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from inbox.asgi import WebhookFastPath  # noqa: E402
 from tenants.websocket import TenantWebsocketMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
+# Meta webhook deliveries are accepted before the Django stack (signature check and a
+# group-committed insert; see inbox.asgi); everything else goes through Django or Channels.
+routed_application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
@@ -20,3 +23,4 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+application = WebhookFastPath(routed_application)

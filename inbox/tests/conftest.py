@@ -95,3 +95,25 @@ def conversation(cloud_channel, contact):
     from inbox.models import Conversation
 
     return Conversation.objects.create(channel=cloud_channel, contact=contact, last_inbound_at=timezone.now())
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Inbox tests assert the English message constants (the default language is pt-BR)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def tenant_client_factory(tenant_client_factory):
+    """Clients that ask for English, whatever the company's language."""
+    from django.conf import settings
+
+    def make(company, user=None):
+        client = tenant_client_factory(company, user)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        return client
+
+    return make

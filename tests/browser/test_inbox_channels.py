@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the browser fixtures are imported into this module and used as arguments
 """Channel settings in a real browser: connect a Cloud API number, read the webhook URL and
 verify token, and watch a WhatsApp Web QR code arrive live (desktop and phone screenshots)."""
 
@@ -6,16 +5,6 @@ from __future__ import annotations
 
 import threading
 
-from tests.browser.conftest import (  # noqa: F401 - browser fixtures for this module
-    chromium_path,
-    committed,
-    live_server_url,
-    new_context,
-    playwright_browser,
-    screenshot,
-    unique,
-    url_for,
-)
 from tests.conftest_helpers import TEST_PASSWORD
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
