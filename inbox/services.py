@@ -135,13 +135,10 @@ def _send_many_on_commit(rows: list[RealtimeEvent]) -> None:
     can hold thousands; one ``async_to_sync`` per event would dominate the worker's time)."""
     if not rows:
         return
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    from tenants.realtime import scoped_group
+    from tenants.realtime import scoped_group, send_many
 
     schema = require_tenant_schema()
-    messages = []
+    messages: list[tuple[str, dict]] = []
     for row in rows:
         event = {**row.payload, "type": row.type, "op": row.op, "id": row.pk}
         if row.conversation_id is not None:
@@ -149,20 +146,12 @@ def _send_many_on_commit(rows: list[RealtimeEvent]) -> None:
         payload = {"type": "app.event", "event": json.loads(json.dumps(event, default=str))}
         messages += [(scoped_group(schema, group), payload) for group in _groups_for(row)]
 
-    async def send_all():
-        import asyncio
-
-        layer = get_channel_layer()
-        # Concurrent sends (the layer pools its Redis connections): round trips overlap.
-        for start in range(0, len(messages), 20):
-            chunk = messages[start : start + 20]
-            await asyncio.gather(*(layer.group_send(group, payload) for group, payload in chunk))
-
     def send():
-        try:
-            async_to_sync(send_all)()
-        except Exception:  # noqa: BLE001 - the data is committed; clients catch up from the log
-            logger.exception("sending %d realtime events failed", len(messages))
+        # Concurrent sends on the process's sender loop, in chunks so a batch of thousands does
+        # not hold every pooled Redis connection at once. send_many logs its own failures (the
+        # data is committed; clients catch up from the log).
+        for start in range(0, len(messages), 200):
+            send_many(messages[start : start + 200])
 
     if len(messages) > BACKGROUND_SEND_THRESHOLD:
         # Big status batches: hand the sends to one background thread (order kept) so the
