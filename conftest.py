@@ -25,13 +25,20 @@ def _ensure_company(slug: str, name: str):
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb):
+    """The test database, always set up (pytest-django's own fixture sets up only the
+    databases that collected tests name, and browser tests reach it through a live server)."""
     from django.conf import settings
+    from django.test.utils import setup_databases, teardown_databases
 
     from tenants.models import Company, Domain
     from tenants.services import ensure_template_schema
 
+    keepdb = django_db_keepdb and not django_db_createdb
     with django_db_blocker.unblock():
+        db_cfg = setup_databases(
+            verbosity=request.config.option.verbose, interactive=False, keepdb=keepdb, aliases={"default"}
+        )
         public, _ = Company.objects.get_or_create(
             schema_name="public", defaults={"name": "Master IA", "slug": "public"}
         )
@@ -40,6 +47,10 @@ def django_db_setup(django_db_setup, django_db_blocker):
         _ensure_company("acme", "Acme Ltda")
         _ensure_company("other", "Other Corp")
         connection.set_schema_to_public()
+    yield
+    if not keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(db_cfg, verbosity=request.config.option.verbose)
 
 
 @pytest.fixture
