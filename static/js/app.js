@@ -227,7 +227,12 @@
         close: function (focusButton) {
           if (!this.open) return;
           this.open = false;
-          if (focusButton !== false) this.$refs.button.focus();
+          // Focus goes back to the button now and again once Alpine has hidden the panel (a
+          // focused item being hidden can otherwise drop focus to the page).
+          if (focusButton !== false) {
+            this.$refs.button.focus();
+            this.$nextTick(function () { this.$refs.button.focus(); }.bind(this));
+          }
         },
         next: function () { this.$focus.within(this.$refs.panel).wrap().next(); },
         prev: function () { this.$focus.within(this.$refs.panel).wrap().previous(); },
