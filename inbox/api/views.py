@@ -324,12 +324,12 @@ class AgentViewSet(TenantViewSet):
         from tenants.context import current_company
         from tenants.models import Membership
 
-        memberships = Membership.objects.filter(
+        agent_memberships = Membership.objects.filter(
             company=current_company(), role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]
         ).select_related("user")
         if user_id is not None:
-            memberships = memberships.filter(user_id=user_id)
-        memberships = list(memberships.order_by("user__email"))
+            agent_memberships = agent_memberships.filter(user_id=user_id)
+        memberships = list(agent_memberships.order_by("user__email"))
         ids = [m.user_id for m in memberships]
         settings_by_user = {a.user_id: a for a in AgentSettings.objects.filter(user_id__in=ids)}
         load = dict(
