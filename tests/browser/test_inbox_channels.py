@@ -3,34 +3,10 @@ verify token, and watch a WhatsApp Web QR code arrive live (desktop and phone sc
 
 from __future__ import annotations
 
-import threading
-
+from tests.browser.support import run_committed as _run
 from tests.conftest_helpers import TEST_PASSWORD
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-
-
-def _run(committed, fn):
-    """Run ``fn`` for real in its own thread (Playwright owns an event loop in this one)."""
-    result = {}
-
-    def target():
-        from django.db import connection
-
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
-            result["error"] = exc
-        finally:
-            connection.close()
-
-    with committed():
-        worker = threading.Thread(target=target)
-        worker.start()
-        worker.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 def _owner_company(committed, unique):

@@ -5,13 +5,13 @@ note, assigns and resolves; another company sees nothing of it."""
 from __future__ import annotations
 
 import struct
-import threading
 import time
 import zlib
 
 import pytest
 
 from tests.browser.conftest_worker import celery_worker_process  # noqa: F401
+from tests.browser.support import run_committed as _run
 from tests.conftest_helpers import TEST_PASSWORD
 
 
@@ -33,33 +33,6 @@ def _png(width: int = 160, height: int = 100) -> bytes:
 
 PNG = _png()
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-
-
-def _run(committed, fn):
-    """Run ``fn`` for real in a thread of its own and return its result.
-
-    Playwright keeps an event loop in the test thread, and the services send their realtime
-    events with ``async_to_sync`` after commit, which refuses to run in such a thread.
-    """
-    result = {}
-
-    def target():
-        from django.db import connection
-
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
-            result["error"] = exc
-        finally:
-            connection.close()
-
-    with committed():
-        worker = threading.Thread(target=target)
-        worker.start()
-        worker.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 def _company_with_sandbox(committed, unique, *, demo: bool):
