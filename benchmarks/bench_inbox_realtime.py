@@ -24,13 +24,14 @@ import json
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
+
+from benchmarks.support import free_port, wait_port
 
 SAMPLES = int(os.environ.get("BENCH_INBOX_SAMPLES", "200"))
 SOCKETS = int(os.environ.get("BENCH_INBOX_SOCKETS", "1000"))
@@ -74,23 +75,6 @@ def worker() -> None:
 
 
 # --- the load side ----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} did not start")
 
 
 def _raise_fd_limit(wanted: int) -> int:
@@ -330,7 +314,7 @@ def run(report) -> None:
         print(f"# file descriptor limit {limit} is below what {SOCKETS} sockets need", flush=True)
     bench_company, channel, session_key = _prepare()
     env = _env()
-    port = _free_port()
+    port = free_port()
     host = settings.BASE_DOMAIN
     tenant_host = f"{bench_company.slug}.{settings.BASE_DOMAIN}"
     # One web process, as the issue asks ("one web process holds 1,000 open websockets").
@@ -360,7 +344,7 @@ def run(report) -> None:
         env=env,
     )
     try:
-        _wait_port(port)
+        wait_port(port)
         webhook_ms, baseline_ms = asyncio.run(
             _latency(port, host, tenant_host, session_key, channel, bench_company.schema_name)
         )

@@ -21,12 +21,13 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
+
+from benchmarks.support import free_port, wait_port
 
 MESSAGES = int(os.environ.get("BENCH_WEBHOOK_MESSAGES", "4000"))
 CONNECTIONS = int(os.environ.get("BENCH_WEBHOOK_CONNECTIONS", "16"))
@@ -82,23 +83,6 @@ def app():
 
 
 # --- the load side ----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} did not start")
 
 
 def _request(path: str, body: bytes, headers: dict[str, str], host: str) -> bytes:
@@ -253,7 +237,7 @@ def run(report) -> None:
 
     bench_company, channel = _prepare()
     env = _env()
-    port = _free_port()
+    port = free_port()
     host = settings.BASE_DOMAIN
     server = subprocess.Popen(
         [
@@ -281,7 +265,7 @@ def run(report) -> None:
         env=env,
     )
     try:
-        _wait_port(port)
+        wait_port(port)
         # Warm up both paths (imports, connections, route cache).
         warm_empty = [_request("/bench/empty/", b"{}", {}, host) for _ in range(200)]
         _load(port, warm_empty)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -52,4 +53,22 @@ def time_calls(fn: Callable[[], object], repeat: int, warmup: int = 3) -> list[f
     return samples
 
 
-__all__ = ["company", "percentile", "time_calls", "statistics"]
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    """Wait until something listens on the loopback ``port`` (a server subprocess started)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+__all__ = ["company", "free_port", "percentile", "statistics", "time_calls", "wait_port"]
