@@ -5,6 +5,7 @@ import io
 
 import pytest
 from django.core.files.base import ContentFile
+from django.http import QueryDict
 from openpyxl import Workbook
 
 from crm.importing import (
@@ -266,3 +267,92 @@ def test_progress_events_reach_the_company_group(tenant):
         "total": 10,
         "status": "running",
     }
+
+
+def _contact_indexes() -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'crm_contact'"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_large_import_into_a_small_table_loads_without_the_heavy_indexes(tenant, tmp_path, monkeypatch):
+    """Bulk mode: the search/tag/name indexes are dropped for the load and built again after,
+    and the result is the same as through the indexes (search, tags, update of an existing row)."""
+    from django.db import connection
+
+    import crm.importing as importing
+    from crm.listing import contacts_for_query
+
+    ContactFactory(phone="+5511987654321", name="Antigo", tag_ids=[])
+    before = _contact_indexes()
+    assert set(importing.BULK_INDEXES) <= before
+    seen_during_load = []
+    original_flush = importing._flush
+
+    def flush_and_look(cursor, rows, contact_import):
+        seen_during_load.append(set(importing.BULK_INDEXES) & _contact_indexes())
+        return original_flush(cursor, rows, contact_import)
+
+    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 2)
+    monkeypatch.setattr(importing, "_flush", flush_and_look)
+    result = _import(tmp_path, MESSY)
+    assert seen_during_load and all(not present for present in seen_during_load)
+    assert _contact_indexes() == before
+    assert (result.created_count, result.updated_count, result.failed_count) == (2, 1, 4)
+    joao = Contact.objects.get(phone="+5511987654321")
+    assert joao.name == "João Conceição"
+    assert sorted(Tag.objects.filter(pk__in=joao.tag_ids).values_list("name", flat=True)) == ["Lead", "VIP"]
+    queryset, _clean, _segment = contacts_for_query(QueryDict("q=conceicao"))
+    assert list(queryset.values_list("phone", flat=True)) == ["+5511987654321"]
+    # the build statements are the model's: the rebuilt indexes are the migrated ones
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'crm_contact_search_gin'")
+        assert "gin (search_vector)" in cursor.fetchone()[0]
+
+
+def test_indexes_come_back_when_a_bulk_import_fails(tenant, tmp_path, monkeypatch):
+    import crm.importing as importing
+
+    before = _contact_indexes()
+
+    def broken_flush(cursor, rows, contact_import):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 2)
+    monkeypatch.setattr(importing, "_flush", broken_flush)
+    with pytest.raises(RuntimeError):
+        _import(tmp_path, MESSY)
+    assert _contact_indexes() == before
+
+
+def test_indexes_left_out_by_a_dead_import_are_rebuilt(tenant):
+    from django.db import connection
+
+    from crm.importing import BULK_INDEXES, contact_indexes_ensure
+
+    before = _contact_indexes()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX crm_contact_search_gin, crm_contact_tags_gin")
+    assert sorted(contact_indexes_ensure()) == ["crm_contact_search_gin", "crm_contact_tags_gin"]
+    assert _contact_indexes() == before
+    assert contact_indexes_ensure() == []
+    assert set(BULK_INDEXES) <= before
+
+
+def test_small_imports_keep_the_indexes(tenant, tmp_path, monkeypatch):
+    import crm.importing as importing
+
+    seen = []
+    original_flush = importing._flush
+
+    def flush_and_look(cursor, rows, contact_import):
+        seen.append(set(importing.BULK_INDEXES) <= _contact_indexes())
+        return original_flush(cursor, rows, contact_import)
+
+    monkeypatch.setattr(importing, "_flush", flush_and_look)
+    _import(tmp_path, MESSY)
+    assert seen and all(seen)
