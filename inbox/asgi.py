@@ -23,6 +23,11 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
+# Imported by config.asgi after Django is set up (the webhook module reads models and settings).
+from inbox import webhooks
+
 logger = logging.getLogger(__name__)
 
 PATH_RE = re.compile(r"^/webhooks/whatsapp/([0-9a-fA-F-]{32,36})/$")
@@ -65,6 +70,9 @@ class _GroupWriter:
     async def _run(self) -> None:
         while True:
             first = await self.queue.get()
+            # One more turn of the event loop lets the requests that arrived in the same
+            # readiness batch join this statement: fewer, larger INSERTs for the same load.
+            await asyncio.sleep(0)
             batch = [first]
             while len(batch) < MAX_BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
@@ -93,11 +101,13 @@ class _GroupWriter:
             query = sql.SQL(
                 "INSERT INTO {}.inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
                 " SELECT p, c, d, j::jsonb, b, now(), e"
-                " FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
+                " FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[])"
                 " AS t(p, c, d, j, b, e)"
                 " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
             ).format(sql.Identifier(schema))
             columns = list(zip(*(row for _schema, row, _future in items), strict=True))
+            # Binary parameters (%b): psycopg escapes text arrays element by element in Python
+            # (about 100 us for a status payload); binary arrays are length-prefixed copies.
             cursor = await self.conn.execute(query, [list(column) for column in columns])
             inserted = {r[0] for r in await cursor.fetchall()}
             for _schema, row, future in items:
@@ -108,6 +118,7 @@ class _GroupWriter:
 class WebhookFastPath:
     def __init__(self, app):
         self.app = app
+        self._host: bytes | None = None
         self.writer = _GroupWriter()
         self.redis = None
         self.last_trigger: dict[str, float] = {}
@@ -125,13 +136,14 @@ class WebhookFastPath:
         status, text = await self.accept(match.group(1), body, scope)
         await self._answer(send, status, text)
 
-    @staticmethod
-    def _on_public_domain(scope) -> bool:
-        from django.conf import settings
+    def _on_public_domain(self, scope) -> bool:
+        if self._host is None:
+            from django.conf import settings
 
+            self._host = settings.BASE_DOMAIN.lower().encode("latin-1")
         for name, value in scope.get("headers", []):
             if name == b"host":
-                return value.decode("latin-1").split(":")[0].lower() == settings.BASE_DOMAIN.lower()
+                return value.split(b":", 1)[0].lower() == self._host
         return False
 
     @staticmethod
@@ -159,22 +171,18 @@ class WebhookFastPath:
         await send({"type": "http.response.body", "body": text})
 
     async def accept(self, channel_public_id: str, body: bytes, scope) -> tuple[int, bytes]:
-        from asgiref.sync import sync_to_async
-
-        from inbox import webhooks
-
         target = webhooks.cached_target(channel_public_id)
         if target is None:
             target = await sync_to_async(webhooks.resolve_public, thread_sensitive=True)(channel_public_id)
         if target is None or target.channel.kind not in ("whatsapp_cloud", "sandbox"):
             return 404, b"unknown channel"
-        header = ""
+        header = b""
         for name, value in scope.get("headers", []):
             if name == b"x-hub-signature-256":
-                header = value.decode("latin-1")
+                header = value.strip()
         secret = target.channel.app_secret or ""
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        if not secret or not header or not hmac.compare_digest(expected, header.strip()):
+        expected = b"sha256=" + hmac.digest(secret.encode(), body, "sha256").hex().encode()
+        if not secret or not header or not hmac.compare_digest(expected, header):
             return 401, b"invalid signature"
         text = body.decode("utf-8", errors="replace")
         row: tuple[Any, ...]

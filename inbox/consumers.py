@@ -202,12 +202,15 @@ class InboxConsumer(TenantConsumer):
             await self.send_json(message["event"])
 
     async def _deliver(self, event: dict):
-        event_id = event.get("id")
-        if isinstance(event_id, int):
-            if event_id in self.seen:
+        # A coalesced ``message.statuses`` event covers several stored events (``ids``).
+        ids = event.get("ids") or [event.get("id")]
+        ids = [event_id for event_id in ids if isinstance(event_id, int)]
+        if ids:
+            if all(event_id in self.seen for event_id in ids):
                 return
-            self.seen[event_id] = None
-            if len(self.seen) > SEEN_IDS:
+            for event_id in ids:
+                self.seen[event_id] = None
+            while len(self.seen) > SEEN_IDS:
                 self.seen.popitem(last=False)
         await self.send_json(event)
 

@@ -46,6 +46,7 @@ from inbox.providers import get_provider
 from inbox.providers.base import InboundMessage, ProviderError, StatusUpdate
 from inbox.selectors import serialize_conversation, serialize_message, window_is_open
 from tenants.context import current_schema, require_tenant_schema
+from tenants.db import binary_cursor
 from tenants.realtime import send_event_on_commit
 from tenants.roles import Role, role_at_least
 
@@ -130,32 +131,46 @@ def _send_stored(row: RealtimeEvent) -> None:
     send_event_on_commit(event, groups=_groups_for(row))
 
 
-def _send_many_on_commit(rows: list[RealtimeEvent]) -> None:
-    """Send many stored events after commit in one trip to the channel layer (a status batch
-    can hold thousands; one ``async_to_sync`` per event would dominate the worker's time)."""
-    if not rows:
+def _send_statuses_on_commit(changes: list[tuple[int, int, dict[str, Any]]]) -> None:
+    """Send stored status events after commit, one channel-layer message per conversation.
+
+    ``changes`` holds ``(event id, conversation id, message)`` rows. A campaign's burst of
+    delivery reports changes thousands of messages per batch; one ``message.statuses`` event
+    per conversation (with every event id it covers, so clients skip them on catch-up) costs one
+    Redis round trip instead of one per message. The log keeps one row per change.
+    """
+    if not changes:
         return
     from tenants.realtime import scoped_group, send_many
 
     schema = require_tenant_schema()
+    by_conversation: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    for event_id, conversation_id, message in changes:
+        by_conversation.setdefault(conversation_id, []).append((event_id, message))
     messages: list[tuple[str, dict]] = []
-    for row in rows:
-        event = {**row.payload, "type": row.type, "op": row.op, "id": row.pk}
-        if row.conversation_id is not None:
-            event.setdefault("conversation", row.conversation_id)
-        payload = {"type": "app.event", "event": json.loads(json.dumps(event, default=str))}
-        messages += [(scoped_group(schema, group), payload) for group in _groups_for(row)]
+    for conversation_id, items in by_conversation.items():
+        ids = [event_id for event_id, _message in items]
+        event = {
+            "type": "message",
+            "op": "statuses",
+            "id": max(ids),
+            "ids": ids,
+            "conversation": conversation_id,
+            "messages": [message for _event_id, message in items],
+        }
+        group = _groups_for(RealtimeEvent(type="message", op="status", conversation_id=conversation_id))
+        messages += [(scoped_group(schema, name), {"type": "app.event", "event": event}) for name in group]
 
     def send():
-        # Concurrent sends on the process's sender loop, in chunks so a batch of thousands does
-        # not hold every pooled Redis connection at once. send_many logs its own failures (the
-        # data is committed; clients catch up from the log).
+        # Concurrent sends on the process's sender loop, in chunks so a batch touching thousands
+        # of conversations does not hold every pooled Redis connection at once. send_many logs
+        # its own failures (the data is committed; clients catch up from the log).
         for start in range(0, len(messages), 200):
             send_many(messages[start : start + 200])
 
     if len(messages) > BACKGROUND_SEND_THRESHOLD:
-        # Big status batches: hand the sends to one background thread (order kept) so the
-        # worker goes on with the next batch instead of waiting on thousands of round trips.
+        # Many conversations: hand the sends to one background thread (order kept) so the
+        # worker goes on with the next batch instead of waiting on the round trips.
         transaction.on_commit(lambda: _background_sender().put(send))
     else:
         transaction.on_commit(send)
@@ -1092,7 +1107,7 @@ def _reduce_statuses(statuses: list[StatusUpdate]) -> dict[str, StatusUpdate]:
 
 _APPLY_SQL = """
 WITH v AS (
-    SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::int[])
+    SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::int[])
         AS v(pid, status, ts, code, title, details, rank)
 ), upd AS (
     UPDATE inbox_message AS m SET
@@ -1102,22 +1117,26 @@ WITH v AS (
         error_title = CASE WHEN v.status = 'failed' THEN v.title ELSE m.error_title END,
         error_details = CASE WHEN v.status = 'failed' THEN v.details ELSE m.error_details END
     FROM v
-    WHERE m.channel_id = %s
+    WHERE m.channel_id = %b
       AND m.direction = 'out'
       AND m.provider_message_id = v.pid
       AND v.rank > (CASE m.status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
                     WHEN 'read' THEN 3 WHEN 'failed' THEN 4 ELSE 99 END)
       AND NOT (v.status = 'failed' AND m.status IN ('delivered', 'read'))
     RETURNING m.id, m.conversation_id, m.status, m.error_code, m.error_title, m.error_details
+), ev AS (
+    INSERT INTO inbox_realtimeevent (type, op, payload, conversation_id, user_ids, created_at)
+    SELECT 'message', 'status',
+           jsonb_build_object('message', jsonb_build_object(
+               'id', id, 'conversation', conversation_id, 'status', status,
+               'error_code', error_code, 'error_title', error_title, 'error_details', error_details)),
+           conversation_id, '[]'::jsonb, now()
+    FROM upd ORDER BY id
+    RETURNING id, (payload -> 'message' ->> 'id')::bigint AS message_id
 )
-INSERT INTO inbox_realtimeevent (type, op, payload, conversation_id, user_ids, created_at)
-SELECT 'message', 'status',
-       jsonb_build_object('message', jsonb_build_object(
-           'id', id, 'conversation', conversation_id, 'status', status,
-           'error_code', error_code, 'error_title', error_title, 'error_details', error_details)),
-       conversation_id, '[]'::jsonb, now()
-FROM upd ORDER BY id
-RETURNING id, payload, conversation_id
+SELECT ev.id, upd.conversation_id, upd.id, upd.status, upd.error_code, upd.error_title, upd.error_details
+FROM ev JOIN upd ON upd.id = ev.message_id
+ORDER BY ev.id
 """
 
 
@@ -1142,22 +1161,28 @@ def message_statuses_apply(*, channel: Channel, statuses: list[StatusUpdate]) ->
         [STATUS_RANK[u.status] for u in reduced],
         channel.pk,
     ]
-    with connection.cursor() as cursor:
+    # Binary parameters: these arrays hold up to a thousand values each (see tenants.db).
+    with binary_cursor() as cursor:
         cursor.execute(_APPLY_SQL, params)
         rows = cursor.fetchall()
     _keep_unmatched(channel, reduced, changed=len(rows))
-    events = [
-        RealtimeEvent(
-            id=pk,
-            type="message",
-            op="status",
-            payload=json.loads(payload) if isinstance(payload, str) else payload,
-            conversation_id=cid,
-            user_ids=[],
-        )
-        for pk, payload, cid in rows
-    ]
-    _send_many_on_commit(events)
+    _send_statuses_on_commit(
+        [
+            (
+                event_id,
+                conversation_id,
+                {
+                    "id": message_id,
+                    "conversation": conversation_id,
+                    "status": status,
+                    "error_code": code,
+                    "error_title": title,
+                    "error_details": details,
+                },
+            )
+            for event_id, conversation_id, message_id, status, code, title, details in rows
+        ]
+    )
     return len(rows)
 
 

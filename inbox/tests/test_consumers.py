@@ -205,6 +205,75 @@ async def test_other_company_cannot_subscribe_to_acme_conversation(committed, ac
     await communicator.disconnect()
 
 
+async def test_status_batch_arrives_as_one_event_and_is_not_replayed(committed, acme, django_db_blocker):
+    """A batch of delivery reports reaches the open conversation as one ``statuses`` event that
+    names every stored event it covers; catching up afterwards replays none of them."""
+    key, _ = await sync_to_async(committed.member)(acme)
+    conversation = await sync_to_async(committed.conversation)(acme)
+    communicator, _ = await connected(acme, key)
+    await communicator.send_json_to({"action": "subscribe", "conversation": conversation.pk})
+    assert (await communicator.receive_json_from())["op"] == "added"
+
+    def apply():
+        from django.utils import timezone
+
+        from inbox.models import Message, RealtimeEvent
+        from inbox.providers.base import StatusUpdate
+        from inbox.services import message_statuses_apply
+
+        with django_db_blocker.unblock(), schema_context(acme.schema_name):
+            channel = conversation.channel
+            messages = [
+                Message.objects.create(
+                    conversation=conversation,
+                    channel=channel,
+                    direction="out",
+                    kind="text",
+                    body=f"m{i}",
+                    provider_message_id=f"wamid.WS{uuid.uuid4().hex}",
+                    status="sent",
+                )
+                for i in range(2)
+            ]
+            now = timezone.now()
+            message_statuses_apply(
+                channel=channel,
+                statuses=[
+                    StatusUpdate(provider_message_id=messages[0].provider_message_id, status="read", timestamp=now),
+                    StatusUpdate(
+                        provider_message_id=messages[1].provider_message_id, status="delivered", timestamp=now
+                    ),
+                ],
+            )
+            rows = list(
+                RealtimeEvent.objects.filter(op="status", conversation_id=conversation.pk).values_list("id", flat=True)
+            )
+            return [m.pk for m in messages], rows
+
+    message_ids, event_ids = await sync_to_async(apply)()
+
+    event = await communicator.receive_json_from(timeout=2)
+    assert event["type"] == "message" and event["op"] == "statuses"
+    assert sorted(event["ids"]) == sorted(event_ids) and event["id"] == max(event_ids)
+    assert {(m["id"], m["status"]) for m in event["messages"]} == {
+        (message_ids[0], "read"),
+        (message_ids[1], "delivered"),
+    }
+    assert await communicator.receive_nothing(timeout=0.3)
+
+    await communicator.send_json_to({"action": "catch_up", "since": min(event_ids) - 1})
+    assert (await communicator.receive_json_from(timeout=2))["type"] == "sync"
+    await communicator.disconnect()
+
+    def remove_events():
+        from inbox.models import RealtimeEvent
+
+        with django_db_blocker.unblock(), schema_context(acme.schema_name):
+            RealtimeEvent.objects.filter(pk__in=event_ids).delete()
+
+    await sync_to_async(remove_events)()
+
+
 def _exists_in(company, pk):
     from inbox.models import Conversation
 

@@ -177,11 +177,15 @@
   }
 
   function handle(event) {
-    if (typeof event.id === "number") {
-      if (state.seen.has(event.id)) return;
-      state.seen.add(event.id);
+    // A coalesced "statuses" event stands for several stored events (event.ids).
+    const ids = Array.isArray(event.ids) ? event.ids : typeof event.id === "number" ? [event.id] : [];
+    if (ids.length) {
+      if (ids.every((id) => state.seen.has(id))) return;
+      ids.forEach((id) => {
+        state.seen.add(id);
+        if (id > state.lastId) state.lastId = id;
+      });
       if (state.seen.size > 2000) state.seen = new Set(Array.from(state.seen).slice(-1000));
-      if (event.id > state.lastId) state.lastId = event.id;
       root.dataset.lastEventId = String(state.lastId);
     }
     switch (event.type) {
@@ -211,7 +215,11 @@
     const conversationId = conversationOf(event);
     debounce("list", 500, refreshList);
     if (!conversationId || conversationId !== state.conversationId) return;
-    if (event.type === "message") {
+    if (event.type === "message" && event.op === "statuses") {
+      // Ticks of several messages: re-render the ones on screen in one request.
+      const shown = (event.messages || []).map((m) => m.id).filter((id) => document.getElementById(`m-${id}`));
+      refreshMessages(shown);
+    } else if (event.type === "message") {
       const messageId = messageOf(event);
       const message = typeof event.message === "object" && event.message ? event.message : {};
       if (messageId && document.getElementById(`m-${messageId}`)) {
