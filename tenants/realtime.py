@@ -45,6 +45,19 @@ def send_event(event: dict[str, Any], *, groups: list[str] | None = None, user_i
     send_many((group, payload) for group in targets)
 
 
+# Close codes of a socket whose membership changed (see ``TenantConsumer.member_changed``).
+CLOSE_MEMBER_REMOVED = 4403  # the client stops retrying: it is no longer a member
+CLOSE_ROLE_CHANGED = 4001  # the client reconnects and is authorised with its new role
+
+
+def membership_changed_on_commit(schema_name: str, user_id: int, *, removed: bool) -> None:
+    """After commit, close the member's open sockets of that company: a removed member must
+    stop receiving events at once, not at its next reconnection."""
+    code = CLOSE_MEMBER_REMOVED if removed else CLOSE_ROLE_CHANGED
+    message = {"type": "member.changed", "code": code}
+    transaction.on_commit(lambda: send_many([(user_group(schema_name, user_id), message)]))
+
+
 # Sync code (views, services, tasks) sends through one long-lived event loop per process.
 # ``async_to_sync`` would build a new loop, and with it a new Redis connection, for every call:
 # tens of milliseconds per event, most of an inbound message's path to an agent's screen.

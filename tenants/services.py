@@ -19,6 +19,7 @@ from django_tenants.utils import schema_context
 
 from tenants.context import use_public_schema
 from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
+from tenants.realtime import membership_changed_on_commit
 from tenants.roles import Role, assignable_roles, role_at_least
 
 RESERVED_SLUGS = {
@@ -139,6 +140,7 @@ def membership_set_role(*, membership: Membership, role: str, by: Membership) ->
         _ensure_other_owner(membership)
     membership.role = role
     membership.save(update_fields=["role"])
+    membership_changed_on_commit(membership.company.schema_name, membership.user_id, removed=False)
     return membership
 
 
@@ -163,6 +165,7 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
     if membership.role == Role.OWNER:
         _ensure_other_owner(membership)
     membership.delete()
+    membership_changed_on_commit(membership.company.schema_name, membership.user_id, removed=True)
 
 
 def workspace_url(company: Company, path: str = "/") -> str:

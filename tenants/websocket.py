@@ -82,6 +82,10 @@ class TenantConsumer(AsyncJsonWebsocketConsumer):
     async def app_event(self, message):
         await self.send_json(message["event"])
 
+    async def member_changed(self, message):
+        """The member was removed or got another role (``membership_changed_on_commit``)."""
+        await self.close(code=message["code"])
+
 
 class EventsConsumer(TenantConsumer):
     """``/ws/events/``: every event of the member's company and of the member."""

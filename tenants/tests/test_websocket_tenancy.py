@@ -113,3 +113,45 @@ async def test_events_stay_inside_their_company(committed_member, acme, other_co
     assert await other_socket.receive_nothing(timeout=0.3)
     await acme_socket.disconnect()
     await other_socket.disconnect()
+
+
+async def test_removed_member_is_disconnected_and_role_change_reconnects(committed_member, acme, django_db_blocker):
+    """A member removed while a socket is open stops receiving events at once (4403, the
+    client gives up); a role change closes with 4001 so the client reconnects under its new role."""
+    from tenants.realtime import CLOSE_MEMBER_REMOVED, CLOSE_ROLE_CHANGED
+
+    owner_key = await sync_to_async(committed_member)(acme, "owner")
+    agent_key = await sync_to_async(committed_member)(acme, "agent")
+    viewer_key = await sync_to_async(committed_member)(acme, "viewer")
+    sockets = {}
+    for name, key in (("owner", owner_key), ("agent", agent_key), ("viewer", viewer_key)):
+        sockets[name] = _communicator("acme.localhost", key)
+        assert (await sockets[name].connect())[0]
+        await sockets[name].receive_json_from()
+
+    def change():
+        from django.contrib.sessions.backends.db import SessionStore
+
+        from tenants import services
+        from tenants.models import Membership
+
+        with django_db_blocker.unblock():
+
+            def membership(key):
+                user_id = SessionStore(session_key=key)["_auth_user_id"]
+                return Membership.objects.select_related("company").get(user_id=user_id, company=acme)
+
+            by = membership(owner_key)
+            services.membership_remove(membership=membership(agent_key), by=by)
+            services.membership_set_role(membership=membership(viewer_key), role="agent", by=by)
+
+    await sync_to_async(change)()
+
+    assert await sockets["agent"].receive_output(timeout=2) == {"type": "websocket.close", "code": CLOSE_MEMBER_REMOVED}
+    assert await sockets["viewer"].receive_output(timeout=2) == {"type": "websocket.close", "code": CLOSE_ROLE_CHANGED}
+    assert await sockets["owner"].receive_nothing(timeout=0.3)
+    # The removed member cannot come back.
+    again = _communicator("acme.localhost", agent_key)
+    connected, code = await again.connect()
+    assert not connected and code == 4403
+    await sockets["owner"].disconnect()
