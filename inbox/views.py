@@ -433,26 +433,35 @@ def _error_text(exc: Exception) -> str:
     return str(exc)
 
 
-@require_POST
-@role_required("workspace.work")
-def message_send(request, pk: int):
-    from inbox import services
-
+def _thread_post(request, pk: int, create, done_text: str):
+    """A text posted to the thread (a reply or a private note): ``create(conversation, body)``
+    returns the new row, which comes back rendered for the thread."""
     conversation = _conversation(request, pk)
     body = request.POST.get("body", "").strip()
     if not body:
         return _done(request, conversation, _(ERR_EMPTY_MESSAGE), status=400)
     try:
-        message = services.message_send_text(
+        row = create(conversation, body)
+    except ValidationError as exc:
+        return _done(request, conversation, _error_text(exc), status=400)
+    html = render(request, "inbox/partials/messages.html", {"thread": [row], "conversation": conversation})
+    return _done(request, conversation, done_text, fragment=html.content.decode())
+
+
+@require_POST
+@role_required("workspace.work")
+def message_send(request, pk: int):
+    from inbox import services
+
+    def create(conversation, body):
+        return services.message_send_text(
             conversation=conversation,
             text=body,
             by=request.user,
             idempotency_key=request.POST.get("idempotency_key") or None,
         )
-    except ValidationError as exc:
-        return _done(request, conversation, _error_text(exc), status=400)
-    html = render(request, "inbox/partials/messages.html", {"thread": [message], "conversation": conversation})
-    return _done(request, conversation, _(MSG_SENT), fragment=html.content.decode())
+
+    return _thread_post(request, pk, create, _(MSG_SENT))
 
 
 @require_POST
@@ -489,16 +498,10 @@ def message_send_media(request, pk: int):
 def note_add(request, pk: int):
     from inbox import services
 
-    conversation = _conversation(request, pk)
-    body = request.POST.get("body", "").strip()
-    if not body:
-        return _done(request, conversation, _(ERR_EMPTY_MESSAGE), status=400)
-    try:
-        note = services.note_add(conversation=conversation, body=body, by=request.user)
-    except ValidationError as exc:
-        return _done(request, conversation, _error_text(exc), status=400)
-    html = render(request, "inbox/partials/messages.html", {"thread": [note], "conversation": conversation})
-    return _done(request, conversation, _(MSG_NOTE_ADDED), fragment=html.content.decode())
+    def create(conversation, body):
+        return services.note_add(conversation=conversation, body=body, by=request.user)
+
+    return _thread_post(request, pk, create, _(MSG_NOTE_ADDED))
 
 
 @require_POST
