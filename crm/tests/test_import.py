@@ -293,9 +293,9 @@ def test_large_import_into_a_small_table_loads_without_the_heavy_indexes(tenant,
     seen_during_load = []
     original_flush = importing._flush
 
-    def flush_and_look(cursor, rows, contact_import):
+    def flush_and_look(cursor, rows, contact_import, *args):
         seen_during_load.append(set(importing.BULK_INDEXES) & _contact_indexes())
-        return original_flush(cursor, rows, contact_import)
+        return original_flush(cursor, rows, contact_import, *args)
 
     monkeypatch.setattr(importing, "BULK_MIN_ROWS", 2)
     monkeypatch.setattr(importing, "_flush", flush_and_look)
@@ -319,7 +319,7 @@ def test_indexes_come_back_when_a_bulk_import_fails(tenant, tmp_path, monkeypatc
 
     before = _contact_indexes()
 
-    def broken_flush(cursor, rows, contact_import):
+    def broken_flush(cursor, rows, contact_import, *args):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(importing, "BULK_MIN_ROWS", 2)
@@ -349,10 +349,42 @@ def test_small_imports_keep_the_indexes(tenant, tmp_path, monkeypatch):
     seen = []
     original_flush = importing._flush
 
-    def flush_and_look(cursor, rows, contact_import):
+    def flush_and_look(cursor, rows, contact_import, *args):
         seen.append(set(importing.BULK_INDEXES) <= _contact_indexes())
-        return original_flush(cursor, rows, contact_import)
+        return original_flush(cursor, rows, contact_import, *args)
 
     monkeypatch.setattr(importing, "_flush", flush_and_look)
     _import(tmp_path, MESSY)
     assert seen and all(seen)
+
+
+def test_import_into_an_empty_table_copies_rows_and_survives_a_concurrent_writer(tenant, tmp_path):
+    """An import that starts on an empty table writes straight into it; a chunk holding a phone
+    that another writer created meanwhile goes through the upsert (counted as an update)."""
+    contacts = ContactListFactory(name="Feira")
+    content = "Nome;Telefone;Consentimento\r\n" + "".join(
+        f"Pessoa {n};(11) 9{n}765-432{n};{'sim' if n == 3 else ''}\r\n" for n in range(1, 6)
+    )
+    path = write(tmp_path, "feira.csv", content, "utf-8")
+    inspection = inspect_file(path, "feira.csv")
+    contact_import = contact_import_create(stored_name="", original_name="feira.csv", inspection=inspection)
+    contact_import.file.save("feira.csv", ContentFile(open(path, "rb").read()), save=False)
+    contact_import.mapping = {"0": "name", "1": "phone", "2": "consent"}
+    contact_import.contact_list = contacts
+    contact_import.status = "queued"
+    contact_import.save()
+
+    def webhook_creates_a_contact(progress_import):
+        if progress_import.processed_rows == 2:
+            ContactFactory(phone="+5511947654324", name="Do WhatsApp")
+
+    result = run_import(contact_import, chunk_rows=2, progress=webhook_creates_a_contact)
+    assert (result.created_count, result.updated_count, result.failed_count) == (4, 1, 0)
+    assert Contact.objects.get(phone="+5511947654324").name == "Pessoa 4"
+    assert Contact.objects.count() == 5
+    assert ContactListMember.objects.filter(contact_list=contacts).count() == 5
+    first = Contact.objects.get(phone="+5511917654321")
+    assert (first.import_id, first.source, first.consent_status) == (result.pk, "import", ConsentStatus.UNKNOWN)
+    third = Contact.objects.get(phone="+5511937654323")
+    assert (third.consent_status, third.consent_source) == (ConsentStatus.OPTED_IN, "import")
+    assert third.consent_changed_at is not None and third.created_at == result.started_at
