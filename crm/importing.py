@@ -403,6 +403,7 @@ class RowParser:
     country: str
     tag_cache: dict[str, int] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
+    tag_cells: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         by_target = {t: int(c) for c, t in self.mapping.items()}
@@ -419,6 +420,16 @@ class RowParser:
         self.is_br = self.country.upper() == "BR"
 
     def _tags(self, cell: str) -> str:
+        # Spreadsheets repeat the same few tag cells ("VIP", "Lead, Site") on every row: the
+        # literal is built once per distinct cell (bounded, for files with free text there).
+        literal = self.tag_cells.get(cell)
+        if literal is None:
+            literal = self._tags_literal(cell)
+            if len(self.tag_cells) < 10_000:
+                self.tag_cells[cell] = literal
+        return literal
+
+    def _tags_literal(self, cell: str) -> str:
         from crm.services import tags_ensure
 
         names = [n.strip() for n in re.split(r"[,|;/]", cell) if n.strip()]
