@@ -69,18 +69,26 @@ def contacts_for_query(params: QueryDict) -> tuple[QuerySet[Contact], dict, Segm
     return Contact.objects.filter(q), clean, segment
 
 
-def needs_bounded_search(clean: dict) -> bool:
-    """Whether the list's search should run in the two bounded steps (``SEARCH_WINDOW``).
+SEARCH_TEXT = "text"
+SEARCH_PHONE = "phone"
+
+
+def needs_bounded_search(clean: dict) -> str:
+    """Whether the list's search should run in the two bounded steps (``SEARCH_WINDOW``):
+    ``SEARCH_PHONE`` for part of a phone number, ``SEARCH_TEXT`` for words, "" for none.
 
     Not for a (nearly) complete phone number: the unique phone index finds it directly and
     PostgreSQL estimates such a narrow prefix well.
     """
     q = clean.get("q") or ""
     if not q:
-        return False
+        return ""
     digits = sum(ch.isdigit() for ch in q)
     letters = sum(ch.isalpha() for ch in q)
-    return not (digits >= 10 and not letters)
+    if digits >= 10 and not letters:
+        return ""
+    # the same rule as ``segments.search_q``: digits and no letters search the phone
+    return SEARCH_PHONE if digits >= 3 and not letters else SEARCH_TEXT
 
 
 def _encode(values: list) -> str:
@@ -186,49 +194,93 @@ def _as_cte(queryset: QuerySet, name: str) -> tuple[str, list]:
 def _from_cte(queryset: QuerySet, name: str) -> tuple[str, list]:
     """The SQL of ``queryset`` reading from the CTE ``name`` (aliased as the contact table,
     so the compiled column references stay valid)."""
+    return _from_subquery(queryset, name)
+
+
+def _from_subquery(queryset: QuerySet, source: str) -> tuple[str, list]:
+    """The SQL of ``queryset`` reading from ``source`` (a CTE name or a parenthesized
+    subquery whose parameters come before the returned ones), aliased as the contact table."""
     sql, params = queryset.query.sql_with_params()
     marker = 'FROM "crm_contact"'
     index = sql.index(marker)
-    return sql[:index] + f'FROM {name} AS "crm_contact"' + sql[index + len(marker) :], list(params)
+    return sql[:index] + f'FROM {source} AS "crm_contact"' + sql[index + len(marker) :], list(params)
 
 
-def _search_rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int) -> list:
+def _plain(value):
+    return value.isoformat() if value is not None and hasattr(value, "isoformat") else value
+
+
+def _phone_window_rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int):
+    """The window step of a phone search, without copying the window: its far end is read
+    from the sort index (index only), then the matches inside it in sort order (a range of
+    at most ``SEARCH_WINDOW`` rows, whichever index PostgreSQL picks: the phone range is well
+    estimated). Returns (rows, the window's last row as a cursor or None if it holds every
+    remaining row)."""
     order = _order(spec, reverse)
-    window = _with_cursor(base, spec, cursor, reverse).order_by(*order)[:SEARCH_WINDOW]
-    cte, cte_params = _as_cte(window, "crm_window")
-    outer, outer_params = _from_cte(queryset.order_by(*order)[:limit], "crm_window")
-    rows = list(Contact.objects.raw(f"WITH {cte} {outer}", cte_params + outer_params))
-    if len(rows) >= limit:
-        return rows
-    last = list(window.values_list(spec.column or "id", "id")[SEARCH_WINDOW - 1 : SEARCH_WINDOW])
-    if not last:
-        return rows  # the window held every remaining row
-    value = last[0][0]
-    if value is not None and hasattr(value, "isoformat"):
-        value = value.isoformat()
+    ends = list(
+        _with_cursor(base, spec, cursor, reverse)
+        .order_by(*order)
+        .values_list(spec.column or "id", "id")[SEARCH_WINDOW - 1 : SEARCH_WINDOW + 1]
+    )
+    in_window = _with_cursor(queryset, spec, cursor, reverse)
+    if len(ends) == 2:  # rows remain beyond the window: stop before the first of them
+        in_window = _with_cursor(in_window, spec, [_plain(ends[1][0]), ends[1][1]], not reverse)
+    rows = list(in_window.order_by(*order)[:limit])
+    last = [_plain(ends[0][0]), ends[0][1]] if len(ends) == 2 else None
+    return rows, last
+
+
+def _search_rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int, search: str) -> list:
+    order = _order(spec, reverse)
+    if search == SEARCH_PHONE:
+        rows, last = _phone_window_rows(queryset, base, spec, cursor, reverse, limit)
+        if len(rows) >= limit or last is None:
+            return rows
+    else:
+        window = _with_cursor(base, spec, cursor, reverse).order_by(*order)[:SEARCH_WINDOW]
+        cte, cte_params = _as_cte(window, "crm_window")
+        outer, outer_params = _from_cte(queryset.order_by(*order)[:limit], "crm_window")
+        rows = list(Contact.objects.raw(f"WITH {cte} {outer}", cte_params + outer_params))
+        if len(rows) >= limit:
+            return rows
+        ends = list(window.values_list(spec.column or "id", "id")[SEARCH_WINDOW - 1 : SEARCH_WINDOW])
+        if not ends:
+            return rows  # the window held every remaining row
+        last = [_plain(ends[0][0]), ends[0][1]]
     # Only ids and the sort value are materialized (narrow rows); the page's rows are then
     # read by primary key.
     columns = ["id"] + ([spec.column] if spec.column else [])
-    beyond = _with_cursor(queryset, spec, [value, last[0][1]], reverse).order_by().values(*columns)
-    cte, cte_params = _as_cte(beyond, "crm_match")
-    outer, outer_params = _from_cte(Contact.objects.order_by(*order).values("id")[: limit - len(rows)], "crm_match")
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {cte} {outer}", cte_params + outer_params)
-        ids = [row[0] for row in cursor.fetchall()]
+    beyond = _with_cursor(queryset, spec, last, reverse).order_by().values(*columns)
+    if search == SEARCH_PHONE:
+        # A subquery behind OFFSET 0 is planned alone like the CTE (all matches through the
+        # phone index: an index-only scan, the index carries the id) without copying them
+        # into a CTE first.
+        sql, params = beyond.query.sql_with_params()
+        outer, outer_params = _from_subquery(
+            Contact.objects.order_by(*order).values("id")[: limit - len(rows)], f"({sql} OFFSET 0)"
+        )
+        statement, statement_params = outer, list(params) + outer_params
+    else:
+        cte, cte_params = _as_cte(beyond, "crm_match")
+        outer, outer_params = _from_cte(Contact.objects.order_by(*order).values("id")[: limit - len(rows)], "crm_match")
+        statement, statement_params = f"WITH {cte} {outer}", cte_params + outer_params
+    with connection.cursor() as db:
+        db.execute(statement, statement_params)
+        ids = [row[0] for row in db.fetchall()]
     by_id = Contact.objects.in_bulk(ids)
     return rows + [by_id[pk] for pk in ids if pk in by_id]
 
 
-def _rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int, search: bool) -> list:
+def _rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int, search: str) -> list:
     """Up to ``limit`` rows after ``cursor`` for a non-nullable sort."""
     if limit <= 0:
         return []
     if search:
-        return _search_rows(queryset, base, spec, cursor, reverse, limit)
+        return _search_rows(queryset, base, spec, cursor, reverse, limit, search)
     return list(_with_cursor(queryset, spec, cursor, reverse).order_by(*_order(spec, reverse))[:limit])
 
 
-def _nullable_rows(queryset, spec: SortSpec, cursor, reverse: bool, limit: int, search: bool) -> list:
+def _nullable_rows(queryset, spec: SortSpec, cursor, reverse: bool, limit: int, search: str) -> list:
     """A nullable sort is two sorts in a row: the rows with a value (partial index on the
     column), then the rows without one (by id)."""
     column = spec.column
@@ -250,7 +302,7 @@ def _nullable_rows(queryset, spec: SortSpec, cursor, reverse: bool, limit: int, 
     return _rows(a_qs, a_base, valued, cursor, True, limit, search)
 
 
-def keyset_page(request, queryset: QuerySet[Contact], sort: str, *, search: bool = False) -> TablePage:
+def keyset_page(request, queryset: QuerySet[Contact], sort: str, *, search: str = "") -> TablePage:
     """One page of contacts in ``sort`` order from the request's ``after``/``before``/``size``.
     ``search``: the queryset filters by a search term (see ``SEARCH_WINDOW``)."""
     spec = SPECS.get(sort, SPECS[DEFAULT_SORT])

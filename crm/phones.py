@@ -139,6 +139,25 @@ def wa_id_candidates(wa_id: str) -> list[str]:
     return [f"+{digits}"]
 
 
+_COUNTRY_CODES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _can_start_a_number(prefix: str) -> bool:
+    """Whether some stored (valid E.164) number can start with ``+prefix``: a country code
+    exists there, North American area codes start with 2-9, Brazilian ones are real DDDs.
+    Pruning the others keeps a partial-number search to one index range (one scan)."""
+    for size in (1, 2, 3):
+        code, rest = prefix[:size], prefix[size:]
+        if code not in _COUNTRY_CODES:
+            continue
+        if code == "1":
+            return not rest or rest[0] in "23456789"
+        if code == "55":
+            return len(rest) < 2 or rest[:2] in _BR_DDD
+        return True
+    return len(prefix) < 3 and any(code.startswith(prefix) for code in _COUNTRY_CODES)
+
+
 def search_digit_prefixes(query: str, default_country: str = "BR") -> list[str]:
     """Digit prefixes (after the "+") of an E.164 phone typed in any format.
 
@@ -163,4 +182,4 @@ def search_digit_prefixes(query: str, default_country: str = "BR") -> list[str]:
         # A Brazilian mobile typed without its ninth digit: "11 8765-4321".
         if code == "55" and len(national) == 10 and national[2] in "6789":
             prefixes.add(f"55{national[:2]}9{national[2:]}")
-    return sorted(prefixes)
+    return sorted(p for p in prefixes if _can_start_a_number(p))

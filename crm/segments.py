@@ -182,8 +182,11 @@ def search_q(q: str) -> Q:
     letters = sum(ch.isalpha() for ch in q)
     if digits >= 3 and not letters:
         country = getattr(connection_tenant(), "default_country", "BR") or "BR"
+        prefixes = search_digit_prefixes(q, country)
+        if not prefixes:
+            return Q(pk__in=[])  # no phone can start like this
         result = Q()
-        for prefix in search_digit_prefixes(q, country):
+        for prefix in prefixes:
             result |= Q(phone__startswith="+" + prefix)
         return result
     if "@" in q:

@@ -80,3 +80,24 @@ def test_search_prefixes_accept_any_format():
     assert search_digit_prefixes("+55 11 9") == ["55119"]
     assert "5511987654321" in search_digit_prefixes("11 8765-4321")
     assert search_digit_prefixes("--") == []
+
+
+def test_search_prefixes_leave_out_starts_no_number_has():
+    """A prefix no valid number can start with is dropped, so a partial number is usually one
+    range of the phone index: "+1196..." (North American area codes start with 2-9), a
+    Brazilian DDD that does not exist, a country code that does not exist."""
+    assert search_digit_prefixes("(11) 9600") == ["55119600"]
+    assert search_digit_prefixes("(10) 9600") == []
+    assert search_digit_prefixes("212 555") == ["212555", "55212555"]  # Morocco, or Rio
+    assert search_digit_prefixes("+1 212 555") == ["1212555"]
+    assert search_digit_prefixes("44 20 7946") == ["44207946", "5544207946"]
+
+
+@pytest.mark.django_db
+def test_a_phone_search_no_number_can_match_finds_nothing(tenant):
+    from crm.models import Contact
+    from crm.segments import search_q
+
+    Contact.objects.create(name="Ana", phone="+5511987654321")
+    assert not Contact.objects.filter(search_q("(10) 9876")).exists()
+    assert Contact.objects.filter(search_q("(11) 9876")).exists()
