@@ -70,12 +70,14 @@ def contacts_for_query(params: QueryDict) -> tuple[QuerySet[Contact], dict, Segm
 
 
 SEARCH_TEXT = "text"
+SEARCH_EMAIL = "email"
 SEARCH_PHONE = "phone"
 
 
 def needs_bounded_search(clean: dict) -> str:
     """Whether the list's search should run in the two bounded steps (``SEARCH_WINDOW``):
-    ``SEARCH_PHONE`` for part of a phone number, ``SEARCH_TEXT`` for words, "" for none.
+    ``SEARCH_PHONE`` for part of a phone number, ``SEARCH_EMAIL`` for (part of) an address,
+    ``SEARCH_TEXT`` for words, "" for none.
 
     Not for a (nearly) complete phone number: the unique phone index finds it directly and
     PostgreSQL estimates such a narrow prefix well.
@@ -87,8 +89,11 @@ def needs_bounded_search(clean: dict) -> str:
     letters = sum(ch.isalpha() for ch in q)
     if digits >= 10 and not letters:
         return ""
-    # the same rule as ``segments.search_q``: digits and no letters search the phone
-    return SEARCH_PHONE if digits >= 3 and not letters else SEARCH_TEXT
+    # the same rules as ``segments.search_q``: digits and no letters search the phone, an
+    # "@" the email (one word prefix and the address), anything else the words
+    if digits >= 3 and not letters:
+        return SEARCH_PHONE
+    return SEARCH_EMAIL if "@" in q else SEARCH_TEXT
 
 
 def _encode(values: list) -> str:
@@ -210,12 +215,15 @@ def _plain(value):
     return value.isoformat() if value is not None and hasattr(value, "isoformat") else value
 
 
-def _phone_window_rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int):
-    """The window step of a phone search, without copying the window: its far end is read
-    from the sort index (index only), then the matches inside it in sort order (a range of
-    at most ``SEARCH_WINDOW`` rows, whichever index PostgreSQL picks: the phone range is well
-    estimated). Returns (rows, the window's last row as a cursor or None if it holds every
-    remaining row)."""
+def _ranged_window_rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int):
+    """The window step of a phone or email search, without copying the window: its far end
+    is read from the sort index (index only), then the matches inside it in sort order.
+    PostgreSQL walks that range of at most ``SEARCH_WINDOW`` rows, or (phone) reads the well
+    estimated phone range; measured at 1M contacts: ~2 ms instead of ~7 ms. Not for words:
+    two word prefixes multiply their (poor) estimates and PostgreSQL then prefers building
+    the full-text bitmap of every match (measured: 60 ms instead of 12 for "joão silv").
+    Returns (rows, the window's last row as a cursor, or None if it holds every remaining
+    row)."""
     order = _order(spec, reverse)
     ends = list(
         _with_cursor(base, spec, cursor, reverse)
@@ -232,8 +240,8 @@ def _phone_window_rows(queryset, base, spec: SortSpec, cursor, reverse: bool, li
 
 def _search_rows(queryset, base, spec: SortSpec, cursor, reverse: bool, limit: int, search: str) -> list:
     order = _order(spec, reverse)
-    if search == SEARCH_PHONE:
-        rows, last = _phone_window_rows(queryset, base, spec, cursor, reverse, limit)
+    if search in (SEARCH_PHONE, SEARCH_EMAIL):
+        rows, last = _ranged_window_rows(queryset, base, spec, cursor, reverse, limit)
         if len(rows) >= limit or last is None:
             return rows
     else:

@@ -175,7 +175,7 @@ def test_edit_contact_validates_custom_fields(owner_client, tenant):
     assert contact.consent_status == ConsentStatus.OPTED_OUT
 
 
-@pytest.mark.parametrize("q", ["zelia", "", "11-9700"])
+@pytest.mark.parametrize("q", ["zelia", "", "11-9700", "zelia@exemplo"])
 @pytest.mark.parametrize("sort", ["-id", "id", "name", "-name", "-last_interaction"])
 def test_pages_match_a_plain_query_past_the_window(owner_client, tenant, monkeypatch, sort, q):
     """The two-step search (window, then the matches beyond it) returns exactly what a plain
@@ -192,6 +192,7 @@ def test_pages_match_a_plain_query_past_the_window(owner_client, tenant, monkeyp
         ContactFactory(
             name=f"{'Zélia' if i % 3 else 'Outra'} Pessoa {i:02d}",
             phone=f"+55{'11' if i % 3 else '21'}9{70000000 + i}",  # the Zélias: DDD 11
+            email=f"{'zelia' if i % 3 else 'outra'}@exemplo{i}.com",
             last_interaction_at=None if i % 5 == 0 else now - dt.timedelta(minutes=i * 7 % 23),
         )
     expected_qs, _clean, _segment = listing.contacts_for_query(QueryDict(f"q={q}"))
