@@ -58,7 +58,12 @@ class _GroupWriter:
             **(db.get("OPTIONS") or {}),
         }
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        return await psycopg.AsyncConnection.connect(autocommit=True, **kwargs)
+        conn = await psycopg.AsyncConnection.connect(autocommit=True, **kwargs)
+        # A 200 tells Meta never to send this delivery again: it must be on disk first, whatever
+        # the server's default (the embedded development server runs with it off). Group commit
+        # makes that one WAL flush per batch, not per request.
+        await conn.execute("SET synchronous_commit = on")
+        return conn
 
     async def insert(self, schema: str, row: tuple) -> bool:
         if self.task is None or self.task.done():

@@ -1259,7 +1259,10 @@ def webhook_event_record(*, channel_id: int, provider: str, body: bytes, dedupe_
             payload = json.loads(text)
         except ValueError:
             payload, error = None, "malformed JSON"
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The provider is answered 200 after this and never redelivers: flushed to disk even
+        # where the server's default is asynchronous commit (see inbox.asgi).
+        cursor.execute("SET LOCAL synchronous_commit = on")
         cursor.execute(
             "INSERT INTO inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
             " VALUES (%s, %s, %s, %s, %s, now(), %s) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",

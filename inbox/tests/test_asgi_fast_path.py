@@ -151,6 +151,8 @@ async def test_group_writer_inserts_once_and_reports_replays(acme):
         )
         replay = await writer.insert(schema, ("whatsapp_cloud", None, key, '{"a": 1}', "", ""))
         assert first and bad and not replay
+        # Answered 200 only once flushed, whatever the server's default (see inbox.asgi).
+        assert (await (await writer.conn.execute("SHOW synchronous_commit")).fetchone())[0] == "on"
 
         def rows():
             from django.db import connection
