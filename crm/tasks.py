@@ -55,15 +55,21 @@ def contact_import_run(self, schema_name: str, import_id: int) -> None:
 
 @shared_task(name="crm.bulk_operations_purge_all")
 def bulk_operations_purge_all() -> int:
-    """Forget bulk operations past their undo window in every company (beat, every 10 min)."""
+    """Forget bulk operations past their undo window in every company (beat, every 10 min),
+    and rebuild contact indexes a bulk import left out if its worker died mid-way (see
+    ``crm.importing.bulk_load``; one catalog query per company when nothing is missing)."""
     from django_tenants.utils import get_tenant_model, schema_context
 
+    from crm.importing import contact_indexes_ensure
     from crm.services import bulk_operations_purge
 
     total = 0
     for schema in get_tenant_model().objects.exclude(schema_name="public").values_list("schema_name", flat=True):
         with schema_context(schema):
             total += bulk_operations_purge()
+            rebuilt = contact_indexes_ensure()
+            if rebuilt:
+                logger.warning("rebuilt contact indexes %s in %s", ", ".join(rebuilt), schema)
     return total
 
 

@@ -388,3 +388,16 @@ def test_import_into_an_empty_table_copies_rows_and_survives_a_concurrent_writer
     third = Contact.objects.get(phone="+5511937654323")
     assert (third.consent_status, third.consent_source) == (ConsentStatus.OPTED_IN, "import")
     assert third.consent_changed_at is not None and third.created_at == result.started_at
+
+
+def test_the_periodic_task_rebuilds_indexes_a_dead_import_left_out(tenant):
+    from django.db import connection
+
+    from crm.tasks import bulk_operations_purge_all
+
+    before = _contact_indexes()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX crm_contact_name")
+    bulk_operations_purge_all()
+    connection.set_tenant(tenant)
+    assert _contact_indexes() == before
