@@ -4,8 +4,11 @@ and the bulk run.
 The run is built for a million rows: the file is parsed as a stream, each row is normalized
 in Python (the phone fast path of ``crm.phones``), valid rows are streamed with ``COPY`` into
 a temporary staging table, and every chunk is merged with ONE ``INSERT ... ON CONFLICT``
-(which also writes the timeline and list memberships). Every row that is not imported is
-written, with its reason, to the failed-rows file: nothing valid is dropped silently.
+(which also writes the timeline and list memberships). An import that starts on an empty
+table COPYs its chunks straight into it, and a large import into a small table loads without
+the search/tag/name indexes and builds them at the end (``bulk_load``). Every row that is not
+imported is written, with its reason, to the failed-rows file: nothing valid is dropped
+silently.
 """
 
 from __future__ import annotations
@@ -577,7 +580,8 @@ ON CONFLICT DO NOTHING
 def _copy_direct(cursor, data: bytes, rows: list[str], contact_import: ContactImport) -> bool:
     """COPY a chunk straight into ``crm_contact`` (the import started on an empty table, so
     every row is new): PostgreSQL writes rows in batches, without the staging table, the
-    INSERT ... ON CONFLICT and its speculative insertions (about a third of the load time).
+    INSERT ... ON CONFLICT and its speculative insertions (measured on 1M rows into the bulk
+    load's indexes, one connection: 17 s instead of 20 s, plus the staging COPY saved).
     False when a phone appeared meanwhile (another writer, e.g. a webhook): the chunk then
     goes through the upsert like any other."""
     try:
