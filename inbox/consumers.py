@@ -28,6 +28,7 @@ from channels.db import database_sync_to_async
 from django.db.models import Q
 from django_tenants.utils import tenant_context
 
+from inbox import watching
 from tenants.realtime import scoped_group
 from tenants.roles import Role, role_at_least
 from tenants.websocket import TenantConsumer
@@ -131,6 +132,8 @@ class InboxConsumer(TenantConsumer):
             return None
 
     async def _ping(self, content):
+        # The keep-alive also keeps this socket's conversations marked as open (see watching).
+        await watching.watch(self.schema, self.subscriptions)
         await self.send_json({"type": "pong", "op": "pong"})
 
     async def _subscribe(self, content):
@@ -148,6 +151,7 @@ class InboxConsumer(TenantConsumer):
             return
         await self._add(scoped_group(self.schema, conversation_group(conversation_id)))
         self.subscriptions.add(conversation_id)
+        await watching.watch(self.schema, [conversation_id])
         await self.send_json({"type": "subscription", "op": "added", "conversation": conversation_id})
 
     async def _unsubscribe(self, content):

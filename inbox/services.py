@@ -132,43 +132,49 @@ def _send_stored(row: RealtimeEvent) -> None:
 
 
 def _send_statuses_on_commit(changes: list[tuple[int, int, dict[str, Any]]]) -> None:
-    """Send stored status events after commit, one channel-layer message per conversation.
+    """Send stored status events after commit, one channel-layer message per conversation that
+    someone has open (``inbox.watching``).
 
     ``changes`` holds ``(event id, conversation id, message)`` rows. A campaign's burst of
-    delivery reports changes thousands of messages per batch; one ``message.statuses`` event
-    per conversation (with every event id it covers, so clients skip them on catch-up) costs one
-    Redis round trip instead of one per message. The log keeps one row per change.
+    delivery reports changes thousands of messages per batch, nearly all in conversations
+    nobody is looking at: those cost nothing here (the log keeps every change for catch-up, and
+    a conversation opened later shows its current ticks). An open conversation gets one
+    ``message.statuses`` event with every event id it covers, so clients skip them on catch-up.
     """
     if not changes:
         return
+    from inbox import watching
     from tenants.realtime import scoped_group, send_many
 
     schema = require_tenant_schema()
     by_conversation: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for event_id, conversation_id, message in changes:
         by_conversation.setdefault(conversation_id, []).append((event_id, message))
-    messages: list[tuple[str, dict]] = []
-    for conversation_id, items in by_conversation.items():
-        ids = [event_id for event_id, _message in items]
-        event = {
-            "type": "message",
-            "op": "statuses",
-            "id": max(ids),
-            "ids": ids,
-            "conversation": conversation_id,
-            "messages": [message for _event_id, message in items],
-        }
-        group = _groups_for(RealtimeEvent(type="message", op="status", conversation_id=conversation_id))
-        messages += [(scoped_group(schema, name), {"type": "app.event", "event": event}) for name in group]
 
     def send():
-        # Concurrent sends on the process's sender loop, in chunks so a batch touching thousands
-        # of conversations does not hold every pooled Redis connection at once. send_many logs
-        # its own failures (the data is committed; clients catch up from the log).
+        open_now = watching.watched(schema)
+        messages: list[tuple[str, dict]] = []
+        for conversation_id, items in by_conversation.items():
+            if open_now is not None and conversation_id not in open_now:
+                continue
+            ids = [event_id for event_id, _message in items]
+            event = {
+                "type": "message",
+                "op": "statuses",
+                "id": max(ids),
+                "ids": ids,
+                "conversation": conversation_id,
+                "messages": [message for _event_id, message in items],
+            }
+            group = _groups_for(RealtimeEvent(type="message", op="status", conversation_id=conversation_id))
+            messages += [(scoped_group(schema, name), {"type": "app.event", "event": event}) for name in group]
+        # Concurrent sends on the process's sender loop, in chunks so a batch touching many open
+        # conversations does not hold every pooled Redis connection at once. send_many logs its
+        # own failures (the data is committed; clients catch up from the log).
         for start in range(0, len(messages), 200):
             send_many(messages[start : start + 200])
 
-    if len(messages) > BACKGROUND_SEND_THRESHOLD:
+    if len(by_conversation) > BACKGROUND_SEND_THRESHOLD:
         # Many conversations: hand the sends to one background thread (order kept) so the
         # worker goes on with the next batch instead of waiting on the round trips.
         transaction.on_commit(lambda: _background_sender().put(send))

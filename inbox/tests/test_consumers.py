@@ -274,6 +274,69 @@ async def test_status_batch_arrives_as_one_event_and_is_not_replayed(committed, 
     await sync_to_async(remove_events)()
 
 
+async def test_ticks_go_only_to_conversations_someone_has_open(committed, acme, django_db_blocker):
+    """Status events are sent to conversations marked open by a socket (subscribe, refreshed by
+    the keep-alive ping); an entry that expired gets nothing until the next ping."""
+    import time
+
+    from inbox import watching
+    from inbox.webhooks import _redis_client
+
+    key, _ = await sync_to_async(committed.member)(acme)
+    conversation = await sync_to_async(committed.conversation)(acme)
+    communicator, _ = await connected(acme, key)
+    await communicator.send_json_to({"action": "subscribe", "conversation": conversation.pk})
+    assert (await communicator.receive_json_from())["op"] == "added"
+    assert conversation.pk in await sync_to_async(watching.watched)(acme.schema_name)
+
+    def apply(status):
+        from django.utils import timezone
+
+        from inbox.models import Message
+        from inbox.providers.base import StatusUpdate
+        from inbox.services import message_statuses_apply
+
+        with django_db_blocker.unblock(), schema_context(acme.schema_name):
+            message = Message.objects.create(
+                conversation=conversation,
+                channel=conversation.channel,
+                direction="out",
+                kind="text",
+                body="tick",
+                provider_message_id=f"wamid.WS{uuid.uuid4().hex}",
+                status="sent",
+            )
+            message_statuses_apply(
+                channel=conversation.channel,
+                statuses=[
+                    StatusUpdate(
+                        provider_message_id=message.provider_message_id, status=status, timestamp=timezone.now()
+                    )
+                ],
+            )
+
+    # The entry expired (the client stopped pinging): nothing is sent for it.
+    _redis_client().zadd(watching.watch_key(acme.schema_name), {str(conversation.pk): time.time() - 1})
+    await sync_to_async(apply)("delivered")
+    assert await communicator.receive_nothing(timeout=0.3)
+
+    # The keep-alive marks it open again: ticks flow.
+    await communicator.send_json_to({"action": "ping"})
+    assert (await communicator.receive_json_from())["type"] == "pong"
+    await sync_to_async(apply)("read")
+    event = await communicator.receive_json_from(timeout=2)
+    assert event["op"] == "statuses" and [m["status"] for m in event["messages"]] == ["read"]
+    await communicator.disconnect()
+
+    def remove_events():
+        from inbox.models import RealtimeEvent
+
+        with django_db_blocker.unblock(), schema_context(acme.schema_name):
+            RealtimeEvent.objects.filter(op="status", conversation_id=conversation.pk).delete()
+
+    await sync_to_async(remove_events)()
+
+
 def _exists_in(company, pk):
     from inbox.models import Conversation
 
