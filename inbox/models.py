@@ -217,8 +217,14 @@ def message_media_path(instance: Message, filename: str) -> str:
 
 
 class Message(models.Model):
+    # No index of its own: inbox_msg_conv_created starts with it. Every index of this table is
+    # written again by each status report that cannot be a HOT update (three per message).
     conversation = models.ForeignKey(
-        Conversation, verbose_name=_("conversation"), on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        verbose_name=_("conversation"),
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,
     )
     # Denormalised from the conversation so the provider id is unique per channel.
     channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.PROTECT, related_name="+")
@@ -241,7 +247,9 @@ class Message(models.Model):
     error_code = models.CharField(_("error code"), max_length=20, blank=True)
     error_title = models.CharField(_("error"), max_length=255, blank=True)
     error_details = models.TextField(_("error details"), blank=True)
-    idempotency_key = models.CharField(_("idempotency key"), max_length=128, null=True, blank=True, unique=True)
+    # Unique through a constraint, not ``unique=True``: that would add a second, pattern-ops
+    # index (for LIKE queries nobody runs) to every insert and update.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=128, null=True, blank=True)
     sent_by = _user_fk("+", _("sent by"))
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -255,6 +263,7 @@ class Message(models.Model):
                 condition=~Q(provider_message_id=""),
                 name="inbox_message_provider_id_per_channel",
             ),
+            models.UniqueConstraint(fields=["idempotency_key"], name="inbox_message_idempotency_key"),
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="inbox_msg_conv_created"),
@@ -320,7 +329,8 @@ class WebhookEvent(models.Model):
     channel = models.ForeignKey(
         Channel, verbose_name=_("channel"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    dedupe_key = models.CharField(_("dedupe key"), max_length=128, unique=True)
+    # Unique through a constraint (see Message.idempotency_key): one index per delivery, not two.
+    dedupe_key = models.CharField(_("dedupe key"), max_length=128)
     payload = models.JSONField(_("payload"), null=True, blank=True)
     body = models.TextField(_("raw body"), blank=True)
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
@@ -330,6 +340,7 @@ class WebhookEvent(models.Model):
     class Meta:
         verbose_name = _("webhook event")
         verbose_name_plural = _("webhook events")
+        constraints = [models.UniqueConstraint(fields=["dedupe_key"], name="inbox_webhookevent_dedupe_key")]
         indexes = [
             # The worker drains unprocessed events in arrival order.
             models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="inbox_webhook_pending"),
