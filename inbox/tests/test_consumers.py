@@ -129,19 +129,25 @@ async def test_member_connects_and_learns_the_last_event_id(committed, acme):
 
 async def test_member_of_another_company_is_refused(committed, acme, other_company):
     key, _ = await sync_to_async(committed.member)(other_company, "owner")
-    connected_, code = await socket(acme, key).connect()
+    communicator = socket(acme, key)
+    connected_, code = await communicator.connect()
     assert not connected_ and code == 4403
+    await communicator.disconnect()
 
 
 async def test_unknown_host_is_refused(committed, acme):
     key, _ = await sync_to_async(committed.member)(acme)
-    connected_, code = await socket(f"ghost.{settings.BASE_DOMAIN}", key).connect()
+    communicator = socket(f"ghost.{settings.BASE_DOMAIN}", key)
+    connected_, code = await communicator.connect()
     assert not connected_
+    await communicator.disconnect()
 
 
 async def test_anonymous_is_refused(acme):
-    connected_, code = await socket(acme).connect()
+    communicator = socket(acme)
+    connected_, code = await communicator.connect()
     assert not connected_ and code == 4403
+    await communicator.disconnect()
 
 
 # --- events reach the right company and conversation ----------------------------------------

@@ -76,6 +76,7 @@ async def test_unknown_host_is_refused(committed_member, acme):
     communicator = _communicator("ghost.localhost", key)
     connected, code = await communicator.connect()
     assert not connected
+    await communicator.disconnect()
 
 
 async def test_member_of_another_company_is_refused(committed_member, acme, other_company):
@@ -84,12 +85,14 @@ async def test_member_of_another_company_is_refused(committed_member, acme, othe
     connected, code = await communicator.connect()
     assert not connected
     assert code == 4403
+    await communicator.disconnect()
 
 
 async def test_anonymous_is_refused(acme):
     communicator = _communicator("acme.localhost", None)
     connected, code = await communicator.connect()
     assert not connected
+    await communicator.disconnect()
 
 
 async def test_events_stay_inside_their_company(committed_member, acme, other_company):
@@ -154,4 +157,6 @@ async def test_removed_member_is_disconnected_and_role_change_reconnects(committ
     again = _communicator("acme.localhost", agent_key)
     connected, code = await again.connect()
     assert not connected and code == 4403
-    await sockets["owner"].disconnect()
+    # Closed by the server or refused: end every application instance (no task left pending).
+    for communicator in (again, *sockets.values()):
+        await communicator.disconnect()
