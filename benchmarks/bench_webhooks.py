@@ -169,9 +169,8 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _cpu_speed() -> float:
-    """Seconds a fixed pure-Python loop takes: the host's speed at the time of the run. On this
-    machine it ranges from about 1.8 s (idle host) to 2.6 s (busy host), and every figure of
-    the run moves with it."""
+    """Seconds a fixed pure-Python loop takes: the host's speed right after the run. On this
+    machine it ranged from 0.75 s to 1.25 s within an hour, and the figures move with it."""
     started = time.perf_counter()
     total = 0
     for i in range(20_000_000):
@@ -405,7 +404,7 @@ def run(report) -> None:
             report("webhook_accept_per_cpu_second", len(requests) / (cpu2 - cpu1), "req/cpu-s")
             report("webhook_accept_per_cpu_second.baseline", len(baseline_requests) / (cpu1 - cpu0), "req/cpu-s")
         print(f"# load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-        print(f"# host speed: a fixed Python loop took {_cpu_speed():.2f} s (idle host: about 1.8 s)", flush=True)
+        print(f"# host speed: a fixed Python loop took {_cpu_speed():.2f} s (fastest seen: 0.75 s)", flush=True)
         # Wait for the worker to apply everything, then measure received -> processed lag.
         connection.set_tenant(bench_company)
         deadline = time.monotonic() + 120
