@@ -203,12 +203,15 @@ def test_desktop_screenshots_of_settings(page, url_for, workspace, screenshot):
     page.locator(f"[data-workspace='{workspace['slug']}']").wait_for(state="visible")
     screenshot(page, "company-switcher-desktop", full_page=False)
     # Keyboard: arrows move through the menu, Escape closes it and gives focus back.
-    page.wait_for_function("document.activeElement.getAttribute('role') === 'menuitem'")
+    in_menu = "document.activeElement.getAttribute('role') === 'menuitem'"
+    page.wait_for_function(in_menu)
     page.keyboard.press("ArrowDown")
+    # Escape must reach the menu: wait until the arrow moved focus to the next item.
+    page.wait_for_function(in_menu)
     page.keyboard.press("Escape")
-    page.wait_for_function("document.activeElement.dataset.testid === 'company-switcher'")
-    # the panel leaves with a short transition
+    # the panel leaves with a short transition, and focus is back on the button
     page.locator(f"[data-workspace='{workspace['slug']}']").wait_for(state="hidden")
+    page.wait_for_function("document.activeElement.dataset.testid === 'company-switcher'")
 
 
 def test_workspaces_and_invitation_pages(new_context, url_for, workspace, committed, screenshot):
