@@ -17,6 +17,7 @@ from django_tenants.utils import schema_context
 
 from config.asgi import application
 from inbox import consumers
+from tests.conftest_helpers import session_key_for
 
 
 @pytest.fixture
@@ -36,13 +37,9 @@ def committed(django_db_blocker, acme, other_company):
             with django_db_blocker.unblock():
                 user = User.objects.create_user(email=f"ws-{uuid.uuid4().hex[:8]}@example.com", password="x")
                 Membership.objects.create(user=user, company=company, role=role)
-                session = SessionStore()
-                session["_auth_user_id"] = str(user.pk)
-                session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-                session["_auth_user_hash"] = user.get_session_auth_hash()
-                session.create()
-            cleanup.append(lambda: (session.delete(), user.delete()))
-            return session.session_key, user
+                key = session_key_for(user)
+            cleanup.append(lambda: (SessionStore(session_key=key).delete(), user.delete()))
+            return key, user
 
         def conversation(self, company):
             with django_db_blocker.unblock(), schema_context(company.schema_name):
@@ -211,6 +208,21 @@ async def test_other_company_cannot_subscribe_to_acme_conversation(committed, ac
     await communicator.disconnect()
 
 
+def _sent_message(conversation):
+    """An outbound message the provider accepted (call inside the company's schema)."""
+    from inbox.models import Message
+
+    return Message.objects.create(
+        conversation=conversation,
+        channel=conversation.channel,
+        direction="out",
+        kind="text",
+        body="tick",
+        provider_message_id=f"wamid.WS{uuid.uuid4().hex}",
+        status="sent",
+    )
+
+
 async def test_status_batch_arrives_as_one_event_and_is_not_replayed(committed, acme, django_db_blocker):
     """A batch of delivery reports reaches the open conversation as one ``statuses`` event that
     names every stored event it covers; catching up afterwards replays none of them."""
@@ -223,24 +235,13 @@ async def test_status_batch_arrives_as_one_event_and_is_not_replayed(committed, 
     def apply():
         from django.utils import timezone
 
-        from inbox.models import Message, RealtimeEvent
+        from inbox.models import RealtimeEvent
         from inbox.providers.base import StatusUpdate
         from inbox.services import message_statuses_apply
 
         with django_db_blocker.unblock(), schema_context(acme.schema_name):
             channel = conversation.channel
-            messages = [
-                Message.objects.create(
-                    conversation=conversation,
-                    channel=channel,
-                    direction="out",
-                    kind="text",
-                    body=f"m{i}",
-                    provider_message_id=f"wamid.WS{uuid.uuid4().hex}",
-                    status="sent",
-                )
-                for i in range(2)
-            ]
+            messages = [_sent_message(conversation) for _ in range(2)]
             now = timezone.now()
             message_statuses_apply(
                 channel=channel,
@@ -298,20 +299,11 @@ async def test_ticks_go_only_to_conversations_someone_has_open(committed, acme, 
     def apply(status):
         from django.utils import timezone
 
-        from inbox.models import Message
         from inbox.providers.base import StatusUpdate
         from inbox.services import message_statuses_apply
 
         with django_db_blocker.unblock(), schema_context(acme.schema_name):
-            message = Message.objects.create(
-                conversation=conversation,
-                channel=conversation.channel,
-                direction="out",
-                kind="text",
-                body="tick",
-                provider_message_id=f"wamid.WS{uuid.uuid4().hex}",
-                status="sent",
-            )
+            message = _sent_message(conversation)
             message_statuses_apply(
                 channel=conversation.channel,
                 statuses=[

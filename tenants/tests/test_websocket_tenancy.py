@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
 from config.asgi import application
+from tests.conftest_helpers import session_key_for
 
 
 @pytest.fixture
@@ -27,13 +28,9 @@ def committed_member(django_db_blocker, acme):
         with django_db_blocker.unblock():
             user = User.objects.create_user(email=f"ws-{uuid.uuid4().hex[:8]}@example.com", password="x")
             Membership.objects.create(user=user, company=company, role=role)
-            session = SessionStore()
-            session["_auth_user_id"] = str(user.pk)
-            session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-            session["_auth_user_hash"] = user.get_session_auth_hash()
-            session.create()
-            created.append((user, session))
-        return session.session_key
+            key = session_key_for(user)
+            created.append((user, SessionStore(session_key=key)))
+        return key
 
     yield make
 

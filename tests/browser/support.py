@@ -30,3 +30,16 @@ def run_committed(committed, fn):
     if "error" in result:
         raise result["error"]
     return result.get("value")
+
+
+def log_in(committed, context, url_for, slug, email):
+    """A new page of ``context`` logged in as ``email`` on company ``slug``, through a real
+    session cookie (the login page has its own test)."""
+    from django.conf import settings
+
+    from tenants.models import User
+    from tests.conftest_helpers import session_key_for
+
+    key = run_committed(committed, lambda: session_key_for(User.objects.get(email=email)))
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": key, "url": url_for("/", slug=slug)}])
+    return context.new_page()

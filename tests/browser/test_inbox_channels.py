@@ -3,6 +3,7 @@ verify token, and watch a WhatsApp Web QR code arrive live (desktop and phone sc
 
 from __future__ import annotations
 
+from tests.browser.support import log_in
 from tests.browser.support import run_committed as _run
 from tests.conftest_helpers import TEST_PASSWORD
 
@@ -24,29 +25,9 @@ def _owner_company(committed, unique):
     return _run(committed, setup)
 
 
-def _login(committed, context, url_for, slug, email):
-    from django.conf import settings
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from tenants.models import User
-
-    def make_session():
-        user = User.objects.get(email=email)
-        session = SessionStore()
-        session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-        session["_auth_user_hash"] = user.get_session_auth_hash()
-        session.create()
-        return session.session_key
-
-    key = _run(committed, make_session)
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": key, "url": url_for("/", slug=slug)}])
-    return context.new_page()
-
-
 def test_connect_cloud_channel_and_live_qr(url_for, new_context, unique, committed, screenshot):
     company, email = _owner_company(committed, unique)
-    page = _login(committed, new_context(), url_for, company.slug, email)
+    page = log_in(committed, new_context(), url_for, company.slug, email)
 
     # the owner connects a Cloud API number from the channel settings
     page.goto(url_for("/settings/channels/", slug=company.slug))
@@ -96,7 +77,7 @@ def test_connect_cloud_channel_and_live_qr(url_for, new_context, unique, committ
     page.wait_for_function("document.querySelector('[data-testid=qr-box] img').naturalWidth > 0")
     screenshot(page, "inbox-channel-whatsapp-web-qr")
 
-    phone = _login(committed, new_context(**PHONE), url_for, company.slug, email)
+    phone = log_in(committed, new_context(**PHONE), url_for, company.slug, email)
     phone.goto(url_for("/settings/channels/", slug=company.slug))
     screenshot(phone, "inbox-channels-phone")
 
@@ -114,7 +95,7 @@ def test_other_company_cannot_see_channels(url_for, new_context, unique, committ
             return channel_create(kind="sandbox", name=unique("Sandbox ")).pk
 
     channel_id = _run(committed, sandbox)
-    page = _login(committed, new_context(), url_for, other.slug, other_email)
+    page = log_in(committed, new_context(), url_for, other.slug, other_email)
     response = page.goto(url_for(f"/settings/channels/{channel_id}/", slug=other.slug))
     assert response.status == 404
     page.goto(url_for("/settings/channels/", slug=other.slug))

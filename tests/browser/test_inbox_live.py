@@ -11,6 +11,7 @@ import zlib
 import pytest
 
 from tests.browser.conftest_worker import celery_worker_process  # noqa: F401
+from tests.browser.support import log_in
 from tests.browser.support import run_committed as _run
 from tests.conftest_helpers import TEST_PASSWORD
 
@@ -73,27 +74,6 @@ def _company_with_sandbox(committed, unique, *, demo: bool):
     return company, owner_email, agent
 
 
-def _login(committed, context, url_for, slug, email):
-    """Log in by giving the browser a real session cookie (the login page has its own test)."""
-    from django.conf import settings
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from tenants.models import User
-
-    def make_session():
-        user = User.objects.get(email=email)
-        session = SessionStore()
-        session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-        session["_auth_user_hash"] = user.get_session_auth_hash()
-        session.create()
-        return session.session_key
-
-    key = _run(committed, make_session)
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": key, "url": url_for("/", slug=slug)}])
-    return context.new_page()
-
-
 def _cookie_for(cookie):
     return {"name": cookie["name"], "value": cookie["value"]}
 
@@ -113,7 +93,7 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
 
     # given the owner in the company's inbox with Maria's conversation open
     desktop = new_context()
-    page = _login(committed, desktop, url_for, company.slug, owner_email)
+    page = log_in(committed, desktop, url_for, company.slug, owner_email)
     script_errors = []
     page.on("pageerror", lambda error: script_errors.append(str(error)))
     _open_inbox(page, url_for, company.slug)
@@ -133,7 +113,7 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     assert page.evaluate("window.__noReload") is True
 
     # a colleague (the agent) has the same conversation open in another browser
-    colleague = _login(committed, new_context(), url_for, company.slug, agent.email)
+    colleague = log_in(committed, new_context(), url_for, company.slug, agent.email)
     _open_inbox(colleague, url_for, company.slug)
     colleague.locator("[data-open-conversation]", has_text="Maria Silva").click()
     colleague.locator("[data-thread-list] li", has_text=customer_text).wait_for()
@@ -197,7 +177,7 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
 
     # on a phone: the list alone, then the thread alone with a way back
     phone = new_context(**PHONE)
-    phone_page = _login(committed, phone, url_for, company.slug, owner_email)
+    phone_page = log_in(committed, phone, url_for, company.slug, owner_email)
     _open_inbox(phone_page, url_for, company.slug, "/inbox/?status=any")
     assert phone_page.locator("#inbox-list-pane").is_visible()
     assert not phone_page.locator("#inbox-conversation-pane").is_visible()
@@ -212,7 +192,7 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     from django.conf import settings
 
     stranger = new_context()
-    other_page = _login(committed, stranger, url_for, other.slug, other_email)
+    other_page = log_in(committed, stranger, url_for, other.slug, other_email)
     _open_inbox(other_page, url_for, other.slug, "/inbox/?status=any")
     other_page.locator("[data-open-conversation]", has_text="Cliente Da Outra").wait_for()
     body = other_page.content()
@@ -233,7 +213,7 @@ def test_dropped_connection_catches_up_without_reload(new_context, url_for, uniq
     from django_tenants.utils import schema_context
 
     company, owner_email, _agent = _company_with_sandbox(committed, unique, demo=True)
-    page = _login(committed, new_context(), url_for, company.slug, owner_email)
+    page = log_in(committed, new_context(), url_for, company.slug, owner_email)
     _open_inbox(page, url_for, company.slug)
     page.locator("[data-open-conversation]", has_text="João Souza").click()
     page.wait_for_selector("[data-conversation] [data-thread-list]")
@@ -289,7 +269,7 @@ def test_outside_the_24_hour_window_free_text_is_disabled(new_context, url_for, 
             )
 
     _run(committed, age_conversation)
-    page = _login(committed, new_context(), url_for, company.slug, owner_email)
+    page = log_in(committed, new_context(), url_for, company.slug, owner_email)
     _open_inbox(page, url_for, company.slug)
     page.locator("[data-open-conversation]", has_text="João Souza").click()
 
