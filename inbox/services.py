@@ -1140,6 +1140,8 @@ WITH v AS (
     FROM upd ORDER BY id
     RETURNING id, (payload -> 'message' ->> 'id')::bigint AS message_id
 )
+-- The changed columns come back as columns, not as the stored payload: Django's connection
+-- reads jsonb as text, and decoding a thousand payloads would cost the worker more than the join.
 SELECT ev.id, upd.conversation_id, upd.id, upd.status, upd.error_code, upd.error_title, upd.error_details
 FROM ev JOIN upd ON upd.id = ev.message_id
 ORDER BY ev.id
