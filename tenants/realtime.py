@@ -45,9 +45,10 @@ def send_event(event: dict[str, Any], *, groups: list[str] | None = None, user_i
     send_many((group, payload) for group in targets)
 
 
-# Close codes of a socket whose membership changed (see ``TenantConsumer.member_changed``).
-CLOSE_MEMBER_REMOVED = 4403  # the client stops retrying: it is no longer a member
-CLOSE_ROLE_CHANGED = 4001  # the client reconnects and is authorised with its new role
+# Websocket close codes. Not a member (refused at connect, or removed while connected): the
+# client stops retrying. Role changed: the client reconnects and is authorised afresh.
+CLOSE_MEMBER_REMOVED = 4403
+CLOSE_ROLE_CHANGED = 4001
 
 
 def membership_changed_on_commit(schema_name: str, user_id: int, *, removed: bool) -> None:

@@ -7,7 +7,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import close_old_connections
 
 from tenants.models import Domain, Membership
-from tenants.realtime import company_group, user_group
+from tenants.realtime import CLOSE_MEMBER_REMOVED, company_group, user_group
 
 
 def _host_from_scope(scope) -> str:
@@ -59,7 +59,7 @@ class TenantConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope.get("user")
         role = await member_role(self.user, self.company) if self.company else None
         if role is None:
-            await self.close(code=4403)
+            await self.close(code=CLOSE_MEMBER_REMOVED)
             return
         self.role = role
         self.groups_joined: list[str] = []
