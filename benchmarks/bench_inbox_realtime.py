@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
-from benchmarks.support import free_port, wait_port
+from benchmarks.support import free_port, production_connections, wait_port
 
 SAMPLES = int(os.environ.get("BENCH_INBOX_SAMPLES", "200"))
 SOCKETS = int(os.environ.get("BENCH_INBOX_SOCKETS", "1000"))
@@ -44,21 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- the server side (run in the subprocesses) ------------------------------------------------
 
 
-def _persistent_connections() -> None:
-    """Production keeps database connections open between requests and tasks (``DB_CONN_MAX_AGE``);
-    the test settings close them after each, which would add a connection setup to every hop."""
-    import django
-    from django.conf import settings
-    from django.db import connections
-
-    django.setup()
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 600
-    connections["default"].settings_dict["CONN_MAX_AGE"] = 600
-
-
 def app():
     """uvicorn ``--factory`` entry: the project's ASGI application."""
-    _persistent_connections()
+    production_connections()
     from config.asgi import application
 
     return application
@@ -66,7 +54,7 @@ def app():
 
 def worker() -> None:
     """A Celery worker of the project (``python -c "...; worker()"``)."""
-    _persistent_connections()
+    production_connections()
     from config.celery import app as celery_app
 
     celery_app.worker_main(

@@ -94,8 +94,9 @@ def _prepare():
 
 
 def run(report) -> None:
-    # Persistent connections as in production (DB_CONN_MAX_AGE); the test settings close the
-    # connection after every request, which would measure connection setup instead of the page.
+    # An open connection reused between requests, as production's pool gives each request; the
+    # test settings close the connection after every request, which would measure connection
+    # setup instead of the page.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 60
     connection.settings_dict["CONN_MAX_AGE"] = 60
     company, owner = _prepare()

@@ -9,6 +9,8 @@ Prints
   BENCH webhook_accept_rate <n> req/s            signed status webhooks accepted (verified + recorded)
   BENCH webhook_accept_rate.baseline <n> req/s   the same load against an empty Django view
   BENCH webhook_accept_ratio <x> x               accept rate / baseline
+  BENCH webhook_accept_latency_p50 <ms> ms        request sent -> 200 received (Meta asks < 250 ms)
+  BENCH webhook_accept_latency_p99 <ms> ms        (Meta asks for fewer than 1% above 1 s)
   BENCH webhook_status_lag_p95 <s> s             received -> applied (WebhookEvent.processed_at - received_at)
 
 The server loads this module as its URLconf (``--factory``): the real public URLs plus an empty
@@ -27,10 +29,15 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from benchmarks.support import free_port, wait_port
+from benchmarks.support import free_port, percentile, production_connections, wait_port
 
 MESSAGES = int(os.environ.get("BENCH_WEBHOOK_MESSAGES", "4000"))
-CONNECTIONS = int(os.environ.get("BENCH_WEBHOOK_CONNECTIONS", "16"))
+# Meta delivers webhooks concurrently and asks of an endpoint a median latency under 250 ms with
+# fewer than 1% above 1 s: at 3,000 per second that leaves room for hundreds of deliveries in
+# flight. 64 connections, each sending its next request once the previous one is answered, stay
+# well below that; with 16 the run measured the round trip of a closed loop more than the
+# server's capacity (the server sat partly idle waiting for the next request).
+CONNECTIONS = int(os.environ.get("BENCH_WEBHOOK_CONNECTIONS", "64"))
 # One web process: on two cores shared with PostgreSQL, the Celery worker, Redis and the load
 # client, a second uvicorn process only competes for the same cores (measured: about 4,100 req/s
 # with one, 2,600 with two; CPU per request doubles). A web machine of its own runs one per core.
@@ -68,16 +75,10 @@ def __getattr__(name):
 
 def app():
     """uvicorn ``--factory`` entry: the project's ASGI app with this module as public URLconf."""
-    import django
     from django.conf import settings
 
-    django.setup()
+    production_connections()
     settings.PUBLIC_SCHEMA_URLCONF = "benchmarks.bench_webhooks"
-    # Production keeps database connections open between requests (test settings do not).
-    from django.db import connections
-
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 600
-    connections["default"].settings_dict["CONN_MAX_AGE"] = 600
     from config.asgi import application, routed_application
 
     if os.environ.get("BENCH_WEBHOOK_DJANGO_VIEW"):
@@ -102,11 +103,13 @@ class _KeepAliveClient(asyncio.Protocol):
     and stream readers cost it more CPU per request than the server's own HTTP parser.
     """
 
-    def __init__(self, requests: list[bytes], statuses: list[int], done: asyncio.Future):
+    def __init__(self, requests: list[bytes], statuses: list[int], latencies: list[float], done: asyncio.Future):
         self.requests = iter(requests)
         self.statuses = statuses
+        self.latencies = latencies
         self.done = done
         self.buffer = b""
+        self.sent_at = 0.0
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport) -> None:
@@ -120,6 +123,7 @@ class _KeepAliveClient(asyncio.Protocol):
             if not self.done.done():
                 self.done.set_result(None)
         else:
+            self.sent_at = time.perf_counter()
             self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
@@ -135,6 +139,7 @@ class _KeepAliveClient(asyncio.Protocol):
                 length = int(head[at + 15 :].split(b"\r\n", 1)[0])
             if len(self.buffer) < end + 4 + length:
                 return
+            self.latencies.append(time.perf_counter() - self.sent_at)
             self.statuses.append(int(head[9:12]))
             self.buffer = self.buffer[end + 4 + length :]
             self._next()
@@ -144,10 +149,13 @@ class _KeepAliveClient(asyncio.Protocol):
             self.done.set_exception(exc or ConnectionError("closed by the server"))
 
 
-async def _connection(port: int, queue: list[bytes], index: int, stride: int, statuses: list[int]) -> None:
+async def _connection(
+    port: int, queue: list[bytes], index: int, stride: int, statuses: list[int], latencies: list[float]
+) -> None:
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    await loop.create_connection(lambda: _KeepAliveClient(queue[index::stride], statuses, done), "127.0.0.1", port)
+    share = queue[index::stride]
+    await loop.create_connection(lambda: _KeepAliveClient(share, statuses, latencies, done), "127.0.0.1", port)
     await done
 
 
@@ -208,11 +216,14 @@ def _postgres_pid() -> int | None:
         return None
 
 
-def _load(port: int, requests: list[bytes]) -> tuple[float, list[int]]:
+def _load(port: int, requests: list[bytes]) -> tuple[float, list[int], list[float]]:
     statuses: list[int] = []
+    latencies: list[float] = []
 
     async def main():
-        await asyncio.gather(*(_connection(port, requests, i, CONNECTIONS, statuses) for i in range(CONNECTIONS)))
+        await asyncio.gather(
+            *(_connection(port, requests, i, CONNECTIONS, statuses, latencies) for i in range(CONNECTIONS))
+        )
 
     # uvloop (as in the server) keeps the load client's own CPU cost low: it shares the two
     # cores with the server, the worker and PostgreSQL.
@@ -220,7 +231,7 @@ def _load(port: int, requests: list[bytes]) -> tuple[float, list[int]]:
 
     started = time.perf_counter()
     uvloop.run(main())
-    return time.perf_counter() - started, statuses
+    return time.perf_counter() - started, statuses, latencies
 
 
 def _prepare():
@@ -376,13 +387,13 @@ def run(report) -> None:
             r.replace(f"/webhooks/whatsapp/{channel.public_id}/".encode(), b"/bench/empty/", 1) for r in requests[:3000]
         ]
         cpu0 = _cpu_seconds(server.pid)
-        elapsed_b, statuses_b = _load(port, baseline_requests)
+        elapsed_b, statuses_b, _latencies = _load(port, baseline_requests)
         cpu1 = _cpu_seconds(server.pid)
         assert set(statuses_b) == {200}, set(statuses_b)
         postgres = _postgres_pid()
         own0, worker0 = time.process_time(), _cpu_seconds(worker.pid)
         pg0 = _cpu_seconds(postgres) if postgres else 0.0
-        elapsed, statuses = _load(port, requests)
+        elapsed, statuses, latencies = _load(port, requests)
         cpu2 = _cpu_seconds(server.pid)
         own1, worker1 = time.process_time(), _cpu_seconds(worker.pid)
         pg1 = _cpu_seconds(postgres) if postgres else 0.0
@@ -398,6 +409,9 @@ def run(report) -> None:
         report("webhook_accept_rate", rate, "req/s")
         report("webhook_accept_rate.baseline", baseline, "req/s")
         report("webhook_accept_ratio", rate / baseline, "x")
+        # Meta's standard for a webhook endpoint: median under 250 ms, under 1% above 1 s.
+        report("webhook_accept_latency_p50", percentile(latencies, 50) * 1000, "ms")
+        report("webhook_accept_latency_p99", percentile(latencies, 99) * 1000, "ms")
         # The machine is shared: CPU time per request says what the server costs regardless
         # of what else runs (requests per CPU-second of the web processes).
         if cpu2 > cpu1 and cpu1 > cpu0:

@@ -28,6 +28,21 @@ def ensure_bench_database() -> None:
     call_command("bootstrap", verbosity=0)
 
 
+def production_connections() -> None:
+    """Database connections as production keeps them: a pool per process (the test settings,
+    which server subprocesses run with, open a connection per request or task instead)."""
+    import django
+    from django.conf import settings
+    from django.db import connections
+
+    from config.settings.base import database_connections, database_pool_options
+
+    django.setup()
+    for settings_dict in (settings.DATABASES["default"], connections["default"].settings_dict):
+        settings_dict.update(database_connections())
+        settings_dict["OPTIONS"] = {**settings_dict["OPTIONS"], **database_pool_options()}
+
+
 def company(slug: str, name: str | None = None):
     from tenants.models import Company
     from tenants.services import company_create

@@ -17,13 +17,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import re
+import struct
 from collections import defaultdict
-from typing import Any
 
+import psycopg
 from asgiref.sync import sync_to_async
+from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 # Imported by config.asgi after Django is set up (the webhook module reads models and settings).
 from inbox import webhooks
@@ -38,16 +41,47 @@ MAX_BATCH = 1000
 TRIGGER_INTERVAL = 0.02
 
 
+class _TextArray(bytes):
+    """A ``text[]`` already in PostgreSQL's binary array format (see ``_text_array``)."""
+
+
+class _TextArrayDumper(Dumper):
+    format = Format.BINARY
+    oid = 1009  # text[]
+
+    def dump(self, obj):
+        return obj
+
+
+_ARRAY_HEADER = struct.Struct("!iiIii")
+_LENGTH = struct.Struct("!i").pack
+
+
+def _text_array(items: list[bytes]) -> _TextArray:
+    """One-dimensional ``text[]`` in binary: a header, then each element as length + bytes.
+    psycopg's own array dumper walks the list in Python with several calls per element; a
+    status payload is one element, so this is most of what a delivery costs to send."""
+    parts = [_ARRAY_HEADER.pack(1, 0, 25, len(items), 1)]
+    for item in items:
+        parts.append(_LENGTH(len(item)))
+        parts.append(item)
+    return _TextArray(b"".join(parts))
+
+
 class _GroupWriter:
-    """Writes queued webhook rows in batches on one async connection (group commit)."""
+    """Writes queued webhook rows in batches on one async connection (group commit).
+
+    A row is ``(schema, provider, channel id, dedupe key, body, future)``. The JSON is checked by
+    PostgreSQL (the ``jsonb`` cast) rather than parsed here first; a batch it refuses is written
+    again row by row, and the rows it refuses on their own are kept as malformed."""
 
     def __init__(self):
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.pending: list[tuple] = []
+        self.wakeup: asyncio.Future | None = None
         self.task: asyncio.Task | None = None
         self.conn = None
 
     async def _connect(self):
-        import psycopg
         from django.conf import settings
 
         db = settings.DATABASES["default"]
@@ -57,32 +91,39 @@ class _GroupWriter:
             "password": db.get("PASSWORD") or None,
             "host": db.get("HOST") or None,
             "port": db.get("PORT") or None,
-            **(db.get("OPTIONS") or {}),
+            # Connection options only: this long-lived connection is not taken from the pool.
+            **{k: v for k, v in (db.get("OPTIONS") or {}).items() if k != "pool"},
         }
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         conn = await psycopg.AsyncConnection.connect(autocommit=True, **kwargs)
+        conn.adapters.register_dumper(_TextArray, _TextArrayDumper)
         # A 200 tells Meta never to send this delivery again: it must be on disk first, whatever
         # the server's default (the embedded development server runs with it off). Group commit
         # makes that one WAL flush per batch, not per request.
         await conn.execute("SET synchronous_commit = on")
         return conn
 
-    async def insert(self, schema: str, row: tuple) -> bool:
+    def insert(self, schema: str, provider: str, channel_id: int, key: str, body: bytes) -> asyncio.Future:
+        """Queue a row; the future says whether it was new (False: a redelivery)."""
+        loop = asyncio.get_running_loop()
         if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put((schema, row, future))
-        return await future
+            self.task = loop.create_task(self._run())
+        future = loop.create_future()
+        self.pending.append((schema, provider, channel_id, key, body, future))
+        if self.wakeup is not None and not self.wakeup.done():
+            self.wakeup.set_result(None)
+        return future
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            first = await self.queue.get()
+            if not self.pending:
+                self.wakeup = loop.create_future()
+                await self.wakeup
             # One more turn of the event loop lets the requests that arrived in the same
             # readiness batch join this statement: fewer, larger INSERTs for the same load.
             await asyncio.sleep(0)
-            batch = [first]
-            while len(batch) < MAX_BATCH and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+            batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
             try:
                 await self._write(batch)
             except Exception as exc:  # noqa: BLE001 - every waiter must get an answer
@@ -90,36 +131,53 @@ class _GroupWriter:
                 if self.conn is not None:
                     await self.conn.close()
                 self.conn = None
-                for _schema, _row, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                for row in batch:
+                    if not row[5].done():
+                        row[5].set_exception(exc)
 
-    async def _write(self, batch: list) -> None:
-        from psycopg import sql
-
+    async def _write(self, batch: list[tuple]) -> None:
         if self.conn is None or self.conn.closed:
             self.conn = await self._connect()
-        by_schema: dict[str, list] = defaultdict(list)
-        for item in batch:
-            by_schema[item[0]].append(item)
-        for schema, items in by_schema.items():
-            # Six array parameters instead of six per row: the statement costs the same
-            # whether it carries one delivery or a thousand.
-            query = sql.SQL(
-                "INSERT INTO {}.inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
-                " SELECT p, c, d, j::jsonb, b, now(), e"
-                " FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[])"
-                " AS t(p, c, d, j, b, e)"
-                " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
-            ).format(sql.Identifier(schema))
-            columns = list(zip(*(row for _schema, row, _future in items), strict=True))
-            # Binary parameters (%b): psycopg escapes text arrays element by element in Python
-            # (about 100 us for a status payload); binary arrays are length-prefixed copies.
-            cursor = await self.conn.execute(query, [list(column) for column in columns])
-            inserted = {r[0] for r in await cursor.fetchall()}
-            for _schema, row, future in items:
-                if not future.done():
-                    future.set_result(row[2] in inserted)
+        groups: dict[tuple, list[tuple]] = defaultdict(list)
+        for row in batch:
+            groups[row[:3]].append(row)
+        for (schema, provider, channel_id), rows in groups.items():
+            try:
+                inserted = await self._insert(schema, provider, channel_id, rows)
+            except psycopg.errors.DataError:
+                # Not JSON (or not UTF-8) somewhere in the batch: find which, keep the others.
+                inserted = set()
+                for row in rows:
+                    try:
+                        inserted |= await self._insert(schema, provider, channel_id, [row])
+                    except psycopg.errors.DataError:
+                        inserted |= await self._insert_malformed(schema, provider, channel_id, row)
+            for row in rows:
+                if not row[5].done():
+                    row[5].set_result(row[3] in inserted)
+
+    async def _insert(self, schema: str, provider: str, channel_id: int, rows: list[tuple]) -> set[str]:
+        # Two array parameters instead of a statement per row: the statement costs about the
+        # same whether it carries one delivery or a thousand.
+        query = sql.SQL(
+            "INSERT INTO {}.inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
+            " SELECT %s, %s, d, j::jsonb, '', now(), '' FROM unnest(%b::text[], %b::text[]) AS t(d, j)"
+            " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
+        ).format(sql.Identifier(schema))
+        keys = _text_array([row[3].encode() for row in rows])
+        bodies = _text_array([row[4] for row in rows])
+        cursor = await self.conn.execute(query, [provider, channel_id, keys, bodies])
+        return {r[0] for r in await cursor.fetchall()}
+
+    async def _insert_malformed(self, schema: str, provider: str, channel_id: int, row: tuple) -> set[str]:
+        query = sql.SQL(
+            "INSERT INTO {}.inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
+            " VALUES (%s, %s, %s, NULL, %s, now(), 'malformed JSON')"
+            " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
+        ).format(sql.Identifier(schema))
+        text = row[4].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+        cursor = await self.conn.execute(query, [provider, channel_id, row[3], text])
+        return {r[0] for r in await cursor.fetchall()}
 
 
 class WebhookFastPath:
@@ -191,21 +249,9 @@ class WebhookFastPath:
         expected = b"sha256=" + hmac.digest(secret.encode(), body, "sha256").hex().encode()
         if not secret or not header or not hmac.compare_digest(expected, header):
             return 401, b"invalid signature"
-        text = body.decode("utf-8", errors="replace")
-        row: tuple[Any, ...]
-        try:
-            json.loads(text)
-            row = (target.channel.kind, target.channel.pk, "meta:" + hashlib.sha256(body).hexdigest(), text, "", "")
-        except ValueError:
-            row = (
-                target.channel.kind,
-                target.channel.pk,
-                "meta:" + hashlib.sha256(body).hexdigest(),
-                None,
-                text,
-                "malformed JSON",
-            )
-        inserted = await self.writer.insert(target.schema, row)
+        channel = target.channel
+        key = "meta:" + hashlib.sha256(body).hexdigest()
+        inserted = await self.writer.insert(target.schema, channel.kind, channel.pk, key, body)
         if inserted:
             await self._trigger_drain(target.schema)
         return 200, b"ok"

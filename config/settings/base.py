@@ -39,10 +39,31 @@ def database_from_url(url: str) -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": host,
         "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": int(env("DB_CONN_MAX_AGE", "60")),
-        "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"sslmode": query["sslmode"][0]} if "sslmode" in query else {},
+        **database_connections(),
+        "OPTIONS": {
+            **({"sslmode": query["sslmode"][0]} if "sslmode" in query else {}),
+            **database_pool_options(),
+        },
     }
+
+
+def database_pool_options() -> dict:
+    """Each process keeps a pool of open connections (psycopg_pool, ``DB_POOL_MAX_SIZE``, 0 to
+    turn it off). A pool rather than persistent connections (``CONN_MAX_AGE``): Django's ASGI
+    handler runs every request's synchronous code in a thread of its own, so a persistent
+    connection is opened per request and never reused; at a few dozen concurrent requests the
+    server refuses new clients. A request gives its connection back to the pool when it ends."""
+    max_size = int(env("DB_POOL_MAX_SIZE", "20"))
+    if max_size <= 0:
+        return {}
+    min_size = min(int(env("DB_POOL_MIN_SIZE", "2")), max_size)
+    return {"pool": {"min_size": min_size, "max_size": max_size, "timeout": float(env("DB_POOL_TIMEOUT", "10"))}}
+
+
+def database_connections() -> dict:
+    # Pooled connections are returned at the end of each request or task, never kept by it.
+    pooled = bool(database_pool_options())
+    return {"CONN_MAX_AGE": 0 if pooled else int(env("DB_CONN_MAX_AGE", "60")), "CONN_HEALTH_CHECKS": True}
 
 
 def redis_db(url: str, number: int) -> str:

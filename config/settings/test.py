@@ -11,6 +11,9 @@ _database_url, _redis_url = service_urls()
 # Redis databases 8-11 keep tests away from a development run's data.
 globals().update(configure_stores(_database_url, _redis_url, redis_offset=8))
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# pytest-django creates and drops the test database on plain connections; a pool per process
+# would keep connections to it open.
+DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
 DATABASES["default"]["TEST"] = {"NAME": "test_masteria"}  # noqa: F405
 if env("LIVE_TEST_DATABASE"):
     # The browser tests' server process works on the database pytest created.

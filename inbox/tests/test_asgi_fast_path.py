@@ -18,9 +18,11 @@ class Recorder:
     def __init__(self):
         self.rows = []
 
-    async def insert(self, schema, row):
-        self.rows.append((schema, row))
-        return True
+    def insert(self, schema, provider, channel_id, key, body):
+        self.rows.append((schema, (provider, channel_id, key, body)))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(True)
+        return future
 
 
 async def _call(app, path, body, headers, host="localhost"):
@@ -78,14 +80,7 @@ async def test_signed_delivery_is_recorded_like_the_django_view(fast, cloud_chan
     assert (status, text) == (200, b"ok")
     schema, row = fast.writer.rows[0]
     assert schema == "c_acme" or schema.startswith("c_")
-    assert row == (
-        "whatsapp_cloud",
-        cloud_channel.pk,
-        "meta:" + hashlib.sha256(body).hexdigest(),
-        body.decode(),
-        "",
-        "",
-    )
+    assert row == ("whatsapp_cloud", cloud_channel.pk, "meta:" + hashlib.sha256(body).hexdigest(), body)
     assert fast.triggered == [schema]
 
 
@@ -96,11 +91,12 @@ async def test_bad_signature_is_401_and_records_nothing(fast, cloud_channel):
     assert fast.writer.rows == []
 
 
-async def test_malformed_json_is_recorded_raw(fast, cloud_channel):
+async def test_malformed_json_is_accepted_and_left_to_the_writer(fast, cloud_channel):
+    """The writer keeps it as malformed (see the group writer test): Meta must not retry it."""
     body = b"{oops"
     path = f"/webhooks/whatsapp/{cloud_channel.public_id}/"
     status, _ = await _call(fast, path, body, {"X-Hub-Signature-256": meta_signature("meta-app-secret", body)})
-    assert status == 200 and fast.writer.rows[0][1][3:] == (None, "{oops", "malformed JSON")
+    assert status == 200 and fast.writer.rows[0][1][3] == b"{oops"
 
 
 async def test_other_requests_go_to_django(fast, cloud_channel):
@@ -133,7 +129,11 @@ async def test_drain_trigger_is_debounced_with_a_trailing_call(monkeypatch):
 
 
 async def test_group_writer_inserts_once_and_reports_replays(acme):
-    """The real writer on its own connection (rows are committed: cleaned up at the end)."""
+    """The real writer on its own connection (rows are committed: cleaned up at the end).
+
+    PostgreSQL checks the JSON: one bad body in a batch must not cost the others, and bodies
+    Python's parser would accept but ``jsonb`` refuses (NaN, an escaped NUL) or that are not
+    UTF-8 are kept as malformed rather than failing the batch."""
     import uuid
 
     from asgiref.sync import sync_to_async
@@ -143,14 +143,22 @@ async def test_group_writer_inserts_once_and_reports_replays(acme):
     writer = _GroupWriter()
     key = f"test:{uuid.uuid4().hex}"
     schema = acme.schema_name
+    bodies = {
+        "good": b'{"a": 1}',
+        "oops": b"{oops",
+        "nan": b'{"a": NaN}',
+        "nul": b'{"a": "\\u0000"}',
+        "latin1": b'{"a": "S\xe3o Paulo"}',
+    }
+    keys = {name: f"{key}:{name}" for name in bodies}
     try:
-        first, same_batch, bad = await asyncio.gather(
-            writer.insert(schema, ("whatsapp_cloud", None, key, '{"a": 1}', "", "")),
-            writer.insert(schema, ("whatsapp_cloud", None, key, '{"a": 1}', "", "")),
-            writer.insert(schema, ("whatsapp_cloud", None, key + "x", None, "{oops", "malformed JSON")),
+        results = await asyncio.gather(
+            writer.insert(schema, "whatsapp_cloud", None, keys["good"], bodies["good"]),
+            writer.insert(schema, "whatsapp_cloud", None, keys["good"], bodies["good"]),
+            *(writer.insert(schema, "whatsapp_cloud", None, keys[name], bodies[name]) for name in list(bodies)[1:]),
         )
-        replay = await writer.insert(schema, ("whatsapp_cloud", None, key, '{"a": 1}', "", ""))
-        assert first and bad and not replay
+        replay = await writer.insert(schema, "whatsapp_cloud", None, keys["good"], bodies["good"])
+        assert results[0] and all(results[2:]) and not replay
         # Answered 200 only once flushed, whatever the server's default (see inbox.asgi).
         assert (await (await writer.conn.execute("SHOW synchronous_commit")).fetchone())[0] == "on"
 
@@ -160,14 +168,19 @@ async def test_group_writer_inserts_once_and_reports_replays(acme):
             with connection.cursor() as cursor:
                 cursor.execute(
                     f'SELECT dedupe_key, payload::text, body, error FROM "{schema}".inbox_webhookevent'
-                    " WHERE dedupe_key IN (%s, %s) ORDER BY dedupe_key",
-                    [key, key + "x"],
+                    " WHERE dedupe_key LIKE %s",
+                    [key + ":%"],
                 )
-                return cursor.fetchall()
+                return {row[0].rsplit(":", 1)[1]: row[1:] for row in cursor.fetchall()}
 
-        assert await sync_to_async(rows)() == [(key, '{"a": 1}', "", ""), (key + "x", None, "{oops", "malformed JSON")]
+        stored = await sync_to_async(rows)()
+        assert stored == {
+            "good": ('{"a": 1}', "", ""),
+            "oops": (None, "{oops", "malformed JSON"),
+            "nan": (None, '{"a": NaN}', "malformed JSON"),
+            "nul": (None, '{"a": "\\u0000"}', "malformed JSON"),
+            "latin1": (None, '{"a": "S\ufffdo Paulo"}', "malformed JSON"),
+        }
     finally:
-        await writer.conn.execute(
-            f'DELETE FROM "{schema}".inbox_webhookevent WHERE dedupe_key IN (%s, %s)', [key, key + "x"]
-        )
+        await writer.conn.execute(f'DELETE FROM "{schema}".inbox_webhookevent WHERE dedupe_key LIKE %s', [key + ":%"])
         await writer.conn.close()
