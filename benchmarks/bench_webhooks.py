@@ -42,6 +42,7 @@ CONNECTIONS = int(os.environ.get("BENCH_WEBHOOK_CONNECTIONS", "64"))
 # client, a second uvicorn process only competes for the same cores (measured: about 4,100 req/s
 # with one, 2,600 with two; CPU per request doubles). A web machine of its own runs one per core.
 WORKERS = int(os.environ.get("BENCH_WEBHOOK_WEB_WORKERS", "1"))
+SERVER = os.environ.get("BENCH_WEBHOOK_SERVER", "intake")
 SLUG = "bench-webhooks"
 PHONE_NUMBER_ID = "1065550999"
 APP_SECRET = "bench-app-secret"
@@ -84,6 +85,15 @@ def app():
     if os.environ.get("BENCH_WEBHOOK_DJANGO_VIEW"):
         return routed_application  # the same stack without the webhook fast path
     return application
+
+
+def intake() -> None:
+    """The dedicated intake server (``inbox.intake``) with production connections
+    (``python -c "...; intake()" <port>``)."""
+    production_connections()
+    from inbox import intake as intake_server
+
+    intake_server.main(["--port", sys.argv[-1]])
 
 
 # --- the load side ----------------------------------------------------------------------------
@@ -349,6 +359,7 @@ def run(report) -> None:
     _settle_database(bench_company.schema_name)
     env = _env()
     port = free_port()
+    intake_port = free_port()
     host = settings.BASE_DOMAIN
     server = subprocess.Popen(
         [
@@ -370,6 +381,14 @@ def run(report) -> None:
         cwd=ROOT,
         env=env,
     )
+    intake_server = subprocess.Popen(
+        [sys.executable, "-c", "from benchmarks.bench_webhooks import intake; intake()", str(intake_port)],
+        cwd=ROOT,
+        env=env,
+    )
+    # Production routes Meta's deliveries to the intake server; BENCH_WEBHOOK_SERVER=web sends
+    # them to the web process instead (its ASGI fast path accepts the same requests).
+    serving, serving_port = (server, port) if SERVER == "web" else (intake_server, intake_port)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "WARNING", "-Q", "celery"],
         cwd=ROOT,
@@ -377,6 +396,7 @@ def run(report) -> None:
     )
     try:
         wait_port(port)
+        wait_port(intake_port)
         # Warm up both paths (imports, connections, route cache).
         warm_empty = [_request("/bench/empty/", b"{}", {}, host) for _ in range(200)]
         _load(port, warm_empty)
@@ -393,12 +413,13 @@ def run(report) -> None:
         postgres = _postgres_pid()
         own0, worker0 = time.process_time(), _cpu_seconds(worker.pid)
         pg0 = _cpu_seconds(postgres) if postgres else 0.0
-        elapsed, statuses, latencies = _load(port, requests)
-        cpu2 = _cpu_seconds(server.pid)
+        serve0 = _cpu_seconds(serving.pid)
+        elapsed, statuses, latencies = _load(serving_port, requests)
+        serve1 = _cpu_seconds(serving.pid)
         own1, worker1 = time.process_time(), _cpu_seconds(worker.pid)
         pg1 = _cpu_seconds(postgres) if postgres else 0.0
         print(
-            f"# CPU seconds during intake: web {cpu2 - cpu1:.1f}, load client {own1 - own0:.1f},"
+            f"# CPU seconds during intake: {SERVER} {serve1 - serve0:.1f}, load client {own1 - own0:.1f},"
             f" worker {worker1 - worker0:.1f}, postgres {pg1 - pg0:.1f}, wall {elapsed:.1f}",
             flush=True,
         )
@@ -414,8 +435,8 @@ def run(report) -> None:
         report("webhook_accept_latency_p99", percentile(latencies, 99) * 1000, "ms")
         # The machine is shared: CPU time per request says what the server costs regardless
         # of what else runs (requests per CPU-second of the web processes).
-        if cpu2 > cpu1 and cpu1 > cpu0:
-            report("webhook_accept_per_cpu_second", len(requests) / (cpu2 - cpu1), "req/cpu-s")
+        if serve1 > serve0 and cpu1 > cpu0:
+            report("webhook_accept_per_cpu_second", len(requests) / (serve1 - serve0), "req/cpu-s")
             report("webhook_accept_per_cpu_second.baseline", len(baseline_requests) / (cpu1 - cpu0), "req/cpu-s")
         print(f"# load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         print(f"# host speed: a fixed Python loop took {_cpu_speed():.2f} s (fastest seen: 0.75 s)", flush=True)
@@ -438,9 +459,9 @@ def run(report) -> None:
         report("webhook_status_lag_p95", float(p95), "s")
     finally:
         connection.set_schema_to_public()
-        for proc in (server, worker):
+        for proc in (server, intake_server, worker):
             proc.send_signal(signal.SIGTERM)
-        for proc in (server, worker):
+        for proc in (server, intake_server, worker):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -1,4 +1,5 @@
-"""``make run``: web (uvicorn, HTTP + websockets), Celery worker and beat in the foreground.
+"""``make run``: web (uvicorn, HTTP + websockets), webhook intake, Celery worker and beat in the
+foreground.
 
 Starts the embedded PostgreSQL and Redis when DATABASE_URL / REDIS_URL are unset, prepares the
 database and the demo company, then supervises the processes. Ctrl-C stops them all, then the
@@ -30,6 +31,17 @@ PROCESSES: dict[str, list[str]] = {
         "--lifespan",
         "off",
         "--no-access-log",
+    ],
+    # Meta webhook deliveries on a port of their own (production routes them there; the web
+    # port accepts them too).
+    "intake": [
+        sys.executable,
+        "-m",
+        "inbox.intake",
+        "--host",
+        os.environ.get("HOST", "127.0.0.1"),
+        "--port",
+        os.environ.get("INTAKE_PORT", "8001"),
     ],
     "worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "--concurrency", "2"],
     "wa-sessions": [sys.executable, "manage.py", "wa_sessions"],

@@ -180,74 +180,26 @@ class _GroupWriter:
         return {r[0] for r in await cursor.fetchall()}
 
 
-class WebhookFastPath:
-    def __init__(self, app):
-        self.app = app
-        self._host: bytes | None = None
+class WebhookIntake:
+    """Accepting one Meta delivery: route, signature, group-committed insert, drain trigger.
+    Shared by the ASGI fast path below and the dedicated intake server (``inbox.intake``)."""
+
+    def __init__(self):
         self.writer = _GroupWriter()
         self.redis = None
         self.last_trigger: dict[str, float] = {}
         self.trailing: dict[str, asyncio.Task] = {}
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("method") != "POST":
-            return await self.app(scope, receive, send)
-        match = PATH_RE.match(scope.get("path", ""))
-        if match is None or not self._on_public_domain(scope):
-            return await self.app(scope, receive, send)
-        body = await self._body(receive)
-        if body is None:
-            return await self._answer(send, 413, b"too large")
-        status, text = await self.accept(match.group(1), body, scope)
-        await self._answer(send, status, text)
-
-    def _on_public_domain(self, scope) -> bool:
-        if self._host is None:
-            from django.conf import settings
-
-            self._host = settings.BASE_DOMAIN.lower().encode("latin-1")
-        for name, value in scope.get("headers", []):
-            if name == b"host":
-                return value.split(b":", 1)[0].lower() == self._host
-        return False
-
-    @staticmethod
-    async def _body(receive) -> bytes | None:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
-
-    @staticmethod
-    async def _answer(send, status: int, text: bytes) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": text})
-
-    async def accept(self, channel_public_id: str, body: bytes, scope) -> tuple[int, bytes]:
+    async def accept(self, channel_public_id: str, body: bytes, signature: bytes) -> tuple[int, bytes]:
+        """``(status, text)`` for a ``POST`` with this body and ``X-Hub-Signature-256`` value."""
         target = webhooks.cached_target(channel_public_id)
         if target is None:
             target = await sync_to_async(webhooks.resolve_public, thread_sensitive=True)(channel_public_id)
         if target is None or target.channel.kind not in ("whatsapp_cloud", "sandbox"):
             return 404, b"unknown channel"
-        header = b""
-        for name, value in scope.get("headers", []):
-            if name == b"x-hub-signature-256":
-                header = value.strip()
         secret = target.channel.app_secret or ""
         expected = b"sha256=" + hmac.digest(secret.encode(), body, "sha256").hex().encode()
-        if not secret or not header or not hmac.compare_digest(expected, header):
+        if not secret or not signature or not hmac.compare_digest(expected, signature.strip()):
             return 401, b"invalid signature"
         channel = target.channel
         key = "meta:" + hashlib.sha256(body).hexdigest()
@@ -291,3 +243,60 @@ class WebhookFastPath:
                 await asyncio.to_thread(webhook_drain.delay, schema)
         except Exception:  # noqa: BLE001 - recorded; the periodic sweep processes it
             logger.warning("could not queue webhook processing for %s", schema)
+
+
+class WebhookFastPath:
+    def __init__(self, app):
+        self.app = app
+        self._host: bytes | None = None
+        self.intake = WebhookIntake()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return await self.app(scope, receive, send)
+        match = PATH_RE.match(scope.get("path", ""))
+        if match is None or not self._on_public_domain(scope):
+            return await self.app(scope, receive, send)
+        body = await self._body(receive)
+        if body is None:
+            return await self._answer(send, 413, b"too large")
+        signature = b""
+        for name, value in scope.get("headers", []):
+            if name == b"x-hub-signature-256":
+                signature = value
+        status, text = await self.intake.accept(match.group(1), body, signature)
+        await self._answer(send, status, text)
+
+    def _on_public_domain(self, scope) -> bool:
+        if self._host is None:
+            from django.conf import settings
+
+            self._host = settings.BASE_DOMAIN.lower().encode("latin-1")
+        for name, value in scope.get("headers", []):
+            if name == b"host":
+                return value.split(b":", 1)[0].lower() == self._host
+        return False
+
+    @staticmethod
+    async def _body(receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    @staticmethod
+    async def _answer(send, status: int, text: bytes) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": text})

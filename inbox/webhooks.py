@@ -214,20 +214,28 @@ def sms_webhook(request: HttpRequest, channel_id) -> HttpResponse:
 
 
 def _verify_subscription(request: HttpRequest, channel_public_id: str) -> HttpResponse:
-    """Meta's ``GET`` handshake: echo ``hub.challenge`` when the verify token matches."""
     previous = getattr(connection, "tenant", None)
     try:
-        target = _resolve(channel_public_id)
+        status, text = verify_subscription(
+            channel_public_id,
+            mode=request.GET.get("hub.mode", ""),
+            token=request.GET.get("hub.verify_token", ""),
+            challenge=request.GET.get("hub.challenge", ""),
+        )
     finally:
         _restore(previous)
-    mode = request.GET.get("hub.mode", "")
-    token = request.GET.get("hub.verify_token", "")
-    challenge = request.GET.get("hub.challenge", "")
+    return HttpResponse(text, status=status, content_type="text/plain")
+
+
+def verify_subscription(channel_public_id: str, *, mode: str, token: str, challenge: str) -> tuple[int, str]:
+    """Meta's ``GET`` handshake: echo ``hub.challenge`` when the verify token matches.
+    Leaves the connection in the public schema (callers restore their own tenant)."""
+    target = resolve_public(channel_public_id)
     if (
         target is None
         or mode != "subscribe"
         or not target.channel.verify_token
         or not hmac.compare_digest(token.encode(), target.channel.verify_token.encode())
     ):
-        return HttpResponse("verification failed", status=403, content_type="text/plain")
-    return HttpResponse(challenge, content_type="text/plain")
+        return 403, "verification failed"
+    return 200, challenge

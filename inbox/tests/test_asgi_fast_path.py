@@ -10,7 +10,7 @@ import time
 import pytest
 
 from inbox import webhooks
-from inbox.asgi import WebhookFastPath
+from inbox.asgi import WebhookFastPath, WebhookIntake
 from inbox.providers.meta import meta_signature
 
 
@@ -62,13 +62,13 @@ def fast(cloud_channel):
         passed.append(scope["path"])
 
     app = WebhookFastPath(django_app)
-    app.writer = Recorder()
+    app.intake.writer = Recorder()
     triggered = []
 
     async def trigger(schema):
         triggered.append(schema)
 
-    app._trigger_drain = trigger
+    app.intake._trigger_drain = trigger
     app.passed, app.triggered = passed, triggered
     return app
 
@@ -78,7 +78,7 @@ async def test_signed_delivery_is_recorded_like_the_django_view(fast, cloud_chan
     path = f"/webhooks/whatsapp/{cloud_channel.public_id}/"
     status, text = await _call(fast, path, body, {"X-Hub-Signature-256": meta_signature("meta-app-secret", body)})
     assert (status, text) == (200, b"ok")
-    schema, row = fast.writer.rows[0]
+    schema, row = fast.intake.writer.rows[0]
     assert schema == "c_acme" or schema.startswith("c_")
     assert row == ("whatsapp_cloud", cloud_channel.pk, "meta:" + hashlib.sha256(body).hexdigest(), body)
     assert fast.triggered == [schema]
@@ -88,7 +88,7 @@ async def test_bad_signature_is_401_and_records_nothing(fast, cloud_channel):
     path = f"/webhooks/whatsapp/{cloud_channel.public_id}/"
     assert (await _call(fast, path, b"{}", {"X-Hub-Signature-256": "sha256=00"}))[0] == 401
     assert (await _call(fast, path, b"{}", {}))[0] == 401
-    assert fast.writer.rows == []
+    assert fast.intake.writer.rows == []
 
 
 async def test_malformed_json_is_accepted_and_left_to_the_writer(fast, cloud_channel):
@@ -96,7 +96,7 @@ async def test_malformed_json_is_accepted_and_left_to_the_writer(fast, cloud_cha
     body = b"{oops"
     path = f"/webhooks/whatsapp/{cloud_channel.public_id}/"
     status, _ = await _call(fast, path, body, {"X-Hub-Signature-256": meta_signature("meta-app-secret", body)})
-    assert status == 200 and fast.writer.rows[0][1][3] == b"{oops"
+    assert status == 200 and fast.intake.writer.rows[0][1][3] == b"{oops"
 
 
 async def test_other_requests_go_to_django(fast, cloud_channel):
@@ -111,7 +111,7 @@ async def test_drain_trigger_is_debounced_with_a_trailing_call(monkeypatch):
     from inbox import asgi
 
     monkeypatch.setattr(asgi, "TRIGGER_INTERVAL", 0.01)
-    app = WebhookFastPath(None)
+    app = WebhookIntake()
     flags = []
 
     async def set_flag(schema):
