@@ -31,7 +31,8 @@ from urllib.parse import urlparse
 
 from benchmarks.support import free_port, percentile, production_connections, wait_port
 
-MESSAGES = int(os.environ.get("BENCH_WEBHOOK_MESSAGES", "4000"))
+# 8,000 messages: 24,000 deliveries, several seconds of sustained load (a campaign's statuses).
+MESSAGES = int(os.environ.get("BENCH_WEBHOOK_MESSAGES", "8000"))
 # Meta delivers webhooks concurrently and asks of an endpoint a median latency under 250 ms with
 # fewer than 1% above 1 s: at 3,000 per second that leaves room for hundreds of deliveries in
 # flight. 64 connections, each sending its next request once the previous one is answered, stay
