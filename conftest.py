@@ -24,6 +24,32 @@ def _ensure_company(slug: str, name: str):
     return company
 
 
+def _repair_interrupted_companies(db: dict) -> None:
+    """A run killed while creating a company (its row is committed before its schema is cloned)
+    leaves a row whose schema is missing, and migrating every schema at the next start then
+    fails. Give such rows an empty schema, which the migration then fills."""
+    import psycopg
+    from psycopg import sql
+
+    test_name = (db.get("TEST") or {}).get("NAME") or "test_" + db["NAME"]
+    params = {"dbname": test_name, "user": db.get("USER") or None, "password": db.get("PASSWORD") or None}
+    params |= {"host": db.get("HOST") or None, "port": db.get("PORT") or None}
+    try:
+        conn = psycopg.connect(autocommit=True, **{k: v for k, v in params.items() if v})
+    except psycopg.OperationalError:
+        return  # no test database yet
+    with conn:
+        try:
+            rows = conn.execute(
+                "SELECT schema_name FROM tenants_company c"
+                " WHERE NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = c.schema_name)"
+            ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return  # not migrated yet
+        for (schema,) in rows:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb):
     """The test database, always set up (pytest-django's own fixture sets up only the
@@ -35,6 +61,8 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
     from tenants.services import ensure_template_schema
 
     keepdb = django_db_keepdb and not django_db_createdb
+    if keepdb:
+        _repair_interrupted_companies(settings.DATABASES["default"])
     with django_db_blocker.unblock():
         db_cfg = setup_databases(
             verbosity=request.config.option.verbose, interactive=False, keepdb=keepdb, aliases={"default"}

@@ -1,4 +1,4 @@
-"""Creating a company (schema cloned from the template) versus migrating a fresh schema."""
+"""Creating a company (schema, migrations, domain) versus migrating a bare schema alone (the floor)."""
 
 from __future__ import annotations
 

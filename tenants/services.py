@@ -91,9 +91,9 @@ def company_create(
     locale: str = "pt-br",
     plan: str = "free",
 ) -> Company:
-    """Create a company, its schema (cloned from the template), its domain and owner.
+    """Create a company, its schema (migrated), its domain and owner.
 
-    Not atomic as a whole: PostgreSQL DDL of the clone runs in its own transaction; if a later
+    Not atomic as a whole: the schema's migrations run in their own transactions; if a later
     step fails the company row and schema are removed again.
     """
     slug = slug or suggest_slug(name)
@@ -120,11 +120,14 @@ def company_create(
 
 
 def ensure_template_schema() -> None:
-    """Create and migrate the template schema new companies are cloned from."""
+    """Create and migrate the template schema new companies are cloned from, when cloning is
+    configured (``TENANT_BASE_SCHEMA``; off, see the settings)."""
     from django.core.management import call_command
     from django_tenants.utils import schema_exists
 
     name = settings.TENANT_BASE_SCHEMA
+    if not name:
+        return
     if not schema_exists(name):
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE SCHEMA "{name}"')

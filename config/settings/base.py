@@ -115,9 +115,12 @@ TENANT_MODEL = "tenants.Company"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenant"
-# New companies are cloned from this migrated template schema instead of being migrated.
-TENANT_BASE_SCHEMA = "tenant_template"
-TENANT_CREATION_FAKES_MIGRATIONS = True
+# New companies get their schema by running the tenant migrations, not by cloning a template
+# schema: django-tenants' clone_schema() looks every column up in information_schema across the
+# whole database, so cloning took 0.3 s with a handful of companies and 190 s with 300 (measured);
+# migrating takes 1-4 s whatever the number of companies.
+TENANT_BASE_SCHEMA = None
+TENANT_CREATION_FAKES_MIGRATIONS = False
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 AUTH_USER_MODEL = "tenants.User"
 

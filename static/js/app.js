@@ -216,13 +216,16 @@
   document.addEventListener("alpine:init", function () {
     // Dropdown menu: button + panel, keyboard: Enter/Space/ArrowDown open, arrows move,
     // Home/End jump, Escape closes and returns focus, Tab leaves.
+    // Focus moves synchronously: Alpine's $focus defers each move to a timer, so an arrow
+    // pressed just before Escape moved focus into the closing panel after Escape had given it
+    // back to the button, and focus fell to the page when the panel hid.
     window.Alpine.data("menu", function () {
       return {
         open: false,
         toggle: function () { this.open ? this.close() : this.show(); },
         show: function () {
           this.open = true;
-          this.$nextTick(function () { this.$focus.within(this.$refs.panel).first(); }.bind(this));
+          this.$nextTick(function () { this.first(); }.bind(this));
         },
         close: function (focusButton) {
           if (!this.open) return;
@@ -234,10 +237,18 @@
             this.$nextTick(function () { this.$refs.button.focus(); }.bind(this));
           }
         },
-        next: function () { this.$focus.within(this.$refs.panel).wrap().next(); },
-        prev: function () { this.$focus.within(this.$refs.panel).wrap().previous(); },
-        first: function () { this.$focus.within(this.$refs.panel).first(); },
-        last: function () { this.$focus.within(this.$refs.panel).last(); },
+        items: function () { return Array.prototype.slice.call(this.$refs.panel.querySelectorAll("[role=menuitem], [role=menuitemradio]")); },
+        move: function (step) {
+          var items = this.items();
+          if (!this.open || !items.length) return;
+          var at = items.indexOf(document.activeElement);
+          var to = at < 0 ? (step > 0 ? 0 : items.length - 1) : (at + step + items.length) % items.length;
+          items[to].focus();
+        },
+        next: function () { this.move(1); },
+        prev: function () { this.move(-1); },
+        first: function () { var items = this.items(); if (this.open && items.length) items[0].focus(); },
+        last: function () { var items = this.items(); if (this.open && items.length) items[items.length - 1].focus(); },
       };
     });
     // Copy-to-clipboard button: x-data="copy('text')".
