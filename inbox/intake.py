@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 import httptools
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("inbox.intake")  # also when run as __main__
 
 MAX_BODY = 1024 * 1024
 # Requests a client may pipeline on one connection before we stop reading from it.

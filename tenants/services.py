@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from django_tenants.utils import schema_context
+from django_tenants.utils import get_public_schema_name, schema_context
 
 from tenants.context import use_public_schema
 from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
@@ -117,6 +117,25 @@ def company_create(
         raise
     use_public_schema()
     return company
+
+
+def missing_schemas_repair() -> list[str]:
+    """Give every company whose schema is missing an empty one, which the tenant migrations then
+    fill; returns their schema names. ``company_create`` commits the company row before its
+    schema is migrated, so a process killed in between leaves such a row, and migrating every
+    company (``bootstrap``) would fail on it at each deploy."""
+    from psycopg import sql
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT schema_name FROM tenants_company c WHERE schema_name <> %s"
+            " AND NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = c.schema_name)",
+            [get_public_schema_name()],
+        )
+        missing = [row[0] for row in cursor.fetchall()]
+        for schema in missing:
+            cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    return missing
 
 
 def ensure_template_schema() -> None:

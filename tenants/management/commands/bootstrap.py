@@ -1,5 +1,6 @@
-"""Bring the database to a runnable state: migrate the public schema, the template schema and
-every company, create the public domain and (optionally) the demo company. Idempotent."""
+"""Bring the database to a runnable state: migrate the public schema and every company (a
+company whose creation was interrupted gets its schema back), create the public domain and
+(optionally) the demo company. Idempotent."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.db import connection
 
 from tenants.models import Company, Domain, Membership, User
 from tenants.roles import Role
-from tenants.services import company_create, ensure_template_schema
+from tenants.services import company_create, ensure_template_schema, missing_schemas_repair
 
 DEMO_EMAIL = "demo@masteria.app"
 DEMO_PASSWORD = "demo-pass-2026"
@@ -31,6 +32,8 @@ class Command(BaseCommand):
         )
         Domain.objects.get_or_create(domain=settings.BASE_DOMAIN, defaults={"tenant": public, "is_primary": True})
         ensure_template_schema()
+        for schema in missing_schemas_repair():
+            self.stdout.write(self.style.WARNING(f"schema {schema} was missing (interrupted creation): recreated"))
         if Company.objects.exclude(schema_name="public").exists():
             call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0)
         if options["demo"]:
