@@ -24,30 +24,24 @@ def _ensure_company(slug: str, name: str):
     return company
 
 
-def _repair_interrupted_companies(db: dict) -> None:
-    """A run killed while creating a company (its row is committed before its schema is cloned)
-    leaves a row whose schema is missing, and migrating every schema at the next start then
-    fails. Give such rows an empty schema, which the migration then fills."""
-    import psycopg
-    from psycopg import sql
+def _repair_interrupted_companies() -> None:
+    """A run killed while creating a company leaves a row whose schema is missing, and
+    migrating every schema at the next start then fails: repair the kept test database first
+    (``tenants.services.missing_schemas_repair``, as ``bootstrap`` does)."""
+    from django.db import DatabaseError
 
-    test_name = (db.get("TEST") or {}).get("NAME") or "test_" + db["NAME"]
-    params = {"dbname": test_name, "user": db.get("USER") or None, "password": db.get("PASSWORD") or None}
-    params |= {"host": db.get("HOST") or None, "port": db.get("PORT") or None}
+    from tenants.services import missing_schemas_repair
+
+    name = connection.settings_dict["NAME"]
+    connection.close()
+    connection.settings_dict["NAME"] = connection.creation._get_test_db_name()
     try:
-        conn = psycopg.connect(autocommit=True, **{k: v for k, v in params.items() if v})
-    except psycopg.OperationalError:
-        return  # no test database yet
-    with conn:
-        try:
-            rows = conn.execute(
-                "SELECT schema_name FROM tenants_company c"
-                " WHERE NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = c.schema_name)"
-            ).fetchall()
-        except psycopg.errors.UndefinedTable:
-            return  # not migrated yet
-        for (schema,) in rows:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        missing_schemas_repair()
+    except DatabaseError:
+        pass  # no test database yet, or not migrated yet
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = name
 
 
 @pytest.fixture(scope="session")
@@ -61,9 +55,9 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
     from tenants.services import ensure_template_schema
 
     keepdb = django_db_keepdb and not django_db_createdb
-    if keepdb:
-        _repair_interrupted_companies(settings.DATABASES["default"])
     with django_db_blocker.unblock():
+        if keepdb:
+            _repair_interrupted_companies()
         db_cfg = setup_databases(
             verbosity=request.config.option.verbose, interactive=False, keepdb=keepdb, aliases={"default"}
         )

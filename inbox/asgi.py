@@ -180,6 +180,13 @@ class _GroupWriter:
         return {r[0] for r in await cursor.fetchall()}
 
 
+def on_public_domain(host: bytes) -> bool:
+    """Whether a ``Host`` header names the public domain (the only one webhooks are served on)."""
+    from django.conf import settings
+
+    return host.split(b":", 1)[0].lower() == settings.BASE_DOMAIN.lower().encode("latin-1")
+
+
 class WebhookIntake:
     """Accepting one Meta delivery: route, signature, group-committed insert, drain trigger.
     Shared by the ASGI fast path below and the dedicated intake server (``inbox.intake``)."""
@@ -248,7 +255,6 @@ class WebhookIntake:
 class WebhookFastPath:
     def __init__(self, app):
         self.app = app
-        self._host: bytes | None = None
         self.intake = WebhookIntake()
 
     async def __call__(self, scope, receive, send):
@@ -267,14 +273,11 @@ class WebhookFastPath:
         status, text = await self.intake.accept(match.group(1), body, signature)
         await self._answer(send, status, text)
 
-    def _on_public_domain(self, scope) -> bool:
-        if self._host is None:
-            from django.conf import settings
-
-            self._host = settings.BASE_DOMAIN.lower().encode("latin-1")
+    @staticmethod
+    def _on_public_domain(scope) -> bool:
         for name, value in scope.get("headers", []):
             if name == b"host":
-                return value.split(b":", 1)[0].lower() == self._host
+                return on_public_domain(value)
         return False
 
     @staticmethod

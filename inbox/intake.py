@@ -61,14 +61,12 @@ OK = http_response(200, b"ok")
 class IntakeApp:
     """What a complete request gets: ``(status, text)``."""
 
-    def __init__(self, intake=None, host: str | None = None):
-        from django.conf import settings
-
-        from inbox.asgi import PATH_RE, WebhookIntake
+    def __init__(self, intake=None):
+        from inbox.asgi import PATH_RE, WebhookIntake, on_public_domain
 
         self.intake = intake or WebhookIntake()
         self.path_re = PATH_RE
-        self.host = (host or settings.BASE_DOMAIN).lower().encode("latin-1")
+        self.on_public_domain = on_public_domain
 
     async def handle(self, method: bytes, url: bytes, host: bytes, signature: bytes, body: bytes | None):
         parsed = httptools.parse_url(url)
@@ -76,7 +74,7 @@ class IntakeApp:
         if path == "/healthz" and method in (b"GET", b"HEAD"):
             return 200, b"ok"  # for the load balancer
         match = self.path_re.match(path)
-        if match is None or host.split(b":", 1)[0].lower() != self.host:
+        if match is None or not self.on_public_domain(host):
             return 404, b"not found"
         if method == b"POST":
             if body is None:

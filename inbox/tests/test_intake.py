@@ -51,7 +51,7 @@ async def server(cloud_channel):
         triggered.append(schema)
 
     accepter._trigger_drain = trigger
-    app = intake.IntakeApp(accepter, host="localhost")
+    app = intake.IntakeApp(accepter)
     listener, connections = await intake.start(app, "127.0.0.1", 0)
     listener.port = listener.sockets[0].getsockname()[1]
     listener.writer, listener.triggered, listener.connections = accepter.writer, triggered, connections
