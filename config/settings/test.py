@@ -1,6 +1,6 @@
 """Tests: same embedded servers as development, separate Redis databases, fast hashing."""
 
-from config.embedded import service_urls
+from config.embedded import checkout_port, service_urls
 
 from .base import *  # noqa: F403
 from .base import SOCIALACCOUNT_PROVIDERS, configure_stores
@@ -30,8 +30,10 @@ CELERY_TASK_ALWAYS_EAGER = False
 FIELD_ENCRYPTION_KEYS = (
     "k2:" + "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=" + ",k1:" + ("MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=")
 )
-# Loopback stand-ins for the OAuth providers (tests/stubs/oauth.py serves them).
-OAUTH_STUB = "http://127.0.0.1:18765"
+# Loopback stand-ins for the OAuth providers (tests/stubs/oauth.py serves them), on a port of
+# this checkout's, so two checkouts can run their tests at once.
+OAUTH_STUB_PORT = checkout_port(1)
+OAUTH_STUB = f"http://127.0.0.1:{OAUTH_STUB_PORT}"
 SOCIALACCOUNT_PROVIDERS["google"].update(
     {
         "ACCESS_TOKEN_URL": f"{OAUTH_STUB}/google/token",

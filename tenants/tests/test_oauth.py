@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
+from django.conf import settings
 
 from tenants.models import User
 from tests.stubs.oauth import OAuthStub
@@ -23,7 +24,7 @@ def _login_via(client, provider: str) -> str:
     response = client.post(f"/accounts/{provider}/login/")
     assert response.status_code == 302
     location = urlparse(response["Location"])
-    assert location.netloc == "127.0.0.1:18765"
+    assert location.netloc == f"127.0.0.1:{settings.OAUTH_STUB_PORT}"
     state = parse_qs(location.query)["state"][0]
     callback = client.get(f"/accounts/{provider}/login/callback/", {"code": "auth-code-1", "state": state})
     return callback

@@ -19,7 +19,10 @@ import jwt
 
 
 class OAuthStub:
-    def __init__(self, host: str = "127.0.0.1", port: int = 18765):
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None):
+        from django.conf import settings
+
+        port = settings.OAUTH_STUB_PORT if port is None else port
         self.identity: dict = {}
         self.requests: list[tuple[str, str, dict]] = []
         self.issued: dict[str, dict] = {}
