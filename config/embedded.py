@@ -153,9 +153,7 @@ def ensure_redis() -> str:
                     f"({_redis_folder()}); stop it, or set EMBEDDED_REDIS_PORT or REDIS_URL"
                 )
         elif _port_taken(port):
-            raise EmbeddedServerError(
-                f"port {port} is taken by another program; set EMBEDDED_REDIS_PORT or REDIS_URL"
-            )
+            raise EmbeddedServerError(f"port {port} is taken by another program; set EMBEDDED_REDIS_PORT or REDIS_URL")
         else:
             _start_redis(port)
     return f"redis://127.0.0.1:{port}"
