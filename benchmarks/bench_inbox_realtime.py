@@ -213,7 +213,7 @@ async def _latency(port, host, tenant_host, session_key, channel, schema) -> tup
     from asgiref.sync import sync_to_async
     from django_tenants.utils import schema_context
 
-    from tenants.realtime import send_event
+    from core.realtime import send_event
 
     ws = await _open_socket(port, tenant_host, session_key)
     connection = list(await asyncio.open_connection("127.0.0.1", port))
@@ -259,7 +259,7 @@ async def _many_sockets(port, tenant_host, session_key, schema) -> tuple[int, fl
     from asgiref.sync import sync_to_async
     from django_tenants.utils import schema_context
 
-    from tenants.realtime import send_event
+    from core.realtime import send_event
 
     sockets = []
     limiter = asyncio.Semaphore(50)

@@ -12,6 +12,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.realtime import send_event_on_commit
 from crm.models import (
     BulkAction,
     BulkOperation,
@@ -32,7 +33,6 @@ from crm.models import (
 )
 from crm.phones import ERR_PHONE_EMPTY, InvalidPhoneError, normalize_phone, wa_id_candidates
 from tenants.context import connection_tenant, current_schema, require_tenant_schema
-from tenants.realtime import send_event_on_commit
 
 
 def company_country() -> str:

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 def _progress_event(contact_import) -> None:
     """Move the import's progress bar on every open page of the company (the shell's
     ``job`` events; the page also polls, so a missed event costs nothing)."""
-    from tenants.realtime import send_event
+    from core.realtime import send_event
 
     try:
         send_event(

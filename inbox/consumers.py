@@ -28,8 +28,8 @@ from channels.db import database_sync_to_async
 from django.db.models import Q
 from django_tenants.utils import tenant_context
 
+from core.realtime import scoped_group
 from inbox import watching
-from tenants.realtime import scoped_group
 from tenants.roles import Role, role_at_least
 from tenants.websocket import TenantConsumer
 

@@ -23,6 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from core.db import binary_cursor
+from core.realtime import send_event_on_commit
 from inbox.models import (
     MEDIA_KINDS,
     STATUS_RANK,
@@ -46,8 +48,6 @@ from inbox.providers import get_provider
 from inbox.providers.base import InboundMessage, ProviderError, StatusUpdate
 from inbox.selectors import serialize_conversation, serialize_message, window_is_open
 from tenants.context import current_schema, require_tenant_schema
-from tenants.db import binary_cursor
-from tenants.realtime import send_event_on_commit
 from tenants.roles import Role, role_at_least
 
 logger = logging.getLogger(__name__)
@@ -143,8 +143,8 @@ def _send_statuses_on_commit(changes: list[tuple[int, int, dict[str, Any]]]) -> 
     """
     if not changes:
         return
+    from core.realtime import scoped_group, send_many
     from inbox import watching
-    from tenants.realtime import scoped_group, send_many
 
     schema = require_tenant_schema()
     by_conversation: dict[int, list[tuple[int, dict[str, Any]]]] = {}
@@ -1169,7 +1169,7 @@ def message_statuses_apply(*, channel: Channel, statuses: list[StatusUpdate]) ->
         [STATUS_RANK[u.status] for u in reduced],
         channel.pk,
     ]
-    # Binary parameters: these arrays hold up to a thousand values each (see tenants.db).
+    # Binary parameters: these arrays hold up to a thousand values each (see core.db).
     with binary_cursor() as cursor:
         cursor.execute(_APPLY_SQL, params)
         rows = cursor.fetchall()

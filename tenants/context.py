@@ -1,34 +1,24 @@
-"""Which company the current code runs for, and guards that fail closed outside one."""
+"""Which company the current code runs for (the schema guards themselves are ``core.tenancy``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from django.db import connection
-from django_tenants.utils import get_public_schema_name
+
+from core.tenancy import NoTenantError, current_schema, require_tenant_schema, use_public_schema
 
 if TYPE_CHECKING:
     from tenants.models import Company
 
-
-class NoTenantError(RuntimeError):
-    """Tenant code ran without a company schema selected."""
-
-
-def current_schema() -> str:
-    return connection.schema_name  # type: ignore[attr-defined]  # set by django-tenants' backend
-
-
-def use_public_schema() -> None:
-    connection.set_schema_to_public()  # type: ignore[attr-defined]
-
-
-def require_tenant_schema() -> str:
-    """Return the current company schema; raise when running in the public schema."""
-    schema = current_schema()
-    if not schema or schema == get_public_schema_name():
-        raise NoTenantError("tenant code called in the public schema")
-    return schema
+__all__ = [
+    "NoTenantError",
+    "connection_tenant",
+    "current_company",
+    "current_schema",
+    "require_tenant_schema",
+    "use_public_schema",
+]
 
 
 def connection_tenant() -> Company:

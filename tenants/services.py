@@ -17,9 +17,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from core.realtime import membership_changed_on_commit
 from tenants.context import use_public_schema
 from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
-from tenants.realtime import membership_changed_on_commit
 from tenants.roles import Role, assignable_roles, role_at_least
 
 RESERVED_SLUGS = {

@@ -6,8 +6,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import close_old_connections
 
+from core.realtime import CLOSE_MEMBER_REMOVED, company_group, user_group
 from tenants.models import Domain, Membership
-from tenants.realtime import CLOSE_MEMBER_REMOVED, company_group, user_group
 
 
 def _host_from_scope(scope) -> str:

@@ -248,8 +248,8 @@ def test_progress_events_reach_the_company_group(tenant):
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
+    from core.realtime import company_group
     from crm.tasks import _progress_event
-    from tenants.realtime import company_group
 
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.tests.stubs import GraphStub, TwilioStub
+from tests.stubs.graph import GraphStub
+from tests.stubs.twilio import TwilioStub
 
 
 @pytest.fixture(autouse=True)

@@ -106,7 +106,7 @@ async def connected(company, session_key):
 
 
 def emit(company, event, groups):
-    from tenants.realtime import send_event
+    from core.realtime import send_event
 
     with schema_context(company.schema_name):
         send_event(event, groups=groups)

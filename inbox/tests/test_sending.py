@@ -20,7 +20,7 @@ from inbox.services import (
     message_send_template,
     message_send_text,
 )
-from inbox.tests.stubs import graph_error
+from tests.stubs.graph import graph_error
 
 
 def test_send_text_posts_graph_request_and_stores_wamid(conversation, graph, owner):

@@ -93,7 +93,7 @@ async def test_anonymous_is_refused(acme):
 
 
 async def test_events_stay_inside_their_company(committed_member, acme, other_company):
-    from tenants.realtime import send_event
+    from core.realtime import send_event
 
     acme_socket = _communicator("acme.localhost", await sync_to_async(committed_member)(acme))
     other_socket = _communicator("other.localhost", await sync_to_async(committed_member)(other_company))
@@ -118,7 +118,7 @@ async def test_events_stay_inside_their_company(committed_member, acme, other_co
 async def test_removed_member_is_disconnected_and_role_change_reconnects(committed_member, acme, django_db_blocker):
     """A member removed while a socket is open stops receiving events at once (4403, the
     client gives up); a role change closes with 4001 so the client reconnects under its new role."""
-    from tenants.realtime import CLOSE_MEMBER_REMOVED, CLOSE_ROLE_CHANGED
+    from core.realtime import CLOSE_MEMBER_REMOVED, CLOSE_ROLE_CHANGED
 
     owner_key = await sync_to_async(committed_member)(acme, "owner")
     agent_key = await sync_to_async(committed_member)(acme, "agent")

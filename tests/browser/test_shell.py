@@ -273,8 +273,8 @@ def send_company_event(committed, slug, event):
 
     from django_tenants.utils import schema_context
 
+    from core.realtime import send_event
     from tenants.models import Company
-    from tenants.realtime import send_event
 
     errors = []
 

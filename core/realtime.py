@@ -17,7 +17,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from tenants.context import require_tenant_schema
+from core.tenancy import require_tenant_schema
 
 logger = logging.getLogger(__name__)
 SEND_TIMEOUT = 5.0
