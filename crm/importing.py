@@ -40,7 +40,7 @@ from crm.fields import parse_value
 from crm.models import ConsentStatus, Contact, ContactImport, CustomFieldDefinition, ExistingPolicy, ImportStatus
 from crm.phones import InvalidPhoneError, normalize_phone
 from crm.text import fold_full
-from tenants.context import connection_tenant, current_schema
+from tenants.context import company_country, current_company, current_schema
 
 ERR_FILE_EMPTY = _("The file is empty.")
 ERR_FILE_TYPE = _("Upload a CSV or XLSX file.")
@@ -643,7 +643,7 @@ class _Writer:
         self.contact_import = contact_import
         self.progress = progress
         self.direct = direct
-        self.tenant = connection_tenant()
+        self.tenant = current_company()
         self.threaded = not django_connection.in_atomic_block
         self.error: BaseException | None = None
         self.lock = threading.Lock()
@@ -791,7 +791,7 @@ def _restore_indexes(*, parallel: bool) -> list[str]:
     statements = [missing[name] for name in BULK_INDEXES if name in missing]
     if parallel and len(statements) > 1:
         errors: list[BaseException] = []
-        tenant = connection_tenant()
+        tenant = current_company()
 
         def build_first() -> None:
             try:
@@ -904,7 +904,7 @@ def run_import(
         mapping=contact_import.mapping,
         definitions=definitions,
         import_tag_ids=list(contact_import.tag_ids or []),
-        country=getattr(connection_tenant(), "default_country", "") or "BR",
+        country=company_country(),
     )
     failed = FailedRows(contact_import.headers, contact_import.delimiter or ";")
     contact_import.status = ImportStatus.RUNNING

@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import ConsentStatus, ContactListMember, CustomFieldDefinition, FieldType
 from crm.phones import search_digit_prefixes
 from crm.text import fold
-from tenants.context import connection_tenant
+from tenants.context import company_country
 
 ERR_FILTER_SHAPE = _("The filter is not valid.")
 ERR_FILTER_UNKNOWN_FIELD = _("Unknown custom field: %(key)s.")
@@ -181,7 +181,7 @@ def search_q(q: str) -> Q:
     digits = sum(ch.isdigit() for ch in q)
     letters = sum(ch.isalpha() for ch in q)
     if digits >= 3 and not letters:
-        country = getattr(connection_tenant(), "default_country", "BR") or "BR"
+        country = company_country()
         prefixes = search_digit_prefixes(q, country)
         if not prefixes:
             return Q(pk__in=[])  # no phone can start like this

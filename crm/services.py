@@ -32,11 +32,7 @@ from crm.models import (
     TimelineEvent,
 )
 from crm.phones import ERR_PHONE_EMPTY, InvalidPhoneError, normalize_phone, wa_id_candidates
-from tenants.context import connection_tenant, current_schema, require_tenant_schema
-
-
-def company_country() -> str:
-    return getattr(connection_tenant(), "default_country", "") or "BR"
+from tenants.context import company_country, current_schema, require_tenant_schema
 
 
 def _actor_id(actor) -> int | None:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.fields import CustomFieldError, custom_fields_clean
 from crm.models import ConsentStatus, Contact, CustomFieldDefinition, Tag
 from crm.phones import InvalidPhoneError, normalize_phone
-from tenants.context import connection_tenant
+from tenants.context import company_country, current_company
 
 ERR_PHONE_TAKEN = _("Another contact already has this phone number.")
 ERR_EMAIL = _("Enter a valid email address.")
@@ -32,7 +32,7 @@ class ContactDataError(ValueError):
 def member_ids() -> set[int]:
     from tenants.models import Membership
 
-    return set(Membership.objects.filter(company_id=connection_tenant().pk).values_list("user_id", flat=True))
+    return set(Membership.objects.filter(company_id=current_company().pk).values_list("user_id", flat=True))
 
 
 def tag_names_resolve(names: list[str], *, create: bool) -> list[int]:
@@ -74,7 +74,7 @@ def contact_data_clean(
         clean["name"] = name
     if "phone" in data or not partial:
         try:
-            phone = normalize_phone(str(data.get("phone") or ""), connection_tenant().default_country or "BR")
+            phone = normalize_phone(str(data.get("phone") or ""), company_country())
         except InvalidPhoneError as exc:
             errors["phone"] = exc.message
         else:
@@ -143,7 +143,7 @@ def bulk_items_clean(items: list[dict]) -> list[tuple[dict | None, dict | None]]
 
     definitions = list(CustomFieldDefinition.objects.all())
     members = member_ids()
-    country = connection_tenant().default_country or "BR"
+    country = company_country()
     names = {
         str(n).strip() for item in items if isinstance(item, dict) for n in (item.get("tags") or []) if str(n).strip()
     }

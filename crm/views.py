@@ -57,7 +57,7 @@ from crm.models import (
 from crm.segments import FilterError, filters_clean, filters_q
 from crm.selectors import crm_settings_get, tags_by_id
 from crm.validation import ContactDataError, contact_data_clean
-from tenants.context import connection_tenant
+from tenants.context import current_company
 from tenants.permissions import role_required
 from tenants.roles import Role
 
@@ -560,7 +560,7 @@ def contact_export(request, fmt: str):
         *[d.label for d in definitions],
     ]
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    rows = _export_rows(queryset, definitions, connection_tenant())
+    rows = _export_rows(queryset, definitions, current_company())
     if fmt == "csv":
         writer = csv.writer(_Echo(), delimiter=";")
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NoTenantError",
-    "connection_tenant",
+    "company_country",
     "current_company",
     "current_schema",
     "require_tenant_schema",
@@ -21,13 +21,21 @@ __all__ = [
 ]
 
 
-def connection_tenant() -> Company:
-    """The tenant django-tenants set on the connection, without the public-schema guard (in the
-    public schema it is django-tenants' placeholder for it, not a saved ``Company``)."""
-    return connection.tenant  # type: ignore[attr-defined]  # set by django-tenants' backend
-
-
 def current_company() -> Company:
-    """The ``Company`` whose schema is active (raises in the public schema)."""
-    require_tenant_schema()
-    return connection_tenant()
+    """The ``Company`` whose schema is active (raises in the public schema).
+
+    Requests and tenant tasks set the company itself on the connection; ``schema_context``
+    only sets a stand-in that knows the schema name, so the company is then looked up (one
+    query)."""
+    from tenants.models import Company
+
+    schema = require_tenant_schema()
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Company) and tenant.schema_name == schema:
+        return tenant
+    return Company.objects.get(schema_name=schema)
+
+
+def company_country() -> str:
+    """The current company's default country for phone numbers (ISO code, Brazil by default)."""
+    return current_company().default_country or "BR"
