@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -78,11 +78,13 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def send_many(messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
+def send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, wait: bool = True) -> None:
     """Send ``(group, message)`` pairs concurrently on the process's sender loop.
 
     Best effort: realtime delivery never fails the caller's work (clients catch up from the
-    event log after a reconnect); a failure is logged.
+    event log after a reconnect); a failure is logged. ``wait=False`` returns at once: the
+    batch is sent after every batch queued before it the same way (in order), which lets a
+    worker go on with its next batch instead of waiting on the round trips.
     """
     batch = list(messages)
     if not batch:
@@ -92,12 +94,39 @@ def send_many(messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
     async def send_all() -> None:
         await asyncio.gather(*(layer.group_send(group, message) for group, message in batch))
 
-    future = asyncio.run_coroutine_threadsafe(send_all(), _sender_loop())
+    loop = _sender_loop()
+    if not wait:
+        loop.call_soon_threadsafe(_send_after_queued, send_all, len(batch))
+        return
+    future = asyncio.run_coroutine_threadsafe(send_all(), loop)
     try:
         future.result(timeout=SEND_TIMEOUT)
     except Exception:  # noqa: BLE001 - see docstring
         future.cancel()
         logger.exception("realtime send of %d message(s) failed", len(batch))
+
+
+# The last batch queued with ``wait=False``, per sender loop (only touched on that loop).
+_queued_tail: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def _send_after_queued(send_all: Callable[[], Awaitable[None]], count: int) -> None:
+    loop = asyncio.get_running_loop()
+    previous = _queued_tail.get(loop)
+
+    async def run() -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        try:
+            await asyncio.wait_for(send_all(), SEND_TIMEOUT)
+        except Exception:  # noqa: BLE001 - best effort, as for waited sends
+            logger.exception("realtime send of %d message(s) failed", count)
+        finally:
+            if _queued_tail.get(loop) is task:
+                del _queued_tail[loop]
+
+    task = loop.create_task(run())
+    _queued_tail[loop] = task
 
 
 def send_event_on_commit(

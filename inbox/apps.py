@@ -6,7 +6,7 @@ def _demo_inbox(sender, company, **kwargs):
     """The demo company gets a connected sandbox number and a couple of conversations."""
     from django_tenants.utils import tenant_context
 
-    from inbox.services import demo_inbox_setup
+    from inbox.demo import demo_inbox_setup
 
     with tenant_context(company):
         demo_inbox_setup()

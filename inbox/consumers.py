@@ -30,6 +30,7 @@ from django_tenants.utils import tenant_context
 
 from core.realtime import scoped_group
 from inbox import watching
+from inbox.realtime import INBOX_GROUP, conversation_group, stored_event
 from tenants.roles import Role, role_at_least
 from tenants.websocket import TenantConsumer
 
@@ -46,7 +47,6 @@ ERR_NO_CONVERSATION = "This conversation does not exist."
 ERR_TOO_MANY = "Too many conversations followed on one connection."
 ERR_READ_ONLY = "Your role does not allow this action."
 
-INBOX_GROUP = "inbox"
 # Group joins/leaves of all sockets of this process that may talk to Redis at once. A burst of
 # sockets connecting or leaving together (a deploy, a network blip) would otherwise ask the
 # channel layer's connection pool for more connections than it holds and fail.
@@ -63,10 +63,6 @@ def _group_gate() -> asyncio.Semaphore:
     return gate
 
 
-def conversation_group(conversation_id: int) -> str:
-    return f"conversation.{conversation_id}"
-
-
 def _as_int(value) -> int | None:
     if isinstance(value, bool):
         return None
@@ -75,15 +71,6 @@ def _as_int(value) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
-
-
-def stored_event(row) -> dict:
-    """The event dict a ``RealtimeEvent`` row stands for, as it went out live."""
-    payload = dict(row.payload or {})
-    payload.update({"type": row.type, "op": row.op, "id": row.pk})
-    if getattr(row, "conversation_id", None) is not None:
-        payload.setdefault("conversation", row.conversation_id)
-    return payload
 
 
 class InboxConsumer(TenantConsumer):

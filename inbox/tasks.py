@@ -70,8 +70,9 @@ def webhook_drain_all() -> None:
     max_retries=6,
 )
 def deliver_message(self, schema_name: str, message_id: int) -> None:
+    from inbox import realtime
     from inbox.models import Message, MessageStatus
-    from inbox.services import _emit_message, message_deliver
+    from inbox.services import message_deliver
 
     try:
         message_deliver(message_id=message_id)
@@ -82,7 +83,7 @@ def deliver_message(self, schema_name: str, message_id: int) -> None:
             message.error_code, message.error_title, message.error_details = exc.code[:20], exc.title[:255], exc.details
             message.status_at = timezone.now()
             message.save(update_fields=["status", "error_code", "error_title", "error_details", "status_at"])
-            _emit_message(message, "status")
+            realtime.emit_message(message, "status")
             return
         raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 120)) from exc
 

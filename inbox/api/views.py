@@ -229,7 +229,7 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
             key = f"api{request.principal.api_key_id}:{key}"
         by = _actor(request)
         try:
-            existing = services._existing_for_key(services._scoped_key(key, by), conversation)
+            existing = services.messages._existing_for_key(services.messages._scoped_key(key, by), conversation)
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
         if existing is not None:

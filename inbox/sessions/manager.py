@@ -199,8 +199,9 @@ class Store:
         """Swap the id assigned when queueing for WhatsApp's own, or fail the message."""
         from django.utils import timezone
 
+        from inbox import realtime
         from inbox.models import Message, MessageStatus
-        from inbox.services import _apply_pending, _emit_message
+        from inbox.services import pending_statuses_apply
 
         schema, channel_id = key
 
@@ -217,9 +218,9 @@ class Store:
                 message.error_title = error[:255] or "WhatsApp Web session not connected"
             message.status_at = timezone.now()
             message.save(update_fields=["provider_message_id", "status", "status_at", "error_code", "error_title"])
-            _emit_message(message, "status")
+            realtime.emit_message(message, "status")
             if real_id:
-                _apply_pending(message.channel, real_id)
+                pending_statuses_apply(channel=message.channel, provider_message_id=real_id)
 
         self._run(schema, write)
 

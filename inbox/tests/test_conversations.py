@@ -70,8 +70,8 @@ def test_events_carry_increasing_ids_for_catch_up(conversation, owner):
 
 
 def test_event_groups_ticks_only_to_the_conversation():
-    from inbox.services import _groups_for
+    from inbox.realtime import groups_for
 
-    assert _groups_for(RealtimeEvent(type="message", op="new", conversation_id=7)) == ["inbox", "conversation.7"]
-    assert _groups_for(RealtimeEvent(type="message", op="status", conversation_id=7)) == ["conversation.7"]
-    assert _groups_for(RealtimeEvent(type="channel", op="status")) == ["inbox"]
+    assert groups_for(RealtimeEvent(type="message", op="new", conversation_id=7)) == ["inbox", "conversation.7"]
+    assert groups_for(RealtimeEvent(type="message", op="status", conversation_id=7)) == ["conversation.7"]
+    assert groups_for(RealtimeEvent(type="channel", op="status")) == ["inbox"]

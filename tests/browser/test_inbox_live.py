@@ -56,9 +56,10 @@ def _company_with_sandbox(committed, unique, *, demo: bool):
         Membership.objects.create(user=agent, company=company, role="agent")
         with schema_context(company.schema_name):
             from inbox import services
+            from inbox.demo import demo_inbox_setup
 
             if demo:
-                services.demo_inbox_setup()
+                demo_inbox_setup()
             else:
                 from crm.services import contact_upsert_from_channel
 

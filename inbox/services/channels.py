@@ -1,0 +1,200 @@
+"""Channels (connections): connect, update, disconnect, health, token checks, and the public
+routing row that sends a channel's webhooks to its company."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from crm.phones import InvalidPhoneError, normalize_phone
+from inbox import realtime
+from inbox.models import Channel, ChannelKind, ChannelStatus
+from inbox.providers.base import ProviderError
+from inbox.providers.whatsapp_cloud import TOKEN_ERROR_CODES, WhatsAppCloudProvider
+from inbox.providers.whatsapp_web import publish_command
+from tenants.context import current_company, require_tenant_schema
+from tenants.models import WebhookRoute
+
+ERR_CHANNEL_NAME = gettext_noop("Give the channel a name.")
+ERR_CHANNEL_FIELD_REQUIRED = gettext_noop("This field is required.")
+ERR_NUMBER_IN_USE = gettext_noop("This number is already connected to a company.")
+ERR_PHONE_INVALID = gettext_noop("This is not a valid phone number.")
+
+
+def _route_external_id(channel: Channel) -> str:
+    if channel.kind == ChannelKind.WHATSAPP_CLOUD:
+        return channel.phone_number_id
+    return str(channel.public_id)
+
+
+def _route_save(channel: Channel) -> None:
+    """Keep the public routing row of the channel in step (company resolved by the public UUID)."""
+    external_id = _route_external_id(channel)
+    clash = WebhookRoute.objects.filter(provider=channel.kind, external_id=external_id).exclude(
+        channel_public_id=channel.public_id
+    )
+    if clash.exists():
+        raise ValidationError({"phone_number_id": _(ERR_NUMBER_IN_USE)})
+    WebhookRoute.objects.update_or_create(
+        channel_public_id=channel.public_id,
+        defaults={"provider": channel.kind, "external_id": external_id, "company": current_company()},
+    )
+
+
+REQUIRED_FIELDS = {
+    ChannelKind.WHATSAPP_CLOUD: (
+        ("config", "phone_number_id"),
+        ("config", "waba_id"),
+        ("secret", "access_token"),
+        ("secret", "app_secret"),
+    ),
+    ChannelKind.SMS: (("config", "account_sid"), ("config", "from_number"), ("secret", "auth_token")),
+    ChannelKind.WHATSAPP_WEB: (),
+    ChannelKind.SANDBOX: (),
+}
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "auth_token")
+
+
+@transaction.atomic
+def channel_create(
+    *, kind: str, name: str, config: dict[str, Any] | None = None, secrets_: dict[str, str] | None = None
+) -> Channel:
+    """Connect a channel. Secrets are stored encrypted; a verify token is generated when missing."""
+    require_tenant_schema()
+    config = {k: str(v).strip() for k, v in (config or {}).items() if v not in (None, "")}
+    secrets_ = {k: str(v).strip() for k, v in (secrets_ or {}).items() if k in SECRET_FIELDS and v}
+    name = (name or "").strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = _(ERR_CHANNEL_NAME)
+    for where, field in REQUIRED_FIELDS.get(ChannelKind(kind), ()) if kind in ChannelKind.values else ():
+        if not (config if where == "config" else secrets_).get(field):
+            errors[field] = _(ERR_CHANNEL_FIELD_REQUIRED)
+    if kind == ChannelKind.SMS and config.get("from_number"):
+        try:
+            config["from_number"] = normalize_phone(config["from_number"])
+        except InvalidPhoneError:
+            errors["from_number"] = _(ERR_PHONE_INVALID)
+    if kind not in ChannelKind.values:
+        errors["kind"] = _(ERR_CHANNEL_FIELD_REQUIRED)
+    if errors:
+        raise ValidationError(errors)
+    channel = Channel(kind=kind, name=name[:80], config=config)
+    for field, value in secrets_.items():
+        setattr(channel, field, value)
+    if kind in (ChannelKind.WHATSAPP_CLOUD, ChannelKind.SANDBOX) and not channel.verify_token:
+        channel.verify_token = secrets.token_urlsafe(24)
+    if kind == ChannelKind.SANDBOX:
+        channel.app_secret = secrets.token_urlsafe(32)
+        channel.config.setdefault("phone_number_id", f"sandbox-{channel.public_id.hex[:12]}")
+        channel.config.setdefault("display_phone", "+55 11 4000-0000")
+        channel.status = ChannelStatus.CONNECTED
+    elif kind == ChannelKind.WHATSAPP_WEB:
+        channel.status = ChannelStatus.DISCONNECTED
+        channel.status_detail = _("Scan the QR code to connect.")
+    else:
+        channel.status = ChannelStatus.CONNECTED
+    channel.last_activity_at = None
+    channel.save()
+    _route_save(channel)
+    realtime.emit(type="channel", op="created", payload={"channel": channel_payload(channel)})
+    return channel
+
+
+@transaction.atomic
+def channel_update(
+    *, channel: Channel, name: str | None = None, config: dict[str, Any] | None = None, secrets_: dict | None = None
+) -> Channel:
+    """Change a channel's name, settings or secrets (an empty secret keeps the stored one)."""
+    if name is not None:
+        if not name.strip():
+            raise ValidationError({"name": _(ERR_CHANNEL_NAME)})
+        channel.name = name.strip()[:80]
+    if config:
+        channel.config = {**channel.config, **{k: str(v).strip() for k, v in config.items() if v not in (None, "")}}
+    for field, value in (secrets_ or {}).items():
+        if field in SECRET_FIELDS and value:
+            setattr(channel, field, str(value).strip())
+    if channel.kind in (ChannelKind.WHATSAPP_CLOUD, ChannelKind.SMS) and (secrets_ or config):
+        # New credentials: the token check runs again before we call it broken.
+        channel.status = ChannelStatus.CONNECTED
+        channel.status_detail = ""
+    channel.save()
+    _route_save(channel)
+    realtime.emit(type="channel", op="updated", payload={"channel": channel_payload(channel)})
+    return channel
+
+
+@transaction.atomic
+def channel_disconnect(*, channel: Channel) -> Channel:
+    """Stop using the channel: webhooks for it are refused, history is kept."""
+    if channel.kind == ChannelKind.WHATSAPP_WEB:
+        publish_command({"cmd": "logout", "channel": channel.pk})
+    channel.is_active = False
+    channel.status = ChannelStatus.DISCONNECTED
+    channel.save(update_fields=["is_active", "status", "updated_at"])
+    WebhookRoute.objects.filter(channel_public_id=channel.public_id).delete()
+    realtime.emit(type="channel", op="updated", payload={"channel": channel_payload(channel)})
+    return channel
+
+
+def channel_payload(channel: Channel) -> dict[str, Any]:
+    return {
+        "id": channel.pk,
+        "kind": channel.kind,
+        "name": channel.name,
+        "status": channel.status,
+        "status_detail": channel.status_detail,
+        "session_state": channel.session_state,
+        "last_activity_at": channel.last_activity_at.isoformat() if channel.last_activity_at else None,
+    }
+
+
+def channel_set_status(*, channel: Channel, status: str, detail: str = "") -> Channel:
+    if channel.status == status and channel.status_detail == detail:
+        return channel
+    channel.status = status
+    channel.status_detail = detail[:500]
+    channel.save(update_fields=["status", "status_detail", "updated_at"])
+    realtime.emit(type="channel", op="status", payload={"channel": channel_payload(channel)})
+    return channel
+
+
+@transaction.atomic
+def channel_check_token(*, channel: Channel, now: datetime | None = None) -> Channel:
+    """Ask Meta about the access token (debug_token); warn 7 days before it expires."""
+    now = now or timezone.now()
+    try:
+        info = WhatsAppCloudProvider(channel).debug_token()
+    except ProviderError as exc:
+        channel.token_checked_at = now
+        channel.save(update_fields=["token_checked_at"])
+        if exc.code in TOKEN_ERROR_CODES:
+            channel_set_status(channel=channel, status=ChannelStatus.TOKEN_PROBLEM, detail=exc.title)
+        return channel
+    channel.token_checked_at = now
+    channel.token_expires_at = info["expires_at"]
+    channel.save(update_fields=["token_checked_at", "token_expires_at"])
+    if not info["is_valid"]:
+        detail = info["error"] or _("Meta says the access token is no longer valid. Generate a new one.")
+        channel_set_status(channel=channel, status=ChannelStatus.TOKEN_PROBLEM, detail=detail)
+    elif info["expires_at"] and info["expires_at"] - now < timedelta(days=7):
+        detail = _("The access token expires on %(date)s. Replace it before then.") % {
+            "date": timezone.localtime(info["expires_at"]).strftime("%d/%m/%Y %H:%M")
+        }
+        channel_set_status(channel=channel, status=ChannelStatus.TOKEN_PROBLEM, detail=detail)
+    else:
+        channel_set_status(channel=channel, status=ChannelStatus.CONNECTED, detail="")
+    return channel
+
+
+def channel_touch(channel: Channel, at: datetime) -> None:
+    Channel.objects.filter(pk=channel.pk).update(last_activity_at=at)
+    channel.last_activity_at = at

@@ -1,0 +1,56 @@
+"""The sandbox number's simulated customer: replies typed on the page arrive as signed Meta
+webhooks, through the same path a real provider's deliveries take."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from crm.phones import InvalidPhoneError, normalize_phone
+from inbox.models import Channel, ChannelKind
+from inbox.providers.meta import build_text_message_payload, meta_signature
+from inbox.services.channels import ERR_PHONE_INVALID
+from inbox.services.messages import ERR_TEXT_EMPTY
+
+ERR_SANDBOX_ONLY = gettext_noop("Customer replies can only be simulated on the sandbox channel.")
+
+
+def sandbox_ingest(*, channel: Channel, payload: dict) -> bool:
+    """Feed a Meta-format payload, signed with the channel's app secret, through the same
+    verification and recording path as a real webhook delivery."""
+    from inbox.webhooks import webhook_accept
+
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = {"X-Hub-Signature-256": meta_signature(channel.app_secret, body)}
+    status, _text = webhook_accept(
+        channel_public_id=str(channel.public_id), segment="whatsapp", body=body, headers=headers, url="", form=None
+    )
+    return status == 200
+
+
+def sandbox_simulate_reply(*, channel: Channel, contact_phone: str, text: str, name: str = "") -> bool:
+    """The "simulate customer reply" control: the customer behind ``contact_phone`` writes ``text``."""
+    if channel.kind != ChannelKind.SANDBOX:
+        raise ValidationError(_(ERR_SANDBOX_ONLY))
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError(_(ERR_TEXT_EMPTY))
+    try:
+        phone = normalize_phone(contact_phone)
+    except InvalidPhoneError as exc:
+        raise ValidationError(_(ERR_PHONE_INVALID)) from exc
+    payload = build_text_message_payload(
+        phone_number_id=channel.phone_number_id,
+        display_phone=channel.display_phone,
+        provider_message_id="wamid.SIM" + secrets.token_hex(12).upper(),
+        wa_id=phone.lstrip("+"),
+        name=name,
+        text=text,
+        at=timezone.now(),
+    )
+    return sandbox_ingest(channel=channel, payload=payload)
