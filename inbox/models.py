@@ -399,3 +399,65 @@ class PendingStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_message_id} {self.status}"
+
+
+class MessagingTier(models.TextChoices):
+    """Meta's messaging limit: unique users a number may start conversations with in a rolling
+    24 hours (``phone_number_quality_update``: ``current_limit``)."""
+
+    TIER_250 = "TIER_250", _("250 people / 24 h")
+    TIER_2K = "TIER_2K", _("2,000 people / 24 h")
+    TIER_10K = "TIER_10K", _("10,000 people / 24 h")
+    TIER_100K = "TIER_100K", _("100,000 people / 24 h")
+    TIER_UNLIMITED = "TIER_UNLIMITED", _("Unlimited")
+
+
+TIER_USERS: dict[str, int | None] = {
+    MessagingTier.TIER_250: 250,
+    MessagingTier.TIER_2K: 2000,
+    MessagingTier.TIER_10K: 10000,
+    MessagingTier.TIER_100K: 100000,
+    MessagingTier.TIER_UNLIMITED: None,
+}
+
+
+class SendingLimit(models.Model):
+    """How fast and how much one sending number may send (read by ``inbox.limits``).
+
+    - ``throughput_mps``: messages per second (Meta: 80 by default, up to 1,000 for numbers
+      upgraded to high throughput; SMS: the provider's rate; sandbox: as fast as we like).
+    - ``tier``: Meta's 24-hour unique-users limit, kept from ``phone_number_quality_update``
+      webhooks and the number's settings; ``quality`` is the number's quality rating.
+    - WhatsApp Web (a phone's pace): ``min_delay_s``-``max_delay_s`` random pause between two
+      messages with typing presence before each, and a daily cap that warms up: a new number
+      starts at ``warmup_start`` a day and grows by ``warmup_growth_pct`` per day of use up to
+      ``daily_cap`` (``warmup_started_on`` is the first day it sent in bulk).
+
+    A channel without a row uses the defaults of its kind (``inbox.limits.limit_for``).
+    """
+
+    channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="sending_limit")
+    throughput_mps = models.PositiveIntegerField(_("messages per second"), default=80)
+    tier = models.CharField(
+        _("messaging limit"), max_length=16, choices=MessagingTier.choices, default=MessagingTier.TIER_2K
+    )
+    quality = models.CharField(_("quality rating"), max_length=8, default="UNKNOWN", blank=True)
+    tier_source = models.CharField(_("limit from"), max_length=20, default="default", blank=True)
+    daily_cap = models.PositiveIntegerField(_("daily cap"), null=True, blank=True)
+    warmup_start = models.PositiveIntegerField(_("warm-up: first day"), default=20)
+    warmup_growth_pct = models.PositiveSmallIntegerField(_("warm-up: growth per day (%)"), default=30)
+    warmup_started_on = models.DateField(_("warm-up started on"), null=True, blank=True)
+    min_delay_s = models.FloatField(_("shortest pause (s)"), default=4.0)
+    max_delay_s = models.FloatField(_("longest pause (s)"), default=12.0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("sending limit")
+        verbose_name_plural = _("sending limits")
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}: {self.throughput_mps} mps, {self.tier}"
+
+    @property
+    def tier_users(self) -> int | None:
+        return TIER_USERS.get(self.tier)

@@ -102,12 +102,15 @@ SHARED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
+    # The message price table support staff edit (one for all companies).
+    "campaigns.pricing",
 ]
 # Every company schema holds these (each domain app adds itself here).
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "crm",
     "inbox",
+    "campaigns",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

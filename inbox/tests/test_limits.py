@@ -1,0 +1,147 @@
+"""The sending limiter (inbox.limits) on the real Redis, with a fake clock."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from core.redis import redis_client
+from inbox.limits import LIMIT_HEADROOM, MIN_FACTOR, NumberLimit, SendLimiter
+
+
+class Clock:
+    def __init__(self, start: float = 1_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def make_limiter(clock, rate=100.0, burst=1, tier=None, schema=None):
+    schema = schema or "t_" + secrets.token_hex(4)
+    limiter = SendLimiter(
+        schema=schema, channel_id=1, limit=NumberLimit(rate=rate, burst=burst, tier_users=tier), clock=clock
+    )
+    yield_keys.append(limiter)
+    return limiter
+
+
+yield_keys: list[SendLimiter] = []
+
+
+@pytest.fixture(autouse=True)
+def _cleanup():
+    yield
+    client = redis_client()
+    for limiter in yield_keys:
+        client.delete(limiter.key, limiter.tier_key, limiter.seeded_key)
+    yield_keys.clear()
+
+
+def test_first_take_is_free_then_slots_follow_at_the_rate(clock):
+    limiter = make_limiter(clock, rate=100)
+    interval = 1 / (100 * LIMIT_HEADROOM)
+    assert limiter.take(1) == 0
+    # Reservations queue: the next ones wait one interval more each, without the clock moving.
+    assert limiter.take(1) == pytest.approx(interval)
+    assert limiter.take(1) == pytest.approx(2 * interval)
+
+
+def test_taking_n_reserves_n_slots_and_waits_for_the_last(clock):
+    limiter = make_limiter(clock, rate=50)
+    interval = 1 / (50 * LIMIT_HEADROOM)
+    assert limiter.take(10) == pytest.approx(9 * interval)
+    assert limiter.take(1) == pytest.approx(10 * interval)
+
+
+def test_idle_time_is_not_banked_beyond_the_burst(clock):
+    limiter = make_limiter(clock, rate=10, burst=3)
+    limiter.take(1)
+    clock.advance(3600)  # an hour idle
+    interval = 1 / (10 * LIMIT_HEADROOM)
+    assert limiter.take(3) == 0  # a burst of 3 may go at once
+    assert limiter.take(1) == pytest.approx(interval * 1)  # then the rate holds again
+
+
+def test_simulated_second_never_exceeds_the_rate(clock):
+    """Send whenever the limiter says so for 10 simulated seconds: no one-second window holds
+    more than the configured rate."""
+    rate = 80
+    limiter = make_limiter(clock, rate=rate)
+    sends: list[float] = []
+    start = clock.now
+    while clock.now - start < 10:
+        wait = limiter.take(1)
+        clock.advance(wait)
+        sends.append(clock.now)
+    for i, t in enumerate(sends):
+        in_window = sum(1 for s in sends[i:] if s < t + 1.0)
+        assert in_window <= rate
+    achieved = len(sends) / (sends[-1] - sends[0])
+    assert achieved == pytest.approx(rate * LIMIT_HEADROOM, rel=0.02)
+
+
+def test_130429_halves_the_rate_and_it_recovers(clock):
+    limiter = make_limiter(clock, rate=100)
+    assert limiter.slow_down() == pytest.approx(0.5)
+    clock.advance(10)
+    limiter.take(1)
+    wait = limiter.take(1)
+    # 10 s of recovery at 2 %/s: factor 0.7.
+    assert wait == pytest.approx(1 / (100 * LIMIT_HEADROOM * 0.7), rel=0.01)
+    for _ in range(10):
+        limiter.slow_down()
+    assert limiter.slow_down() == pytest.approx(MIN_FACTOR)
+    clock.advance(3600)
+    limiter.take(1)
+    assert limiter.take(1) == pytest.approx(1 / (100 * LIMIT_HEADROOM), rel=0.01)
+
+
+def test_tier_admits_up_to_the_limit_of_unique_users_in_24_hours(clock):
+    limiter = make_limiter(clock, tier=3)
+    assert limiter.tier_admit(["a", "b"]) is None  # never seeded (a fresh Redis): seed first
+    limiter.tier_seed([("a", clock.now - 3600)])
+    assert limiter.tier_admit(["a", "b", "c", "d"]) == [True, True, True, False]
+    # A user already counted is admitted again (and counted once).
+    assert limiter.tier_admit(["b", "e"]) == [True, False]
+    assert limiter.tier_used() == 3
+    clock.advance(24 * 3600 + 1)
+    assert limiter.tier_admit(["e", "f", "g", "h"]) == [True, True, True, False]
+
+
+def test_tier_seed_after_a_redis_restart_keeps_the_count(clock):
+    limiter = make_limiter(clock, tier=2)
+    limiter.tier_seed([])
+    assert limiter.tier_admit(["a", "b"]) == [True, True]
+    redis_client().delete(limiter.tier_key, limiter.seeded_key)  # what a restart loses
+    assert limiter.tier_admit(["c"]) is None
+    limiter.tier_seed([("a", clock.now), ("b", clock.now)])  # from the database
+    assert limiter.tier_admit(["c"]) == [False]
+
+
+def test_unlimited_tier_admits_everyone_without_redis(clock):
+    limiter = make_limiter(clock, tier=None)
+    assert limiter.tier_admit(["a"] * 5) == [True] * 5
+
+
+def test_numbers_do_not_share_a_limiter(clock):
+    a = make_limiter(clock, rate=10, schema="t_a" + secrets.token_hex(3))
+    b = make_limiter(clock, rate=10, schema="t_b" + secrets.token_hex(3))
+    a.take(5)
+    assert b.take(1) == 0
+
+
+async def test_async_take_shares_the_slots_of_sync_take(clock):
+    limiter = make_limiter(clock, rate=100)
+    limiter.take(1)
+    assert await limiter.atake(1) == pytest.approx(1 / (100 * LIMIT_HEADROOM))
+    assert await limiter.atier_admit(["x"]) == [True]  # no tier configured
