@@ -25,7 +25,7 @@ LAST = ["Silva", "Santos", "Oliveira", "Souza", "Rodrigues", "Ferreira", "Alves"
 
 
 def populate(rows: int) -> None:
-    from crm.services import tags_ensure
+    from crm.tags import tags_ensure
 
     tags = tags_ensure(names=["VIP", "Lead", "Cliente", "Black Friday"])
     first = "ARRAY[" + ",".join(f"'{n}'" for n in FIRST) + "]"

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.models import ConsentStatus, Contact, ContactList, ContactListMember, CustomFieldDefinition, FieldType, Segment
-from crm.services import tags_ensure
+from crm.tags import tags_ensure
 
 FIRST = [
     "Ana", "Bruno", "Camila", "Diego", "Eduarda", "Felipe", "Gabriela", "Henrique", "Isabela", "João",

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
+from crm.bulk_actions import UNDO_WINDOW
 from crm.models import (
+    BulkOperation,
     ConsentStatus,
     Contact,
+    ContactImport,
     ContactList,
     ContactListMember,
     CrmSettings,
     CustomFieldDefinition,
     Segment,
     Tag,
+    TimelineEvent,
 )
 from crm.segments import filters_clean, filters_q
 from crm.text import fold_full
 from tenants.context import require_tenant_schema
+from tenants.selectors import users_by_id
 
 
 def crm_settings_get() -> CrmSettings:
@@ -80,3 +86,43 @@ def custom_field_definitions() -> list[CustomFieldDefinition]:
 
 def contact_find_by_phone(phone: str) -> Contact | None:
     return Contact.objects.filter(Q(phone=phone)).first()
+
+
+def bulk_operation_undoable(*, user_id: int) -> BulkOperation | None:
+    """The member's latest bulk action still inside the undo window (also one that finished
+    in the background)."""
+    return (
+        BulkOperation.objects.filter(
+            actor_id=user_id,
+            undone_at__isnull=True,
+            created_at__gte=timezone.now() - UNDO_WINDOW,
+        )
+        .order_by("-created_at")
+        .only("id", "action", "affected", "created_at")
+        .first()
+    )
+
+
+def contact_timeline(*, contact: Contact) -> list[dict]:
+    """The contact page's timeline rows (newest first), with actors and tag names resolved."""
+    events = list(TimelineEvent.objects.filter(contact=contact).order_by("-at", "-id")[:100])
+    actors = users_by_id(e.actor_id for e in events)
+    # Bulk tag events carry the tag id (one row written per contact by SQL): name it here.
+    tag_names = {t.id: t.name for t in Tag.objects.filter(pk__in={e.data.get("tag_id") for e in events} - {None})}
+    for e in events:
+        if e.data.get("tag_id") in tag_names and not e.data.get("tags"):
+            e.data["tags"] = [tag_names[e.data["tag_id"]]]
+    rows = [{"kind": e.kind, "data": e.data, "at": e.at, "actor": actors.get(e.actor_id)} for e in events]
+    if contact.import_id:
+        # Created by an import: the event comes from the contact row (see Contact.import_id).
+        contact_import = ContactImport.objects.filter(pk=contact.import_id).only("original_name").first()
+        rows.append(
+            {
+                "kind": "contact.imported",
+                "data": {"file": contact_import.original_name if contact_import else ""},
+                "at": contact.created_at,
+                "actor": None,
+            }
+        )
+        rows.sort(key=lambda r: r["at"], reverse=True)
+    return rows

@@ -10,9 +10,11 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from crm.fields import CustomFieldError, custom_fields_clean
-from crm.models import ConsentStatus, Contact, CustomFieldDefinition, Tag
+from crm.models import BulkAction, ConsentStatus, Contact, ContactList, CustomFieldDefinition, Tag
 from crm.phones import InvalidPhoneError, normalize_phone
+from crm.tags import tags_ensure
 from tenants.context import company_country, current_company
+from tenants.selectors import company_users
 
 ERR_PHONE_TAKEN = _("Another contact already has this phone number.")
 ERR_EMAIL = _("Enter a valid email address.")
@@ -30,15 +32,11 @@ class ContactDataError(ValueError):
 
 
 def member_ids() -> set[int]:
-    from tenants.models import Membership
-
-    return set(Membership.objects.filter(company_id=current_company().pk).values_list("user_id", flat=True))
+    return set(company_users(company=current_company()).values_list("pk", flat=True))
 
 
 def tag_names_resolve(names: list[str], *, create: bool) -> list[int]:
     """Tag ids for ``names`` (case-insensitive); unknown names are created when ``create``."""
-    from crm.services import tags_ensure
-
     cleaned = []
     for name in names:
         name = str(name).strip()
@@ -133,14 +131,51 @@ def contact_data_clean(
     return clean
 
 
+ERR_BULK_PARAMS = _("Choose what to apply.")
+
+
+def bulk_params_clean(*, action: str, tag: str = "", list_id: str = "", owner: str = "") -> dict[str, Any]:
+    """The parameters of a bulk action (``crm.services.contacts_bulk_action``) from the contact
+    list's form: the tag as an id or a name (tagging with an unknown name creates the tag), the
+    list id, the owner's user id (``"none"`` clears the owner). Raises ``ContactDataError``
+    when a value does not name something of this company."""
+    params: dict[str, Any] = {}
+    tag, list_id, owner = (tag or "").strip(), (list_id or "").strip(), (owner or "").strip()
+    if action in (BulkAction.TAG, BulkAction.UNTAG):
+        if tag.isdigit() and Tag.objects.filter(pk=int(tag)).exists():
+            params["tag_id"] = int(tag)
+        elif tag and action == BulkAction.TAG:
+            params["tag_id"] = tags_ensure(names=[tag])[0]
+        else:
+            found = Tag.objects.filter(name__iexact=tag).values_list("pk", flat=True).first() if tag else None
+            if found is None:
+                raise ContactDataError({"tag": ERR_BULK_PARAMS})
+            params["tag_id"] = found
+    elif action == BulkAction.ADD_TO_LIST:
+        found = (
+            ContactList.objects.filter(pk=int(list_id)).values_list("pk", flat=True).first()
+            if list_id.isdigit()
+            else None
+        )
+        if found is None:
+            raise ContactDataError({"list": ERR_BULK_PARAMS})
+        params["list_id"] = found
+    elif action == BulkAction.ASSIGN_OWNER:
+        if owner == "none":
+            params["owner_id"] = None
+        elif owner.isdigit() and int(owner) in member_ids():
+            params["owner_id"] = int(owner)
+        else:
+            raise ContactDataError({"owner": ERR_BULK_PARAMS})
+    return params
+
+
 ERR_DUPLICATE_IN_REQUEST = _("The same phone appears earlier in this request (item %(index)s).")
 
 
 def bulk_items_clean(items: list[dict]) -> list[tuple[dict | None, dict | None]]:
     """(clean data, None) or (None, errors) per item, with a constant number of queries:
     definitions, members and tags are loaded once; phones are checked against each other."""
-    from crm.services import tags_ensure
-
     definitions = list(CustomFieldDefinition.objects.all())
     members = member_ids()
     country = company_country()

@@ -6,10 +6,8 @@ Views check (role, input) and call services; reading goes through selectors and
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import tempfile
 
 from django.contrib import messages
 from django.db import IntegrityError, connection
@@ -21,10 +19,10 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop, pgettext
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_POST
 
-from crm import services
+from crm import exporting, services
 from crm.fields import display_value
 from crm.forms import (
     ERR_LIST_NAME_TAKEN,
@@ -37,7 +35,7 @@ from crm.forms import (
     NameForm,
     OptOutSettingsForm,
 )
-from crm.importing import MAX_UPLOAD_MB, ImportFileError, inspect_file, mapping_clean, target_labels
+from crm.importing import MAX_UPLOAD_MB, ImportFileError, mapping_clean, target_labels
 from crm.listing import DEFAULT_SORT, SORTS, contacts_for_query, keyset_page, needs_bounded_search
 from crm.models import (
     BulkAction,
@@ -52,17 +50,16 @@ from crm.models import (
     Note,
     Segment,
     Tag,
-    TimelineEvent,
 )
 from crm.segments import FilterError, filters_clean, filters_q
-from crm.selectors import crm_settings_get, tags_by_id
-from crm.validation import ContactDataError, contact_data_clean
+from crm.selectors import bulk_operation_undoable, contact_timeline, crm_settings_get, tags_by_id
+from crm.validation import ERR_BULK_PARAMS, ContactDataError, bulk_params_clean, contact_data_clean
 from tenants.context import current_company
 from tenants.permissions import role_required
 from tenants.roles import Role
+from tenants.selectors import company_users, users_by_id
 
 ERR_NOTHING_SELECTED = gettext_noop("Select at least one contact.")
-ERR_BULK_PARAMS = gettext_noop("Choose what to apply.")
 ERR_UNDO_EXPIRED = gettext_noop("This action can no longer be undone.")
 ERR_MERGE_SAME = gettext_noop("Choose another contact to merge.")
 ERR_NOTE_EMPTY = gettext_noop("Write something in the note.")
@@ -74,23 +71,11 @@ BULK_UNDOABLE = {
     BulkAction.OPT_OUT,
     BulkAction.DELETE,
 }
-EXPORT_BATCH = 5000
 BULK_SYNC_LIMIT = 20_000
 
 
 def _members():
-    from tenants.models import User
-
-    return list(
-        User.objects.filter(memberships__company_id=connection.tenant.pk).order_by("full_name", "email").distinct()
-    )
-
-
-def _users_by_id(ids) -> dict:
-    from tenants.models import User
-
-    ids = {i for i in ids if i}
-    return {u.pk: u for u in User.objects.filter(pk__in=ids)} if ids else {}
+    return list(company_users(company=current_company()))
 
 
 def _can(request, role: str) -> bool:
@@ -114,7 +99,7 @@ def _list_context(request):
     page = keyset_page(request, queryset, sort, search=needs_bounded_search(clean))
     tag_ids = {t for c in page.items for t in c.tag_ids}
     tags = tags_by_id(tag_ids) if tag_ids else {}
-    owners = _users_by_id(c.owner_id for c in page.items)
+    owners = users_by_id(c.owner_id for c in page.items)
     for contact in page.items:
         contact.tag_list = [tags[t] for t in contact.tag_ids if t in tags]
         contact.owner_user = owners.get(contact.owner_id)
@@ -152,7 +137,7 @@ def contact_list(request):
             "selected_consent": request.GET.getlist("consent"),
             "selected_owner": request.GET.getlist("owner"),
             "bulk_actions": BulkAction.choices,
-            "undo": _pending_undo(request),
+            "undo": bulk_operation_undoable(user_id=request.user.pk),
         }
     )
     return render(request, "crm/contact_list.html", context)
@@ -169,21 +154,6 @@ def contact_count(request):
     except FilterError:
         total = 0
     return render(request, "crm/partials/contact_count.html", {"total": total, "query": request.GET.urlencode()})
-
-
-def _pending_undo(request):
-    """The member's latest bulk action still inside the undo window (also one that finished
-    in the background)."""
-    return (
-        BulkOperation.objects.filter(
-            actor_id=request.user.pk,
-            undone_at__isnull=True,
-            created_at__gte=timezone.now() - services.UNDO_WINDOW,
-        )
-        .order_by("-created_at")
-        .only("id", "action", "affected", "created_at")
-        .first()
-    )
 
 
 # --- Bulk actions -----------------------------------------------------------------------------
@@ -212,7 +182,7 @@ def contact_bulk(request):
     back = reverse("crm:contacts") + ("?" + request.POST["filters"] if request.POST.get("filters") else "")
     action = request.POST.get("action", "")
     if action not in BulkAction.values:
-        messages.error(request, _(ERR_BULK_PARAMS))
+        messages.error(request, str(ERR_BULK_PARAMS))
         return redirect(back)
     try:
         queryset = _bulk_queryset(request)
@@ -222,31 +192,15 @@ def contact_bulk(request):
     if queryset is None:
         messages.error(request, _(ERR_NOTHING_SELECTED))
         return redirect(back)
-    params: dict = {}
     try:
-        if action in (BulkAction.TAG, BulkAction.UNTAG):
-            tag_value = (request.POST.get("tag") or "").strip()
-            if not tag_value:
-                raise ValueError
-            if tag_value.isdigit() and Tag.objects.filter(pk=int(tag_value)).exists():
-                params["tag_id"] = int(tag_value)
-            elif action == BulkAction.TAG:
-                params["tag_id"] = services.tags_ensure(names=[tag_value])[0]
-            else:
-                params["tag_id"] = Tag.objects.get(name__iexact=tag_value).pk
-        elif action == BulkAction.ADD_TO_LIST:
-            params["list_id"] = ContactList.objects.get(pk=int(request.POST.get("list") or 0)).pk
-        elif action == BulkAction.ASSIGN_OWNER:
-            owner = request.POST.get("owner") or ""
-            if owner == "none":
-                params["owner_id"] = None
-            else:
-                owner_id = int(owner)
-                if owner_id not in {u.pk for u in _members()}:
-                    raise ValueError
-                params["owner_id"] = owner_id
-    except (ValueError, Tag.DoesNotExist, ContactList.DoesNotExist):
-        messages.error(request, _(ERR_BULK_PARAMS))
+        params = bulk_params_clean(
+            action=action,
+            tag=request.POST.get("tag", ""),
+            list_id=request.POST.get("list", ""),
+            owner=request.POST.get("owner", ""),
+        )
+    except ContactDataError:
+        messages.error(request, str(ERR_BULK_PARAMS))
         return redirect(back)
     if request.POST.get("scope") == "all" and queryset.count() > BULK_SYNC_LIMIT:
         # Hundreds of thousands of rows: one set-based statement still takes a while, so it
@@ -294,30 +248,6 @@ def contact_bulk_undo(request, pk: int):
 # --- Contact page -----------------------------------------------------------------------------
 
 
-def _timeline(contact: Contact) -> list[dict]:
-    events = list(TimelineEvent.objects.filter(contact=contact).order_by("-at", "-id")[:100])
-    actors = _users_by_id(e.actor_id for e in events)
-    # Bulk tag events carry the tag id (one row written per contact by SQL): name it here.
-    tag_names = {t.id: t.name for t in Tag.objects.filter(pk__in={e.data.get("tag_id") for e in events} - {None})}
-    for e in events:
-        if e.data.get("tag_id") in tag_names and not e.data.get("tags"):
-            e.data["tags"] = [tag_names[e.data["tag_id"]]]
-    rows = [{"kind": e.kind, "data": e.data, "at": e.at, "actor": actors.get(e.actor_id)} for e in events]
-    if contact.import_id:
-        # Created by an import: the event comes from the contact row (see Contact.import_id).
-        contact_import = ContactImport.objects.filter(pk=contact.import_id).only("original_name").first()
-        rows.append(
-            {
-                "kind": "contact.imported",
-                "data": {"file": contact_import.original_name if contact_import else ""},
-                "at": contact.created_at,
-                "actor": None,
-            }
-        )
-        rows.sort(key=lambda r: r["at"], reverse=True)
-    return rows
-
-
 def _contact_context(request, contact: Contact, form=None) -> dict:
     definitions = list(CustomFieldDefinition.objects.all())
     members = _members()
@@ -342,7 +272,7 @@ def _contact_context(request, contact: Contact, form=None) -> dict:
         )
     tags = tags_by_id(set(contact.tag_ids)) if contact.tag_ids else {}
     notes = list(Note.objects.filter(contact=contact).order_by("-created_at")[:50])
-    authors = _users_by_id(n.author_id for n in notes)
+    authors = users_by_id(n.author_id for n in notes)
     for note in notes:
         note.author_user = authors.get(note.author_id)
     return {
@@ -352,9 +282,9 @@ def _contact_context(request, contact: Contact, form=None) -> dict:
         "contact_tags": [tags[t] for t in contact.tag_ids if t in tags],
         "all_tags": list(Tag.objects.all()),
         "notes": notes,
-        "timeline": _timeline(contact),
+        "timeline": contact_timeline(contact=contact),
         "lists": list(ContactList.objects.filter(members__contact=contact)),
-        "owner": _users_by_id([contact.owner_id]).get(contact.owner_id),
+        "owner": users_by_id([contact.owner_id]).get(contact.owner_id),
         "can_write": _can(request, Role.AGENT),
     }
 
@@ -508,37 +438,6 @@ def contact_merge(request, pk: int):
 # --- Export -----------------------------------------------------------------------------------
 
 
-def _export_rows(queryset, definitions, tenant):
-    """Rows of the export in id order, fetched in batches (bounded memory at any size)."""
-    connection.set_tenant(tenant)  # a streaming response may be consumed on another thread
-    tags = {t.id: t.name for t in Tag.objects.all()}
-    owners = {u.pk: u.email for u in _members()}
-    last = 0
-    while True:
-        batch = list(queryset.filter(pk__gt=last).order_by("pk")[:EXPORT_BATCH])
-        if not batch:
-            return
-        for c in batch:
-            yield [
-                c.name,
-                c.phone,
-                c.email,
-                ", ".join(tags[t] for t in c.tag_ids if t in tags),
-                c.get_consent_status_display(),
-                owners.get(c.owner_id, ""),
-                c.source,
-                timezone.localtime(c.created_at).strftime("%d/%m/%Y %H:%M"),
-                timezone.localtime(c.last_interaction_at).strftime("%d/%m/%Y %H:%M") if c.last_interaction_at else "",
-                *[display_value(d, c.custom_fields.get(d.key)) for d in definitions],
-            ]
-        last = batch[-1].pk
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @role_required(Role.VIEWER)
 @require_GET
 def contact_export(request, fmt: str):
@@ -547,46 +446,15 @@ def contact_export(request, fmt: str):
     except FilterError as exc:
         return HttpResponseBadRequest(str(exc.message))
     definitions = list(CustomFieldDefinition.objects.all())
-    header = [
-        _("Name"),
-        _("Phone"),
-        _("Email"),
-        _("Tags"),
-        _("Marketing consent"),
-        pgettext("contact", "Owner"),
-        _("Source"),
-        _("Created at"),
-        _("Last interaction"),
-        *[d.label for d in definitions],
-    ]
+    header = exporting.export_header(definitions)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    rows = _export_rows(queryset, definitions, current_company())
+    rows = exporting.export_rows(queryset, definitions, current_company())
     if fmt == "csv":
-        writer = csv.writer(_Echo(), delimiter=";")
-
-        def stream():
-            yield "\ufeff" + writer.writerow(header)
-            for row in rows:
-                yield writer.writerow(row)
-
-        response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(exporting.csv_chunks(header, rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="contatos-{stamp}.csv"'
         return response
     if fmt == "xlsx":
-        from openpyxl import Workbook
-
-        # write_only keeps one row in memory; the workbook goes to a temporary file that is
-        # streamed back and removed when the response closes.
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet(_("Contacts"))
-        sheet.append(header)
-        for row in rows:
-            sheet.append(row)
-        tmp = tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False)  # noqa: SIM115
-        tmp.close()
-        workbook.save(tmp.name)
-        handle = open(tmp.name, "rb")  # noqa: SIM115
-        os.unlink(tmp.name)  # the open handle keeps the data until the response closes it
+        handle = exporting.xlsx_file(header, rows)
         return FileResponse(handle, as_attachment=True, filename=f"contatos-{stamp}.xlsx")
     raise Http404
 
@@ -598,35 +466,12 @@ def contact_export(request, fmt: str):
 def import_list(request):
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-            form.add_error("file", _("The file is larger than %(size)s MB.") % {"size": MAX_UPLOAD_MB})
+        try:
+            contact_import = services.contact_import_upload(upload=form.cleaned_data["file"], by=request.user)
+        except ImportFileError as exc:
+            form.add_error("file", str(exc.message))
         else:
-            from django.core.files.storage import default_storage
-
-            stored = default_storage.save(f"crm/imports/{connection.schema_name}/{upload.name}", upload)
-            try:
-                local = default_storage.path(stored)
-                cleanup = None
-            except NotImplementedError:
-                tmp = tempfile.NamedTemporaryFile(suffix=os.path.splitext(upload.name)[1], delete=False)  # noqa: SIM115
-                for chunk in upload.chunks():
-                    tmp.write(chunk)
-                tmp.close()
-                local = cleanup = tmp.name
-            try:
-                inspection = inspect_file(local, upload.name)
-            except ImportFileError as exc:
-                default_storage.delete(stored)
-                form.add_error("file", str(exc.message))
-            else:
-                contact_import = services.contact_import_create(
-                    stored_name=stored, original_name=upload.name, inspection=inspection, by=request.user
-                )
-                return redirect("crm:import", pk=contact_import.pk)
-            finally:
-                if cleanup:
-                    os.unlink(cleanup)
+            return redirect("crm:import", pk=contact_import.pk)
     imports = list(ContactImport.objects.order_by("-created_at")[:30])
     return render(request, "crm/import_list.html", {"form": form, "imports": imports, "max_mb": MAX_UPLOAD_MB})
 

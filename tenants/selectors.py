@@ -29,6 +29,19 @@ def company_members(*, company: Company) -> QuerySet[Membership]:
     return Membership.objects.filter(company=company).select_related("user").order_by("user__email")
 
 
+def company_users(*, company: Company) -> QuerySet[User]:
+    """The people who are members of the company (any role), by name (one row each: a user has
+    one membership per company)."""
+    return User.objects.filter(memberships__company=company).order_by("full_name", "email")
+
+
+def users_by_id(ids) -> dict[int | None, User]:
+    """Users by primary key (the ones that exist; falsy ids are skipped, so ``.get(None)`` is
+    simply ``None``)."""
+    wanted = {i for i in ids if i}
+    return {u.pk: u for u in User.objects.filter(pk__in=wanted)} if wanted else {}
+
+
 def company_pending_invitations(*, company: Company) -> QuerySet[Invitation]:
     from django.utils import timezone
 

@@ -9,9 +9,8 @@ imports; admins manage custom fields. Every view runs in the request's company s
 from __future__ import annotations
 
 import os
-import tempfile
 
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 from django.db.models import Count
 from django.http import FileResponse, Http404
 from django.utils.translation import gettext_lazy as _
@@ -27,7 +26,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from crm import services
 from crm.api import serializers as s
 from crm.forms import ERR_TAG_NAME_TAKEN
-from crm.importing import MAX_UPLOAD_MB, ImportFileError, inspect_file, mapping_clean
+from crm.importing import ImportFileError, mapping_clean
 from crm.listing import DEFAULT_SORT, SORTS, contacts_for_query, keyset_page, needs_bounded_search
 from crm.models import (
     BulkAction,
@@ -450,36 +449,12 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
 
     @extend_schema(request={"multipart/form-data": s.ImportUploadInput}, responses={201: s.ImportOutput})
     def create(self, request):
-        from django.core.files.storage import default_storage
-
-        from crm.importing import ERR_FILE_TOO_BIG
-
         data = s.ImportUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
-        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-            raise ValidationError({"file": [str(ERR_FILE_TOO_BIG % {"size": MAX_UPLOAD_MB})]})
-        stored = default_storage.save(f"crm/imports/{connection.schema_name}/{upload.name}", upload)
-        cleanup = None
         try:
-            local = default_storage.path(stored)
-        except NotImplementedError:
-            tmp = tempfile.NamedTemporaryFile(suffix=os.path.splitext(upload.name)[1], delete=False)  # noqa: SIM115
-            for chunk in upload.chunks():
-                tmp.write(chunk)
-            tmp.close()
-            local = cleanup = tmp.name
-        try:
-            inspection = inspect_file(local, upload.name)
+            contact_import = services.contact_import_upload(upload=data.validated_data["file"], by=_actor(request))
         except ImportFileError as exc:
-            default_storage.delete(stored)
             raise ValidationError({"file": [str(exc.message)]}) from exc
-        finally:
-            if cleanup:
-                os.unlink(cleanup)
-        contact_import = services.contact_import_create(
-            stored_name=stored, original_name=upload.name, inspection=inspection, by=_actor(request)
-        )
         return Response(s.ImportOutput(contact_import).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.ImportStartInput, responses=s.ImportOutput)

@@ -291,14 +291,14 @@ def test_large_import_into_a_small_table_loads_without_the_heavy_indexes(tenant,
     before = _contact_indexes()
     assert set(importing.BULK_INDEXES) <= before
     seen_during_load = []
-    original_flush = importing._flush
+    original_flush = importing.copy._flush
 
     def flush_and_look(cursor, rows, contact_import, *args):
         seen_during_load.append(set(importing.BULK_INDEXES) & _contact_indexes())
         return original_flush(cursor, rows, contact_import, *args)
 
-    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 2)
-    monkeypatch.setattr(importing, "_flush", flush_and_look)
+    monkeypatch.setattr(importing.bulk, "BULK_MIN_ROWS", 2)
+    monkeypatch.setattr(importing.copy, "_flush", flush_and_look)
     result = _import(tmp_path, MESSY)
     assert seen_during_load and all(not present for present in seen_during_load)
     assert _contact_indexes() == before
@@ -322,8 +322,8 @@ def test_indexes_come_back_when_a_bulk_import_fails(tenant, tmp_path, monkeypatc
     def broken_flush(cursor, rows, contact_import, *args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 2)
-    monkeypatch.setattr(importing, "_flush", broken_flush)
+    monkeypatch.setattr(importing.bulk, "BULK_MIN_ROWS", 2)
+    monkeypatch.setattr(importing.copy, "_flush", broken_flush)
     with pytest.raises(RuntimeError):
         _import(tmp_path, MESSY)
     assert _contact_indexes() == before
@@ -347,13 +347,13 @@ def test_small_imports_keep_the_indexes(tenant, tmp_path, monkeypatch):
     import crm.importing as importing
 
     seen = []
-    original_flush = importing._flush
+    original_flush = importing.copy._flush
 
     def flush_and_look(cursor, rows, contact_import, *args):
         seen.append(set(importing.BULK_INDEXES) <= _contact_indexes())
         return original_flush(cursor, rows, contact_import, *args)
 
-    monkeypatch.setattr(importing, "_flush", flush_and_look)
+    monkeypatch.setattr(importing.copy, "_flush", flush_and_look)
     _import(tmp_path, MESSY)
     assert seen and all(seen)
 
