@@ -7,6 +7,7 @@ from config.urls_common import urlpatterns as common
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("ui.urls_public")),
     path("", include("tenants.urls_public")),
     path("", include("inbox.urls_public")),
     *common,

@@ -15,6 +15,7 @@ api_v1: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    path("", include("ui.urls")),
     path("", include("tenants.urls_tenant")),
     path("", include("crm.urls")),
     path("", include("inbox.urls")),

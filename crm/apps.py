@@ -17,9 +17,9 @@ class CrmConfig(AppConfig):
     verbose_name = _("CRM")
 
     def ready(self):
-        from tenants.navigation import NavItem, register
         from tenants.roles import Role
         from tenants.signals import demo_company_ready
+        from ui.navigation import NavItem, register
 
         register(NavItem(key="contacts", label=_("Contacts"), url_name="crm:contacts", icon="users", order=30))
         register(

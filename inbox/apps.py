@@ -17,9 +17,9 @@ class InboxConfig(AppConfig):
     verbose_name = _("Inbox")
 
     def ready(self):
-        from tenants.navigation import NavItem, register
         from tenants.roles import Role
         from tenants.signals import demo_company_ready
+        from ui.navigation import NavItem, register
 
         register(NavItem(key="inbox", label=_("Inbox"), url_name="inbox", icon="chat-bubble-left-right", order=20))
         register(

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from inbox import views
+from inbox.views import channels as views_channels
+from inbox.views import inbox as views
 
 urlpatterns: list = [
-    # The live inbox (views.py)
+    # The live inbox (views/inbox.py)
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/list/", views.conversation_list, name="inbox-list"),
     path("inbox/canned/", views.canned_responses, name="inbox-canned"),
@@ -23,10 +24,8 @@ urlpatterns: list = [
     path("inbox/c/<int:pk>/simulate/", views.simulate_reply, name="inbox-simulate"),
 ]
 
-# Channel settings (views_channels.py, part 1)
-from inbox import views_channels  # noqa: E402
-
 urlpatterns += [
+    # Channel settings (views/channels.py)
     path("settings/channels/", views_channels.channel_list, name="inbox-channels"),
     path("settings/channels/new/<str:kind>/", views_channels.channel_new, name="inbox-channel-new"),
     path("settings/channels/<int:pk>/", views_channels.channel_detail, name="inbox-channel"),

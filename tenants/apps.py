@@ -8,8 +8,8 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tenants.navigation import NavItem, register
         from tenants.roles import Role
+        from ui.navigation import NavItem, register
 
         # The workspace's own entries; domain apps (crm, inbox, ...) register theirs.
         register(NavItem("dashboard", _("Dashboard"), "dashboard", "home", order=0))

@@ -7,8 +7,4 @@ urlpatterns = [
     path("workspaces/", views.workspaces, name="workspaces"),
     path("workspaces/<slug:slug>/open/", views.workspace_open, name="workspace-open"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
-    # Progressive web app: root scope on the public host too
-    path("sw.js", views.service_worker, name="service-worker"),
-    path("manifest.webmanifest", views.manifest, name="manifest"),
-    path("offline/", views.offline, name="offline"),
 ]

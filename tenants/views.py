@@ -1,32 +1,23 @@
 """Pages of the public domain (landing, workspaces, invitations) and of a company's workspace
-(dashboard, settings: company, members, API keys, own profile; support entry, host handoff),
-plus the PWA files (manifest, service worker, offline page) and the interface kit page /ui/."""
+(dashboard, settings: company, members, API keys, own profile; support entry, host handoff).
+The PWA files and the interface kit page are the ``ui`` app's."""
 
 from __future__ import annotations
-
-import hashlib
-import json
-import time
-from functools import lru_cache
-from pathlib import Path
 
 from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q
-from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
-from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
 from tenants import selectors, services
@@ -43,7 +34,7 @@ from tenants.forms import (
 from tenants.models import ApiKey, Company, Invitation, Membership
 from tenants.permissions import role_required
 from tenants.roles import Role, assignable_roles
-from ui.htmx import trigger_toast
+from ui import navigation
 from ui.pagination import paginate
 
 MSG_INVITED = gettext_noop("Invitation sent to %(email)s.")
@@ -216,7 +207,7 @@ def dashboard(request):
                 "title": _("Connect a WhatsApp or SMS number"),
                 "text": _("Use the WhatsApp Cloud API, scan a QR code, or start with the sandbox number."),
                 "done": stats["channels"] > 0,
-                "url": _first_url("inbox-channels", "channels", "channel-list", "inbox"),
+                "url": navigation.entry_url("channels", principal),
                 "action": _("Connect a channel"),
             }
         )
@@ -228,7 +219,7 @@ def dashboard(request):
                 "title": _("Import your contacts"),
                 "text": _("Upload the spreadsheet you already have (CSV from Excel or Google Sheets)."),
                 "done": stats["contacts"] > 0,
-                "url": _first_url("crm-import", "contact-import", "contacts-import", "crm-contacts", "contacts"),
+                "url": navigation.entry_url("imports", principal),
                 "action": _("Import contacts"),
             }
         )
@@ -457,167 +448,3 @@ def support_enter(request):
     grants[request.tenant.schema_name] = data["a"]
     request.session[SUPPORT_SESSION_KEY] = grants
     return redirect("/")
-
-
-# --- Progressive web app (served on every host) -------------------------------------------------
-# Files the service worker stores at install, so the shell and the offline page open without
-# a network. Everything else under /static/ is cached the first time it is fetched.
-PRECACHE_STATIC = (
-    "css/app.css",
-    "js/app.js",
-    "vendor/htmx.min.js",
-    "vendor/alpine.min.js",
-    "vendor/alpine-focus.min.js",
-    "img/icons.svg",
-    "img/icon.svg",
-    "img/icon-192.png",
-)
-
-
-@lru_cache(maxsize=1)
-def _static_version() -> str:
-    """A hash of the precached static files' contents: the service worker's cache name, so a
-    deploy that changes any of them installs a new cache and drops the old one."""
-    digest = hashlib.sha256()
-    for name in PRECACHE_STATIC:
-        path = finders.find(name)
-        if path is None and settings.STATIC_ROOT:
-            candidate = Path(settings.STATIC_ROOT) / name
-            path = str(candidate) if candidate.exists() else None
-        digest.update(name.encode())
-        if path:
-            digest.update(Path(path).read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def static_version() -> str:
-    if settings.DEBUG:
-        _static_version.cache_clear()  # files change while developing
-    return _static_version()
-
-
-@cache_control(no_cache=True)
-def service_worker(request):
-    script = render(
-        request,
-        "pwa/sw.js",
-        {
-            "version": static_version(),
-            "precache": json.dumps([static(name) for name in PRECACHE_STATIC] + ["/offline/"]),
-            "static_prefix": settings.STATIC_URL,
-        },
-        content_type="application/javascript",
-    )
-    # The worker controls the whole host even though it could be served from elsewhere.
-    script["Service-Worker-Allowed"] = "/"
-    return script
-
-
-@cache_control(max_age=3600)
-def manifest(request):
-    data = {
-        "name": "Master IA",
-        "short_name": "Master IA",
-        "description": _("WhatsApp and SMS customer messaging, CRM and AI agents for your business."),
-        "id": "/",
-        "start_url": "/?source=pwa",
-        "scope": "/",
-        "display": "standalone",
-        "orientation": "any",
-        "background_color": "#f8fafc",
-        "theme_color": "#059669",
-        "lang": translation.get_language() or settings.LANGUAGE_CODE,
-        "icons": [
-            {"src": static("img/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
-            {"src": static("img/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
-            {
-                "src": static("img/icon-maskable-512.png"),
-                "sizes": "512x512",
-                "type": "image/png",
-                "purpose": "maskable",
-            },
-            {"src": static("img/icon.svg"), "sizes": "any", "type": "image/svg+xml"},
-        ],
-    }
-    if getattr(request, "tenant", None) is not None and request.tenant.schema_name != "public":
-        data["name"] = f"{request.tenant.name} · Master IA"
-    return JsonResponse(data, content_type="application/manifest+json", json_dumps_params={"ensure_ascii": False})
-
-
-def offline(request):
-    """Shown by the service worker when a page cannot be loaded; must not need the database."""
-    return render(request, "pwa/offline.html")
-
-
-# --- Interface kit page ---------------------------------------------------------------------------
-def _kit_allowed(request) -> bool:
-    return settings.DEBUG or (request.user.is_authenticated and request.user.is_staff)
-
-
-@role_required("workspace.view")
-def ui_kit(request):
-    """Every component of templates/components/ in its states (staff or DEBUG only)."""
-    if not _kit_allowed(request):
-        raise Http404
-    from tenants.forms import InviteForm as DemoForm
-
-    invalid = DemoForm({"email": "not-an-email", "role": "agent"})
-    invalid.is_valid()
-    q = request.GET.get("q", "").strip()
-    queryset = selectors.company_members(company=request.tenant).order_by("user__email", "pk")
-    if q:
-        queryset = queryset.filter(user__email__icontains=q)
-    context = {
-        "page": paginate(request, queryset, page_size=None),
-        "q": q,
-        "columns": [_("Member"), _("Role"), _("Joined"), ""],
-        "valid_form": DemoForm(),
-        "invalid_form": invalid,
-        "progress_poll_url": f"{reverse('ui-kit-progress')}?started={int(time.time())}",
-        "tabs": [
-            {"label": _("Overview"), "url": "#overview", "active": True, "icon": "squares-2x2"},
-            {"label": _("Messages"), "url": "#messages", "active": False, "count": 12},
-            {"label": _("Settings"), "url": "#settings", "active": False},
-        ],
-        "empty_page": paginate(request, queryset.none()),
-    }
-    return render(request, "tenants/ui_kit.html", context)
-
-
-@role_required("workspace.view")
-def ui_kit_toast(request):
-    if not _kit_allowed(request):
-        raise Http404
-    level = request.GET.get("level", "success")
-    response = HttpResponse(status=204)
-    return trigger_toast(response, _("This toast came from an HX-Trigger header."), level=level)
-
-
-@role_required("workspace.view")
-def ui_kit_progress(request):
-    """Demo job for the polling progress bar: four seconds from ``started``."""
-    if not _kit_allowed(request):
-        raise Http404
-    try:
-        started = int(request.GET.get("started", "0"))
-    except ValueError:
-        started = 0
-    elapsed = max(0, int(time.time()) - started)
-    done = min(100, elapsed * 25)
-    context = {
-        "done": done,
-        "total": 100,
-        "finished": done >= 100,
-        "poll_url": f"{reverse('ui-kit-progress')}?started={started}",
-        "test_id": "kit-poll",
-        "label": _("Demo import"),
-        "status": _("Finished") if done >= 100 else _("Running"),
-    }
-    return render(request, "components/progress.html", context)
-
-
-@role_required("workspace.view")
-def ui_kit_drawer(request):
-    if not _kit_allowed(request):
-        raise Http404
-    return render(request, "tenants/partials/ui_kit_drawer.html", {"now": timezone.now()})

@@ -10,6 +10,7 @@ The page size comes from ``?size=`` limited to ``PAGE_SIZES``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +82,7 @@ def page_size_from(request, default: int = DEFAULT_PAGE_SIZE, sizes: tuple[int, 
 
 def paginate(
     request,
-    queryset: QuerySet,
+    queryset: QuerySet | Sequence[Any],
     *,
     page_size: int | None = None,
     keyset: str | None = None,
@@ -90,14 +91,16 @@ def paginate(
 ) -> TablePage:
     """One page of ``queryset`` for the request's ``page``/``after``/``before``/``size``.
 
-    ``queryset`` must already be filtered (search) and, in offset mode, ordered by a unique key.
+    ``queryset`` must already be filtered (search) and, in offset mode, ordered by a unique key
+    (a list works too, in offset mode: rows built in Python).
     In keyset mode ``keyset`` names that key (``"-id"`` for newest first) and the ordering is
     applied here. Bad parameters fall back to the first page instead of failing.
     """
     size = page_size or page_size_from(request, sizes=sizes)
     if keyset:
+        assert isinstance(queryset, QuerySet), "keyset pages need a queryset"
         return _keyset_page(request, queryset, keyset=keyset, size=size, count=count, sizes=sizes)
-    total = queryset.count()
+    total = queryset.count() if isinstance(queryset, QuerySet) else len(queryset)
     num_pages = max(1, -(-total // size))
     try:
         number = int(request.GET.get("page", 1))

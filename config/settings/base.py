@@ -84,6 +84,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or [BASE_DOMAIN, f".{BASE_DOMAIN}", "1
 # The public schema holds companies, users, memberships, sessions, auth and routing tables.
 SHARED_APPS = [
     "django_tenants",
+    "ui",
     "tenants",
     "django.contrib.contenttypes",
     "django.contrib.auth",

@@ -9,7 +9,6 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from inbox import views
 from inbox.models import (
     CannedResponse,
     Channel,
@@ -23,6 +22,7 @@ from inbox.models import (
     MessageKind,
     MessageStatus,
 )
+from inbox.views import inbox as views
 
 _phones = count(10000000)
 

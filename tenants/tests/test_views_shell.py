@@ -38,6 +38,18 @@ def test_dashboard_empty_company_guides_to_invite(owner_client):
     assert reverse("members") + "#invite" in html
 
 
+def test_dashboard_steps_link_to_the_pages_their_apps_registered(owner_client):
+    import re
+
+    html = owner_client.get("/").content.decode()
+    links = dict((key, href) for href, key in re.findall(r'<a href="([^"]+)"[^>]*data-step-action="([^"]+)"', html))
+    assert links == {
+        "channel": reverse("inbox-channels"),
+        "contacts": reverse("crm:imports"),
+        "invite": reverse("members") + "#invite",
+    }
+
+
 def test_shell_has_navigation_switcher_and_preferences(owner_client, acme):
     html = owner_client.get("/").content.decode()
     assert 'data-nav-item="dashboard"' in html

@@ -16,7 +16,7 @@ from tenants.models import Membership
 from ui.htmx import HtmxMessagesMiddleware, trigger_toast
 from ui.pagination import paginate
 
-TEMPLATE_ROOTS = [Path(settings.BASE_DIR) / "templates", Path(settings.BASE_DIR) / "tenants" / "templates"]
+TEMPLATE_ROOTS = [Path(settings.BASE_DIR) / app / "templates" for app in (".", "tenants", "ui", "crm", "inbox")]
 
 
 def _templates():
@@ -153,7 +153,7 @@ def test_page_size_is_limited_to_the_offered_sizes():
 
 @pytest.mark.django_db
 def test_ui_kit_is_hidden_from_members_who_are_not_staff(owner_client):
-    assert owner_client.get(reverse("ui-kit")).status_code == 404
+    assert owner_client.get(reverse("ui:kit")).status_code == 404
 
 
 @pytest.mark.django_db
@@ -161,7 +161,7 @@ def test_ui_kit_for_staff_shows_every_component(tenant_client_factory, acme, mak
     staff = make_user(is_staff=True)
     Membership.objects.create(user=staff, company=acme, role="owner")
     client = tenant_client_factory(acme, staff)
-    html = client.get(reverse("ui-kit")).content.decode()
+    html = client.get(reverse("ui:kit")).content.decode()
     for marker in (
         "data-empty-state",
         "data-table",
@@ -174,16 +174,16 @@ def test_ui_kit_for_staff_shows_every_component(tenant_client_factory, acme, mak
         "field-error",
     ):
         assert marker in html, marker
-    toast = client.get(reverse("ui-kit-toast"), HTTP_HX_REQUEST="true")
+    toast = client.get(reverse("ui:kit-toast"), HTTP_HX_REQUEST="true")
     assert json.loads(toast["HX-Trigger"])["toast"]["level"] == "success"
-    progress = client.get(reverse("ui-kit-progress"), {"started": "0"}).content.decode()
+    progress = client.get(reverse("ui:kit-progress"), {"started": "0"}).content.decode()
     assert 'aria-valuenow="100"' in progress and "hx-trigger" not in progress  # finished: stops polling
 
 
 @pytest.mark.django_db
 @override_settings(DEBUG=True)
 def test_ui_kit_open_in_debug(owner_client):
-    assert owner_client.get(reverse("ui-kit")).status_code == 200
+    assert owner_client.get(reverse("ui:kit")).status_code == 200
 
 
 def test_fast_select_renders_like_a_select():
@@ -219,7 +219,7 @@ def test_service_worker_is_served_at_the_root_of_every_host(public_client, tenan
 
 @pytest.mark.django_db
 def test_service_worker_cache_version_follows_the_static_files(public_client, tmp_path, monkeypatch):
-    from tenants import views
+    from ui import views
 
     css = tmp_path / "app.css"
     css.write_text("a{}")

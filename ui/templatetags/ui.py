@@ -19,7 +19,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, json_script
 from django.utils.translation import gettext as _
 
-from tenants import navigation
+from ui import navigation
 from ui.htmx import toast_level as _toast_level
 
 register = template.Library()
@@ -96,12 +96,11 @@ def nav_items(context, section: str = "main") -> list[dict]:
     """Registered navigation entries for the current principal, with URL and active state."""
     request = context.get("request")
     principal = getattr(request, "principal", None) if request else None
-    role = principal.role if principal else None
     match = getattr(request, "resolver_match", None) if request else None
     current = match.url_name if match else None
     path = request.path if request else ""
     out = []
-    for item in navigation.items_for(role, section):
+    for item in navigation.items_for(principal, section):
         try:
             url = reverse(item.url_name)
         except NoReverseMatch:
