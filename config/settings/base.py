@@ -112,6 +112,7 @@ TENANT_APPS = [
     "crm",
     "inbox",
     "campaigns",
+    "ai_personas",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -232,6 +233,8 @@ CELERY_BEAT_SCHEDULE["inbox-webhook-sweep"] = {"task": "inbox.webhook_drain_all"
 CELERY_BEAT_SCHEDULE["inbox-prune-logs"] = {"task": "inbox.prune_logs", "schedule": 24 * 3600}
 # CRM: forget bulk operations (and deleted contacts kept for undo) after their undo window.
 CELERY_BEAT_SCHEDULE["crm-bulk-operations-purge"] = {"task": "crm.bulk_operations_purge_all", "schedule": 600}
+# AI personas: a safety net for replies whose countdown task was lost (a worker restarted).
+CELERY_BEAT_SCHEDULE["ai-replies-sweep"] = {"task": "ai_personas.replies_sweep_all", "schedule": 60}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -406,3 +409,19 @@ LOGGING = {
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", "https://graph.facebook.com")
 WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", "v21.0")
 SMS_API_URL = env("SMS_API_URL", "https://api.twilio.com")
+
+# --- AI (OpenAI-compatible provider; each company may set its own in AI settings) ------------
+# The installation default a company uses until it sets its own endpoint and key.
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", "https://api.openai.com/v1")
+OPENAI_API_KEY = env("OPENAI_API_KEY")
+OPENAI_CHAT_MODEL = env("OPENAI_CHAT_MODEL", "gpt-4o-mini")
+# "local" is the offline embedder shipped with the product (no download, no provider call);
+# production sets a provider model such as text-embedding-3-small.
+OPENAI_EMBEDDING_MODEL = env("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small" if OPENAI_API_KEY else "local")
+OPENAI_TIMEOUT = float(env("OPENAI_TIMEOUT", "30"))
+OPENAI_MAX_RETRIES = int(env("OPENAI_MAX_RETRIES", "2"))
+# Tokens a company may spend per calendar month unless it sets its own budget (0: no limit).
+AI_MONTHLY_TOKEN_BUDGET = int(env("AI_MONTHLY_TOKEN_BUDGET", "2000000"))
+# Prices used to estimate cost, in US dollars per million tokens (input, output).
+AI_PRICE_INPUT_PER_MTOK = env("AI_PRICE_INPUT_PER_MTOK", "0.15")
+AI_PRICE_OUTPUT_PER_MTOK = env("AI_PRICE_OUTPUT_PER_MTOK", "0.60")

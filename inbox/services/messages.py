@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -152,9 +153,17 @@ def _create_outbound(
 
 @transaction.atomic
 def message_send_text(
-    *, conversation: Conversation, text: str, by=None, idempotency_key: str | None = None, reply_to=None
+    *,
+    conversation: Conversation,
+    text: str,
+    by=None,
+    idempotency_key: str | None = None,
+    reply_to=None,
+    payload: dict[str, Any] | None = None,
 ) -> Message:
-    """Queue a free-text message (delivered by a worker); the same key never sends twice."""
+    """Queue a free-text message (delivered by a worker); the same key never sends twice.
+    ``payload``: what the sender wants shown with the message in the thread (an AI reply's
+    persona, citations and cost); never sent to the customer."""
     key = _scoped_key(idempotency_key, by)
     existing = _existing_for_key(key, conversation)
     if existing is not None:
@@ -174,6 +183,7 @@ def message_send_text(
         by=by,
         key=key,
         reply_to=reply_to,
+        payload=payload or {},
     )
     return message
 

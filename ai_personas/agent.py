@@ -1,0 +1,533 @@
+"""The AI agent: from a customer's burst of messages to paced replies in the inbox, or to a
+person with a summary.
+
+Flow (each step a task queued by name, none of them sleeping):
+1. ``inbound_note`` (hook of an inbound message): the reply becomes due ``debounce`` seconds
+   later; every new message of the burst pushes the due time and queues a countdown task.
+2. ``reply_due`` (countdown): runs only once the due time has come (an earlier task, pushed
+   back by a later message, finds it in the future and leaves). It checks the handoff rules,
+   the 24-hour window and the budget, builds the context, calls the model (tools included),
+   checks the reply for leaks, splits it and schedules its parts.
+3. ``part_send`` (countdown per part): sends through ``inbox.services.message_send_text``, the
+   single-send path, unless the AI was stopped meanwhile (handoff, an agent replied).
+A beat sweep re-queues due work whose task was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from ai_personas import handoff as rules
+from ai_personas import pacing, prompts, tools
+from ai_personas.knowledge.retrieval import Hit, retrieve
+from ai_personas.llm import LLM, LLMError, Usage
+from ai_personas.models import AIMessage, AIState, ConversationAI, Persona, ReplyPart, Schedule
+from ai_personas.usage import usage_add
+from core.realtime import send_event_on_commit
+from core.tasks import enqueue_on_commit
+from core.tenancy import require_tenant_schema
+
+logger = logging.getLogger(__name__)
+
+HISTORY = 12  # messages of the thread given to the model
+TOOL_ROUNDS = 3
+TOP_K = 5
+
+
+@dataclass
+class Composed:
+    """One reply as the model would give it, with everything the playground shows."""
+
+    text: str = ""
+    parts: list[str] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    handoff: tuple[str, str] | None = None
+    usage: Usage = field(default_factory=Usage)
+    prompt_chars: int = 0
+    prompt_tokens_estimate: int = 0
+    model_ms: float = 0.0
+    overhead_ms: float = 0.0
+    retrieval_ms: float = 0.0
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+    blocked: bool = False
+
+    @property
+    def cost(self) -> Decimal:
+        return self.usage.cost
+
+
+def compose(
+    *,
+    persona: Persona,
+    history: list[tuple[str, str]],
+    contact=None,
+    conversation=None,
+    turns: int = 0,
+    dry_run: bool = False,
+    rng: random.Random | None = None,
+    llm: LLM | None = None,
+) -> Composed:
+    """Rules, retrieval, prompt, model (with tools), guard, splitting. Writes nothing but what
+    tools do (and, unless ``dry_run``, usage)."""
+    started = time.perf_counter()
+    out = Composed()
+    customer_text = "\n".join(text for role, text in history[-6:] if role == "customer")
+    last_burst = []
+    for role, text in reversed(history):
+        if role != "customer":
+            break
+        last_burst.insert(0, text)
+    burst = "\n".join(last_burst) or customer_text
+    rule = rules.rule_for(persona=persona, text=burst, turns=turns)
+    if rule:
+        out.handoff = (rule, "")
+        out.overhead_ms = (time.perf_counter() - started) * 1000
+        return out
+    retrieval = retrieve(question=burst, knowledge_bases=list(persona.knowledge_bases.all()), top_k=TOP_K)
+    out.hits, out.retrieval_ms = retrieval.hits, retrieval.ms
+    prompt = prompts.build(persona=persona, history=history[-HISTORY:], hits=out.hits, contact=contact)
+    out.prompt_chars, out.prompt_tokens_estimate = prompt.chars, prompt.estimated_tokens
+    allowed = tools.tools_for(persona)
+    ctx = tools.ToolContext(persona=persona, conversation=conversation, contact=contact, dry_run=dry_run)
+    llm = llm or LLM(persona_id=persona.pk, account=True)
+    messages = list(prompt.messages)
+    result = None
+    try:
+        for _round in range(TOOL_ROUNDS):
+            result = llm.chat(
+                messages,
+                model=persona.model or None,
+                temperature=persona.temperature,
+                tools=tools.openai_tools(allowed) if allowed else None,
+                max_tokens=max(64, persona.max_reply_chars // 2),
+            )
+            out.model_ms += result.latency_ms
+            out.usage.tokens_in += result.usage.tokens_in
+            out.usage.tokens_out += result.usage.tokens_out
+            if not result.tool_calls:
+                break
+            messages.append(result.message)
+            for call in result.tool_calls:
+                answer = tools.run(ctx, call.name, call.arguments, allowed)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": _json(answer)})
+            if ctx.handoff:
+                break
+    except LLMError as exc:
+        out.error = exc.message
+        out.handoff = ("budget" if exc.kind == "budget" else "provider_error", exc.message)
+        out.actions = ctx.actions
+        out.overhead_ms = (time.perf_counter() - started) * 1000 - out.model_ms
+        return out
+    out.actions = ctx.actions
+    if ctx.handoff:
+        out.handoff = ctx.handoff
+    text = (result.text if result else "").strip()
+    if text and prompts.leaks(text, persona=persona, canary=prompt.canary):
+        out.blocked = True
+        out.handoff = out.handoff or ("guard", "")
+        text = ""
+    if len(text) > persona.max_reply_chars * 2:
+        text = text[: persona.max_reply_chars * 2].rsplit(" ", 1)[0] + "…"
+    out.text = text
+    out.parts = pacing.split_reply(text)
+    out.delays = pacing.schedule(out.parts, rng=rng or random.Random())
+    out.overhead_ms = (time.perf_counter() - started) * 1000 - out.model_ms
+    return out
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+# --- which persona serves a conversation ---------------------------------------------------------
+
+
+def _in_business_hours(hours: dict, at: datetime) -> bool:
+    if not hours:
+        return True
+    local = timezone.localtime(at)
+    days = hours.get("days", [0, 1, 2, 3, 4])
+    start, end = hours.get("start", "09:00"), hours.get("end", "18:00")
+    return local.weekday() in days and start <= local.strftime("%H:%M") < end
+
+
+def _agent_available() -> bool:
+    from inbox.models import AgentSettings
+
+    return AgentSettings.objects.filter(is_available=True, capacity__gt=0).exists()
+
+
+def persona_applies(persona: Persona, *, text: str, at: datetime, started: bool = False) -> bool:
+    """Whether the persona's schedule lets it answer now (``started``: already answering here)."""
+    if persona.schedule == Schedule.ALWAYS:
+        return True
+    if persona.schedule == Schedule.OUTSIDE_HOURS:
+        return not _in_business_hours(persona.business_hours, at)
+    if persona.schedule == Schedule.NO_AGENT:
+        return not _agent_available()
+    if persona.schedule == Schedule.KEYWORD:
+        return started or rules.asks_for_human(text, persona.trigger_keywords or ["__none__"])
+    return False
+
+
+def persona_for(conversation, *, text: str, at: datetime, current: Persona | None = None) -> Persona | None:
+    if current is not None and current.is_active and persona_applies(current, text=text, at=at, started=True):
+        return current
+    candidates = Persona.objects.filter(is_active=True).prefetch_related("channels").order_by("pk")
+    for persona in candidates:
+        channel_ids = {c.pk for c in persona.channels.all()}
+        if channel_ids and conversation.channel_id not in channel_ids:
+            continue
+        if persona_applies(persona, text=text, at=at):
+            return persona
+    return None
+
+
+# --- inbox flow ----------------------------------------------------------------------------------
+
+
+def _state_for_update(conversation_id: int) -> ConversationAI:
+    state = ConversationAI.objects.select_for_update().filter(conversation_id=conversation_id).first()
+    if state is None:
+        ConversationAI.objects.get_or_create(conversation_id=conversation_id)
+        state = ConversationAI.objects.select_for_update().get(conversation_id=conversation_id)
+    return state
+
+
+def _resolved_since(conversation_id: int, since: datetime | None) -> bool:
+    """The conversation was resolved after the handoff (read from the inbox's event log)."""
+    from inbox.models import RealtimeEvent
+
+    if since is None:
+        return False
+    return RealtimeEvent.objects.filter(
+        type="conversation",
+        op="status",
+        conversation_id=conversation_id,
+        created_at__gt=since,
+        payload__data__status="resolved",
+    ).exists()
+
+
+def emit_state(state: ConversationAI) -> None:
+    """Agents' screens learn the AI state of the conversation (the panel's toggle)."""
+    send_event_on_commit(
+        {
+            "type": "ai",
+            "op": "state",
+            "conversation": state.conversation_id,
+            "state": state.state,
+            "reason": state.handoff_reason,
+            "persona": state.persona.name if state.persona else "",
+        },
+        groups=["inbox", f"conversation.{state.conversation_id}"],
+    )
+
+
+@transaction.atomic
+def inbound_note(*, message_id: int, now: datetime | None = None) -> ConversationAI | None:
+    """A customer message arrived: make the reply due after the persona's debounce."""
+    from inbox.models import Direction, Message, MessageKind
+
+    now = now or timezone.now()
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if message is None or message.direction != Direction.INBOUND or message.kind != MessageKind.TEXT:
+        return None
+    conversation = message.conversation
+    state = _state_for_update(conversation.pk)
+    if state.state == AIState.OFF:
+        return state
+    if state.state == AIState.HANDED_OFF:
+        if not _resolved_since(conversation.pk, state.handed_off_at):
+            return state  # a person has it
+        state.state, state.handoff_reason, state.turns = AIState.ACTIVE, "", 0
+        state.answered_inbound_id = state.last_inbound_id or 0
+    persona = persona_for(conversation, text=message.body, at=now, current=state.persona)
+    if persona is None:
+        if state.persona_id is not None or state.due_at is not None:
+            state.persona, state.due_at = None, None
+            state.save(update_fields=["persona", "due_at", "state", "handoff_reason", "turns", "updated_at"])
+        return state
+    state.persona = persona
+    state.due_at = now + timedelta(seconds=persona.debounce_seconds)
+    state.last_inbound_id = max(message.pk, state.last_inbound_id or 0)
+    state.save(
+        update_fields=[
+            "persona",
+            "due_at",
+            "last_inbound_id",
+            "state",
+            "handoff_reason",
+            "turns",
+            "answered_inbound_id",
+            "updated_at",
+        ]
+    )
+    enqueue_on_commit(
+        "ai_personas.reply_due", require_tenant_schema(), conversation.pk, countdown=persona.debounce_seconds + 0.05
+    )
+    return state
+
+
+def _history(conversation, *, upto_id: int) -> list[tuple[str, str]]:
+    from inbox.models import Direction, Message, MessageKind
+
+    rows = list(
+        Message.objects.filter(conversation=conversation, kind=MessageKind.TEXT, pk__lte=upto_id)
+        .order_by("-created_at", "-id")
+        .values_list("direction", "body")[:HISTORY]
+    )
+    return [("customer" if d == Direction.INBOUND else "assistant", b) for d, b in reversed(rows)]
+
+
+def _human_replied(conversation, *, since_id: int) -> bool:
+    from inbox.models import Direction, Message, MessageKind
+
+    return (
+        Message.objects.filter(conversation=conversation, direction=Direction.OUTBOUND, pk__gt=since_id)
+        .exclude(kind=MessageKind.NOTE)
+        .exclude(sent_by_id=None)
+        .exists()
+    )
+
+
+def hand_off(*, state: ConversationAI, reason: str, summary: str = "", detail: str = "") -> ConversationAI:
+    """Give the conversation to a person: round-robin assignment, a private note, AI silent.
+    Call inside a transaction holding the state's row lock."""
+    from inbox.services import conversation_auto_assign, note_add
+
+    conversation = state.conversation
+    state.state, state.handoff_reason, state.handed_off_at, state.due_at = (
+        AIState.HANDED_OFF,
+        reason[:30],
+        timezone.now(),
+        None,
+    )
+    state.save(update_fields=["state", "handoff_reason", "handed_off_at", "due_at", "updated_at"])
+    ReplyPart.objects.filter(conversation_ai=state, message_id=None, cancelled=False).update(cancelled=True)
+    if reason != "agent_active":
+        conversation_auto_assign(conversation=conversation)
+        note_add(conversation=conversation, body=_summary_note(state, reason, summary, detail), by=None)
+    usage_add(persona_id=state.persona_id, handoffs=1)
+    emit_state(state)
+    return state
+
+
+def _summary_note(state: ConversationAI, reason: str, summary: str, detail: str) -> str:
+    from django.utils.translation import gettext as _
+
+    from inbox.models import Direction, Message, MessageKind
+
+    name = state.persona.name if state.persona else "AI"
+    lines = [
+        _("🤖 %(name)s handed this conversation to a person: %(reason)s.")
+        % {"name": name, "reason": rules.reason_text(reason)}
+    ]
+    if detail:
+        lines.append(detail)
+    if summary:
+        lines.append(_("Summary: %(summary)s") % {"summary": summary})
+    else:
+        asked = list(
+            Message.objects.filter(
+                conversation_id=state.conversation_id, direction=Direction.INBOUND, kind=MessageKind.TEXT
+            )
+            .order_by("-created_at", "-id")
+            .values_list("body", flat=True)[:3]
+        )
+        if asked:
+            lines.append(_("The customer wrote: %(text)s") % {"text": " / ".join(reversed([a[:200] for a in asked]))})
+    return "\n".join(lines)[:4000]
+
+
+def reply_due(
+    *, conversation_id: int, now: datetime | None = None, rng: random.Random | None = None, llm: LLM | None = None
+) -> str:
+    """Answer the burst if its time has come. Returns what happened (for tests and logs)."""
+    from inbox.models import Conversation
+    from inbox.selectors import window_is_open
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = (
+            ConversationAI.objects.select_for_update()
+            .select_related("persona")
+            .filter(conversation_id=conversation_id)
+            .first()
+        )
+        if state is None or state.due_at is None:
+            return "nothing"
+        if state.due_at > now:
+            return "not_yet"
+        if state.state != AIState.ACTIVE or state.persona is None:
+            state.due_at = None
+            state.save(update_fields=["due_at", "updated_at"])
+            return "inactive"
+        conversation = Conversation.objects.select_related("contact", "channel").get(pk=conversation_id)
+        state.conversation = conversation
+        upto = state.last_inbound_id or 0
+        since = state.answered_inbound_id or 0
+        if _human_replied(conversation, since_id=since):
+            hand_off(state=state, reason="agent_active")
+            return "agent_active"
+        if not window_is_open(conversation, now=now):
+            hand_off(state=state, reason="window_closed")
+            return "window_closed"
+        # Claim the burst: a task for a later message will find ``due_at`` moved again.
+        state.due_at = None
+        state.answered_inbound_id = upto
+        state.save(update_fields=["due_at", "answered_inbound_id", "updated_at"])
+        persona, turns = state.persona, state.turns
+        history = _history(conversation, upto_id=upto)
+    composed = compose(
+        persona=persona,
+        history=history,
+        contact=conversation.contact,
+        conversation=conversation,
+        turns=turns,
+        rng=rng,
+        llm=llm,
+    )
+    with transaction.atomic():
+        state = ConversationAI.objects.select_for_update().select_related("persona", "conversation").get(pk=state.pk)
+        if state.state != AIState.ACTIVE:
+            return "inactive"
+        if (state.last_inbound_id or 0) > upto and state.due_at is not None:
+            return "superseded"  # the customer wrote again while the model was thinking
+        if composed.handoff:
+            reason, summary = composed.handoff
+            hand_off(
+                state=state,
+                reason=reason,
+                summary=summary if reason not in ("provider_error", "budget") else "",
+                detail=composed.error,
+            )
+            if not composed.parts:
+                return f"handoff:{reason}"
+        if not composed.parts:
+            hand_off(state=state, reason="no_answer")
+            return "handoff:no_answer"
+        _schedule_parts(state=state, composed=composed, now=timezone.now())
+        state.turns = state.turns + 1
+        state.save(update_fields=["turns", "updated_at"])
+        usage_add(persona_id=persona.pk, replies=1)
+        send_event_on_commit(
+            {"type": "typing", "op": "start", "conversation": conversation_id, "name": persona.name, "ai": True},
+            groups=[f"conversation.{conversation_id}"],
+        )
+    return "replied" if not composed.handoff else f"replied+handoff:{composed.handoff[0]}"
+
+
+def _schedule_parts(*, state: ConversationAI, composed: Composed, now: datetime) -> list[ReplyPart]:
+    citations = [h.citation() for h in composed.hits]
+    parts = []
+    for position, (text, delay) in enumerate(zip(composed.parts, composed.delays, strict=True)):
+        first = position == 0
+        parts.append(
+            ReplyPart.objects.create(
+                conversation_ai=state,
+                persona=state.persona,
+                position=position,
+                text=text,
+                send_at=now + timedelta(seconds=delay),
+                citations=citations if first else [],
+                cost=composed.cost if first else 0,
+                tokens_in=composed.usage.tokens_in if first else 0,
+                tokens_out=composed.usage.tokens_out if first else 0,
+            )
+        )
+    for part, delay in zip(parts, composed.delays, strict=True):
+        enqueue_on_commit("ai_personas.part_send", require_tenant_schema(), part.pk, countdown=delay)
+    return parts
+
+
+@transaction.atomic
+def part_send(*, part_id: int, now: datetime | None = None) -> str:
+    """Send one scheduled part through the inbox's single-send path."""
+    from inbox.models import Conversation
+    from inbox.services import message_send_text
+
+    now = now or timezone.now()
+    part = ReplyPart.objects.select_for_update().select_related("conversation_ai", "persona").filter(pk=part_id).first()
+    if part is None or part.cancelled or part.message_id:
+        return "nothing"
+    if part.send_at > now:
+        return "not_yet"
+    state = ConversationAI.objects.select_for_update().get(pk=part.conversation_ai_id)
+    conversation = Conversation.objects.select_related("channel", "contact").get(pk=state.conversation_id)
+    state.conversation = conversation
+    if state.state != AIState.ACTIVE:
+        part.cancelled = True
+        part.save(update_fields=["cancelled"])
+        return "cancelled"
+    if _human_replied(conversation, since_id=state.answered_inbound_id or 0):
+        part.cancelled = True
+        part.save(update_fields=["cancelled"])
+        hand_off(state=state, reason="agent_active")
+        return "cancelled"
+    persona = part.persona
+    payload = {
+        "ai": {
+            "persona": persona.name if persona else "AI",
+            "citations": part.citations,
+            "cost": str(part.cost),
+            "tokens": part.tokens_in + part.tokens_out,
+        }
+    }
+    try:
+        message = message_send_text(
+            conversation=conversation, text=part.text, by=None, idempotency_key=f"ai-part-{part.pk}", payload=payload
+        )
+    except ValidationError as exc:
+        part.cancelled = True
+        part.save(update_fields=["cancelled"])
+        hand_off(state=state, reason="window_closed", detail="; ".join(exc.messages))
+        return "refused"
+    part.message_id = message.pk
+    part.save(update_fields=["message_id"])
+    AIMessage.objects.get_or_create(
+        message_id=message.pk,
+        defaults={
+            "persona": persona,
+            "citations": part.citations,
+            "tokens_in": part.tokens_in,
+            "tokens_out": part.tokens_out,
+            "cost": part.cost,
+        },
+    )
+    return "sent"
+
+
+def sweep(*, now: datetime | None = None, grace: float = 30.0) -> int:
+    """Re-queue replies and parts whose countdown task was lost (beat)."""
+    now = now or timezone.now()
+    edge = now - timedelta(seconds=grace)
+    schema = require_tenant_schema()
+    from core.tasks import enqueue
+
+    queued = 0
+    for conversation_id in ConversationAI.objects.filter(due_at__lte=edge).values_list("conversation_id", flat=True)[
+        :500
+    ]:
+        enqueue("ai_personas.reply_due", schema, conversation_id)
+        queued += 1
+    for part_id in ReplyPart.objects.filter(message_id=None, cancelled=False, send_at__lte=edge).values_list(
+        "pk", flat=True
+    )[:500]:
+        enqueue("ai_personas.part_send", schema, part_id)
+        queued += 1
+    return queued

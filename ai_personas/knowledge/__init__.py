@@ -1,0 +1,1 @@
+"""Knowledge: text extraction, chunking, embedders, indexing and hybrid retrieval."""

@@ -1,0 +1,43 @@
+"""Celery tasks of the AI personas app: thin, tenant-explicit, one service call each."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from tenants.tasks import TenantTask
+
+
+@shared_task(base=TenantTask, name="ai_personas.document_index", ignore_result=True)
+def document_index(schema_name: str, document_id: int) -> None:
+    from ai_personas.knowledge.indexing import document_index as index
+
+    index(document_id=document_id)
+
+
+@shared_task(base=TenantTask, name="ai_personas.inbound", ignore_result=True)
+def inbound(schema_name: str, message_id: int) -> None:
+    from ai_personas.agent import inbound_note
+
+    inbound_note(message_id=message_id)
+
+
+@shared_task(base=TenantTask, name="ai_personas.reply_due", ignore_result=True)
+def reply_due(schema_name: str, conversation_id: int) -> None:
+    from ai_personas.agent import reply_due as due
+
+    due(conversation_id=conversation_id)
+
+
+@shared_task(base=TenantTask, name="ai_personas.part_send", ignore_result=True)
+def part_send(schema_name: str, part_id: int) -> None:
+    from ai_personas.agent import part_send as send
+
+    send(part_id=part_id)
+
+
+@shared_task(name="ai_personas.replies_sweep_all", ignore_result=True)
+def replies_sweep_all() -> None:
+    from ai_personas.agent import sweep
+    from core.tasks import for_each_company
+
+    for_each_company(lambda schema: sweep(), work="ai_replies")
