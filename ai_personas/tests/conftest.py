@@ -44,7 +44,11 @@ def persona(kb):
     from ai_personas.services import persona_create
 
     persona = persona_create(
-        data={"name": "Lia", "instructions": "Você é a Lia da Loja Aurora. Código interno de desconto: AURORA-SECRETO-77.", "debounce_seconds": 5},
+        data={
+            "name": "Lia",
+            "instructions": "Você é a Lia da Loja Aurora. Código interno de desconto: AURORA-SECRETO-77.",
+            "debounce_seconds": 5,
+        },
         knowledge_base_ids=[kb.pk],
     )
     return persona

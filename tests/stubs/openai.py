@@ -56,8 +56,16 @@ class Reply:
 
 def error_body(status: int, message: str = "") -> dict[str, Any]:
     kinds = {
-        401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided. You can find your API key at your account settings."),
-        429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests per min (RPM). Please try again in 1s."),
+        401: (
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided. You can find your API key at your account settings.",
+        ),
+        429: (
+            "requests",
+            "rate_limit_exceeded",
+            "Rate limit reached for requests per min (RPM). Please try again in 1s.",
+        ),
         500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
         503: ("server_error", None, "The engine is currently overloaded, please try again later."),
         400: ("invalid_request_error", None, "Invalid request."),
@@ -127,7 +135,9 @@ def default_reply(body: dict[str, Any]) -> Reply:
     tools = [t.get("function", {}).get("name") for t in body.get("tools") or []]
     if "handoff" in tools:
         return Reply(
-            tool_calls=[{"name": "handoff", "arguments": {"reason": "no_answer", "summary": "Pergunta sem resposta na base."}}]
+            tool_calls=[
+                {"name": "handoff", "arguments": {"reason": "no_answer", "summary": "Pergunta sem resposta na base."}}
+            ]
         )
     return Reply(content="Olá! Como posso ajudar?")
 
@@ -220,7 +230,9 @@ class OpenAIStub:
             self._send(handler, 401, error_body(401))
             return
         if path == "/v1/models":
-            self._send(handler, 200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "stub"}]})
+            self._send(
+                handler, 200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "stub"}]}
+            )
             return
         if path not in ("/v1/chat/completions", "/v1/embeddings"):
             self._send(handler, 404, error_body(400, f"Invalid URL (POST {path})"))
@@ -278,10 +290,20 @@ class OpenAIStub:
         handler.send_header("Cache-Control", "no-cache")
         handler.send_header("Connection", "close")
         handler.end_headers()
-        ident, created, model = "chatcmpl-" + secrets.token_hex(12), int(time.time()), body.get("model") or "gpt-4o-mini"
+        ident, created, model = (
+            "chatcmpl-" + secrets.token_hex(12),
+            int(time.time()),
+            body.get("model") or "gpt-4o-mini",
+        )
 
         def event(choices: list, usage: dict | None = None) -> None:
-            chunk = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices}
+            chunk = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": choices,
+            }
             if usage is not None or (body.get("stream_options") or {}).get("include_usage"):
                 chunk["usage"] = usage
             handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -315,7 +337,12 @@ class OpenAIStub:
         self._send(
             handler,
             200,
-            {"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
         )
 
 
