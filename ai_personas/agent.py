@@ -75,6 +75,7 @@ def compose(
     contact=None,
     conversation=None,
     turns: int = 0,
+    burst: str | None = None,
     dry_run: bool = False,
     rng: random.Random | None = None,
     llm: LLM | None = None,
@@ -89,7 +90,7 @@ def compose(
         if role != "customer":
             break
         last_burst.insert(0, text)
-    burst = "\n".join(last_burst) or customer_text
+    burst = burst or "\n".join(last_burst) or customer_text
     rule = rules.rule_for(persona=persona, text=burst, turns=turns)
     if rule:
         out.handoff = (rule, "")
@@ -294,6 +295,23 @@ def _history(conversation, *, upto_id: int) -> list[tuple[str, str]]:
     return [("customer" if d == Direction.INBOUND else "assistant", b) for d, b in reversed(rows)]
 
 
+def _burst(conversation, *, since_id: int, upto_id: int) -> str:
+    """The customer's messages this reply answers."""
+    from inbox.models import Direction, Message, MessageKind
+
+    return "\n".join(
+        Message.objects.filter(
+            conversation=conversation,
+            direction=Direction.INBOUND,
+            kind=MessageKind.TEXT,
+            pk__gt=since_id,
+            pk__lte=upto_id,
+        )
+        .order_by("created_at", "id")
+        .values_list("body", flat=True)
+    )
+
+
 def _human_replied(conversation, *, since_id: int) -> bool:
     from inbox.models import Direction, Message, MessageKind
 
@@ -364,7 +382,7 @@ def reply_due(
     now = now or timezone.now()
     with transaction.atomic():
         state = (
-            ConversationAI.objects.select_for_update()
+            ConversationAI.objects.select_for_update(of=("self",))
             .select_related("persona")
             .filter(conversation_id=conversation_id)
             .first()
@@ -393,17 +411,23 @@ def reply_due(
         state.save(update_fields=["due_at", "answered_inbound_id", "updated_at"])
         persona, turns = state.persona, state.turns
         history = _history(conversation, upto_id=upto)
+        burst = _burst(conversation, since_id=since, upto_id=upto)
     composed = compose(
         persona=persona,
         history=history,
         contact=conversation.contact,
         conversation=conversation,
         turns=turns,
+        burst=burst,
         rng=rng,
         llm=llm,
     )
     with transaction.atomic():
-        state = ConversationAI.objects.select_for_update().select_related("persona", "conversation").get(pk=state.pk)
+        state = (
+            ConversationAI.objects.select_for_update(of=("self",))
+            .select_related("persona", "conversation")
+            .get(pk=state.pk)
+        )
         if state.state != AIState.ACTIVE:
             return "inactive"
         if (state.last_inbound_id or 0) > upto and state.due_at is not None:
@@ -462,7 +486,12 @@ def part_send(*, part_id: int, now: datetime | None = None) -> str:
     from inbox.services import message_send_text
 
     now = now or timezone.now()
-    part = ReplyPart.objects.select_for_update().select_related("conversation_ai", "persona").filter(pk=part_id).first()
+    part = (
+        ReplyPart.objects.select_for_update(of=("self",))
+        .select_related("conversation_ai", "persona")
+        .filter(pk=part_id)
+        .first()
+    )
     if part is None or part.cancelled or part.message_id:
         return "nothing"
     if part.send_at > now:

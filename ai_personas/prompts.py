@@ -54,6 +54,10 @@ def clean_data(text: str) -> str:
     return DATA_TAGS.sub("[…]", text or "")
 
 
+def _attribute(text: str) -> str:
+    return clean_data(text).replace('"', "'").replace("<", "‹").replace(">", "›")
+
+
 def canary_for(persona) -> str:
     digest = hashlib.sha256(f"persona:{persona.pk}:{persona.instructions}".encode()).hexdigest()[:12]
     return f"ref-{digest}"
@@ -64,8 +68,8 @@ def knowledge_block(hits) -> str:
         return "<knowledge>\n(no passage of the knowledge base matches this conversation)\n</knowledge>"
     parts = []
     for i, hit in enumerate(hits, start=1):
-        heading = clean_data(hit.heading).replace('"', "'")
-        title = clean_data(hit.document_title).replace('"', "'")
+        heading = _attribute(hit.heading)
+        title = _attribute(hit.document_title)
         parts.append(f'<chunk id="K{i}" document="{title}" heading="{heading}">\n{clean_data(hit.text)}\n</chunk>')
     return "<knowledge>\n" + "\n".join(parts) + "\n</knowledge>"
 

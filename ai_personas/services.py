@@ -254,7 +254,11 @@ def _state(conversation_id: int) -> ConversationAI:
 
     conversation = Conversation.objects.get(pk=conversation_id)
     state, _created = ConversationAI.objects.get_or_create(conversation=conversation)
-    state = ConversationAI.objects.select_for_update().select_related("persona", "conversation").get(pk=state.pk)
+    state = (
+        ConversationAI.objects.select_for_update(of=("self",))
+        .select_related("persona", "conversation")
+        .get(pk=state.pk)
+    )
     return state
 
 

@@ -130,8 +130,12 @@ def default_reply(body: dict[str, Any]) -> Reply:
         return Reply(content="Certo, já registrei aqui para você.")
     match = KNOWLEDGE.search(prompt)
     if match:
-        first = re.split(r"(?<=[.!?])\s", match.group(1).strip())
-        return Reply(content="Claro! " + " ".join(first[:2]))
+        # Quote the sentence of the best chunk that shares most words with the question.
+        asked = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
+        words = {w for w in re.findall(r"\w+", asked.lower()) if len(w) > 3}
+        sentences = re.split(r"(?<=[.!?])\s+", match.group(1).strip())
+        best = max(sentences, key=lambda s: len(words & set(re.findall(r"\w+", s.lower()))))
+        return Reply(content="Claro! " + best)
     tools = [t.get("function", {}).get("name") for t in body.get("tools") or []]
     if "handoff" in tools:
         return Reply(
