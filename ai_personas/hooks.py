@@ -13,7 +13,25 @@ def on_inbound_message(schema_name: str, message_id: int, **kwargs) -> None:
     enqueue_on_commit("ai_personas.inbound", schema_name, message_id)
 
 
+def render_panel(request, conversation) -> str:
+    """The AI section of the inbox's conversation panel: state, persona and the toggle."""
+    from django.template.loader import render_to_string
+
+    from ai_personas.selectors import conversation_state
+    from ai_personas.views import budget_state
+
+    context = {
+        "conversation": conversation,
+        "ai": conversation_state(conversation_id=conversation.pk),
+        "budget": budget_state(),
+    }
+    return render_to_string("ai_personas/partials/conversation_panel.html", context, request=request)
+
+
 def connect() -> None:
+    from inbox.extensions import register_panel_section
+
+    register_panel_section("ai", render_panel)
     try:
         inbox_hooks = importlib.import_module("inbox.hooks")
     except ImportError:

@@ -143,6 +143,10 @@ class Document(models.Model):
         return self.title
 
     @property
+    def pk_str(self) -> str:
+        return str(self.pk)
+
+    @property
     def progress(self) -> int:
         if self.status == DocumentStatus.READY:
             return 100

@@ -9,6 +9,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("tenants.api.urls")),
     path("", include("crm.api.urls")),
     path("", include("inbox.api.urls")),
+    path("", include("ai_personas.api.urls")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
 ]
@@ -19,5 +20,6 @@ urlpatterns = [
     path("", include("tenants.urls_tenant")),
     path("", include("crm.urls")),
     path("", include("inbox.urls")),
+    path("", include("ai_personas.urls")),
     *common,
 ]

@@ -30,6 +30,7 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_POST
 
 from inbox import selectors
+from inbox.extensions import panel_sections
 from inbox.models import (
     Channel,
     ChannelKind,
@@ -232,6 +233,7 @@ def _conversation_context(request, conversation: Conversation, *, with_thread: b
         "snooze_choices": SNOOZE_CHOICES,
         "is_sandbox": conversation.channel.kind == ChannelKind.SANDBOX,
         "can_work": request.principal.can(Role.AGENT),
+        "extension_panels": panel_sections(request, conversation),
     }
 
 
