@@ -19,9 +19,9 @@ class AiPersonasConfig(AppConfig):
 
     def ready(self):
         from ai_personas import tools
-        from tenants.navigation import NavItem, register
         from tenants.roles import Role
         from tenants.signals import demo_company_ready
+        from ui.navigation import NavItem, register
 
         register(
             NavItem(
