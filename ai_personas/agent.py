@@ -85,7 +85,7 @@ def compose(
     started = time.perf_counter()
     out = Composed()
     customer_text = "\n".join(text for role, text in history[-6:] if role == "customer")
-    last_burst = []
+    last_burst: list[str] = []
     for role, text in reversed(history):
         if role != "customer":
             break

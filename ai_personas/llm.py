@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import openai
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -131,7 +130,7 @@ def _client(endpoint: Endpoint) -> openai.OpenAI:
             client = _clients[key] = openai.OpenAI(
                 base_url=endpoint.base_url,
                 api_key=endpoint.api_key or "missing",
-                timeout=httpx.Timeout(settings.OPENAI_TIMEOUT, connect=min(5.0, settings.OPENAI_TIMEOUT)),
+                timeout=float(settings.OPENAI_TIMEOUT),
                 max_retries=settings.OPENAI_MAX_RETRIES,
             )
         return client

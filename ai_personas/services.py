@@ -97,7 +97,7 @@ def provider_test(*, endpoint: Endpoint | None = None) -> tuple[bool, str]:
 def _clean_keywords(values: Any) -> list[str]:
     if isinstance(values, str):
         values = values.replace("\n", ",").split(",")
-    out = []
+    out: list[str] = []
     for value in values or []:
         value = str(value).strip()[:60]
         if value and value.lower() not in {v.lower() for v in out}:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from ai_personas.models import Document, KnowledgeBase, Language, Persona, Schedule
 
 
 class AIPersonaOutput(serializers.ModelSerializer):
-    knowledge_bases = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
-    channels = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    knowledge_bases: Any = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    channels: Any = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = Persona
@@ -96,7 +98,7 @@ class AIPlaygroundTurn(serializers.Serializer):
 
 
 class AIPlaygroundInput(serializers.Serializer):
-    messages = AIPlaygroundTurn(many=True, min_length=1, max_length=40)
+    messages = serializers.ListField(child=AIPlaygroundTurn(), min_length=1, max_length=40)
 
 
 class AIChunkOutput(serializers.Serializer):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -96,11 +97,13 @@ def knowledge_base_update(
 def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
     for document in knowledge_base.documents.all():
         if document.file:
-            transaction.on_commit(lambda f=document.file.name: _delete_file(f))
+            transaction.on_commit(partial(_delete_file, document.file.name or ""))
     knowledge_base.delete()
 
 
 def _delete_file(name: str) -> None:
+    if not name:
+        return
     from django.core.files.storage import default_storage
 
     try:
@@ -242,7 +245,7 @@ def document_update(
 def document_delete(*, document: Document) -> None:
     """Delete the document, its chunks (cascade) and its file."""
     if document.file:
-        transaction.on_commit(lambda f=document.file.name: _delete_file(f))
+        transaction.on_commit(partial(_delete_file, document.file.name or ""))
     document.delete()
 
 
