@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from tests.conftest_helpers import TEST_PASSWORD  # noqa: E402
+from tests.conftest_helpers import TEST_PASSWORD, BrokerQueue  # noqa: E402
 
 
 def _ensure_company(slug: str, name: str):
@@ -181,3 +181,16 @@ def _clear_cache():
         cache.clear()
     except Exception:  # noqa: BLE001
         pass
+
+
+@pytest.fixture
+def queued_tasks():
+    """The tasks queued on the real broker during the test (``queued_tasks.tasks()``). Work is
+    queued after commit: run the test's commit callbacks (``django_capture_on_commit_callbacks``
+    with ``execute=True``) first."""
+    from django.conf import settings
+
+    queue = BrokerQueue(settings.CELERY_BROKER_URL)
+    queue.clear()
+    yield queue
+    queue.clear()

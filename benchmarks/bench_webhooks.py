@@ -300,9 +300,10 @@ def _prepare():
         batch_size=2000,
     )
     connection.set_schema_to_public()
-    from inbox.webhooks import DRAIN_KEY, _redis_client
+    from core.redis import redis_client
+    from inbox.services.webhook_events import DRAIN_KEY
 
-    _redis_client().delete(DRAIN_KEY.format(schema=bench_company.schema_name))
+    redis_client().delete(DRAIN_KEY.format(schema=bench_company.schema_name))
     return bench_company, channel
 
 

@@ -13,6 +13,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.realtime import send_event_on_commit
+from core.tasks import enqueue_on_commit
 from crm.bulk_actions import UNDO_WINDOW as UNDO_WINDOW  # re-exported, like the three below
 from crm.bulk_actions import bulk_operations_purge as bulk_operations_purge
 from crm.bulk_actions import contacts_bulk_action
@@ -402,20 +403,29 @@ def contact_import_upload(*, upload: UploadedFile, by=None) -> ContactImport:
 
 
 @transaction.atomic
+def contact_import_fail(*, contact_import: ContactImport, error: BaseException | str) -> ContactImport:
+    """Record that an import stopped with ``error`` (the worker, when the run raised)."""
+    contact_import.status = ImportStatus.FAILED
+    contact_import.error = str(error)[:2000]
+    contact_import.finished_at = timezone.now()
+    ContactImport.objects.filter(pk=contact_import.pk).update(
+        status=contact_import.status, error=contact_import.error, finished_at=contact_import.finished_at
+    )
+    return contact_import
+
+
+@transaction.atomic
 def contact_import_start(
     *, contact_import: ContactImport, mapping: dict, tag_ids: list[int], list_id: int | None, existing: str
 ) -> ContactImport:
     """Queue a mapped import (the worker runs ``crm.tasks.contact_import_run``)."""
-    from crm.tasks import contact_import_run
-    from tenants.tasks import enqueue_on_commit
-
     contact_import.mapping = mapping
     contact_import.tag_ids = tag_ids
     contact_import.contact_list_id = list_id
     contact_import.existing = existing
     contact_import.status = ImportStatus.QUEUED
     contact_import.save(update_fields=["mapping", "tag_ids", "contact_list", "existing", "status"])
-    enqueue_on_commit(contact_import_run, current_schema(), contact_import.pk)
+    enqueue_on_commit("crm.contact_import_run", current_schema(), contact_import.pk)
     return contact_import
 
 

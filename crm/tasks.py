@@ -6,8 +6,8 @@ import logging
 
 from celery import shared_task
 from django.db import transaction
-from django.utils import timezone
 
+from core.tasks import for_each_company
 from tenants.tasks import TenantTask
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def _progress_event(contact_import) -> None:
 def contact_import_run(self, schema_name: str, import_id: int) -> None:
     from crm.importing import run_import
     from crm.models import ContactImport, ImportStatus
+    from crm.services import contact_import_fail
 
     with transaction.atomic():
         contact_import = ContactImport.objects.select_for_update().filter(pk=import_id).first()
@@ -46,10 +47,7 @@ def contact_import_run(self, schema_name: str, import_id: int) -> None:
         run_import(contact_import, progress=_progress_event)
     except Exception as exc:
         logger.exception("import %s failed", import_id)
-        ContactImport.objects.filter(pk=import_id).update(
-            status=ImportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
-        contact_import.status = ImportStatus.FAILED
+        contact_import_fail(contact_import=contact_import, error=exc)
         _progress_event(contact_import)
 
 
@@ -58,19 +56,17 @@ def bulk_operations_purge_all() -> int:
     """Forget bulk operations past their undo window in every company (beat, every 10 min),
     and rebuild contact indexes a bulk import left out if its worker died mid-way (see
     ``crm.importing.bulk_load``; one catalog query per company when nothing is missing)."""
-    from django_tenants.utils import get_tenant_model, schema_context
-
     from crm.importing import contact_indexes_ensure
     from crm.services import bulk_operations_purge
 
-    total = 0
-    for schema in get_tenant_model().objects.exclude(schema_name="public").values_list("schema_name", flat=True):
-        with schema_context(schema):
-            total += bulk_operations_purge()
-            rebuilt = contact_indexes_ensure()
-            if rebuilt:
-                logger.warning("rebuilt contact indexes %s in %s", ", ".join(rebuilt), schema)
-    return total
+    def maintain(schema: str) -> int:
+        purged = bulk_operations_purge()
+        rebuilt = contact_indexes_ensure()
+        if rebuilt:
+            logger.warning("rebuilt contact indexes %s in %s", ", ".join(rebuilt), schema)
+        return purged
+
+    return sum(for_each_company(maintain, work="contacts_maintenance", include_inactive=True).values())
 
 
 @shared_task(base=TenantTask, bind=True, name="crm.contacts_bulk_action_run")

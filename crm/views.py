@@ -10,7 +10,7 @@ import json
 import os
 
 from django.contrib import messages
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_POST
 
+from core.tasks import enqueue_on_commit
 from crm import exporting, services
 from crm.fields import display_value
 from crm.forms import (
@@ -54,7 +55,7 @@ from crm.models import (
 from crm.segments import FilterError, filters_clean, filters_q
 from crm.selectors import bulk_operation_undoable, contact_timeline, crm_settings_get, tags_by_id
 from crm.validation import ERR_BULK_PARAMS, ContactDataError, bulk_params_clean, contact_data_clean
-from tenants.context import current_company
+from tenants.context import current_company, current_schema
 from tenants.permissions import role_required
 from tenants.roles import Role
 from tenants.selectors import company_users, users_by_id
@@ -205,12 +206,9 @@ def contact_bulk(request):
     if request.POST.get("scope") == "all" and queryset.count() > BULK_SYNC_LIMIT:
         # Hundreds of thousands of rows: one set-based statement still takes a while, so it
         # runs in the worker; the undo banner shows up once it is done.
-        from crm.tasks import contacts_bulk_action_run
-        from tenants.tasks import enqueue_on_commit
-
         enqueue_on_commit(
-            contacts_bulk_action_run,
-            connection.schema_name,
+            "crm.contacts_bulk_action_run",
+            current_schema(),
             action,
             params,
             request.POST.get("filters", ""),

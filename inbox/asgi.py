@@ -28,8 +28,12 @@ from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+from core.redis import async_redis_client
+from core.tasks import enqueue
+
 # Imported by config.asgi after Django is set up (the webhook module reads models and settings).
 from inbox import webhooks
+from inbox.services.webhook_events import DRAIN_KEY, DRAIN_KEY_TTL
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +197,6 @@ class WebhookIntake:
 
     def __init__(self):
         self.writer = _GroupWriter()
-        self.redis = None
         self.last_trigger: dict[str, float] = {}
         self.trailing: dict[str, asyncio.Task] = {}
 
@@ -235,19 +238,10 @@ class WebhookIntake:
             self.trailing[schema] = loop.create_task(trailing())
 
     async def _set_flag(self, schema: str) -> None:
-        """Same "pending" flag as the Django view (``inbox.webhooks._trigger_drain``)."""
-        import redis.asyncio as aioredis
-        from django.conf import settings
-
-        from inbox.webhooks import DRAIN_KEY, DRAIN_KEY_TTL
-
+        """Same "pending" flag as the Django view (``webhook_events.webhook_drain_trigger``)."""
         try:
-            if self.redis is None:
-                self.redis = aioredis.Redis.from_url(settings.REDIS_APP_URL)  # type: ignore[misc]  # set by configure_stores
-            if await self.redis.set(DRAIN_KEY.format(schema=schema), "1", nx=True, ex=DRAIN_KEY_TTL):
-                from inbox.tasks import webhook_drain
-
-                await asyncio.to_thread(webhook_drain.delay, schema)
+            if await async_redis_client().set(DRAIN_KEY.format(schema=schema), "1", nx=True, ex=DRAIN_KEY_TTL):
+                await asyncio.to_thread(enqueue, "inbox.webhook_drain", schema)
         except Exception:  # noqa: BLE001 - recorded; the periodic sweep processes it
             logger.warning("could not queue webhook processing for %s", schema)
 

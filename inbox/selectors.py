@@ -17,6 +17,7 @@ from inbox.models import (
     ConversationStatus,
     Label,
     Message,
+    WebhookEvent,
 )
 
 # Meta's customer service window: free-form messages only within 24 h of the customer's last message.
@@ -36,6 +37,17 @@ def channel_webhook_url(channel: Channel) -> str:
     """The URL to paste into Meta / the SMS provider (public domain, per channel)."""
     segment = "sms" if channel.kind == ChannelKind.SMS else "whatsapp"
     return f"{public_base_url()}/webhooks/{segment}/{channel.public_id}/"
+
+
+def whatsapp_web_channels_to_resume() -> list[int]:
+    """Ids of the company's WhatsApp Web channels whose saved session should be reopened."""
+    channels = Channel.objects.filter(kind=ChannelKind.WHATSAPP_WEB, is_active=True).exclude(session_state="logged_out")
+    return [c.pk for c in channels if c.session_data]
+
+
+def webhook_events_pending() -> bool:
+    """Whether the company has recorded webhook deliveries not processed yet."""
+    return WebhookEvent.objects.filter(processed_at__isnull=True).exists()
 
 
 def channel_list() -> QuerySet[Channel]:

@@ -11,11 +11,11 @@ current ticks when they open a conversation, and reconnecting clients catch up f
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Iterable
+
+from core.redis import async_redis_client, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -23,23 +23,8 @@ logger = logging.getLogger(__name__)
 WATCH_TTL = 60
 
 
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def watch_key(schema_name: str) -> str:
     return f"inbox:watched:{schema_name}"
-
-
-def _async_client():
-    """One async Redis client per event loop (a server runs one loop; tests run several)."""
-    import redis.asyncio as aioredis
-    from django.conf import settings
-
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = _clients[loop] = aioredis.Redis.from_url(settings.REDIS_APP_URL)  # type: ignore[misc]  # set by configure_stores
-    return client
 
 
 async def watch(schema_name: str, conversation_ids: Iterable[int]) -> None:
@@ -49,19 +34,17 @@ async def watch(schema_name: str, conversation_ids: Iterable[int]) -> None:
         return
     expires = time.time() + WATCH_TTL
     try:
-        await _async_client().zadd(watch_key(schema_name), {str(cid): expires for cid in ids})
+        await async_redis_client().zadd(watch_key(schema_name), {str(cid): expires for cid in ids})
     except Exception:  # noqa: BLE001 - ticks then wait for the next ping or a reload
         logger.warning("could not record watched conversations of %s", schema_name)
 
 
 def watched(schema_name: str) -> set[int] | None:
     """Conversations someone has open now; ``None`` when Redis cannot tell (send to all)."""
-    from inbox.webhooks import _redis_client
-
     now = time.time()
     key = watch_key(schema_name)
     try:
-        pipe = _redis_client().pipeline()
+        pipe = redis_client().pipeline()
         pipe.zremrangebyscore(key, "-inf", now)
         pipe.zrangebyscore(key, now, "+inf")
         _removed, members = pipe.execute()

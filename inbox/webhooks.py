@@ -9,9 +9,7 @@ batches (``inbox.tasks.webhook_drain``).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import logging
 import threading
 import time
@@ -19,22 +17,20 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_tenants.utils import get_public_schema_name
 
-from inbox.providers import get_provider
+from inbox.models import Channel
+from inbox.services.webhook_events import webhook_delivery_accept
+from tenants.models import WebhookRoute
 
 logger = logging.getLogger(__name__)
 
 # Routes and channel secrets change rarely; a short in-process cache keeps the hot path at one
 # INSERT per delivery. A rotated secret or a disconnected channel is picked up within the TTL.
 CACHE_TTL = 10.0
-DRAIN_KEY = "inbox:webhook-drain:{schema}"
-DRAIN_KEY_TTL = 60
 
 
 @dataclass(frozen=True)
@@ -47,19 +43,11 @@ class _Target:
 
 _cache: dict[str, _Target] = {}
 _cache_lock = threading.Lock()
-_redis: redis.Redis | None = None
 
 
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
-
-
-def _redis_client() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_APP_URL)  # type: ignore[misc]  # set by configure_stores
-    return _redis
 
 
 def _resolve(channel_public_id: str) -> _Target | None:
@@ -72,15 +60,11 @@ def _resolve(channel_public_id: str) -> _Target | None:
         public_id = uuid.UUID(channel_public_id)
     except ValueError:
         return None
-    from tenants.models import WebhookRoute
-
     connection.set_schema_to_public()  # type: ignore[attr-defined]
     route = WebhookRoute.objects.select_related("company").filter(channel_public_id=public_id).first()
     if route is None or not route.company.is_active:
         return None
     connection.set_tenant(route.company)  # type: ignore[attr-defined]
-    from inbox.models import Channel
-
     channel = Channel.objects.filter(public_id=public_id, is_active=True).first()
     if channel is None:
         return None
@@ -107,66 +91,26 @@ def resolve_public(channel_public_id: str) -> _Target | None:
         connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 
-def _trigger_drain(schema: str) -> None:
-    """Queue one drain task per company while one is pending (the key is the "pending" flag;
-    the task clears it before its last look, so no event is left behind)."""
-    from inbox.tasks import webhook_drain
-
-    try:
-        if _redis_client().set(DRAIN_KEY.format(schema=schema), "1", nx=True, ex=DRAIN_KEY_TTL):
-            webhook_drain.delay(schema)
-    except redis.RedisError:
-        # The event is recorded; the periodic sweep (webhook_drain_all) will process it.
-        logger.warning("could not queue webhook processing for %s", schema)
-
-
 def webhook_accept(
     *, channel_public_id: str, segment: str, body: bytes, headers, url: str, form: dict | None
 ) -> tuple[int, str]:
-    """Verify and record one delivery. Returns (HTTP status, text)."""
-    from inbox.services import webhook_event_record
-
+    """Resolve, verify and record one delivery. Returns (HTTP status, text)."""
     previous = getattr(connection, "tenant", None)
     try:
         target = _resolve(channel_public_id)
         if target is None:
             return 404, "unknown channel"
-        channel = target.channel
-        is_sms = channel.kind == "sms"
-        if (segment == "sms") != is_sms:
+        if (segment == "sms") != (target.channel.kind == "sms"):
             return 404, "unknown channel"
         connection.set_tenant(target.company)  # type: ignore[attr-defined]
-        provider = get_provider(channel)
-        if is_sms:
-            from inbox.selectors import channel_webhook_url
-
-            params = form or {}
-            ok = provider.verify_signature(body=body, headers=headers, url=url, params=params) or (
-                provider.verify_signature(body=body, headers=headers, url=channel_webhook_url(channel), params=params)
-            )
-        else:
-            ok = provider.verify_signature(body=body, headers=headers)
-        if not ok:
-            return 401, "invalid signature"
-        if is_sms:
-            canonical = json.dumps(form or {}, sort_keys=True).encode()
-            key = "sms:" + hashlib.sha256(canonical).hexdigest()
-            inserted = webhook_event_record(
-                channel_id=channel.pk, provider="sms", body=canonical, dedupe_key=key, payload=form or {}
-            )
-        else:
-            key = "meta:" + hashlib.sha256(body).hexdigest()
-            inserted = webhook_event_record(channel_id=channel.pk, provider=channel.kind, body=body, dedupe_key=key)
-        if inserted:
-            schema = target.schema
-            transaction.on_commit(lambda: _trigger_drain(schema))
-        return 200, "ok"
+        accepted = webhook_delivery_accept(channel=target.channel, body=body, headers=headers, url=url, form=form)
+        return (200, "ok") if accepted else (401, "invalid signature")
     finally:
         _restore(previous)
 
 
 def _restore(previous) -> None:
-    """Back to the schema the caller was in (the sandbox calls this from a company's code)."""
+    """Back to the schema the caller was in."""
     if previous is not None and previous.schema_name != get_public_schema_name():
         connection.set_tenant(previous)  # type: ignore[attr-defined]
     else:

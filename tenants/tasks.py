@@ -33,10 +33,3 @@ class TenantTask(Task):
                 connection.set_tenant(previous)
             else:
                 connection.set_schema_to_public()
-
-
-def enqueue_on_commit(task, *args, **kwargs) -> None:
-    """Queue ``task`` once the current transaction commits (nothing if it rolls back)."""
-    from django.db import transaction
-
-    transaction.on_commit(lambda: task.apply_async(args=args, kwargs=kwargs))

@@ -16,8 +16,10 @@ PROVIDERS: dict[str, type[Provider]] = {
 }
 
 
-def get_provider(channel) -> Provider:
-    return PROVIDERS[channel.kind](channel)
+def get_provider(channel, *, callback_url: str = "") -> Provider:
+    """The provider of ``channel``'s kind; ``callback_url``: where it reports statuses of sends
+    (only kinds whose API takes one per message, SMS, use it)."""
+    return PROVIDERS[channel.kind](channel, callback_url=callback_url)
 
 
 __all__ = ["PROVIDERS", "Provider", "ProviderError", "get_provider"]

@@ -32,6 +32,9 @@ class SendResult:
     provider_message_id: str
     status: str = "sent"
     raw: dict[str, Any] = field(default_factory=dict)
+    # A simulated provider (the sandbox) says here which statuses it will report for this send
+    # and after how many seconds; the sending service schedules them (providers never queue).
+    reports: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -82,8 +85,11 @@ class Provider:
     supports_reactions = False
     supports_media = False
 
-    def __init__(self, channel):
+    def __init__(self, channel, *, callback_url: str = ""):
         self.channel = channel
+        # Where the provider should report statuses of what we send (the channel's webhook URL,
+        # given by the caller: providers know no URLs of ours).
+        self.callback_url = callback_url
 
     def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
         raise ProviderError(ERR_NOT_SUPPORTED)

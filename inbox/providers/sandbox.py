@@ -1,8 +1,9 @@
 """The built-in simulated WhatsApp number.
 
 Sends always succeed. Their sent / delivered / read statuses come back as signed Meta-format
-webhooks through the same ingestion path a real provider's webhooks take (see
-``inbox.tasks.sandbox_emit_status``), so the demo exercises the real pipeline end to end.
+webhooks through the same ingestion path a real provider's webhooks take: a send's result
+lists them (``SendResult.reports``), the sending service schedules them
+(``inbox.sandbox_emit_status``), so the demo exercises the real pipeline end to end.
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.db import transaction
-
 from inbox.providers.base import ParsedEvent, Provider, SendResult
 from inbox.providers.meta import parse_meta_payload, verify_meta_signature
-from tenants.context import current_schema
 
 # Seconds after sending at which each status is reported.
 STATUS_DELAYS = (("sent", 0.3), ("delivered", 1.0), ("read", 2.5))
@@ -31,19 +29,9 @@ class SandboxProvider(Provider):
     supports_media = True
 
     def _accepted(self, to: str) -> SendResult:
-        wamid = sandbox_message_id()
-        schema, channel_id = current_schema(), self.channel.pk
-
-        def report():
-            from inbox.tasks import sandbox_emit_status
-
-            for status, delay in STATUS_DELAYS:
-                sandbox_emit_status.apply_async(
-                    args=[schema, channel_id, wamid, status, to.lstrip("+")], countdown=delay
-                )
-
-        transaction.on_commit(report)
-        return SendResult(provider_message_id=wamid, status="sent", raw={"sandbox": True})
+        return SendResult(
+            provider_message_id=sandbox_message_id(), status="sent", raw={"sandbox": True}, reports=STATUS_DELAYS
+        )
 
     def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
         return self._accepted(to)

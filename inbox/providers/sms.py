@@ -81,9 +81,9 @@ class SmsProvider(Provider):
         return f"{settings.SMS_API_URL.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/{path}"
 
     def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
-        from inbox.selectors import channel_webhook_url
-
-        form = {"To": to, "From": self.from_number, "Body": text, "StatusCallback": channel_webhook_url(self.channel)}
+        form = {"To": to, "From": self.from_number, "Body": text}
+        if self.callback_url:
+            form["StatusCallback"] = self.callback_url
         try:
             with httpx.Client(timeout=TIMEOUT) as client:
                 response = client.post(self._url("Messages.json"), data=form, auth=self._auth())

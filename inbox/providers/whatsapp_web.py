@@ -11,19 +11,16 @@ import json
 import secrets
 from typing import Any
 
-import redis
-from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
+from core.redis import redis_client
+from core.tenancy import current_schema
 from inbox.providers.base import Provider, ProviderError, SendResult
-from tenants.context import current_schema
 
 COMMANDS_CHANNEL = "wa-sessions:commands"
 EVENTS_CHANNEL = "wa-sessions:events"
-
-
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_APP_URL)  # type: ignore[misc]  # set by configure_stores
+ERR_SESSION_CLOSED = _("The WhatsApp Web session is not connected. Scan the QR code again.")
 
 
 def publish_command(command: dict[str, Any], *, on_commit: bool = True) -> None:
@@ -51,7 +48,7 @@ class WhatsAppWebProvider(Provider):
 
     def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
         if self.channel.session_state != "open":
-            raise ProviderError("The WhatsApp Web session is not connected. Scan the QR code again.", code="session")
+            raise ProviderError(ERR_SESSION_CLOSED, code="session")
         message_id = whatsapp_web_message_id()
         publish_command(
             {

@@ -29,6 +29,7 @@ from inbox.services.channels import (
     channel_disconnect,
     channel_payload,
     channel_set_status,
+    channel_tokens_check,
     channel_touch,
     channel_update,
 )
@@ -80,14 +81,16 @@ from inbox.services.messages import (
     MAX_TEXT,
     inbound_message_receive,
     message_deliver,
+    message_fail,
     message_media_store,
+    message_provider_id_set,
     message_react,
     message_send_media,
     message_send_template,
     message_send_text,
     note_add,
 )
-from inbox.services.sandbox import ERR_SANDBOX_ONLY, sandbox_ingest, sandbox_simulate_reply
+from inbox.services.sandbox import ERR_SANDBOX_ONLY, sandbox_ingest, sandbox_simulate_reply, sandbox_status_report
 from inbox.services.sessions import (
     channel_session_connect,
     channel_session_logout,
@@ -96,11 +99,22 @@ from inbox.services.sessions import (
     message_provider_ack,
 )
 from inbox.services.statuses import message_statuses_apply, pending_statuses_apply
-from inbox.services.webhook_events import webhook_event_record, webhook_events_process
+from inbox.services.webhook_events import (
+    DRAIN_KEY,
+    DRAIN_KEY_TTL,
+    inbox_logs_prune,
+    webhook_delivery_accept,
+    webhook_drain_done,
+    webhook_drain_trigger,
+    webhook_event_record,
+    webhook_events_process,
+)
 
 __all__ = [
     "ALLOWED_MEDIA_PREFIXES",
     "ALLOWED_MEDIA_TYPES",
+    "DRAIN_KEY",
+    "DRAIN_KEY_TTL",
     "ERR_CANNED_BODY",
     "ERR_CAPACITY",
     "ERR_CHANNEL_FIELD_REQUIRED",
@@ -144,6 +158,7 @@ __all__ = [
     "channel_session_qr",
     "channel_session_update",
     "channel_set_status",
+    "channel_tokens_check",
     "channel_touch",
     "channel_update",
     "conversation_assign",
@@ -157,13 +172,16 @@ __all__ = [
     "conversation_snooze",
     "conversations_wake_snoozed",
     "inbound_message_receive",
+    "inbox_logs_prune",
     "label_create",
     "label_delete",
     "label_update",
     "message_deliver",
+    "message_fail",
     "message_mark_read",
     "message_media_store",
     "message_provider_ack",
+    "message_provider_id_set",
     "message_react",
     "message_send_media",
     "message_send_template",
@@ -174,6 +192,10 @@ __all__ = [
     "realtime_emit",
     "sandbox_ingest",
     "sandbox_simulate_reply",
+    "sandbox_status_report",
+    "webhook_delivery_accept",
+    "webhook_drain_done",
+    "webhook_drain_trigger",
     "webhook_event_record",
     "webhook_events_process",
 ]

@@ -3,6 +3,7 @@ routing row that sends a channel's webhooks to its company."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from inbox.providers.whatsapp_cloud import TOKEN_ERROR_CODES, WhatsAppCloudProvi
 from inbox.providers.whatsapp_web import publish_command
 from tenants.context import current_company, require_tenant_schema
 from tenants.models import WebhookRoute
+
+logger = logging.getLogger(__name__)
 
 ERR_CHANNEL_NAME = gettext_noop("Give the channel a name.")
 ERR_CHANNEL_FIELD_REQUIRED = gettext_noop("This field is required.")
@@ -193,6 +196,20 @@ def channel_check_token(*, channel: Channel, now: datetime | None = None) -> Cha
     else:
         channel_set_status(channel=channel, status=ChannelStatus.CONNECTED, detail="")
     return channel
+
+
+def channel_tokens_check() -> int:
+    """Check the token of every connected Cloud API channel of the company (beat); one
+    channel's failure is logged and never stops the others. Returns how many were checked."""
+    checked = 0
+    for channel in Channel.objects.filter(kind=ChannelKind.WHATSAPP_CLOUD, is_active=True):
+        try:
+            channel_check_token(channel=channel)
+        except Exception:  # noqa: BLE001 - one channel's failure must not stop the others
+            logger.exception("token check failed for channel %s in %s", channel.pk, require_tenant_schema())
+        else:
+            checked += 1
+    return checked
 
 
 def channel_touch(channel: Channel, at: datetime) -> None:

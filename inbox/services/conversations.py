@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from core.tasks import enqueue_on_commit
 from inbox import realtime
 from inbox.models import (
     AgentSettings,
@@ -196,10 +197,7 @@ def conversation_mark_read(*, conversation: Conversation, by=None) -> Conversati
         .first()
     )
     if last_inbound is not None and conversation.channel.kind == ChannelKind.WHATSAPP_CLOUD:
-        from inbox.tasks import provider_mark_read
-        from tenants.tasks import enqueue_on_commit
-
-        enqueue_on_commit(provider_mark_read, current_schema(), last_inbound.pk)
+        enqueue_on_commit("inbox.provider_mark_read", current_schema(), last_inbound.pk)
     realtime.emit_conversation(conversation, "read", by=getattr(by, "pk", None))
     return conversation
 

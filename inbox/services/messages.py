@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -16,9 +17,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from core.tasks import enqueue_on_commit
 from crm.selectors import crm_settings_get, is_opt_out_keyword
 from crm.services import contact_opt_out, contact_upsert_from_channel, timeline_record
-from inbox import realtime
+from inbox import hooks, realtime
 from inbox.models import (
     MEDIA_KINDS,
     Channel,
@@ -34,7 +36,8 @@ from inbox.models import (
 )
 from inbox.providers import get_provider
 from inbox.providers.base import InboundMessage, ProviderError
-from inbox.selectors import window_is_open
+from inbox.providers.whatsapp_cloud import TOKEN_ERROR_CODES
+from inbox.selectors import channel_webhook_url, window_is_open
 from inbox.services.channels import channel_set_status, channel_touch
 from inbox.services.conversations import conversation_auto_assign, conversation_get_or_create
 from inbox.services.statuses import pending_statuses_apply
@@ -144,10 +147,19 @@ def _create_outbound(
     conversation.last_message_preview = preview[:200]
     realtime.emit_message(message, "new")
     realtime.emit_conversation(conversation)
-    from inbox.tasks import deliver_message
-    from tenants.tasks import enqueue_on_commit
-
-    enqueue_on_commit(deliver_message, current_schema(), message.pk)
+    enqueue_on_commit("inbox.deliver_message", current_schema(), message.pk)
+    if message.sent_by_id is not None:
+        hooks.fire(
+            hooks.ON_AGENT_MESSAGE,
+            {
+                "message": message.pk,
+                "conversation": conversation.pk,
+                "contact": conversation.contact_id,
+                "channel": conversation.channel_id,
+                "kind": kind,
+                "sent_by": message.sent_by_id,
+            },
+        )
     return message, True
 
 
@@ -287,7 +299,7 @@ def message_deliver(*, message_id: int) -> Message | None:
             if channel.kind in (ChannelKind.WHATSAPP_CLOUD, ChannelKind.SANDBOX) and contact.wa_id
             else contact.phone
         )
-        provider = get_provider(channel)
+        provider = get_provider(channel, callback_url=channel_webhook_url(channel))
         try:
             if message.kind == MessageKind.TEXT:
                 reply = message.reply_to.provider_message_id if message.reply_to else ""
@@ -313,23 +325,26 @@ def message_deliver(*, message_id: int) -> Message | None:
         except ProviderError as exc:
             if exc.retryable:
                 raise
-            message.status = MessageStatus.FAILED
-            message.error_code = exc.code[:20]
-            message.error_title = exc.title[:255]
-            message.error_details = exc.details
-            message.status_at = timezone.now()
-            message.save(update_fields=["status", "error_code", "error_title", "error_details", "status_at"])
-            if exc.code in {"190", "102", "463", "467"}:
-                channel_set_status(channel=channel, status=ChannelStatus.TOKEN_PROBLEM, detail=exc.title)
-            realtime.emit_message(message, "status")
-            return message
-        message.provider_message_id = result.provider_message_id
-        message.status = MessageStatus.SENT if result.status == "sent" else MessageStatus.QUEUED
-        message.status_at = timezone.now()
-        message.save(update_fields=["provider_message_id", "status", "status_at", "provider_media_id"])
-        channel_touch(channel, message.status_at)
-        realtime.emit_message(message, "status")
-        pending_statuses_apply(channel=channel, provider_message_id=message.provider_message_id)
+            return message_fail(message=message, error=exc)
+        sent_at = timezone.now()
+        message_provider_id_set(
+            message=message,
+            provider_message_id=result.provider_message_id,
+            status=MessageStatus.SENT if result.status == "sent" else MessageStatus.QUEUED,
+            at=sent_at,
+        )
+        channel_touch(channel, sent_at)
+        for status, delay in result.reports:
+            # A simulated provider's own reports, through the real webhook path (the sandbox).
+            enqueue_on_commit(
+                "inbox.sandbox_emit_status",
+                current_schema(),
+                channel.pk,
+                message.provider_message_id,
+                status,
+                to.lstrip("+"),
+                countdown=delay,
+            )
         timeline_record(
             contact=contact,
             kind="message.out",
@@ -344,6 +359,37 @@ def message_deliver(*, message_id: int) -> Message | None:
             at=message.created_at,
         )
         return message
+
+
+@transaction.atomic
+def message_fail(*, message: Message, error: ProviderError) -> Message:
+    """Mark an outbound message failed with the provider's code, title and details, and tell
+    the agents. A token error also marks the channel (its token must be replaced)."""
+    message.status = MessageStatus.FAILED
+    message.error_code = error.code[:20]
+    message.error_title = error.title[:255]
+    message.error_details = error.details
+    message.status_at = timezone.now()
+    message.save(update_fields=["status", "error_code", "error_title", "error_details", "status_at"])
+    if error.code in TOKEN_ERROR_CODES:
+        channel_set_status(channel=message.channel, status=ChannelStatus.TOKEN_PROBLEM, detail=error.title)
+    realtime.emit_message(message, "status")
+    return message
+
+
+@transaction.atomic
+def message_provider_id_set(
+    *, message: Message, provider_message_id: str, status: str = MessageStatus.SENT, at: datetime | None = None
+) -> Message:
+    """The provider took the message under ``provider_message_id``: store it with ``status``,
+    tell the agents, and apply the statuses that arrived for that id before we knew it."""
+    message.provider_message_id = provider_message_id
+    message.status = status
+    message.status_at = at or timezone.now()
+    message.save(update_fields=["provider_message_id", "status", "status_at", "provider_media_id"])
+    realtime.emit_message(message, "status")
+    pending_statuses_apply(channel=message.channel, provider_message_id=provider_message_id)
+    return message
 
 
 def _contact_for_inbound(channel: Channel, inbound: InboundMessage):
@@ -427,14 +473,23 @@ def inbound_message_receive(*, channel: Channel, inbound: InboundMessage) -> Mes
         at=message.created_at,
     )
     if inbound.media_id:
-        from inbox.tasks import download_media
-        from tenants.tasks import enqueue_on_commit
-
-        enqueue_on_commit(download_media, current_schema(), message.pk, inbound.media_id)
+        enqueue_on_commit("inbox.download_media", current_schema(), message.pk, inbound.media_id)
     if message.kind == MessageKind.TEXT:
         _handle_opt_out(conversation=conversation, contact=contact, text=message.body)
     if conversation.assignee_id is None and (created or reopened):
         conversation_auto_assign(conversation=conversation)
+    hooks.fire(
+        hooks.ON_INBOUND_MESSAGE,
+        {
+            "message": message.pk,
+            "conversation": conversation.pk,
+            "contact": contact.pk,
+            "channel": channel.pk,
+            "kind": message.kind,
+            "conversation_created": created,
+            "conversation_reopened": reopened,
+        },
+    )
     return message
 
 

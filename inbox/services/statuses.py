@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from core.db import binary_cursor
-from inbox import realtime
+from inbox import hooks, realtime
 from inbox.models import STATUS_RANK, Channel, Message, MessageStatus, PendingStatus
 from inbox.providers.base import StatusUpdate
 
@@ -32,7 +32,14 @@ def _reduce_statuses(statuses: list[StatusUpdate]) -> dict[str, StatusUpdate]:
     return best
 
 
-_APPLY_SQL = """
+# The rank of the stored status, from the same table as the Python side (``STATUS_RANK``); a
+# status outside it (``received``: inbound) ranks above every report, so nothing moves it.
+_STATUS_RANK_SQL = (
+    "CASE m.status "
+    + " ".join(f"WHEN '{status}' THEN {rank:d}" for status, rank in STATUS_RANK.items())
+    + " ELSE 99 END"
+)
+_APPLY_SQL = f"""
 WITH v AS (
     SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::text[], %b::text[], %b::int[])
         AS v(pid, status, ts, code, title, details, rank)
@@ -47,8 +54,7 @@ WITH v AS (
     WHERE m.channel_id = %b
       AND m.direction = 'out'
       AND m.provider_message_id = v.pid
-      AND v.rank > (CASE m.status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
-                    WHEN 'read' THEN 3 WHEN 'failed' THEN 4 ELSE 99 END)
+      AND v.rank > ({_STATUS_RANK_SQL})
       AND NOT (v.status = 'failed' AND m.status IN ('delivered', 'read'))
     RETURNING m.id, m.conversation_id, m.status, m.error_code, m.error_title, m.error_details
 ), ev AS (
@@ -112,6 +118,17 @@ def message_statuses_apply(*, channel: Channel, statuses: list[StatusUpdate]) ->
             for event_id, conversation_id, message_id, status, code, title, details in rows
         ]
     )
+    if rows and hooks.listeners(hooks.ON_MESSAGE_STATUS):
+        hooks.fire(
+            hooks.ON_MESSAGE_STATUS,
+            {
+                "channel": channel.pk,
+                "statuses": [
+                    {"message": message_id, "conversation": conversation_id, "status": status, "error_code": code}
+                    for _event_id, conversation_id, message_id, status, code, _title, _details in rows
+                ],
+            },
+        )
     return len(rows)
 
 

@@ -1,22 +1,90 @@
-"""Recorded webhook deliveries: the durable, idempotent record and the batch processing of
-what they carry (inbound messages and statuses) in the worker."""
+"""Webhook deliveries: accepting one (signature check, the durable and idempotent record, the
+drain trigger) and the batch processing of what they carry (inbound messages and statuses) in
+the worker. The public views (``inbox.webhooks``) resolve the company first; the sandbox feeds
+its simulated deliveries straight in here."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from datetime import datetime
+from typing import Any
 
+import redis
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inbox.models import Channel, WebhookEvent
+from core.redis import redis_client
+from core.tasks import enqueue
+from core.tenancy import require_tenant_schema
+from inbox.models import Channel, ChannelKind, PendingStatus, RealtimeEvent, WebhookEvent
 from inbox.providers import get_provider
 from inbox.providers.base import StatusUpdate
+from inbox.selectors import channel_webhook_url
 from inbox.services.channels import channel_touch
 from inbox.services.messages import inbound_message_receive
 from inbox.services.statuses import message_statuses_apply
 
 logger = logging.getLogger(__name__)
+
+# One drain task per company while one is pending: the key is the "pending" flag. The drain
+# task clears it before its last look, so no event is left behind (``webhook_drain_done``).
+DRAIN_KEY = "inbox:webhook-drain:{schema}"
+DRAIN_KEY_TTL = 60
+
+
+def webhook_drain_trigger(schema: str) -> None:
+    """Queue the company's drain task unless one is pending already."""
+    try:
+        if redis_client().set(DRAIN_KEY.format(schema=schema), "1", nx=True, ex=DRAIN_KEY_TTL):
+            enqueue("inbox.webhook_drain", schema)
+    except redis.RedisError:
+        # The event is recorded; the periodic sweep (webhook_drain_all) will process it.
+        logger.warning("could not queue webhook processing for %s", schema)
+
+
+def webhook_drain_done(schema: str) -> None:
+    """Clear the company's "pending" flag (the drain task, before it looks one last time)."""
+    try:
+        redis_client().delete(DRAIN_KEY.format(schema=schema))
+    except redis.RedisError:  # the periodic sweep covers a Redis hiccup
+        logger.warning("could not clear the drain flag of %s", schema)
+
+
+def webhook_delivery_accept(
+    *, channel: Channel, body: bytes, headers: Any, url: str = "", form: dict | None = None
+) -> bool:
+    """Verify one delivery for ``channel`` (in its company's schema) and record it; its
+    processing is queued after commit. ``False``: the signature does not match (nothing kept).
+
+    SMS providers sign the URL they posted to: the request's own, or (behind a proxy that
+    rewrites it) the channel's webhook URL as we gave it to them.
+    """
+    provider = get_provider(channel)
+    if channel.kind == ChannelKind.SMS:
+        params = form or {}
+        ok = provider.verify_signature(body=body, headers=headers, url=url, params=params) or (
+            provider.verify_signature(body=body, headers=headers, url=channel_webhook_url(channel), params=params)
+        )
+    else:
+        ok = provider.verify_signature(body=body, headers=headers)
+    if not ok:
+        return False
+    if channel.kind == ChannelKind.SMS:
+        canonical = json.dumps(form or {}, sort_keys=True).encode()
+        key = "sms:" + hashlib.sha256(canonical).hexdigest()
+        inserted = webhook_event_record(
+            channel_id=channel.pk, provider="sms", body=canonical, dedupe_key=key, payload=form or {}
+        )
+    else:
+        # The same key as the ASGI fast path and the intake server write (inbox.asgi).
+        key = "meta:" + hashlib.sha256(body).hexdigest()
+        inserted = webhook_event_record(channel_id=channel.pk, provider=channel.kind, body=body, dedupe_key=key)
+    if inserted:
+        schema = require_tenant_schema()
+        transaction.on_commit(lambda: webhook_drain_trigger(schema))
+    return True
 
 
 def webhook_event_record(*, channel_id: int, provider: str, body: bytes, dedupe_key: str, payload=None) -> bool:
@@ -53,6 +121,15 @@ def webhook_event_record(*, channel_id: int, provider: str, body: bytes, dedupe_
         # Nothing to process: mark it done right away (kept for inspection).
         WebhookEvent.objects.filter(dedupe_key=dedupe_key).update(processed_at=timezone.now())
     return inserted
+
+
+def inbox_logs_prune(*, events_before: datetime, deliveries_before: datetime, pending_before: datetime) -> None:
+    """Trim the realtime event log (catch-up needs recent events only), processed webhook
+    deliveries (kept a while for inspection) and statuses that never found their message
+    (those of messages sent by other tools sharing the number)."""
+    RealtimeEvent.objects.filter(created_at__lt=events_before).delete()
+    WebhookEvent.objects.filter(processed_at__lt=deliveries_before).delete()
+    PendingStatus.objects.filter(created_at__lt=pending_before).delete()
 
 
 def webhook_events_process(*, limit: int = 1000) -> int:

@@ -27,7 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from django.utils.translation import gettext_noop
+
 logger = logging.getLogger(__name__)
+
+ERR_SESSION_LOST = gettext_noop("WhatsApp Web session not connected")
 
 BACKOFF_BASE = 2.0
 BACKOFF_MAX = 60.0
@@ -197,11 +201,11 @@ class Store:
 
     def sent(self, key, placeholder: str, real_id: str | None, error: str = "") -> None:
         """Swap the id assigned when queueing for WhatsApp's own, or fail the message."""
-        from django.utils import timezone
+        from django.utils.translation import gettext as _
 
-        from inbox import realtime
-        from inbox.models import Message, MessageStatus
-        from inbox.services import pending_statuses_apply
+        from inbox.models import Message
+        from inbox.providers.base import ProviderError
+        from inbox.services import message_fail, message_provider_id_set
 
         schema, channel_id = key
 
@@ -210,33 +214,20 @@ class Store:
             if message is None:
                 return
             if real_id:
-                message.provider_message_id = real_id
-                message.status = MessageStatus.SENT
+                message_provider_id_set(message=message, provider_message_id=real_id)
             else:
-                message.status = MessageStatus.FAILED
-                message.error_code = "session"
-                message.error_title = error[:255] or "WhatsApp Web session not connected"
-            message.status_at = timezone.now()
-            message.save(update_fields=["provider_message_id", "status", "status_at", "error_code", "error_title"])
-            realtime.emit_message(message, "status")
-            if real_id:
-                pending_statuses_apply(channel=message.channel, provider_message_id=real_id)
+                message_fail(message=message, error=ProviderError(error or _(ERR_SESSION_LOST), code="session"))
 
         self._run(schema, write)
 
     def channels_to_resume(self) -> list[tuple[str, int]]:
-        from django_tenants.utils import get_tenant_model, schema_context
+        from core.tasks import for_each_company
+        from inbox.selectors import whatsapp_web_channels_to_resume
 
-        from inbox.models import Channel, ChannelKind
-
-        keys = []
-        for company in get_tenant_model().objects.exclude(schema_name="public").filter(is_active=True):
-            with schema_context(company.schema_name):
-                ids = Channel.objects.filter(kind=ChannelKind.WHATSAPP_WEB, is_active=True).exclude(
-                    session_state="logged_out"
-                )
-                keys += [(company.schema_name, c.pk) for c in ids if c.session_data]
-        return keys
+        found = for_each_company(
+            lambda schema: [(schema, pk) for pk in whatsapp_web_channels_to_resume()], work="whatsapp_web_sessions"
+        )
+        return [key for keys in found.values() for key in keys]
 
 
 class SessionManager:
@@ -311,7 +302,7 @@ class SessionManager:
     def send(self, key, *, to: str, text: str, placeholder: str) -> None:
         session = self.sessions.get(key)
         if session is None or session.state != OPEN:
-            self.store.sent(key, placeholder, None, "WhatsApp Web session not connected")
+            self.store.sent(key, placeholder, None)
             return
         try:
             real_id = session.client.send_text(to, text)
@@ -409,7 +400,8 @@ class SessionManager:
 
 
 def redis_publisher() -> Callable[[dict], None]:
-    from inbox.providers.whatsapp_web import EVENTS_CHANNEL, redis_client
+    from core.redis import redis_client
+    from inbox.providers.whatsapp_web import EVENTS_CHANNEL
 
     client = redis_client()
 

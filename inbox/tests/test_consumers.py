@@ -286,8 +286,8 @@ async def test_ticks_go_only_to_conversations_someone_has_open(committed, acme, 
     the keep-alive ping); an entry that expired gets nothing until the next ping."""
     import time
 
+    from core.redis import redis_client
     from inbox import watching
-    from inbox.webhooks import _redis_client
 
     key, _ = await sync_to_async(committed.member)(acme)
     conversation = await sync_to_async(committed.conversation)(acme)
@@ -314,7 +314,7 @@ async def test_ticks_go_only_to_conversations_someone_has_open(committed, acme, 
             )
 
     # The entry expired (the client stopped pinging): nothing is sent for it.
-    _redis_client().zadd(watching.watch_key(acme.schema_name), {str(conversation.pk): time.time() - 1})
+    redis_client().zadd(watching.watch_key(acme.schema_name), {str(conversation.pk): time.time() - 1})
     await sync_to_async(apply)("delivered")
     assert await communicator.receive_nothing(timeout=0.3)
 

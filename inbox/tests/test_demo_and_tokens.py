@@ -45,12 +45,6 @@ def test_invalid_token_is_a_token_problem(cloud_channel, graph):
     assert cloud_channel.status == ChannelStatus.TOKEN_PROBLEM and cloud_channel.status_detail == "Session has expired"
 
 
-def test_beat_schedule_has_token_check():
-    from django.conf import settings
-
-    assert settings.CELERY_BEAT_SCHEDULE["inbox-check-channel-tokens"]["task"] == "inbox.check_channel_tokens"
-
-
 def test_prune_logs_keeps_recent_events(tenant):
     from inbox.models import RealtimeEvent, WebhookEvent
     from inbox.tasks import prune_logs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from inbox.models import Conversation, Message, MessageStatus, WebhookEvent
 from inbox.services import (
@@ -26,24 +27,26 @@ def test_simulated_reply_arrives_through_signed_webhook(sandbox_channel):
 
 
 def test_sandbox_send_then_statuses_sent_delivered_read(
-    sandbox_channel, django_capture_on_commit_callbacks, monkeypatch
+    sandbox_channel, django_capture_on_commit_callbacks, queued_tasks
 ):
     from inbox import tasks
 
     sandbox_simulate_reply(channel=sandbox_channel, contact_phone="+5511987654321", text="oi")
     webhook_events_process()
     conversation = Conversation.objects.get()
-    emitted = []
-    monkeypatch.setattr(tasks.sandbox_emit_status, "apply_async", lambda args, countdown: emitted.append(args))
     message = message_send_text(conversation=conversation, text="Olá!")
     with django_capture_on_commit_callbacks(execute=True):
         message_deliver(message_id=message.pk)
     message.refresh_from_db()
     assert message.status == MessageStatus.SENT
-    assert [a[3] for a in emitted] == ["sent", "delivered", "read"]
+    emitted = queued_tasks.tasks("inbox.sandbox_emit_status")
+    assert [t.args[3] for t in emitted] == ["sent", "delivered", "read"]
+    schema = connection.schema_name
+    assert all(t.args[:3] == [schema, sandbox_channel.pk, message.provider_message_id] for t in emitted)
+    assert all(t.eta for t in emitted)  # reported a moment later, like a real provider
     # the "provider" reports them as signed Meta webhooks, processed like any other
-    for args in emitted:
-        tasks.sandbox_emit_status.run(*args)
+    for task in emitted:
+        tasks.sandbox_emit_status.run(*task.args)
     webhook_events_process()
     message.refresh_from_db()
     assert message.status == MessageStatus.READ

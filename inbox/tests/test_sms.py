@@ -72,6 +72,7 @@ def test_sms_send_and_status_callbacks(sms_channel, public_client, acme, twilio,
     assert (
         sent["To"] == ["+5511987654321"] and sent["From"] == ["+5511940001000"] and sent["Body"] == ["Seu pedido saiu"]
     )
+    assert sent["StatusCallback"] == [channel_webhook_url(sms_channel)]  # statuses come back to this channel
     assert message.provider_message_id.startswith("SM") and message.status == MessageStatus.SENT
     connection.set_schema_to_public()
     _post(

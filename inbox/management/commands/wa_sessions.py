@@ -12,7 +12,8 @@ import signal
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from inbox.providers.whatsapp_web import COMMANDS_CHANNEL, redis_client
+from core.redis import redis_client
+from inbox.providers.whatsapp_web import COMMANDS_CHANNEL
 from inbox.sessions.manager import SessionManager, redis_publisher
 
 
