@@ -4,14 +4,6 @@ commit; the work happens in ``agent``."""
 
 from __future__ import annotations
 
-import importlib
-
-from core.tasks import enqueue_on_commit
-
-
-def on_inbound_message(schema_name: str, message_id: int, **kwargs) -> None:
-    enqueue_on_commit("ai_personas.inbound", schema_name, message_id)
-
 
 def render_panel(request, conversation) -> str:
     """The AI section of the inbox's conversation panel: state, persona and the toggle."""
@@ -29,13 +21,9 @@ def render_panel(request, conversation) -> str:
 
 
 def connect() -> None:
+    from inbox import hooks as inbox_hooks
     from inbox.extensions import register_panel_section
 
     register_panel_section("ai", render_panel)
-    try:
-        inbox_hooks = importlib.import_module("inbox.hooks")
-    except ImportError:
-        return  # the inbox has no hook registry yet: nothing wakes the AI from the inbox
-    register = getattr(inbox_hooks, "register", None)
-    if callable(register):
-        register("inbound_message", on_inbound_message)
+    # A stored customer message queues ai_personas.inbound(schema, payload) after commit.
+    inbox_hooks.register(inbox_hooks.ON_INBOUND_MESSAGE, "ai_personas.inbound")

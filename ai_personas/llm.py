@@ -69,6 +69,8 @@ class Usage:
 
     @property
     def cost(self) -> Decimal:
+        from ai_personas.usage import cost_of
+
         return cost_of(self.tokens_in, self.tokens_out)
 
 
@@ -90,12 +92,6 @@ class ChatResult:
     latency_ms: float = 0.0
     # The assistant message as the API wants it back when answering tool calls.
     message: dict[str, Any] = field(default_factory=dict)
-
-
-def cost_of(tokens_in: int, tokens_out: int) -> Decimal:
-    per_in = Decimal(str(settings.AI_PRICE_INPUT_PER_MTOK))
-    per_out = Decimal(str(settings.AI_PRICE_OUTPUT_PER_MTOK))
-    return ((per_in * tokens_in + per_out * tokens_out) / Decimal(1_000_000)).quantize(Decimal("0.000001"))
 
 
 def company_endpoint() -> Endpoint:

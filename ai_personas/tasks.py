@@ -15,10 +15,11 @@ def document_index(schema_name: str, document_id: int) -> None:
 
 
 @shared_task(base=TenantTask, name="ai_personas.inbound", ignore_result=True)
-def inbound(schema_name: str, message_id: int) -> None:
+def inbound(schema_name: str, payload: dict) -> None:
+    """The inbox's ``on_inbound_message`` hook (payload documented in ``inbox.hooks``)."""
     from ai_personas.agent import inbound_note
 
-    inbound_note(message_id=message_id)
+    inbound_note(message_id=payload["message"])
 
 
 @shared_task(base=TenantTask, name="ai_personas.reply_due", ignore_result=True)
