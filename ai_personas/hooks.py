@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import importlib
 
-from core.tasks import enqueue_on_commit
-
-
-def on_inbound_message(schema_name: str, message_id: int, **kwargs) -> None:
-    enqueue_on_commit("ai_personas.inbound", schema_name, message_id)
-
 
 def render_panel(request, conversation) -> str:
     """The AI section of the inbox's conversation panel: state, persona and the toggle."""
     from django.template.loader import render_to_string
 
+    from ai_personas.llm import budget_state
     from ai_personas.selectors import conversation_state
-    from ai_personas.views import budget_state
 
     context = {
         "conversation": conversation,
@@ -34,8 +28,9 @@ def connect() -> None:
     register_panel_section("ai", render_panel)
     try:
         inbox_hooks = importlib.import_module("inbox.hooks")
-    except ImportError:
-        return  # the inbox has no hook registry yet: nothing wakes the AI from the inbox
-    register = getattr(inbox_hooks, "register", None)
-    if callable(register):
-        register("inbound_message", on_inbound_message)
+    except ImportError:  # an inbox without its hook registry: nothing wakes the AI
+        return
+    # A stored customer message queues ai_personas.inbound(schema, payload) after commit; a
+    # person's message queues ai_personas.agent_message, and the AI steps back.
+    inbox_hooks.register(inbox_hooks.ON_INBOUND_MESSAGE, "ai_personas.inbound")
+    inbox_hooks.register(inbox_hooks.ON_AGENT_MESSAGE, "ai_personas.agent_message")

@@ -69,6 +69,8 @@ class Usage:
 
     @property
     def cost(self) -> Decimal:
+        from ai_personas.usage import cost_of
+
         return cost_of(self.tokens_in, self.tokens_out)
 
 
@@ -92,12 +94,6 @@ class ChatResult:
     message: dict[str, Any] = field(default_factory=dict)
 
 
-def cost_of(tokens_in: int, tokens_out: int) -> Decimal:
-    per_in = Decimal(str(settings.AI_PRICE_INPUT_PER_MTOK))
-    per_out = Decimal(str(settings.AI_PRICE_OUTPUT_PER_MTOK))
-    return ((per_in * tokens_in + per_out * tokens_out) / Decimal(1_000_000)).quantize(Decimal("0.000001"))
-
-
 def company_endpoint() -> Endpoint:
     """The current company's endpoint: its own settings where set, the installation's otherwise."""
     from ai_personas.selectors import provider_settings
@@ -113,6 +109,21 @@ def company_endpoint() -> Endpoint:
         embedding_model=(own.embedding_model if own and own.embedding_model else settings.OPENAI_EMBEDDING_MODEL),
         monthly_budget=int(budget or 0),
     )
+
+
+def budget_state() -> dict:
+    """This month's tokens against the budget, and whether a provider is configured."""
+    from ai_personas.usage import month_tokens
+
+    endpoint = company_endpoint()
+    used = month_tokens()
+    return {
+        "used": used,
+        "budget": endpoint.monthly_budget,
+        "exhausted": bool(endpoint.monthly_budget) and used >= endpoint.monthly_budget,
+        "configured": bool(endpoint.api_key),
+        "endpoint": endpoint,
+    }
 
 
 # One SDK client (one connection pool) per endpoint and process.

@@ -15,10 +15,19 @@ def document_index(schema_name: str, document_id: int) -> None:
 
 
 @shared_task(base=TenantTask, name="ai_personas.inbound", ignore_result=True)
-def inbound(schema_name: str, message_id: int) -> None:
+def inbound(schema_name: str, payload: dict) -> None:
+    """The inbox's ``on_inbound_message`` hook (payload documented in ``inbox.hooks``)."""
     from ai_personas.agent import inbound_note
 
-    inbound_note(message_id=message_id)
+    inbound_note(message_id=payload["message"])
+
+
+@shared_task(base=TenantTask, name="ai_personas.agent_message", ignore_result=True)
+def agent_message(schema_name: str, payload: dict) -> None:
+    """The inbox's ``on_agent_message`` hook: a person wrote, the AI steps back at once."""
+    from ai_personas.agent import agent_replied
+
+    agent_replied(conversation_id=payload["conversation"])
 
 
 @shared_task(base=TenantTask, name="ai_personas.reply_due", ignore_result=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
@@ -27,6 +28,12 @@ ON CONFLICT (day, persona_id) DO UPDATE SET
 """
 
 
+def cost_of(tokens_in: int, tokens_out: int) -> Decimal:
+    per_in = Decimal(str(settings.AI_PRICE_INPUT_PER_MTOK))
+    per_out = Decimal(str(settings.AI_PRICE_OUTPUT_PER_MTOK))
+    return ((per_in * tokens_in + per_out * tokens_out) / Decimal(1_000_000)).quantize(Decimal("0.000001"))
+
+
 def usage_add(
     *,
     persona_id: int | None,
@@ -36,8 +43,6 @@ def usage_add(
     handoffs: int = 0,
     day: dt.date | None = None,
 ) -> None:
-    from ai_personas.llm import cost_of
-
     if not (tokens_in or tokens_out or replies or handoffs):
         return
     cost = cost_of(tokens_in, tokens_out)

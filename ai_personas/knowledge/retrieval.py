@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
@@ -236,7 +237,7 @@ def hybrid_one_statement(
     """The common case: the knowledge bases share one embedding model and one language."""
     rows, shares = common_lexemes()
     common = _too_common(rows, shares)
-    params = {
+    params: dict[str, Any] = {
         "vector": vector_literal(vector),
         "kbs": kb_ids,
         "limit": CANDIDATES,
