@@ -541,6 +541,17 @@ def part_send(*, part_id: int, now: datetime | None = None) -> str:
     return "sent"
 
 
+@transaction.atomic
+def agent_replied(*, conversation_id: int) -> str:
+    """A person wrote to the customer (the inbox's ``on_agent_message``): the AI steps back
+    at once, its unsent parts cancelled, until the conversation is resolved or given back."""
+    state = ConversationAI.objects.select_for_update(of=("self",)).filter(conversation_id=conversation_id).first()
+    if state is None or state.state != AIState.ACTIVE:
+        return "nothing"
+    hand_off(state=state, reason="agent_active")
+    return "agent_active"
+
+
 def sweep(*, now: datetime | None = None, grace: float = 30.0) -> int:
     """Re-queue replies and parts whose countdown task was lost (beat)."""
     now = now or timezone.now()

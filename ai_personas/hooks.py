@@ -9,8 +9,8 @@ def render_panel(request, conversation) -> str:
     """The AI section of the inbox's conversation panel: state, persona and the toggle."""
     from django.template.loader import render_to_string
 
+    from ai_personas.llm import budget_state
     from ai_personas.selectors import conversation_state
-    from ai_personas.views import budget_state
 
     context = {
         "conversation": conversation,
@@ -25,5 +25,7 @@ def connect() -> None:
     from inbox.extensions import register_panel_section
 
     register_panel_section("ai", render_panel)
-    # A stored customer message queues ai_personas.inbound(schema, payload) after commit.
+    # A stored customer message queues ai_personas.inbound(schema, payload) after commit; a
+    # person's message queues ai_personas.agent_message, and the AI steps back.
     inbox_hooks.register(inbox_hooks.ON_INBOUND_MESSAGE, "ai_personas.inbound")
+    inbox_hooks.register(inbox_hooks.ON_AGENT_MESSAGE, "ai_personas.agent_message")

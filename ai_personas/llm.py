@@ -111,6 +111,21 @@ def company_endpoint() -> Endpoint:
     )
 
 
+def budget_state() -> dict:
+    """This month's tokens against the budget, and whether a provider is configured."""
+    from ai_personas.usage import month_tokens
+
+    endpoint = company_endpoint()
+    used = month_tokens()
+    return {
+        "used": used,
+        "budget": endpoint.monthly_budget,
+        "exhausted": bool(endpoint.monthly_budget) and used >= endpoint.monthly_budget,
+        "configured": bool(endpoint.api_key),
+        "endpoint": endpoint,
+    }
+
+
 # One SDK client (one connection pool) per endpoint and process.
 _clients: dict[tuple[str, str, float, int, int], openai.OpenAI] = {}
 _clients_lock = threading.Lock()

@@ -22,6 +22,14 @@ def inbound(schema_name: str, payload: dict) -> None:
     inbound_note(message_id=payload["message"])
 
 
+@shared_task(base=TenantTask, name="ai_personas.agent_message", ignore_result=True)
+def agent_message(schema_name: str, payload: dict) -> None:
+    """The inbox's ``on_agent_message`` hook: a person wrote, the AI steps back at once."""
+    from ai_personas.agent import agent_replied
+
+    agent_replied(conversation_id=payload["conversation"])
+
+
 @shared_task(base=TenantTask, name="ai_personas.reply_due", ignore_result=True)
 def reply_due(schema_name: str, conversation_id: int) -> None:
     from ai_personas.agent import reply_due as due

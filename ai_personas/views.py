@@ -17,9 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 from ai_personas import selectors, services
 from ai_personas.forms import KnowledgeBaseForm, PersonaForm, ProviderForm, QAForm, UploadForm, persona_initial
 from ai_personas.knowledge import indexing
-from ai_personas.llm import company_endpoint
+from ai_personas.llm import budget_state
 from ai_personas.models import Document, DocumentStatus, KnowledgeBase, Persona
-from ai_personas.usage import month_tokens, usage_rows, usage_totals
+from ai_personas.usage import usage_rows, usage_totals
 from tenants.permissions import role_required
 from tenants.roles import Role
 
@@ -36,18 +36,6 @@ PLAYGROUND_TURNS = 20
 def _errors(request, exc: ValidationError) -> None:
     for message in exc.messages:
         messages.error(request, message)
-
-
-def budget_state() -> dict:
-    endpoint = company_endpoint()
-    used = month_tokens()
-    return {
-        "used": used,
-        "budget": endpoint.monthly_budget,
-        "exhausted": bool(endpoint.monthly_budget) and used >= endpoint.monthly_budget,
-        "configured": bool(endpoint.api_key),
-        "endpoint": endpoint,
-    }
 
 
 # --- personas ------------------------------------------------------------------------------------

@@ -368,3 +368,20 @@ def test_other_company_sees_no_ai_state(persona, channel, openai_stub, other_com
     run_burst(customer_says(channel, "qual o prazo?"))
     connection.set_tenant(other_company)
     assert not ConversationAI.objects.exists() and not ReplyPart.objects.exists() and not UsageDay.objects.exists()
+
+
+def test_agent_message_hook_steps_the_ai_back_at_once(persona, channel, openai_stub):
+    message = customer_says(channel, "qual o horário?")
+    assert run_burst(message) == "replied"
+    assert agent.agent_replied(conversation_id=message.conversation_id) == "agent_active"
+    assert ConversationAI.objects.get().state == AIState.HANDED_OFF
+    assert ReplyPart.objects.get().cancelled
+    assert notes(message.conversation_id) == []  # the agent is already there: no note, no reassignment
+
+
+def test_inbound_hook_task_takes_the_inbox_payload(persona, channel, openai_stub, acme):
+    from ai_personas.tasks import inbound
+
+    message = customer_says(channel, "oi")
+    inbound.run(acme.schema_name, {"message": message.pk, "conversation": message.conversation_id})
+    assert ConversationAI.objects.get().last_inbound_id == message.pk

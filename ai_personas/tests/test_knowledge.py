@@ -147,7 +147,9 @@ def test_reindex_on_change_and_delete_with_document(kb, tenant):
     assert not Chunk.objects.filter(document_id=qa.pk).exists()
     with pytest.raises(ValidationError) as error:
         document_qa_create(knowledge_base=kb, question="", answer="x")
-    assert str(ERR_QA_EMPTY) in str(error.value)
+    from django.utils.translation import gettext
+
+    assert gettext(ERR_QA_EMPTY) in str(error.value)
 
 
 def test_vectors_are_isolated_per_company(kb, other_company):
