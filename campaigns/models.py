@@ -46,6 +46,7 @@ read. ``replied`` is the state of a recipient who answered within the campaign's
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -388,7 +389,7 @@ class Campaign(models.Model):
     ab_decide_at = models.DateTimeField(_("choose winner at"), null=True, blank=True)
 
     # Inbound messages from a recipient within this time after the send count as replies.
-    reply_window = models.DurationField(_("count replies for"), default=timezone.timedelta(days=3))
+    reply_window = models.DurationField(_("count replies for"), default=timedelta(days=3))
     quality_window = models.PositiveIntegerField(_("quality guard: last sends"), default=200)
     quality_threshold = models.PositiveSmallIntegerField(_("quality guard: failure %"), default=30)
 
