@@ -4,8 +4,24 @@ from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from tenants.forms import PENDING_INVITATION_KEY
+
+
+def ask_to_verify_email(request, user) -> None:
+    """Send the confirmation link of the person's address again, and say why."""
+    from allauth.account.models import EmailAddress
+
+    from tenants.services import ERR_EMAIL_NOT_VERIFIED
+
+    address = EmailAddress.objects.filter(user=user, email__iexact=user.email).first()
+    if address is None:
+        address = EmailAddress.objects.create(user=user, email=user.email.lower(), primary=True, verified=False)
+    address.send_confirmation(request)
+    messages.warning(request, _(ERR_EMAIL_NOT_VERIFIED))
 
 
 def _post_login_url(request) -> str:
@@ -19,7 +35,9 @@ def _post_login_url(request) -> str:
     if token:
         try:
             membership = services.invitation_accept(token=token, user=user)
-        except Exception:  # noqa: BLE001 - an expired invitation must not break the login
+        except ValidationError as exc:  # an expired invitation must not break the login
+            if exc.code == "unverified":
+                ask_to_verify_email(request, user)
             membership = None
         if membership is not None:
             return f"/workspaces/{membership.company.slug}/open/"

@@ -108,6 +108,11 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     inlines = [MembershipInline]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            services.user_tokens_revoke(user=obj)
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):

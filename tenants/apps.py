@@ -8,6 +8,13 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from allauth.socialaccount.signals import social_account_added
+
+        from tenants import receivers
+
+        # A login method added to the account: the API tokens issued before it are revoked.
+        social_account_added.connect(receivers.social_account_added, dispatch_uid="tenants.social_account_added")
+
         from tenants.roles import Role
         from ui.navigation import NavItem, register
 

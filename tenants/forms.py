@@ -23,10 +23,9 @@ class CompanySignupForm(forms.Form):
 
         user.full_name = self.cleaned_data.get("full_name", "")
         user.save(update_fields=["full_name"])
-        token = request.session.get(PENDING_INVITATION_KEY)
-        if token:
-            services.invitation_accept(token=token, user=user)
-            request.session.pop(PENDING_INVITATION_KEY, None)
+        if request.session.get(PENDING_INVITATION_KEY):
+            # Joined once the address is set up and verified (the invitation link verifies
+            # it), by the sign-up redirect: ``tenants.adapters._post_login_url``.
             return
         name = (self.cleaned_data.get("company_name") or "").strip()
         if name:

@@ -52,6 +52,7 @@ ERR_INVITATION_INVALID = gettext_noop("This invitation is invalid or has expired
 ERR_INVITATION_EMAIL = gettext_noop("This invitation was sent to another email address.")
 ERR_ROLE_NOT_ALLOWED = gettext_noop("You cannot give this role.")
 ERR_LAST_OWNER = gettext_noop("A company needs at least one owner.")
+ERR_EMAIL_NOT_VERIFIED = gettext_noop("Confirm your email address first: we sent you a link.")
 
 
 def schema_name_for(slug: str) -> str:
@@ -188,6 +189,39 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
         _ensure_other_owner(membership)
     membership.delete()
     membership_changed_on_commit(membership.company.schema_name, membership.user_id, removed=True)
+    # A token of someone who just left is not kept alive for their other companies either.
+    user_tokens_revoke(user=membership.user)
+
+
+@transaction.atomic
+def user_tokens_revoke(*, user: User) -> None:
+    """Revoke every API token (JWT) of the person: raising the token version changes the stamp
+    each token carries (``tenants.api.tokens``); the outstanding refresh tokens are also
+    blacklisted, so the admin shows them as such."""
+    from django.db.models import F
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+    user.refresh_from_db(fields=["token_version"])
+    live = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=token) for token in live], ignore_conflicts=True)
+
+
+def tokens_flush_expired() -> int:
+    """Drop the records of refresh tokens that expired (they are refused by their expiry)."""
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    _total, per_model = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return per_model.get(OutstandingToken._meta.label, 0)
+
+
+@transaction.atomic
+def user_deactivate(*, user: User) -> User:
+    """Nobody logs in as this person any more; their tokens stay dead if they come back."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    user_tokens_revoke(user=user)
+    return user
 
 
 def workspace_url(company: Company, path: str = "/") -> str:
@@ -244,6 +278,12 @@ def invitation_lookup(token: str) -> Invitation | None:
     return invitation
 
 
+def email_verified(*, user: User, email: str) -> bool:
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
 @transaction.atomic
 def invitation_accept(*, token: str, user: User) -> Membership:
     invitation = (
@@ -256,6 +296,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         raise ValidationError(_(ERR_INVITATION_INVALID), code="invalid")
     if invitation.email.lower() != user.email.lower():
         raise ValidationError(_(ERR_INVITATION_EMAIL), code="email")
+    if not email_verified(user=user, email=invitation.email):
+        # Anyone can register any address: only its proven owner joins through it.
+        raise ValidationError(_(ERR_EMAIL_NOT_VERIFIED), code="unverified")
     membership, created = Membership.objects.get_or_create(
         user=user, company=invitation.company, defaults={"role": invitation.role}
     )

@@ -7,7 +7,7 @@ task can never silently work on the public schema.
 
 from __future__ import annotations
 
-from celery import Task
+from celery import Task, shared_task
 from django.db import connection
 from django_tenants.utils import get_public_schema_name, get_tenant_model
 
@@ -33,3 +33,11 @@ class TenantTask(Task):
                 connection.set_tenant(previous)
             else:
                 connection.set_schema_to_public()
+
+
+@shared_task(name="tenants.tokens_flush_expired", ignore_result=True)
+def tokens_flush_expired() -> None:
+    """Beat: forget refresh tokens past their expiry (blacklisted or not)."""
+    from tenants.services import tokens_flush_expired as flush
+
+    flush()

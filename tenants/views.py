@@ -4,6 +4,7 @@ The PWA files and the interface kit page are the ``ui`` app's."""
 
 from __future__ import annotations
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
@@ -21,6 +22,7 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_POST
 
 from tenants import selectors, services
+from tenants.adapters import ask_to_verify_email
 from tenants.context import current_schema
 from tenants.forms import (
     PENDING_INVITATION_KEY,
@@ -90,10 +92,16 @@ def invitation(request, token: str):
         try:
             membership = services.invitation_accept(token=token, user=request.user)
         except ValidationError as exc:
-            messages.error(request, exc.messages[0])
+            if exc.code == "unverified":
+                ask_to_verify_email(request, request.user)
+            else:
+                messages.error(request, exc.messages[0])
             return redirect("workspaces")
         return redirect("workspace-open", slug=membership.company.slug)
     request.session[PENDING_INVITATION_KEY] = token
+    # The link reached this browser through the invited address: signing up with that address
+    # here creates it verified (allauth's stash), so the invitation can be accepted.
+    get_account_adapter(request).stash_verified_email(request, invite.email)
     return render(request, "tenants/invitation.html", {"invitation": invite})
 
 

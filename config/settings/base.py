@@ -99,6 +99,7 @@ SHARED_APPS = [
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.facebook",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -231,6 +232,8 @@ CELERY_BEAT_SCHEDULE["inbox-check-channel-tokens"] = {"task": "inbox.check_chann
 CELERY_BEAT_SCHEDULE["inbox-wake-snoozed"] = {"task": "inbox.wake_snoozed", "schedule": 60}
 CELERY_BEAT_SCHEDULE["inbox-webhook-sweep"] = {"task": "inbox.webhook_drain_all", "schedule": 120}
 CELERY_BEAT_SCHEDULE["inbox-prune-logs"] = {"task": "inbox.prune_logs", "schedule": 24 * 3600}
+# Accounts: the records of expired refresh tokens (each refresh adds one).
+CELERY_BEAT_SCHEDULE["tenants-tokens-flush-expired"] = {"task": "tenants.tokens_flush_expired", "schedule": 24 * 3600}
 # CRM: forget bulk operations (and deleted contacts kept for undo) after their undo window.
 CELERY_BEAT_SCHEDULE["crm-bulk-operations-purge"] = {"task": "crm.bulk_operations_purge_all", "schedule": 600}
 # AI personas: a safety net for replies whose countdown task was lost (a worker restarted).
@@ -318,7 +321,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenants.api.authentication.ApiKeyAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "tenants.api.tokens.StampedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.api.permissions.HasCompanyRole"],
@@ -331,7 +334,10 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": __import__("datetime").timedelta(minutes=15),
     "REFRESH_TOKEN_LIFETIME": __import__("datetime").timedelta(days=7),
+    # A refresh token works once (the one presented is blacklisted); every token also carries
+    # a stamp that password, email and account changes revoke (tenants.api.tokens).
     "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",

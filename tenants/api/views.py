@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from allauth.account.models import EmailAddress
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from tenants.api.base import TenantAPIView
+from tenants.api.tokens import StampedRefreshToken, StampedTokenRefreshSerializer
+
+ERR_EMAIL_UNVERIFIED = _("Confirm your email address before using the API: we sent you a link when you signed up.")
+
+
+class TokenObtainSerializer(TokenObtainPairSerializer):
+    """Email and password for a token pair, only for an address its owner has confirmed (else
+    anyone could register someone else's address and hold tokens that reach every company that
+    person later joins)."""
+
+    token_class = StampedRefreshToken
+
+    def validate(self, attrs):
+        attrs = {**attrs, self.username_field: attrs[self.username_field].strip().lower()}
+        data = super().validate(attrs)
+        if not EmailAddress.objects.filter(user=self.user, email__iexact=self.user.email, verified=True).exists():
+            raise exceptions.PermissionDenied(ERR_EMAIL_UNVERIFIED)
+        return data
 
 
 class TokenObtainView(TokenObtainPairView):
@@ -15,11 +36,15 @@ class TokenObtainView(TokenObtainPairView):
 
     permission_classes = ()
     authentication_classes = ()
+    serializer_class = TokenObtainSerializer  # type: ignore[assignment]
 
 
 class TokenRefreshView_(TokenRefreshView):
+    """A new access token and a new refresh token; the refresh token sent works only once."""
+
     permission_classes = ()
     authentication_classes = ()
+    serializer_class = StampedTokenRefreshSerializer  # type: ignore[assignment]
 
 
 class MeView(TenantAPIView):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from tenants import services
+from tenants.api.tokens import StampedRefreshToken as RefreshToken
 
 
 def test_member_sees_own_dashboard(owner_client):
