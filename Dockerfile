@@ -32,4 +32,8 @@ HEALTHCHECK --interval=30s --timeout=3s CMD curl -fsS http://127.0.0.1:${PORT}/h
 # No per-request access log (the load balancer keeps one; at thousands of webhook deliveries a
 # second it would cost the web process more than accepting them). WEB_WORKERS: one per core of a
 # machine that runs only the web server.
-CMD ["sh", "-c", "uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --forwarded-allow-ips='*' --ws websockets-sansio --lifespan off --no-access-log --workers ${WEB_WORKERS:-2}"]
+# X-Forwarded-For and X-Forwarded-Proto are believed only from the load balancer's addresses
+# (FORWARDED_ALLOW_IPS: addresses or networks, comma-separated): from anyone else a client could
+# pick its own address (the login lockout, the support audit) or claim HTTPS.
+ENV FORWARDED_ALLOW_IPS=127.0.0.1
+CMD ["sh", "-c", "uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --forwarded-allow-ips \"${FORWARDED_ALLOW_IPS}\" --ws websockets-sansio --lifespan off --no-access-log --workers ${WEB_WORKERS:-2}"]

@@ -181,6 +181,7 @@ def _clear_cache():
         cache.clear()
     except Exception:  # noqa: BLE001
         pass
+    _clear_login_lockouts()
 
 
 @pytest.fixture
@@ -194,3 +195,14 @@ def queued_tasks():
     queue.clear()
     yield queue
     queue.clear()
+
+
+def _clear_login_lockouts() -> None:
+    """Login failures live in the app Redis (tenants.lockout), shared by every test."""
+    from core.redis import redis_client
+    from tenants.lockout import KEY_PREFIX
+
+    client = redis_client()
+    keys = list(client.scan_iter(match=KEY_PREFIX + "*", count=1000))
+    if keys:
+        client.delete(*keys)

@@ -54,6 +54,28 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_signup_redirect_url(self, request):
         return _post_login_url(request)
 
+    def authenticate(self, request, **credentials):
+        """allauth's check of email and password, behind the one lockout (``tenants.lockout``)
+        instead of allauth's own counters, which restart on every host."""
+        from django import forms
+
+        from tenants import lockout
+
+        try:
+            attempt = lockout.begin(request, credentials.get("email") or "", via="form")
+        except lockout.LockedOut as locked:
+            raise forms.ValidationError(locked.message(), code="too_many_login_attempts") from None
+        user = super().authenticate(request, **credentials)
+        attempt.finish(success=user is not None)
+        return user
+
+    def _delete_login_attempts_cached_email(self, request, **credentials):
+        """A password reset (the mailbox proved) lifts the account's lockout."""
+        from tenants import lockout
+
+        super()._delete_login_attempts_cached_email(request, **credentials)
+        lockout.clear_account(credentials.get("email") or "")
+
     def is_open_for_signup(self, request):
         # Sign-up happens on the public domain; company domains only offer login.
         tenant = getattr(request, "tenant", None)

@@ -13,8 +13,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from tenants import services
-from tenants.forms import SupportAccessForm
+from tenants.forms import LockoutAdminAuthenticationForm, SupportAccessForm
 from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
+
+admin.site.login_form = LockoutAdminAuthenticationForm
 
 
 class DomainInline(admin.TabularInline):

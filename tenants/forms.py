@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from tenants.models import TIME_ZONE_CHOICES, Company, Locale
@@ -127,3 +128,21 @@ class ProfileForm(forms.Form):
         required=False,
         help_text=_("The language of menus, messages and emails for you."),
     )
+
+
+class LockoutAdminAuthenticationForm(AdminAuthenticationForm):
+    """``/admin/login/`` behind the same lockout as every other way in (``tenants.lockout``)."""
+
+    def clean(self):
+        from tenants import lockout
+
+        try:
+            attempt = lockout.begin(self.request, self.cleaned_data.get("username") or "", via="admin")
+        except lockout.LockedOut as locked:
+            raise forms.ValidationError(locked.message(), code="locked") from None
+        try:
+            return super().clean()
+        finally:
+            # A right password counts as a success even for a person who is not staff (the
+            # form then refuses with the same words as for a wrong one).
+            attempt.finish(success=self.user_cache is not None)

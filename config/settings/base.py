@@ -265,9 +265,12 @@ ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_SIGNUP_FORM_CLASS = "tenants.forms.CompanySignupForm"
 ACCOUNT_ADAPTER = "tenants.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "tenants.adapters.SocialAccountAdapter"
-# Brute-force protection: failed logins per IP and per account, then a lockout window.
+# Brute-force protection: one lockout for the login form on every host, /admin/login/ and the
+# API token endpoint (tenants.lockout): failed logins per account (key) and, looser, per client
+# address (ip). allauth's own counters (per host) are off.
+LOGIN_FAILED_RATE = env("LOGIN_FAILED_RATE", "5/5m/key,30/5m/ip")
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env("LOGIN_FAILED_RATE", "5/5m/ip,5/5m/key"),
+    "login_failed": None,
     "signup": "20/h/ip",
     "reset_password": "20/m/ip,5/m/key",
 }

@@ -50,4 +50,5 @@ SOCIALACCOUNT_PROVIDERS["facebook"].update(
         "APPS": [{"client_id": "fb-app", "secret": "fb-secret", "key": ""}],
     }
 )
-ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key"}
+LOGIN_FAILED_RATE = "5/5m/key,30/5m/ip"
+ACCOUNT_RATE_LIMITS = {"login_failed": None}

@@ -10,10 +10,22 @@ from rest_framework.response import Response
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from tenants import lockout
 from tenants.api.base import TenantAPIView
 from tenants.api.tokens import StampedRefreshToken, StampedTokenRefreshSerializer
 
 ERR_EMAIL_UNVERIFIED = _("Confirm your email address before using the API: we sent you a link when you signed up.")
+
+
+class LoginLocked(exceptions.APIException):
+    """429 with ``Retry-After`` (DRF's handler sets the header from ``wait``)."""
+
+    status_code = 429
+    default_code = "too_many_login_attempts"
+
+    def __init__(self, locked: lockout.LockedOut):
+        super().__init__(locked.message())
+        self.wait = locked.retry_after
 
 
 class TokenObtainSerializer(TokenObtainPairSerializer):
@@ -25,7 +37,16 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
 
     def validate(self, attrs):
         attrs = {**attrs, self.username_field: attrs[self.username_field].strip().lower()}
-        data = super().validate(attrs)
+        try:
+            attempt = lockout.begin(self.context["request"], attrs[self.username_field], via="api")
+        except lockout.LockedOut as locked:
+            raise LoginLocked(locked) from None
+        try:
+            data = super().validate(attrs)
+        except exceptions.AuthenticationFailed:
+            attempt.finish(success=False)
+            raise
+        attempt.finish(success=True)
         if not EmailAddress.objects.filter(user=self.user, email__iexact=self.user.email, verified=True).exists():
             raise exceptions.PermissionDenied(ERR_EMAIL_UNVERIFIED)
         return data
