@@ -3,7 +3,8 @@ import os
 from celery import Celery
 from celery.signals import worker_process_init
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# Unset means production: a server started without it must not run with DEBUG and dev keys.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 app = Celery("masteria")
 app.config_from_object("django.conf:settings", namespace="CELERY")

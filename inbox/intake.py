@@ -240,15 +240,20 @@ async def serve(host: str, port: int) -> None:
     await stop(server, connections)
 
 
+def configure() -> None:
+    """Set Django up; unset DJANGO_SETTINGS_MODULE means production (never DEBUG and dev keys)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+    import django
+
+    django.setup()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Meta webhook intake server")
     parser.add_argument("--host", default=os.environ.get("INTAKE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("INTAKE_PORT", "8001")))
     args = parser.parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    import django
-
-    django.setup()
+    configure()
     import uvloop
 
     uvloop.run(serve(args.host, args.port))

@@ -10,11 +10,44 @@ from core.realtime import CLOSE_MEMBER_REMOVED, company_group, user_group
 from tenants.models import Domain, Membership
 
 
-def _host_from_scope(scope) -> str:
+def _header(scope, wanted: bytes) -> str | None:
     for name, value in scope.get("headers", []):
-        if name == b"host":
-            return value.decode("latin-1").split(":")[0].lower()
-    return ""
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def _host_from_scope(scope) -> str:
+    return (_header(scope, b"host") or "").split(":")[0].lower()
+
+
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def same_origin(scope) -> bool:
+    """The socket was opened by a page of this very host: the Origin's scheme, host and port
+    are the Host's (another company's page is the same *site*, but not the same origin)."""
+    origin, host = _header(scope, b"origin"), _header(scope, b"host")
+    if not origin or not host:
+        return False
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    default = _DEFAULT_PORTS[scheme]
+    expected = f"{scheme}://{host.lower().removesuffix(default)}"
+    return origin.lower().removesuffix(default) == expected
+
+
+class SameOriginMiddleware:
+    """Refuses a websocket whose Origin is not exactly its Host (channels' allowed-hosts check
+    accepted any subdomain of BASE_DOMAIN, so one company's page could read another's events)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and not same_origin(scope):
+            await send({"type": "websocket.close", "code": 4403})
+            return None
+        return await self.app(scope, receive, send)
 
 
 @database_sync_to_async

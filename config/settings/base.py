@@ -303,19 +303,21 @@ SOCIALACCOUNT_PROVIDERS: dict = {
 }
 
 # --- Sessions, cookies, CSRF ------------------------------------------------------------------
-# One session for the public domain and every company subdomain.
-SESSION_COOKIE_DOMAIN = env("SESSION_COOKIE_DOMAIN") or None
-CSRF_COOKIE_DOMAIN = SESSION_COOKIE_DOMAIN
+# Every host keeps its own cookies (host-only: no Domain attribute). A company's pages are the
+# work of its members (and its customers' media), so they must not be able to read, send or
+# overwrite the cookies of another company or of the admin on the public domain; moving between
+# hosts goes through the one-time handoff ticket (tenants.services.handoff_ticket).
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
+LANGUAGE_COOKIE_DOMAIN = None
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 CSRF_COOKIE_SAMESITE = "Lax"
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS") or [
-    f"{SITE_SCHEME}://{BASE_DOMAIN}:{SITE_PORT}",
-    f"{SITE_SCHEME}://*.{BASE_DOMAIN}:{SITE_PORT}",
-    f"{SITE_SCHEME}://{BASE_DOMAIN}",
-    f"{SITE_SCHEME}://*.{BASE_DOMAIN}",
-]
+# Unsafe requests are accepted from their own origin only (Django compares Origin with the
+# request's scheme and host). Subdomains are the same *site*, so SameSite cookies do not
+# separate them: no wildcard here, or any company's page could post to every other one.
+CSRF_TRUSTED_ORIGINS = [origin for origin in env_list("CSRF_TRUSTED_ORIGINS") if "*" not in origin]
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -373,7 +375,6 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "America/Sao_Paulo"
 USE_I18N = True
 USE_TZ = True
-LANGUAGE_COOKIE_DOMAIN = SESSION_COOKIE_DOMAIN
 
 # --- Static and media -------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -7,7 +7,6 @@ from .base import configure_stores, env
 
 DEBUG = env("DEBUG", "1") not in {"0", "false", "False"}
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-SESSION_COOKIE_DOMAIN = env("SESSION_COOKIE_DOMAIN") or None
 _database_url, _redis_url = service_urls()
 globals().update(configure_stores(_database_url, _redis_url))
 WHITENOISE_USE_FINDERS = DEBUG

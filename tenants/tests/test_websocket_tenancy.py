@@ -52,8 +52,10 @@ def committed_member(django_db_blocker, acme):
         worker.join()
 
 
-def _communicator(host: str, session_key: str | None):
-    headers = [(b"host", host.encode()), (b"origin", f"http://{host}".encode())]
+def _communicator(host: str, session_key: str | None, origin: str | None = "same"):
+    headers = [(b"host", host.encode())]
+    if origin is not None:
+        headers.append((b"origin", (f"http://{host}" if origin == "same" else origin).encode()))
     if session_key:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()))
     return WebsocketCommunicator(application, "/ws/events/", headers=headers)
@@ -157,3 +159,31 @@ async def test_removed_member_is_disconnected_and_role_change_reconnects(committ
     # Closed by the server or refused: end every application instance (no task left pending).
     for communicator in (again, *sockets.values()):
         await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://other.localhost",  # another company's page (audit M1: it replayed this one's events)
+        "http://localhost",  # the public domain
+        "http://acme.localhost:9999",  # another port is another origin
+        "https://acme.localhost",  # and so is another scheme's
+        "http://evil.example",
+        "null",
+        None,  # no Origin: not a browser page of this host
+    ],
+)
+async def test_only_the_hosts_own_pages_may_open_a_socket(committed_member, acme, origin):
+    key = await sync_to_async(committed_member)(acme)
+    communicator = _communicator("acme.localhost", key, origin=origin)
+    connected, _code = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_same_origin_with_a_port_connects(committed_member, acme):
+    key = await sync_to_async(committed_member)(acme)
+    communicator = _communicator("acme.localhost:8000", key)
+    connected, _code = await communicator.connect()
+    assert connected
+    await communicator.disconnect()

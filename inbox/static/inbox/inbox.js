@@ -48,8 +48,12 @@
   function csrfToken() {
     const input = document.querySelector("input[name=csrfmiddlewaretoken]");
     if (input) return input.value;
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
+    // base.html gives htmx the token; the cookie's name differs in production (__Host-).
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (error) {
+      return "";
+    }
   }
 
   function debounce(key, delay, fn) {
