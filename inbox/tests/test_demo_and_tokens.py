@@ -57,3 +57,23 @@ def test_prune_logs_keeps_recent_events(tenant):
     prune_logs()
     assert list(RealtimeEvent.objects.values_list("pk", flat=True)) == [recent.pk]
     assert list(WebhookEvent.objects.values_list("dedupe_key", flat=True)) == ["pending"]
+
+
+def test_a_token_check_writes_no_token_to_the_logs(cloud_channel, graph, caplog, settings):
+    """Audit M3: httpx logged the debug_token URL, access token included, at INFO on every check."""
+    import logging
+
+    from inbox.services import channel_check_token
+    from inbox.tasks import check_channel_tokens
+
+    caplog.set_level(logging.DEBUG)
+    channel_check_token(channel=cloud_channel)
+    check_channel_tokens()  # the beat task, every 6 hours
+    settings.WHATSAPP_GRAPH_URL = "http://127.0.0.1:9"  # and when Meta cannot be reached
+    check_channel_tokens()
+    assert graph.requests[-1].path == "/v21.0/debug_token"
+    assert cloud_channel.access_token not in caplog.text
+    # the only secret left in the URL is the token being inspected (Graph wants it there), and
+    # the URL is written nowhere; the token that authorizes the call travels in a header
+    assert "access_token" not in graph.requests[-1].query
+    assert graph.requests[-1].headers["Authorization"] == f"Bearer {cloud_channel.access_token}"

@@ -177,6 +177,10 @@ class GraphStub(AsyncStubServer):
             return 404, {}, graph_error(100, "Unknown path components")
         rest = record.path[len(prefix) :]
         if rest == "debug_token":
+            # Graph takes the calling token as ?access_token= or as a bearer header.
+            caller = record.query.get("access_token", [""])[0] or record.headers.get("Authorization", "")[7:]
+            if caller != self.token:
+                return 400, {}, graph_error(190, "An access token is required to request this resource.")
             if record.query.get("input_token", [""])[0] != self.token:
                 return 400, {}, graph_error(190, "Invalid OAuth access token - Cannot parse access token")
             return 200, {}, {"data": {"app_id": "1", "type": "SYSTEM_USER", **self.token_info}}
