@@ -5,10 +5,11 @@ from __future__ import annotations
 import zoneinfo
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
+from tenants.api.permissions import ERR_SUSPENDED
 from tenants.models import Membership, SupportAccess
 from tenants.permissions import Principal
 
@@ -103,7 +104,7 @@ class MembershipMiddleware(MiddlewareMixin):
             elif user.is_staff and self._support_access(request):
                 request.principal = Principal(role="admin", user_id=user.pk, is_support=True)
         if not tenant.is_active and request.principal is not None and not request.principal.is_support:
-            return HttpResponse(status=403, content=b"This workspace is suspended.")
+            return HttpResponseForbidden(str(ERR_SUSPENDED))
         if user.is_authenticated and request.principal is None:
             if request.path.startswith(self.OPEN_PREFIXES):
                 return None

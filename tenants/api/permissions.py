@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from tenants.models import ApiKey, Membership
 from tenants.permissions import Principal
 from tenants.roles import Role
+
+ERR_SUSPENDED = _("This workspace is suspended.")
 
 
 def resolve_principal(request) -> Principal | None:
@@ -48,6 +52,9 @@ class HasCompanyRole(BasePermission):
         if principal is None:
             raise Http404
         request.principal = principal
+        if not request._request.tenant.is_active and not principal.is_support:
+            # Suspended (unpaid, abuse): integrations stop too, not only the pages.
+            raise PermissionDenied(ERR_SUSPENDED)
         if request.method in SAFE_METHODS:
             minimum = getattr(view, "read_role", Role.VIEWER)
         else:

@@ -12,6 +12,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from tenants import lockout
 from tenants.api.base import TenantAPIView
+from tenants.api.permissions import ERR_SUSPENDED
 from tenants.api.tokens import StampedRefreshToken, StampedTokenRefreshSerializer
 
 ERR_EMAIL_UNVERIFIED = _("Confirm your email address before using the API: we sent you a link when you signed up.")
@@ -52,7 +53,17 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
         return data
 
 
-class TokenObtainView(TokenObtainPairView):
+class CompanyOpenMixin:
+    """No token is issued or renewed on the host of a suspended company."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        tenant = getattr(request._request, "tenant", None)
+        if tenant is not None and not tenant.is_active:
+            raise exceptions.PermissionDenied(ERR_SUSPENDED)
+
+
+class TokenObtainView(CompanyOpenMixin, TokenObtainPairView):
     """Exchange email and password for an access and a refresh token."""
 
     permission_classes = ()
@@ -60,7 +71,7 @@ class TokenObtainView(TokenObtainPairView):
     serializer_class = TokenObtainSerializer  # type: ignore[assignment]
 
 
-class TokenRefreshView_(TokenRefreshView):
+class TokenRefreshView_(CompanyOpenMixin, TokenRefreshView):
     """A new access token and a new refresh token; the refresh token sent works only once."""
 
     permission_classes = ()
