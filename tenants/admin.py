@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core import signing
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -14,7 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 from tenants import services
 from tenants.forms import LockoutAdminAuthenticationForm, SupportAccessForm
-from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
+from tenants.middleware import SUPPORT_PERMISSION
+from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, SupportAction, User
 
 admin.site.login_form = LockoutAdminAuthenticationForm
 
@@ -62,7 +64,10 @@ class CompanyAdmin(admin.ModelAdmin):
         return extra + super().get_urls()
 
     def open_workspace(self, request, pk: int):
-        """Ask why, write the audit row, then enter the workspace with a one-time ticket."""
+        """Ask why, write the audit row, then enter the workspace with a one-time ticket.
+        Being staff is not enough: this needs the support permission (or superuser)."""
+        if not request.user.has_perm(SUPPORT_PERMISSION):
+            raise PermissionDenied
         company = get_object_or_404(Company, pk=pk)
         form = SupportAccessForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -130,12 +135,29 @@ class InvitationAdmin(admin.ModelAdmin):
     search_fields = ["email", "company__name"]
     exclude = ["token_hash"]
 
+    def has_add_permission(self, request):
+        return False  # invitations are sent by the company's admins, with a token only email knows
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "company", "prefix", "role", "created_at", "last_used_at", "revoked_at"]
     search_fields = ["name", "prefix", "company__name"]
     exclude = ["key_hash"]
+
+    def has_add_permission(self, request):
+        return False  # keys are created by the company's admins and shown to them once
+
+
+class SupportActionInline(admin.TabularInline):
+    model = SupportAction
+    extra = 0
+    fields = ("created_at", "method", "path", "status")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SupportAccess)
@@ -145,6 +167,7 @@ class SupportAccessAdmin(admin.ModelAdmin):
     list_display = ["created_at", "staff", "company", "reason", "ip_address", "expires_at"]
     list_filter = ["company"]
     search_fields = ["staff__email", "company__name", "reason"]
+    inlines = [SupportActionInline]
 
     def has_add_permission(self, request):
         return False

@@ -10,10 +10,12 @@ from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
 from tenants.api.permissions import ERR_SUSPENDED
-from tenants.models import Membership, SupportAccess
+from tenants.models import Membership, SupportAccess, SupportAction
 from tenants.permissions import Principal
 
 SUPPORT_SESSION_KEY = "support_access"
+SUPPORT_PERMISSION = "tenants.open_workspace"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class HealthCheckMiddleware:
@@ -101,8 +103,10 @@ class MembershipMiddleware(MiddlewareMixin):
             if membership is not None:
                 request.membership = membership
                 request.principal = Principal(role=membership.role, user_id=user.pk)
-            elif user.is_staff and self._support_access(request):
-                request.principal = Principal(role="admin", user_id=user.pk, is_support=True)
+            elif user.is_staff and (access_id := self._support_access(request)):
+                request.principal = Principal(
+                    role="admin", user_id=user.pk, is_support=True, support_access_id=access_id
+                )
         if not tenant.is_active and request.principal is not None and not request.principal.is_support:
             return HttpResponseForbidden(str(ERR_SUSPENDED))
         if user.is_authenticated and request.principal is None:
@@ -111,11 +115,26 @@ class MembershipMiddleware(MiddlewareMixin):
             raise Http404("not a member")
         return None
 
+    def process_response(self, request, response):
+        """Every change made in a support session goes to the audit log (reads do not)."""
+        principal = getattr(request, "principal", None)
+        if principal is not None and principal.support_access_id and request.method not in SAFE_METHODS:
+            SupportAction.objects.create(
+                access_id=principal.support_access_id,
+                method=request.method[:10],
+                path=request.path[:500],
+                status=response.status_code,
+            )
+        return response
+
     @staticmethod
-    def _support_access(request) -> bool:
+    def _support_access(request) -> int | None:
+        """The id of the staff member's live support access to this company: granted by the
+        support ticket, within its window, and only while they hold the support permission."""
         access_id = request.session.get(SUPPORT_SESSION_KEY, {}).get(request.tenant.schema_name)
-        if not access_id:
-            return False
-        return SupportAccess.objects.filter(
+        if not access_id or not request.user.has_perm(SUPPORT_PERMISSION):
+            return None
+        live = SupportAccess.objects.filter(
             pk=access_id, staff=request.user, company=request.tenant, expires_at__gt=timezone.now()
         ).exists()
+        return access_id if live else None

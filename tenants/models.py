@@ -50,6 +50,8 @@ class Company(TenantMixin):
         verbose_name = _("company")
         verbose_name_plural = _("companies")
         ordering = ["name"]
+        # Staff need this (or superuser) to open a company's workspace from the admin.
+        permissions = [("open_workspace", _("Can open a company's workspace for support"))]
 
     def __str__(self) -> str:
         return self.name
@@ -235,3 +237,21 @@ class SupportAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.staff} → {self.company} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SupportAction(models.Model):
+    """Audit log: one change (an unsafe request) made inside a support access."""
+
+    access = models.ForeignKey(SupportAccess, on_delete=models.CASCADE, related_name="actions")
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    status = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("support action")
+        verbose_name_plural = _("support actions")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} → {self.status}"

@@ -24,6 +24,7 @@ class Principal:
     user_id: int | None = None
     api_key_id: int | None = None
     is_support: bool = False
+    support_access_id: int | None = None  # the audit row of a support session
 
     def can(self, minimum: str) -> bool:
         return role_at_least(self.role, minimum)
@@ -40,8 +41,17 @@ ABILITIES: dict[str, str] = {
 }
 
 
-def can(principal: Principal | None, ability: str) -> bool:
-    return principal is not None and principal.can(ABILITIES[ability])
+# Support staff read what an admin reads, but never create what would outlive their visit or
+# change who holds the company (API keys, invitations, roles, members): these abilities are
+# read-only in a support session.
+SUPPORT_READ_ONLY = {"members.manage", "api_keys.manage", "company.delete"}
+ERR_SUPPORT_READ_ONLY = gettext_noop("Support access cannot create API keys or invitations, nor change members.")
+
+
+def can(principal: Principal | None, ability: str, *, write: bool = False) -> bool:
+    if principal is None or not principal.can(ABILITIES[ability]):
+        return False
+    return not (write and principal.is_support and ability in SUPPORT_READ_ONLY)
 
 
 def role_required(ability_or_role: str):
@@ -62,6 +72,12 @@ def role_required(ability_or_role: str):
                 raise Http404
             if not principal.can(minimum):
                 return HttpResponseForbidden(_(ERR_FORBIDDEN))
+            if (
+                principal.is_support
+                and ability_or_role in SUPPORT_READ_ONLY
+                and request.method not in ("GET", "HEAD", "OPTIONS")
+            ):
+                return HttpResponseForbidden(_(ERR_SUPPORT_READ_ONLY))
             return view(request, *args, **kwargs)
 
         wrapper.required_role = minimum  # type: ignore[attr-defined]

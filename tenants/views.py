@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
@@ -34,7 +34,7 @@ from tenants.forms import (
     RoleForm,
 )
 from tenants.models import ApiKey, Company, Invitation, Membership
-from tenants.permissions import role_required
+from tenants.permissions import ERR_SUPPORT_READ_ONLY, can, role_required
 from tenants.roles import Role, assignable_roles
 from ui import navigation
 from ui.pagination import paginate
@@ -268,6 +268,8 @@ def members(request):
     if request.method == "POST":
         if not principal.can(Role.ADMIN):
             raise Http404
+        if not can(principal, "members.manage", write=True):
+            return HttpResponseForbidden(_(ERR_SUPPORT_READ_ONLY))
         if form.is_valid():
             by = _acting_membership(request)
             try:

@@ -264,7 +264,7 @@ def test_support_banner_for_support_staff(tenant_client_factory, acme, make_user
     from tenants.middleware import SUPPORT_SESSION_KEY
     from tenants.models import SupportAccess
 
-    staff = make_user(is_staff=True)
+    staff = make_user(is_staff=True, is_superuser=True)  # superusers hold the support permission
     access = SupportAccess.objects.create(
         staff=staff, company=acme, reason="ticket 123", expires_at=timezone.now() + timedelta(minutes=30)
     )
