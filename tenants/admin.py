@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpResponseRedirect
@@ -77,15 +78,9 @@ class CompanyAdmin(admin.ModelAdmin):
                 reason=form.cleaned_data["reason"],
                 ip=request.META.get("REMOTE_ADDR"),
             )
-            ticket = signing.dumps(
-                {
-                    "c": company.schema_name,
-                    "a": access.pk,
-                    "h": services.handoff_ticket(user=request.user, company=company),
-                },
-                salt="tenants.support",
-            )
-            return HttpResponseRedirect(services.workspace_url(company, f"/support/enter/?t={ticket}"))
+            # Entered like any crossing, bound to this browser (tenants.views.workspace_open).
+            query = urlencode({"support": services.support_ticket(access=access)})
+            return HttpResponseRedirect(services.workspace_url(company, f"/auth/handoff/start/?{query}"))
         context = {
             **self.admin_site.each_context(request),
             "company": company,

@@ -86,7 +86,6 @@ class MembershipMiddleware(MiddlewareMixin):
         "/offline/",
         "/i18n/",
         "/webhooks/",
-        "/support/enter/",
         "/healthz",
         "/readyz",
     )

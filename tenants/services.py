@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -345,23 +346,58 @@ def support_access_open(*, staff: User, company: Company, reason: str, ip: str |
 
 
 # --- Moving a logged-in user between the public domain and a company's domain ---------------
-# Browsers do not share cookies between ``localhost`` and ``acme.localhost``, and a company may
-# later use its own domain, so crossing hosts goes through a short-lived signed ticket.
+# Every host keeps its own cookies, so crossing hosts goes through a short-lived signed ticket.
+# The ticket is bound to the browser that asked for it: the company host first gives that
+# browser a random nonce in a host-only cookie, and the ticket carries the nonce's hash. A
+# ticket minted by someone else (login CSRF: "open this link" logs the victim in as the
+# attacker) finds no matching cookie and is refused. It is spent by a POST only, so a link
+# preview or a prefetch cannot use it up.
 HANDOFF_SALT = "tenants.handoff"
 HANDOFF_MAX_AGE = 60
+HANDOFF_NONCE_MAX_AGE = 120
+SUPPORT_SALT = "tenants.support"
 
 
-def handoff_ticket(*, user: User, company: Company, next_path: str = "/") -> str:
+def handoff_cookie_name() -> str:
+    # __Host-: a page of another subdomain cannot plant its own nonce here (cookie tossing).
+    return "__Host-handoff" if settings.SESSION_COOKIE_SECURE else "handoff"
+
+
+def handoff_nonce() -> str:
     import secrets
 
-    return signing.dumps(
-        {"u": user.pk, "c": company.schema_name, "n": next_path, "j": secrets.token_hex(8)},
-        salt=HANDOFF_SALT,
-    )
+    return secrets.token_urlsafe(32)
 
 
-def handoff_redeem(ticket: str, *, schema_name: str) -> tuple[User, str] | None:
-    """Return ``(user, next_path)`` for a valid, unused ticket issued for this schema."""
+def handoff_browser(nonce: str) -> str:
+    """What the ticket carries of the browser's nonce (the nonce itself never leaves its host)."""
+    import hashlib
+
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def handoff_ticket(
+    *, user: User, company: Company, browser: str, next_path: str = "/", support_access: int | None = None
+) -> str:
+    import secrets
+
+    data = {"u": user.pk, "c": company.schema_name, "n": next_path, "b": browser, "j": secrets.token_hex(8)}
+    if support_access is not None:
+        data["a"] = support_access
+    return signing.dumps(data, salt=HANDOFF_SALT)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    user: User
+    next_path: str
+    support_access: int | None
+
+
+def handoff_redeem(ticket: str, *, schema_name: str, nonce: str) -> Handoff | None:
+    """The handoff of a valid, unused ticket issued for this schema and this browser's nonce."""
+    import hmac
+
     from django.core.cache import cache
 
     try:
@@ -369,6 +405,8 @@ def handoff_redeem(ticket: str, *, schema_name: str) -> tuple[User, str] | None:
     except signing.BadSignature:
         return None
     if data.get("c") != schema_name:
+        return None
+    if not nonce or not hmac.compare_digest(str(data.get("b", "")), handoff_browser(nonce)):
         return None
     # One use only: the ticket id is remembered until the ticket would have expired anyway.
     with schema_context("public"):
@@ -380,7 +418,25 @@ def handoff_redeem(ticket: str, *, schema_name: str) -> tuple[User, str] | None:
     next_path = data.get("n") or "/"
     if not next_path.startswith("/") or next_path.startswith("//"):
         next_path = "/"
-    return user, next_path
+    return Handoff(user=user, next_path=next_path, support_access=data.get("a"))
+
+
+def support_ticket(*, access: SupportAccess) -> str:
+    """Names a support access on its way to the company host (signed; short-lived)."""
+    return signing.dumps({"a": access.pk, "c": access.company.schema_name}, salt=SUPPORT_SALT)
+
+
+def support_ticket_access(ticket: str, *, staff: User, company: Company) -> SupportAccess | None:
+    """The live support access a ticket names, if it is this staff member's for this company."""
+    try:
+        data = signing.loads(ticket, salt=SUPPORT_SALT, max_age=HANDOFF_NONCE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if data.get("c") != company.schema_name:
+        return None
+    return SupportAccess.objects.filter(
+        pk=data.get("a"), staff=staff, company=company, expires_at__gt=timezone.now()
+    ).first()
 
 
 @transaction.atomic

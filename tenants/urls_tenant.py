@@ -4,8 +4,8 @@ from tenants import views
 
 urlpatterns = [
     path("", views.workspace_home, name="dashboard"),
+    path("auth/handoff/start/", views.handoff_start, name="handoff-start"),
     path("auth/handoff/", views.handoff, name="handoff"),
-    path("support/enter/", views.support_enter, name="support-enter"),
     path("settings/members/", views.members, name="members"),
     path("settings/members/<int:pk>/role/", views.member_role, name="member-role"),
     path("settings/members/<int:pk>/remove/", views.member_remove, name="member-remove"),

@@ -4,6 +4,8 @@ The PWA files and the interface kit page are the ``ui`` app's."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from allauth.account.adapter import get_adapter as get_account_adapter
 from django.apps import apps
 from django.conf import settings
@@ -33,6 +35,7 @@ from tenants.forms import (
     ProfileForm,
     RoleForm,
 )
+from tenants.middleware import SUPPORT_PERMISSION, SUPPORT_SESSION_KEY
 from tenants.models import ApiKey, Company, Invitation, Membership
 from tenants.permissions import ERR_SUPPORT_READ_ONLY, can, role_required
 from tenants.roles import Role, assignable_roles
@@ -72,13 +75,33 @@ def workspaces(request):
 
 @login_required
 def workspace_open(request, slug: str):
-    """Send a logged-in member to their company's domain with a one-time ticket."""
+    """Send a logged-in member (or support staff with a support ticket) to the company's
+    domain with a one-time ticket bound to their browser (``services.handoff_ticket``).
+
+    Without ``b`` (the hash of the browser's nonce) the company host is asked for one first: it
+    sets the nonce in a cookie of its own and sends the browser back here with its hash."""
     company = get_object_or_404(Company, slug=slug, is_active=True)
-    if not Membership.objects.filter(user=request.user, company=company).exists():
+    support = request.GET.get("support", "")
+    access = None
+    if support:
+        access = services.support_ticket_access(support, staff=request.user, company=company)
+        if access is None or not request.user.has_perm(SUPPORT_PERMISSION):
+            raise Http404
+    elif not Membership.objects.filter(user=request.user, company=company).exists():
         raise Http404
     next_path = request.GET.get("next", "/")
-    ticket = services.handoff_ticket(user=request.user, company=company, next_path=next_path)
-    return HttpResponseRedirect(services.workspace_url(company, f"/auth/handoff/?t={ticket}"))
+    browser = request.GET.get("b", "")
+    if len(browser) != 64:
+        query = urlencode({"next": next_path, **({"support": support} if support else {})})
+        return HttpResponseRedirect(services.workspace_url(company, f"/auth/handoff/start/?{query}"))
+    ticket = services.handoff_ticket(
+        user=request.user,
+        company=company,
+        browser=browser,
+        next_path=next_path,
+        support_access=access.pk if access else None,
+    )
+    return HttpResponseRedirect(services.workspace_url(company, f"/auth/handoff/?{urlencode({'t': ticket})}"))
 
 
 def invitation(request, token: str):
@@ -106,13 +129,54 @@ def invitation(request, token: str):
 
 
 # --- Company domain ------------------------------------------------------------------------------
+def handoff_start(request):
+    """First leg of a crossing: give this browser a nonce (host-only cookie) and ask the
+    public domain for a ticket bound to it."""
+    nonce = services.handoff_nonce()
+    query = {"next": request.GET.get("next", "/"), "b": services.handoff_browser(nonce)}
+    if request.GET.get("support"):
+        query["support"] = request.GET["support"]
+    response = HttpResponseRedirect(services.public_url(f"/workspaces/{request.tenant.slug}/open/?{urlencode(query)}"))
+    response.set_cookie(
+        services.handoff_cookie_name(),
+        nonce,
+        max_age=services.HANDOFF_NONCE_MAX_AGE,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
 def handoff(request):
-    redeemed = services.handoff_redeem(request.GET.get("t", ""), schema_name=request.tenant.schema_name)
+    """Last leg: a GET shows a form the page submits at once (nothing is spent); the POST spends
+    the ticket, in the browser whose nonce it carries only."""
+    if request.method != "POST":
+        return render(request, "tenants/handoff.html", {"ticket": request.GET.get("t", "")})
+    redeemed = services.handoff_redeem(
+        request.POST.get("t", ""),
+        schema_name=request.tenant.schema_name,
+        nonce=request.COOKIES.get(services.handoff_cookie_name(), ""),
+    )
     if redeemed is None:
         return redirect("account_login")
-    user, next_path = redeemed
+    user = redeemed.user
+    if redeemed.support_access is not None:
+        if not user.is_staff or not user.has_perm(SUPPORT_PERMISSION):
+            return redirect("account_login")
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    return redirect(next_path)
+    if redeemed.support_access is not None:
+        grants = request.session.get(SUPPORT_SESSION_KEY, {})
+        grants[request.tenant.schema_name] = redeemed.support_access
+        request.session[SUPPORT_SESSION_KEY] = grants
+    response = redirect(redeemed.next_path)
+    response.delete_cookie(services.handoff_cookie_name())
+    if user.language:
+        # Cookies stay on their host: bring the person's own language along.
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, user.language, max_age=365 * 24 * 3600, secure=settings.SESSION_COOKIE_SECURE
+        )
+    return response
 
 
 def workspace_home(request):
@@ -433,28 +497,3 @@ def profile(request):
         "memberships": selectors.memberships_for_user(user=user),
     }
     return render(request, "tenants/profile.html", context)
-
-
-def support_enter(request):
-    """Redeem a support ticket issued from the admin (the audit row already exists)."""
-    from django.core import signing
-
-    from tenants.middleware import SUPPORT_SESSION_KEY
-
-    try:
-        data = signing.loads(request.GET.get("t", ""), salt="tenants.support", max_age=120)
-    except signing.BadSignature:
-        raise Http404 from None
-    if data.get("c") != request.tenant.schema_name:
-        raise Http404
-    redeemed = services.handoff_redeem(data["h"], schema_name=request.tenant.schema_name)
-    if redeemed is None:
-        raise Http404
-    user, _next = redeemed
-    if not user.is_staff:
-        raise Http404
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    grants = request.session.get(SUPPORT_SESSION_KEY, {})
-    grants[request.tenant.schema_name] = data["a"]
-    request.session[SUPPORT_SESSION_KEY] = grants
-    return redirect("/")

@@ -271,6 +271,10 @@
 
   /* --- Start -------------------------------------------------------------------------------- */
   function start() {
+    // A form that only carries a one-time ticket (the host handoff) goes at once; its button
+    // stays for browsers without JavaScript.
+    var auto = document.querySelector("form[data-autosubmit]");
+    if (auto) { auto.submit(); return; }
     document.querySelectorAll("#toasts [data-toast-item]").forEach(arm);
     // Tab bars scroll sideways on phones: bring the current tab into view.
     document.querySelectorAll("[data-tabs]").forEach(function (bar) {
