@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 from collections import deque
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 import httptools
@@ -37,9 +38,40 @@ REASONS = {
     403: b"Forbidden",
     404: b"Not Found",
     405: b"Method Not Allowed",
+    408: b"Request Timeout",
     413: b"Content Too Large",
+    414: b"URI Too Long",
+    431: b"Request Header Fields Too Large",
     500: b"Internal Server Error",
+    503: b"Service Unavailable",
 }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one unauthenticated client may hold of a process (the port faces the internet).
+
+    httptools buffers the request line and every header without limit, so they are counted
+    here; the timers cut off clients that send slowly (slow loris) or sit idle."""
+
+    max_url: int = 2048  # Meta's URLs are ~90 bytes
+    max_head: int = 16 * 1024  # request line and headers together
+    header_timeout: float = 10.0  # first byte of a request to the end of its headers
+    body_timeout: float = 30.0  # end of the headers to the end of the body
+    idle_timeout: float = 60.0  # keep-alive with nothing in flight
+    max_connections: int = 1024  # per process (Meta keeps a few dozen open)
+
+    @classmethod
+    def from_environment(cls) -> Limits:
+        return cls(max_connections=int(os.environ.get("INTAKE_MAX_CONNECTIONS", cls.max_connections)))
+
+
+# Seconds a refused connection is still read (and dropped) before it is closed.
+LINGER = 1.0
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing a request that was answered already."""
 
 
 def http_response(status: int, text: bytes, keep_alive: bool = True) -> bytes:
@@ -104,33 +136,60 @@ class IntakeProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection: keep-alive, pipelining (answers leave in request order),
     ``Content-Length`` or chunked bodies (httptools decodes both)."""
 
-    def __init__(self, app: IntakeApp, connections: set):
+    def __init__(self, app: IntakeApp, connections: set, limits: Limits | None = None):
         self.app = app
         self.connections = connections
+        self.limits = limits or Limits()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.answers: deque[tuple[asyncio.Future, bool]] = deque()
         self.paused = False
+        self.phase = "idle"  # idle -> head -> body -> idle
+        # When the current phase must be over (checked by the server's sweep, ``sweep``: one
+        # timer per process instead of a timer per request on the hot path).
+        self.deadline = 0.0
+        self.lingering: asyncio.Transport | None = None
         self._reset()
 
     def _reset(self) -> None:
-        self.url = b""
+        self.url_parts: list[bytes] = []
+        self.url_size = 0
+        self.head_size = 0
         self.host = b""
         self.signature = b""
         self.chunks: list[bytes] = []
         self.size = 0
 
+    @property
+    def url(self) -> bytes:
+        return b"".join(self.url_parts)
+
     # asyncio.Protocol
 
     def connection_made(self, transport) -> None:
         self.transport = transport
-        self.connections.add(self)
+        full = len(self.connections) >= self.limits.max_connections
+        self.connections.add(self)  # a refused one too: the sweep ends its lingering close
+        if full:
+            self._refuse(503, b"too many connections")
+            return
+        self._arm(self.limits.idle_timeout)
 
     def connection_lost(self, exc) -> None:
         self.connections.discard(self)
+        self.lingering = None
         self.transport = None  # requests already read are still recorded; nobody to answer
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return  # refused: the rest of what the client sends is dropped
+        if self.phase == "head":
+            # httptools keeps a header until it is complete: count what arrives while the
+            # head is open (a chunk that ends the head may carry body bytes, so it passes).
+            self.head_size += len(data)
+            if self.head_size > self.limits.max_head and b"\r\n\r\n" not in data:
+                self._refuse(431, b"headers too large")
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -142,16 +201,31 @@ class IntakeProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._reset()
+        self.phase = "head"
+        self._arm(self.limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
-        self.url += url
+        self.url_size += len(url)
+        self.head_size += len(url)
+        if self.url_size > self.limits.max_url:
+            self._refuse(414, b"url too long")
+            raise _Refused
+        self.url_parts.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > self.limits.max_head:
+            self._refuse(431, b"headers too large")
+            raise _Refused
         name = name.lower()
         if name == b"host":
             self.host = value
         elif name == b"x-hub-signature-256":
             self.signature = value
+
+    def on_headers_complete(self) -> None:
+        self.phase = "body"
+        self._arm(self.limits.body_timeout)
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
@@ -161,6 +235,8 @@ class IntakeProtocol(asyncio.Protocol):
             self.chunks = []
 
     def on_message_complete(self) -> None:
+        self.phase = "idle"
+        self._arm(self.limits.idle_timeout)
         body = b"".join(self.chunks) if self.size <= MAX_BODY else None
         task = asyncio.ensure_future(
             self.app.handle(self.parser.get_method(), self.url, self.host, self.signature, body)
@@ -196,8 +272,39 @@ class IntakeProtocol(asyncio.Protocol):
             self.paused = False
 
     def _refuse(self, status: int, text: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(http_response(status, text, keep_alive=False))
+        """Answer and hang up. The client may still be sending (a huge URL): closing at once
+        with its bytes unread would reset the connection and lose the answer, so the write
+        side is shut and what arrives is dropped for a moment first (a lingering close)."""
+        transport, self.transport = self.transport, None
+        if transport is None:
+            return
+        transport.write(http_response(status, text, keep_alive=False))
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.lingering = transport
+            self.deadline = asyncio.get_running_loop().time() + LINGER
+        else:
+            transport.close()
+
+    # deadlines
+
+    def _arm(self, seconds: float) -> None:
+        self.deadline = asyncio.get_running_loop().time() + seconds
+
+    def check(self, now: float) -> None:
+        """Called by the sweep: end whatever overstayed its phase."""
+        if now < self.deadline:
+            return
+        if self.lingering is not None:
+            self.lingering.close()
+            self.lingering = None
+        elif self.transport is None:
+            return
+        elif self.phase != "idle":
+            self._refuse(408, b"request timeout")
+        elif self.answers:
+            self._arm(self.limits.idle_timeout)  # answers still being written: not idle
+        else:
             self.transport.close()
             self.transport = None
 
@@ -206,18 +313,35 @@ class IntakeProtocol(asyncio.Protocol):
         return not self.answers
 
 
-async def start(app: IntakeApp, host: str, port: int) -> tuple[asyncio.Server, set]:
+async def start(app, host: str, port: int, limits: Limits | None = None) -> tuple[asyncio.Server, set]:
     """Listen; returns the server and the live connections (for a graceful stop)."""
     connections: set[IntakeProtocol] = set()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: IntakeProtocol(app, connections), host, port, reuse_port=True, backlog=2048
+    limits = limits or Limits.from_environment()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: IntakeProtocol(app, connections, limits), host, port, reuse_port=True, backlog=2048
     )
+    server.sweeper = loop.create_task(sweep(connections, limits))  # type: ignore[attr-defined]
     return server, connections
+
+
+async def sweep(connections: set, limits: Limits) -> None:
+    """Cut off the connections that overstayed (slow, idle, lingering), a few times a second."""
+    loop = asyncio.get_running_loop()
+    interval = min(limits.header_timeout, limits.body_timeout, limits.idle_timeout, LINGER) / 3
+    while True:
+        await asyncio.sleep(interval)
+        now = loop.time()
+        for connection in list(connections):
+            connection.check(now)
 
 
 async def stop(server: asyncio.Server, connections: set, timeout: float = 10.0) -> None:
     """Stop listening, let every request already read get its answer, then close."""
     server.close()
+    sweeper = getattr(server, "sweeper", None)
+    if sweeper is not None:
+        sweeper.cancel()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while any(not c.idle for c in connections) and loop.time() < deadline:
