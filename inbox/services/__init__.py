@@ -108,6 +108,7 @@ from inbox.services.webhook_events import (
     webhook_drain_trigger,
     webhook_event_record,
     webhook_events_process,
+    webhook_events_reprocess,
 )
 
 __all__ = [
@@ -198,4 +199,5 @@ __all__ = [
     "webhook_drain_trigger",
     "webhook_event_record",
     "webhook_events_process",
+    "webhook_events_reprocess",
 ]
