@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -20,6 +22,8 @@ from inbox.api import serializers as s
 from inbox.models import CannedResponse, Conversation, Label, Message
 from tenants.api.base import TenantViewSet
 from tenants.roles import Role
+
+ERR_ATTACH_FILE = gettext_noop("Attach a file.")
 
 
 def _as_drf(exc: DjangoValidationError) -> ValidationError:
@@ -138,7 +142,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
                 agent_id = data.validated_data.get("assignee")
                 agent = User.objects.filter(pk=agent_id).first() if agent_id else None
                 if agent_id and agent is None:
-                    raise DjangoValidationError(services.ERR_NOT_AN_AGENT)
+                    raise DjangoValidationError(_(services.ERR_NOT_AN_AGENT))
                 services.conversation_assign(conversation=conversation, agent=agent, by=_actor(request))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
@@ -242,7 +246,7 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
             elif v["type"] == "media":
                 upload = v.get("file")
                 if upload is None:
-                    raise ValidationError({"file": ["Attach a file."]})
+                    raise ValidationError({"file": [_(ERR_ATTACH_FILE)]})
                 message = services.message_send_media(
                     conversation=conversation,
                     content=upload.read(),
