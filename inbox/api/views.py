@@ -171,9 +171,12 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         conversation = self._conversation(pk)
         data = s.InboxLabelsInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.conversation_set_labels(
-            conversation=conversation, label_ids=data.validated_data["labels"], by=_actor(request)
-        )
+        try:
+            services.conversation_set_labels(
+                conversation=conversation, label_ids=data.validated_data["labels"], by=_actor(request)
+            )
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
         return self._done(conversation)
 
     @extend_schema(request=None, responses=s.InboxConversationOutput)
