@@ -265,7 +265,12 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
                 )
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(s.InboxMessageOutput(message).data, status=status.HTTP_201_CREATED)
+        # A retry that raced the first attempt past the check above gets the first one's
+        # message from the service: 200, as for any retry.
+        created = getattr(message, "is_new", True)
+        return Response(
+            s.InboxMessageOutput(message).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class LabelViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantViewSet):
