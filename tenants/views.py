@@ -4,6 +4,7 @@ The PWA files and the interface kit page are the ``ui`` app's."""
 
 from __future__ import annotations
 
+from allauth.account.views import SignupView as AllauthSignupView
 from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
@@ -95,6 +96,24 @@ def invitation(request, token: str):
         return redirect("workspace-open", slug=membership.company.slug)
     request.session[PENDING_INVITATION_KEY] = token
     return render(request, "tenants/invitation.html", {"invitation": invite})
+
+
+class SignupView(AllauthSignupView):
+    """allauth's sign-up, told about the invitation this browser is following (if any): the
+    form then asks for no company name (the person joins the inviting company)."""
+
+    def _invitation(self):
+        token = self.request.session.get(PENDING_INVITATION_KEY)
+        return services.invitation_lookup(token) if token else None
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "invitation": self._invitation()}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "invitation": self._invitation()}
+
+
+signup = SignupView.as_view()
 
 
 # --- Company domain ------------------------------------------------------------------------------
