@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -100,18 +101,6 @@ def _encode(values: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode(raw: str | None) -> list | None:
-    if not raw:
-        return None
-    try:
-        values = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], int):
-        return None
-    return values
-
-
 @dataclass(frozen=True)
 class SortSpec:
     column: str | None  # the sort column besides id (None: id only)
@@ -127,6 +116,57 @@ SPECS = {
     "-last_interaction": SortSpec("last_interaction_at", True, nullable=True),
 }
 _CASTS = {"last_interaction_at": "::timestamptz"}
+
+
+ERR_CURSOR = _("This page link is not valid (it may have been changed by hand). Start again from the first page.")
+# Contact ids are PostgreSQL bigints.
+_MAX_ID = 2**63 - 1
+
+
+class CursorError(ValueError):
+    """A page cursor (``after``/``before``) that we did not write: refused, never run."""
+
+    def __init__(self):
+        super().__init__(str(ERR_CURSOR))
+        self.message = ERR_CURSOR
+
+
+def _decode(raw: str | None, spec: SortSpec) -> list | None:
+    """The ``[sort value, id]`` of a cursor, checked against the sort it pages through (a
+    cursor travels through URLs: anything may come back). Raises ``CursorError``."""
+    if not raw:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, TypeError, RecursionError):
+        raise CursorError() from None
+    if not isinstance(values, list) or len(values) != 2:
+        raise CursorError()
+    value, pk = values
+    if isinstance(pk, bool) or not isinstance(pk, int) or not 0 <= pk <= _MAX_ID:
+        raise CursorError()
+    if spec.column is None:
+        return [None, pk]  # the id is the whole position
+    if value is None:
+        if not spec.nullable:
+            raise CursorError()
+        return [None, pk]
+    if spec.column in _CASTS:  # a timestamp, written by ``_cursor_of`` with ``isoformat()``
+        try:
+            return [datetime.fromisoformat(value).isoformat(), pk]
+        except (TypeError, ValueError):
+            raise CursorError() from None
+    if not isinstance(value, str) or "\x00" in value or not _encodable(value):
+        raise CursorError()
+    return [value, pk]
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape
+        return False
+    return True
 
 
 def _order(spec: SortSpec, reverse: bool) -> list:
@@ -312,10 +352,11 @@ def _nullable_rows(queryset, spec: SortSpec, cursor, reverse: bool, limit: int, 
 
 def keyset_page(request, queryset: QuerySet[Contact], sort: str, *, search: str = "") -> TablePage:
     """One page of contacts in ``sort`` order from the request's ``after``/``before``/``size``.
-    ``search``: the queryset filters by a search term (see ``SEARCH_WINDOW``)."""
+    ``search``: the queryset filters by a search term (see ``SEARCH_WINDOW``). Raises
+    ``CursorError`` for a cursor that is not one of ours."""
     spec = SPECS.get(sort, SPECS[DEFAULT_SORT])
     size = page_size_from(request, default=25)
-    after, before = _decode(request.GET.get("after")), _decode(request.GET.get("before"))
+    after, before = _decode(request.GET.get("after"), spec), _decode(request.GET.get("before"), spec)
     reverse = before is not None and after is None
     cursor = before if reverse else after
     if spec.nullable:

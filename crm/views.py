@@ -37,7 +37,7 @@ from crm.forms import (
     OptOutSettingsForm,
 )
 from crm.importing import MAX_UPLOAD_MB, ImportFileError, mapping_clean, target_labels
-from crm.listing import DEFAULT_SORT, SORTS, contacts_for_query, keyset_page, needs_bounded_search
+from crm.listing import DEFAULT_SORT, SORTS, CursorError, contacts_for_query, keyset_page, needs_bounded_search
 from crm.models import (
     BulkAction,
     BulkOperation,
@@ -97,7 +97,16 @@ def _list_context(request):
     except FilterError as exc:
         error = str(exc.message)
         queryset, clean, segment = Contact.objects.none(), {}, None
-    page = keyset_page(request, queryset, sort, search=needs_bounded_search(clean))
+    try:
+        page = keyset_page(request, queryset, sort, search=needs_bounded_search(clean))
+    except CursorError as exc:
+        # A link changed by hand: say so above the first page (answered 400, see contact_list).
+        error = str(exc.message)
+        first = request.GET.copy()
+        for key in ("after", "before"):
+            first.pop(key, None)
+        request.GET = first
+        page = keyset_page(request, queryset, sort, search=needs_bounded_search(clean))
     tag_ids = {t for c in page.items for t in c.tag_ids}
     tags = tags_by_id(tag_ids) if tag_ids else {}
     owners = users_by_id(c.owner_id for c in page.items)
@@ -128,7 +137,9 @@ def _list_context(request):
 def contact_list(request):
     context = _list_context(request)
     if request.htmx and request.htmx.target == "contacts":
+        # The table swaps in with the error above it (htmx swaps no 4xx answer).
         return render(request, "crm/partials/contact_table.html", context)
+    status = 400 if context["filter_error"] else 200
     context.update(
         {
             "segments": list(Segment.objects.all()),
@@ -141,7 +152,7 @@ def contact_list(request):
             "undo": bulk_operation_undoable(user_id=request.user.pk),
         }
     )
-    return render(request, "crm/contact_list.html", context)
+    return render(request, "crm/contact_list.html", context, status=status)
 
 
 @role_required(Role.VIEWER)

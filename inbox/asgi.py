@@ -28,12 +28,13 @@ from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+from core.jsonlimits import json_too_deep, pg_text
 from core.redis import async_redis_client
 from core.tasks import enqueue
 
 # Imported by config.asgi after Django is set up (the webhook module reads models and settings).
 from inbox import webhooks
-from inbox.services.webhook_events import DRAIN_KEY, DRAIN_KEY_TTL
+from inbox.services.webhook_events import DRAIN_KEY, DRAIN_KEY_TTL, ERR_MALFORMED, ERR_NOT_STORED, ERR_TOO_DEEP
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,11 @@ class _GroupWriter:
     """Writes queued webhook rows in batches on one async connection (group commit).
 
     A row is ``(schema, provider, channel id, dedupe key, body, future)``. The JSON is checked by
-    PostgreSQL (the ``jsonb`` cast) rather than parsed here first; a batch it refuses is written
-    again row by row, and the rows it refuses on their own are kept as malformed."""
+    PostgreSQL (the ``jsonb`` cast) rather than parsed here first; only its depth is checked
+    here (cheaply, see ``core.jsonlimits``), since a body nested thousands of levels deep runs
+    PostgreSQL's parser out of stack. A batch that fails for any database error is written
+    again row by row, and a row refused on its own is kept as raw text, parked as dead: a
+    valid delivery is never refused because of its neighbours, and a signed one never lost."""
 
     def __init__(self):
         self.pending: list[tuple] = []
@@ -140,32 +144,82 @@ class _GroupWriter:
                         row[5].set_exception(exc)
 
     async def _write(self, batch: list[tuple]) -> None:
-        if self.conn is None or self.conn.closed:
+        """Write a batch; raises only when the database cannot be reached at all."""
+        if self.conn is None or self.conn.closed or self.conn.broken:
             self.conn = await self._connect()
         groups: dict[tuple, list[tuple]] = defaultdict(list)
         for row in batch:
             groups[row[:3]].append(row)
         for (schema, provider, channel_id), rows in groups.items():
-            try:
-                inserted = await self._insert(schema, provider, channel_id, rows)
-            except psycopg.errors.DataError:
-                # Not JSON (or not UTF-8) somewhere in the batch: find which, keep the others.
-                inserted = set()
-                for row in rows:
-                    try:
-                        inserted |= await self._insert(schema, provider, channel_id, [row])
-                    except psycopg.errors.DataError:
-                        inserted |= await self._insert_malformed(schema, provider, channel_id, row)
+            deep: list[tuple] = []
+            if any(json_too_deep(row[4]) for row in rows):  # rare: split only then
+                deep = [row for row in rows if json_too_deep(row[4])]
+                rows = [row for row in rows if not json_too_deep(row[4])]
+            outcomes: dict[int, bool | BaseException] = {}
+            if rows:
+                try:
+                    inserted = await self._insert(schema, provider, channel_id, rows)
+                    outcomes.update((id(row), row[3] in inserted) for row in rows)
+                except psycopg.Error as exc:
+                    # Not JSON (or not UTF-8) somewhere in the batch, or anything else the
+                    # database refused: find which rows, keep the others.
+                    logger.warning("webhook batch of %d refused (%s); writing it row by row", len(rows), exc)
+                    if self.conn.broken or self.conn.closed:
+                        self.conn = await self._connect()
+                    await self._one_by_one(schema, provider, channel_id, rows, outcomes)
+            if deep:
+                await self._one_by_one(schema, provider, channel_id, deep, outcomes, reason=ERR_TOO_DEEP)
+            for row in [*rows, *deep]:
+                outcome = outcomes[id(row)]
+                if row[5].done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    row[5].set_exception(outcome)
+                else:
+                    row[5].set_result(outcome)
+
+    async def _one_by_one(
+        self, schema: str, provider: str, channel_id: int, rows: list[tuple], outcomes: dict, reason: str = ""
+    ) -> None:
+        """Each row in a savepoint of its own, in one transaction (one WAL flush). A row the
+        database refuses is written again as raw text with the reason; a row refused even so
+        (its company's schema just went away) fails alone."""
+        results: dict[int, bool | BaseException] = {}
+        async with self.conn.transaction():
             for row in rows:
-                if not row[5].done():
-                    row[5].set_result(row[3] in inserted)
+                try:
+                    async with self.conn.transaction():
+                        if reason:
+                            keys = await self._insert_malformed(schema, provider, channel_id, row, reason)
+                        else:
+                            keys = await self._insert(schema, provider, channel_id, [row])
+                    results[id(row)] = row[3] in keys
+                    continue
+                except psycopg.errors.DataError:
+                    why = reason or ERR_MALFORMED
+                except psycopg.Error as exc:
+                    if self.conn.broken:
+                        raise
+                    logger.warning("webhook row refused by the database: %s", exc)
+                    why = reason or ERR_NOT_STORED
+                try:
+                    async with self.conn.transaction():
+                        keys = await self._insert_malformed(schema, provider, channel_id, row, why)
+                    results[id(row)] = row[3] in keys
+                except psycopg.Error as exc:
+                    if self.conn.broken:
+                        raise
+                    logger.exception("webhook row could not be recorded")
+                    results[id(row)] = exc
+        outcomes.update(results)  # only once committed
 
     async def _insert(self, schema: str, provider: str, channel_id: int, rows: list[tuple]) -> set[str]:
         # Two array parameters instead of a statement per row: the statement costs about the
         # same whether it carries one delivery or a thousand.
         query = sql.SQL(
-            "INSERT INTO {}.inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
-            " SELECT %s, %s, d, j::jsonb, '', now(), '' FROM unnest(%b::text[], %b::text[]) AS t(d, j)"
+            "INSERT INTO {}.inbox_webhookevent"
+            " (provider, channel_id, dedupe_key, payload, body, received_at, error, attempts)"
+            " SELECT %s, %s, d, j::jsonb, '', now(), '', 0 FROM unnest(%b::text[], %b::text[]) AS t(d, j)"
             " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
         ).format(sql.Identifier(schema))
         keys = _text_array([row[3].encode() for row in rows])
@@ -173,14 +227,16 @@ class _GroupWriter:
         cursor = await self.conn.execute(query, [provider, channel_id, keys, bodies])
         return {r[0] for r in await cursor.fetchall()}
 
-    async def _insert_malformed(self, schema: str, provider: str, channel_id: int, row: tuple) -> set[str]:
+    async def _insert_malformed(self, schema: str, provider: str, channel_id: int, row: tuple, reason: str) -> set[str]:
+        """The body as text, parked as dead at once: nothing in it can be processed."""
         query = sql.SQL(
-            "INSERT INTO {}.inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
-            " VALUES (%s, %s, %s, NULL, %s, now(), 'malformed JSON')"
+            "INSERT INTO {}.inbox_webhookevent"
+            " (provider, channel_id, dedupe_key, payload, body, received_at, error, attempts, processed_at, dead_at)"
+            " VALUES (%s, %s, %s, NULL, %s, now(), %s, 0, now(), now())"
             " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
         ).format(sql.Identifier(schema))
-        text = row[4].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-        cursor = await self.conn.execute(query, [provider, channel_id, row[3], text])
+        text = pg_text(row[4].decode("utf-8", errors="replace"))
+        cursor = await self.conn.execute(query, [provider, channel_id, row[3], text, reason])
         return {r[0] for r in await cursor.fetchall()}
 
 

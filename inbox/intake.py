@@ -101,8 +101,12 @@ class IntakeApp:
         self.on_public_domain = on_public_domain
 
     async def handle(self, method: bytes, url: bytes, host: bytes, signature: bytes, body: bytes | None):
-        parsed = httptools.parse_url(url)
-        path = parsed.path.decode("latin-1")
+        try:
+            parsed = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            return 400, b"bad request"
+        # An absolute-form target (``POST http://host/path``) may have no path at all.
+        path = (parsed.path or b"/").decode("latin-1")
         if path == "/healthz" and method in (b"GET", b"HEAD"):
             return 200, b"ok"  # for the load balancer
         match = self.path_re.match(path)

@@ -343,7 +343,16 @@ class WebhookEvent(models.Model):
     body = models.TextField(_("raw body"), blank=True)
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    # Processed: why parts were skipped. Failed or dead: why processing failed.
     error = models.TextField(_("error"), blank=True)
+    # Processing that failed (an exception, not a skipped part) is retried with backoff: the
+    # event stays pending until ``retry_at``, and after ``MAX_ATTEMPTS`` it is parked as dead
+    # (``processed_at`` and ``dead_at`` set) so it never holds back the events after it.
+    # A database default: rows written by raw INSERTs (the intake, an older release during a
+    # rolling deploy) need not name it.
+    attempts = models.PositiveSmallIntegerField(_("attempts"), db_default=0)
+    retry_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    dead_at = models.DateTimeField(_("given up at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("webhook event")
@@ -352,10 +361,17 @@ class WebhookEvent(models.Model):
         indexes = [
             # The worker drains unprocessed events in arrival order.
             models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="inbox_webhook_pending"),
+            # The channel page counts its dead events; only dead rows are in this index, so a
+            # delivery that is processed normally never touches it.
+            models.Index(fields=["channel", "id"], condition=Q(dead_at__isnull=False), name="inbox_webhook_dead"),
         ]
 
     def __str__(self) -> str:
         return f"{self.provider} {self.dedupe_key[:16]}"
+
+    @property
+    def is_dead(self) -> bool:
+        return self.dead_at is not None
 
 
 class RealtimeEvent(models.Model):

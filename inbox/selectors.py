@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,9 +46,50 @@ def whatsapp_web_channels_to_resume() -> list[int]:
     return [c.pk for c in channels if c.session_data]
 
 
-def webhook_events_pending() -> bool:
-    """Whether the company has recorded webhook deliveries not processed yet."""
-    return WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+def webhook_events_pending(*, now: datetime | None = None) -> bool:
+    """Whether the company has webhook deliveries to process now (not processed yet, and not
+    waiting for a later attempt)."""
+    now = now or timezone.now()
+    return (
+        WebhookEvent.objects.filter(processed_at__isnull=True)
+        .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .exists()
+    )
+
+
+@dataclass(frozen=True)
+class DeadWebhooks:
+    """Deliveries of a channel that could not be processed: how many, and the latest."""
+
+    count: int
+    last_error: str = ""
+    last_at: datetime | None = None
+
+
+def channel_dead_webhooks(channel: Channel) -> DeadWebhooks:
+    """The channel page's count of dead deliveries and the reason of the latest one (both read
+    ``inbox_webhook_dead``, an index of the dead rows only)."""
+    dead = WebhookEvent.objects.filter(channel=channel, dead_at__isnull=False)
+    count = dead.count()
+    if not count:
+        return DeadWebhooks(count=0)
+    last = dead.order_by("-id").only("error", "dead_at").first()
+    if last is None:  # parked events were sent back to the queue meanwhile
+        return DeadWebhooks(count=0)
+    return DeadWebhooks(count=count, last_error=webhook_error_display(last.error), last_at=last.dead_at)
+
+
+def webhook_error_display(error: str) -> str:
+    """A stored processing error in the reader's language: the reasons we write are English
+    message ids (``inbox.services.webhook_events.ERR_*``); what follows "Processing failed:"
+    (an exception's text) and notes on skipped parts are shown as stored."""
+    from django.utils.translation import gettext
+
+    from inbox.services.webhook_events import ERR_FAILED
+
+    if error.startswith(ERR_FAILED):
+        return gettext(ERR_FAILED) + error[len(ERR_FAILED) :]
+    return gettext(error) if error else ""
 
 
 def channel_list() -> QuerySet[Channel]:

@@ -52,7 +52,8 @@ def webhook_drain(schema_name: str) -> int:
 
 @shared_task(name="inbox.webhook_drain_all", ignore_result=True)
 def webhook_drain_all() -> None:
-    """Safety net (beat): queue a drain for every company with events left unprocessed."""
+    """Safety net (beat): queue a drain for every company with events due (unprocessed, and
+    not waiting for a later attempt)."""
     from inbox.selectors import webhook_events_pending
 
     def sweep(schema: str) -> None:

@@ -19,6 +19,16 @@ class CompanySignupForm(forms.Form):
     full_name = forms.CharField(label=_("Your name"), max_length=150, required=False)
     company_name = forms.CharField(label=_("Company name"), max_length=120, required=False)
 
+    def __init__(self, *args, invitation=None, **kwargs):
+        # ``invitation``: the pending invitation of this browser (see tenants.views.SignupView);
+        # its company is the one joined, so there is no company name to ask for.
+        super().__init__(*args, **kwargs)
+        self.invitation = invitation
+        if invitation is not None:
+            del self.fields["company_name"]
+            if "email" in self.fields and not self.is_bound:
+                self.fields["email"].initial = invitation.email
+
     def signup(self, request, user) -> None:
         from tenants import services
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from allauth.account.adapter import get_adapter as get_account_adapter
+from allauth.account.views import SignupView as AllauthSignupView
 from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
@@ -126,6 +127,24 @@ def invitation(request, token: str):
     # here creates it verified (allauth's stash), so the invitation can be accepted.
     get_account_adapter(request).stash_verified_email(request, invite.email)
     return render(request, "tenants/invitation.html", {"invitation": invite})
+
+
+class SignupView(AllauthSignupView):
+    """allauth's sign-up, told about the invitation this browser is following (if any): the
+    form then asks for no company name (the person joins the inviting company)."""
+
+    def _invitation(self):
+        token = self.request.session.get(PENDING_INVITATION_KEY)
+        return services.invitation_lookup(token) if token else None
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "invitation": self._invitation()}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "invitation": self._invitation()}
+
+
+signup = SignupView.as_view()
 
 
 # --- Company domain ------------------------------------------------------------------------------

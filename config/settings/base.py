@@ -106,6 +106,8 @@ SHARED_APPS = [
     "channels",
     # The message price table support staff edit (one for all companies).
     "campaigns.pricing",
+    # No models: installed for its translation catalog (its API messages in pt-BR).
+    "rest_framework_simplejwt",
 ]
 # Every company schema holds these (each domain app adds itself here).
 TENANT_APPS = [
@@ -138,6 +140,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "tenants.middleware.CompanyLocaleMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "core.middleware.RefuseNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -27,7 +27,7 @@ from crm import services
 from crm.api import serializers as s
 from crm.forms import ERR_TAG_NAME_TAKEN
 from crm.importing import ImportFileError, mapping_clean
-from crm.listing import DEFAULT_SORT, SORTS, contacts_for_query, keyset_page, needs_bounded_search
+from crm.listing import DEFAULT_SORT, SORTS, CursorError, contacts_for_query, keyset_page, needs_bounded_search
 from crm.models import (
     BulkAction,
     Contact,
@@ -70,11 +70,15 @@ class ContactPagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         sort = request.query_params.get("sort") or DEFAULT_SORT
         if sort not in SORTS:
-            raise ValidationError({"sort": [f"Use one of: {', '.join(SORTS)}."]})
+            raise ValidationError({"sort": [_("Use one of: %(choices)s.") % {"choices": ", ".join(SORTS)}]})
         self.request = request
-        self.page = keyset_page(
-            request, queryset, sort, search=needs_bounded_search({"q": request.query_params.get("q", "")})
-        )
+        try:
+            self.page = keyset_page(
+                request, queryset, sort, search=needs_bounded_search({"q": request.query_params.get("q", "")})
+            )
+        except CursorError as exc:
+            key = "after" if request.query_params.get("after") else "before"
+            raise ValidationError({key: [str(exc.message)]}) from None
         return self.page.items
 
     def _link(self, **params):

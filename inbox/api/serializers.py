@@ -124,7 +124,7 @@ class InboxStatusInput(serializers.Serializer):
 
 
 class InboxLabelsInput(serializers.Serializer):
-    labels = serializers.ListField(child=serializers.IntegerField(), allow_empty=True)
+    labels = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), allow_empty=True)
 
 
 class InboxMessageOutput(serializers.ModelSerializer):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -20,6 +22,8 @@ from inbox.api import serializers as s
 from inbox.models import CannedResponse, Conversation, Label, Message
 from tenants.api.base import TenantViewSet
 from tenants.roles import Role
+
+ERR_ATTACH_FILE = gettext_noop("Attach a file.")
 
 
 def _as_drf(exc: DjangoValidationError) -> ValidationError:
@@ -138,7 +142,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
                 agent_id = data.validated_data.get("assignee")
                 agent = User.objects.filter(pk=agent_id).first() if agent_id else None
                 if agent_id and agent is None:
-                    raise DjangoValidationError(services.ERR_NOT_AN_AGENT)
+                    raise DjangoValidationError(_(services.ERR_NOT_AN_AGENT))
                 services.conversation_assign(conversation=conversation, agent=agent, by=_actor(request))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
@@ -167,9 +171,12 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         conversation = self._conversation(pk)
         data = s.InboxLabelsInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.conversation_set_labels(
-            conversation=conversation, label_ids=data.validated_data["labels"], by=_actor(request)
-        )
+        try:
+            services.conversation_set_labels(
+                conversation=conversation, label_ids=data.validated_data["labels"], by=_actor(request)
+            )
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
         return self._done(conversation)
 
     @extend_schema(request=None, responses=s.InboxConversationOutput)
@@ -242,7 +249,7 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
             elif v["type"] == "media":
                 upload = v.get("file")
                 if upload is None:
-                    raise ValidationError({"file": ["Attach a file."]})
+                    raise ValidationError({"file": [_(ERR_ATTACH_FILE)]})
                 message = services.message_send_media(
                     conversation=conversation,
                     content=upload.read(),
@@ -258,7 +265,12 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
                 )
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(s.InboxMessageOutput(message).data, status=status.HTTP_201_CREATED)
+        # A retry that raced the first attempt past the check above gets the first one's
+        # message from the service: 200, as for any retry.
+        created = getattr(message, "is_new", True)
+        return Response(
+            s.InboxMessageOutput(message).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class LabelViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, TenantViewSet):

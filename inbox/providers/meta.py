@@ -37,46 +37,82 @@ def verify_meta_signature(secret: str, body: bytes, header: str | None) -> bool:
 
 
 def _ts(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
     try:
         return datetime.fromtimestamp(int(value), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
 
 
+def _text(value: Any) -> str:
+    """A documented string field as text; anything that is not a string or a number (a list,
+    an object, ``null``, a boolean) counts as missing."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return str(value)
+        except ValueError:  # an integer past Python's digit limit
+            return ""
+    return ""
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any, what: str, event: ParsedEvent) -> list:
+    """The documented array ``what``: absent or ``null`` is empty, anything else is skipped."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    event.ignored.append(f"{what} is not a list")
+    return []
+
+
+def _short(value: Any) -> str:
+    """A few characters of an unexpected value for the notes (never ``repr`` of a deep value)."""
+    if isinstance(value, dict | list):
+        return type(value).__name__
+    return _text(value)[:40] or type(value).__name__
+
+
 def _message(raw: dict, names: dict[str, str]) -> InboundMessage:
-    mtype = raw.get("type", "")
+    mtype = _text(raw.get("type"))
     kind = _KIND.get(mtype, "unsupported")
-    sender = str(raw.get("from", ""))
+    sender = _text(raw.get("from"))
     body = ""
     media_id = mime = filename = reply_to = ""
     payload: dict[str, Any] = {}
-    part: dict[str, Any] = raw[mtype] if isinstance(raw.get(mtype), dict) else {}
+    part: dict[str, Any] = _dict(raw.get(mtype)) if mtype else {}
     if mtype == "text":
-        body = str(part.get("body", ""))
+        body = _text(part.get("body"))
     elif mtype in {"image", "audio", "voice", "video", "document", "sticker"}:
-        media_id = str(part.get("id", ""))
-        mime = str(part.get("mime_type", ""))
-        filename = str(part.get("filename", ""))
-        body = str(part.get("caption", ""))
+        media_id = _text(part.get("id"))[:MAX_ID]
+        mime = _text(part.get("mime_type"))[:120]
+        filename = _text(part.get("filename"))[:255]
+        body = _text(part.get("caption"))
     elif mtype == "location":
         payload = {k: part.get(k) for k in ("latitude", "longitude", "name", "address") if k in part}
-        body = str(part.get("name") or part.get("address") or "")
+        body = _text(part.get("name")) or _text(part.get("address"))
     elif mtype == "reaction":
-        body = str(part.get("emoji", ""))
-        reply_to = str(part.get("message_id", ""))
+        body = _text(part.get("emoji"))
+        reply_to = _text(part.get("message_id"))
     elif mtype == "button":
-        body = str(part.get("text", ""))
+        body = _text(part.get("text"))
     elif mtype == "interactive":
-        reply = part.get("button_reply") or part.get("list_reply") or {}
-        body = str(reply.get("title", ""))
+        reply = _dict(part.get("button_reply")) or _dict(part.get("list_reply"))
+        body = _text(reply.get("title"))
         payload = {"interactive": part}
     else:
         payload = {"type": mtype}
-    context = raw.get("context") or {}
-    if not reply_to and isinstance(context, dict):
-        reply_to = str(context.get("id", ""))
+    context = _dict(raw.get("context"))
+    if not reply_to:
+        reply_to = _text(context.get("id"))
     return InboundMessage(
-        provider_message_id=str(raw.get("id", "")),
+        provider_message_id=_text(raw.get("id")),
         phone=sender,
         wa_id=sender or None,
         name=names.get(sender),
@@ -86,83 +122,103 @@ def _message(raw: dict, names: dict[str, str]) -> InboundMessage:
         media_mime=mime,
         media_filename=filename,
         timestamp=_ts(raw.get("timestamp")),
-        reply_to_provider_id=reply_to,
+        reply_to_provider_id=reply_to[:MAX_ID],
         payload=payload,
     )
 
 
 def _status(raw: dict) -> StatusUpdate:
-    errors = raw.get("errors") or []
-    err = errors[0] if errors and isinstance(errors[0], dict) else {}
+    errors = raw.get("errors")
+    err = _dict(errors[0]) if isinstance(errors, list) and errors else {}
     details = ""
     if err:
-        details = str((err.get("error_data") or {}).get("details") or err.get("message") or "")
+        details = _text(_dict(err.get("error_data")).get("details")) or _text(err.get("message"))
     return StatusUpdate(
-        provider_message_id=str(raw.get("id", "")),
-        status=str(raw.get("status", "")),
+        provider_message_id=_text(raw.get("id")),
+        status=_text(raw.get("status")),
         timestamp=_ts(raw.get("timestamp")),
-        error_code=str(err.get("code", "")) if err else "",
-        error_title=str(err.get("title", "")) if err else "",
+        error_code=_text(err.get("code")),
+        error_title=_text(err.get("title")),
         error_details=details,
     )
+
+
+# Provider message ids are stored in columns of this size (``Message.provider_message_id``).
+MAX_ID = 128
+# A WhatsApp id is a phone number's digits (``Contact.wa_id`` holds 32 characters).
+MAX_WA_ID = 32
 
 
 def parse_meta_payload(payload: Any, *, phone_number_id: str = "") -> ParsedEvent:
     """Messages and statuses of a Meta ``whatsapp_business_account`` webhook.
 
-    Each part is parsed on its own: a malformed entry is reported in ``ignored`` and never
-    costs the valid parts of the same delivery. ``phone_number_id`` (when given) drops changes
-    addressed to another number that shares the app's webhook.
+    Any JSON value is accepted at any level: what does not have the documented shape is
+    skipped and the reason noted in ``ignored``, and never costs the valid parts of the same
+    delivery. ``phone_number_id`` (when given) drops changes addressed to another number that
+    shares the app's webhook.
     """
     event = ParsedEvent()
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         event.ignored.append("not a whatsapp_business_account event")
         return event
-    for entry in payload.get("entry") or []:
+    for entry in _list(payload.get("entry"), "entry", event):
         if not isinstance(entry, dict):
             event.ignored.append("malformed entry")
             continue
-        for change in entry.get("changes") or []:
-            if not isinstance(change, dict) or change.get("field") != "messages":
-                event.ignored.append(f"field {change.get('field') if isinstance(change, dict) else '?'}")
+        for change in _list(entry.get("changes"), "changes", event):
+            if not isinstance(change, dict):
+                event.ignored.append("malformed change")
+                continue
+            if change.get("field") != "messages":
+                event.ignored.append(f"field {_short(change.get('field'))}")
                 continue
             value = change.get("value")
             if not isinstance(value, dict):
                 event.ignored.append("malformed value")
                 continue
-            metadata = value.get("metadata") or {}
-            if phone_number_id and str(metadata.get("phone_number_id", phone_number_id)) != phone_number_id:
-                event.ignored.append("other phone_number_id")
-                continue
-            names = {}
-            for contact in value.get("contacts") or []:
-                try:
-                    names[str(contact["wa_id"])] = str((contact.get("profile") or {}).get("name") or "")
-                except (KeyError, TypeError, AttributeError):
+            metadata = _dict(value.get("metadata"))
+            if phone_number_id and "phone_number_id" in metadata:
+                if _text(metadata.get("phone_number_id")) != phone_number_id:
+                    event.ignored.append("other phone_number_id")
                     continue
-            for raw in value.get("messages") or []:
-                try:
-                    message = _message(raw, names)
-                except (AttributeError, TypeError, ValueError):
-                    event.ignored.append("malformed message")
-                    continue
-                if not message.provider_message_id or not message.phone:
-                    event.ignored.append("message without id or sender")
-                    continue
-                event.messages.append(message)
-            for raw in value.get("statuses") or []:
-                try:
-                    status = _status(raw)
-                except (AttributeError, TypeError, ValueError):
-                    event.ignored.append("malformed status")
-                    continue
-                if not status.provider_message_id or status.status not in _STATUSES:
-                    event.ignored.append(f"unknown status {status.status!r}")
-                    continue
-                event.statuses.append(status)
-            for raw in value.get("errors") or []:
-                event.ignored.append(f"error {raw}")
+            _parse_value(value, event)
     return event
+
+
+def _parse_value(value: dict, event: ParsedEvent) -> None:
+    names = {}
+    for contact in _list(value.get("contacts"), "contacts", event):
+        contact = _dict(contact)
+        wa_id = _text(contact.get("wa_id"))
+        if wa_id:
+            names[wa_id] = _text(_dict(contact.get("profile")).get("name"))
+    for raw in _list(value.get("messages"), "messages", event):
+        if not isinstance(raw, dict):
+            event.ignored.append("malformed message")
+            continue
+        message = _message(raw, names)
+        if not message.provider_message_id or not message.phone:
+            event.ignored.append("message without id or sender")
+        elif len(message.provider_message_id) > MAX_ID:
+            event.ignored.append("message id too long")
+        elif len(message.phone) > MAX_WA_ID:
+            event.ignored.append("sender is not a WhatsApp id")
+        else:
+            event.messages.append(message)
+    for raw in _list(value.get("statuses"), "statuses", event):
+        if not isinstance(raw, dict):
+            event.ignored.append("malformed status")
+            continue
+        status = _status(raw)
+        if not status.provider_message_id or status.status not in _STATUSES:
+            event.ignored.append(f"unknown status {status.status[:40]!r}")
+        elif len(status.provider_message_id) > MAX_ID:
+            event.ignored.append("status of a message id too long")
+        else:
+            event.statuses.append(status)
+    for raw in _list(value.get("errors"), "errors", event):
+        raw = _dict(raw)
+        event.ignored.append(f"error {_short(raw.get('code'))} {_short(raw.get('title'))}".strip())
 
 
 def build_status_payload(

@@ -34,6 +34,17 @@ STATUS_MAP = {
     "failed": "failed",
 }
 MEDIA_KINDS = {"image": "image", "audio": "audio", "video": "video"}
+# Message SIDs are stored as provider message ids (128 characters); a phone number written any
+# way a person might (spaces, punctuation, a carrier prefix) stays well inside 40.
+MAX_SID = 128
+MAX_PHONE = 40
+
+
+def _field(value: Any) -> str:
+    """One form field as text: the first of repeated values; what is not text is missing."""
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else ""
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, Any] | None) -> str:
@@ -104,31 +115,40 @@ class SmsProvider(Provider):
         return hmac.compare_digest(expected, header.strip())
 
     def parse(self, payload: Any) -> ParsedEvent:
-        """``payload`` is the form as a dict of lists (``QueryDict.lists()``)."""
+        """``payload`` is the form as a dict of lists (``QueryDict.lists()``). Any JSON value is
+        accepted: a field that is not text counts as missing, and what cannot be a message or
+        a status is skipped with the reason in ``ignored``."""
         event = ParsedEvent()
         if not isinstance(payload, dict):
             event.ignored.append("malformed form")
             return event
-        form = {k: (v[0] if isinstance(v, list) and v else v) for k, v in payload.items()}
-        sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
+        form = {k: _field(v) for k, v in payload.items()}
+        sid = form.get("MessageSid") or form.get("SmsSid") or ""
         if not sid:
             event.ignored.append("no MessageSid")
             return event
-        status = str(form.get("MessageStatus") or form.get("SmsStatus") or "")
+        if len(sid) > MAX_SID:
+            event.ignored.append("MessageSid too long")
+            return event
+        status = form.get("MessageStatus") or form.get("SmsStatus") or ""
         if status == "received" or ("Body" in form and "MessageStatus" not in form):
-            media_url = str(form.get("MediaUrl0") or "")
-            mime = str(form.get("MediaContentType0") or "")
+            media_url = form.get("MediaUrl0", "")
+            mime = form.get("MediaContentType0", "")[:120]
             kind = "text"
             if media_url:
                 kind = MEDIA_KINDS.get(mime.split("/")[0], "document")
+            sender = form.get("From", "")
+            if not sender or len(sender) > MAX_PHONE:
+                event.ignored.append("message without a sender phone")
+                return event
             event.messages.append(
                 InboundMessage(
                     provider_message_id=sid,
-                    phone=str(form.get("From", "")),
+                    phone=sender,
                     wa_id=None,
                     name=None,
                     kind=kind,
-                    body=str(form.get("Body", "")),
+                    body=form.get("Body", ""),
                     media_id=media_url,
                     media_mime=mime,
                 )
@@ -138,12 +158,12 @@ class SmsProvider(Provider):
                 StatusUpdate(
                     provider_message_id=sid,
                     status=STATUS_MAP[status],
-                    error_code=str(form.get("ErrorCode") or ""),
-                    error_title=str(form.get("ErrorMessage") or ("Undelivered" if status == "undelivered" else "")),
+                    error_code=form.get("ErrorCode", ""),
+                    error_title=form.get("ErrorMessage", "") or ("Undelivered" if status == "undelivered" else ""),
                 )
             )
         else:
-            event.ignored.append(f"status {status!r}")
+            event.ignored.append(f"status {status[:40]!r}")
         return event
 
     def fetch_media(self, *, media_id: str) -> FetchedMedia:

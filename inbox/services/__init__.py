@@ -38,6 +38,7 @@ from inbox.services.conversations import (
     ERR_CAPACITY,
     ERR_LABEL_EXISTS,
     ERR_LABEL_NAME,
+    ERR_LABEL_UNKNOWN,
     ERR_NOT_AN_AGENT,
     ERR_SHORTCUT_EXISTS,
     ERR_SHORTCUT_INVALID,
@@ -108,6 +109,7 @@ from inbox.services.webhook_events import (
     webhook_drain_trigger,
     webhook_event_record,
     webhook_events_process,
+    webhook_events_reprocess,
 )
 
 __all__ = [
@@ -123,6 +125,7 @@ __all__ = [
     "ERR_IDEMPOTENCY_KEY_REUSED",
     "ERR_LABEL_EXISTS",
     "ERR_LABEL_NAME",
+    "ERR_LABEL_UNKNOWN",
     "ERR_MEDIA_NOT_SUPPORTED",
     "ERR_MEDIA_TOO_LARGE",
     "ERR_MEDIA_TYPE",
@@ -198,4 +201,5 @@ __all__ = [
     "webhook_drain_trigger",
     "webhook_event_record",
     "webhook_events_process",
+    "webhook_events_reprocess",
 ]

@@ -37,6 +37,7 @@ from tenants.roles import Role, role_at_least
 logger = logging.getLogger(__name__)
 
 ERR_NOT_AN_AGENT = gettext_noop("This person is not an agent of the company.")
+ERR_LABEL_UNKNOWN = gettext_noop("Unknown label.")
 ERR_SNOOZE_IN_PAST = gettext_noop("Choose a moment in the future to snooze until.")
 ERR_STATUS_INVALID = gettext_noop("Unknown conversation status.")
 ERR_LABEL_NAME = gettext_noop("Give the label a name (at most 50 characters).")
@@ -174,7 +175,12 @@ def conversations_wake_snoozed(*, now: datetime | None = None) -> int:
 
 @transaction.atomic
 def conversation_set_labels(*, conversation: Conversation, label_ids: list[int], by=None) -> Conversation:
-    labels = list(Label.objects.filter(pk__in=label_ids))
+    """Replace the conversation's labels. An id that is not one of the company's labels
+    refuses the whole change (it would otherwise drop silently, and with it every label)."""
+    wanted = set(label_ids)
+    labels = list(Label.objects.filter(pk__in=wanted))
+    if len(labels) != len(wanted):
+        raise ValidationError({"labels": [_(ERR_LABEL_UNKNOWN)]})
     conversation.labels.set(labels)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     realtime.emit_conversation(

@@ -97,6 +97,8 @@ def _existing_for_key(idempotency_key: str | None, conversation: Conversation | 
     existing = Message.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None and conversation is not None and existing.conversation_id != conversation.pk:
         raise ValidationError(_(ERR_IDEMPOTENCY_KEY_REUSED))
+    if existing is not None:
+        existing.is_new = False  # type: ignore[attr-defined]
     return existing
 
 
@@ -175,7 +177,11 @@ def message_send_text(
 ) -> Message:
     """Queue a free-text message (delivered by a worker); the same key never sends twice.
     ``payload``: what the sender wants shown with the message in the thread (an AI reply's
-    persona, citations and cost); never sent to the customer."""
+    persona, citations and cost); never sent to the customer.
+
+    The message's ``is_new`` says whether this call created it: ``False`` when an earlier
+    attempt with the same key did, including one running at the same moment (the unique key
+    decides; the API answers 201 or 200 from it)."""
     key = _scoped_key(idempotency_key, by)
     existing = _existing_for_key(key, conversation)
     if existing is not None:
@@ -188,7 +194,7 @@ def message_send_text(
     _check_can_send(conversation)
     if not window_is_open(conversation):
         raise ValidationError(_(ERR_OUTSIDE_WINDOW))
-    message, _created = _create_outbound(
+    message, created = _create_outbound(
         conversation=conversation,
         kind=MessageKind.TEXT,
         body=text,
@@ -197,6 +203,7 @@ def message_send_text(
         reply_to=reply_to,
         payload=payload or {},
     )
+    message.is_new = created  # type: ignore[attr-defined]
     return message
 
 
@@ -255,6 +262,7 @@ def message_send_media(
     if created:
         message.media.save(filename, ContentFile(content), save=False)
         Message.objects.filter(pk=message.pk).update(media=message.media.name)
+    message.is_new = created  # type: ignore[attr-defined]
     return message
 
 

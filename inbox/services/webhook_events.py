@@ -1,32 +1,66 @@
 """Webhook deliveries: accepting one (signature check, the durable and idempotent record, the
 drain trigger) and the batch processing of what they carry (inbound messages and statuses) in
 the worker. The public views (``inbox.webhooks``) resolve the company first; the sandbox feeds
-its simulated deliveries straight in here."""
+its simulated deliveries straight in here.
+
+Every event is processed on its own terms. A part that does not have the documented shape is
+skipped and noted (the event is processed, with the notes in ``error``). An event whose body
+cannot be read at all is parked as dead at once. An event whose processing fails (an
+exception: a bug, a database error) is marked with the error and retried with backoff, and
+after ``MAX_ATTEMPTS`` failures it is parked as dead too. Either way it leaves the pending
+queue, so the events after it are never held back; dead events are shown on the channel page
+and in the support admin, which can send them back to the queue (``webhook_events_reprocess``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from django.db import connection, transaction
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, DataError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from core.jsonlimits import MAX_DEPTH, json_too_deep, pg_text
 from core.redis import redis_client
-from core.tasks import enqueue
-from core.tenancy import require_tenant_schema
+from core.tasks import enqueue, enqueue_on_commit
+from core.tenancy import current_schema, require_tenant_schema
+from crm.phones import InvalidPhoneError
 from inbox.models import Channel, ChannelKind, PendingStatus, RealtimeEvent, WebhookEvent
 from inbox.providers import get_provider
-from inbox.providers.base import StatusUpdate
+from inbox.providers.base import InboundMessage, ParsedEvent, StatusUpdate
 from inbox.selectors import channel_webhook_url
 from inbox.services.channels import channel_touch
 from inbox.services.messages import inbound_message_receive
 from inbox.services.statuses import message_statuses_apply
 
 logger = logging.getLogger(__name__)
+
+# Reasons an event cannot be processed, stored in English in ``WebhookEvent.error`` and
+# translated where they are shown (``inbox.selectors.webhook_error_display``).
+ERR_MALFORMED = gettext_noop("The body is not valid JSON.")
+ERR_TOO_DEEP = gettext_noop("The body is nested more than 64 levels deep.")
+ERR_NOT_STORED = gettext_noop("The database refused the body as JSON.")
+ERR_UNREADABLE = gettext_noop("The stored body could not be read back.")
+ERR_UNKNOWN_CHANNEL = gettext_noop("The channel of this delivery no longer exists.")
+ERR_FAILED = gettext_noop("Processing failed:")
+assert str(MAX_DEPTH) in ERR_TOO_DEEP
+
+# A failed event is tried again after each of these delays; the failure after the last one
+# parks it as dead (5 attempts over about 40 minutes: long enough to outlast a deploy or a
+# database restart, short enough that the company hears of it the same hour).
+RETRY_DELAYS = (30, 120, 600, 1800)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# Notes on skipped parts kept per event (a fuzzed body can have thousands of them).
+MAX_NOTES = 20
+MAX_ERROR = 1000
+
 
 # One drain task per company while one is pending: the key is the "pending" flag. The drain
 # task clears it before its last look, so no event is left behind (``webhook_drain_done``).
@@ -72,11 +106,10 @@ def webhook_delivery_accept(
     if not ok:
         return False
     if channel.kind == ChannelKind.SMS:
-        canonical = json.dumps(form or {}, sort_keys=True).encode()
+        form = _storable_form(form or {})
+        canonical = json.dumps(form, sort_keys=True).encode()
         key = "sms:" + hashlib.sha256(canonical).hexdigest()
-        inserted = webhook_event_record(
-            channel_id=channel.pk, provider="sms", body=canonical, dedupe_key=key, payload=form or {}
-        )
+        inserted = webhook_event_record(channel_id=channel.pk, provider="sms", body=canonical, dedupe_key=key, payload=form)
     else:
         # The same key as the ASGI fast path and the intake server write (inbox.asgi).
         key = "meta:" + hashlib.sha256(body).hexdigest()
@@ -87,40 +120,61 @@ def webhook_delivery_accept(
     return True
 
 
+def _storable_form(value):
+    """The form as recorded (its signature was checked on it as received): a NUL, the one
+    character PostgreSQL cannot hold in JSON, becomes U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_storable_form(item) for item in value]
+    return {_storable_form(k): _storable_form(v) for k, v in value.items()}
+
+
 def webhook_event_record(*, channel_id: int, provider: str, body: bytes, dedupe_key: str, payload=None) -> bool:
     """Durably record one delivery; ``False`` when it was already recorded (a redelivery).
 
     One ``INSERT ... ON CONFLICT DO NOTHING``: the cheapest durable write, so the webhook can
-    answer fast and a replay changes nothing.
+    answer fast and a replay changes nothing. A body PostgreSQL cannot hold as JSON (nested too
+    deep, ``NaN``, an escaped NUL, a lone surrogate) is kept as raw text and parked as dead: the
+    provider got a valid signature from us and must not be told to send it again.
     """
-    text = body.decode("utf-8", errors="replace")
     error = ""
     if payload is None:
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            payload, error = None, "malformed JSON"
+        if json_too_deep(body):
+            error = ERR_TOO_DEEP
+        else:
+            try:
+                payload = json.loads(body.decode("utf-8", errors="replace"))
+            except (ValueError, RecursionError):
+                error = ERR_MALFORMED
     with transaction.atomic(), connection.cursor() as cursor:
         # The provider is answered 200 after this and never redelivers: flushed to disk even
         # where the server's default is asynchronous commit (see inbox.asgi).
         cursor.execute("SET LOCAL synchronous_commit = on")
+        if not error:
+            try:
+                with transaction.atomic():
+                    cursor.execute(
+                        "INSERT INTO inbox_webhookevent"
+                        " (provider, channel_id, dedupe_key, payload, body, received_at, error, attempts)"
+                        " VALUES (%s, %s, %s, %s, '', now(), '', 0)"
+                        " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+                        [provider, channel_id, dedupe_key, json.dumps(payload)],
+                    )
+                    return cursor.fetchone() is not None
+            except DataError:
+                error = ERR_MALFORMED  # jsonb refuses NaN, an escaped NUL, a lone surrogate
+            except DatabaseError as exc:
+                logger.warning("webhook body refused by the database: %s", exc)
+                error = ERR_NOT_STORED
         cursor.execute(
-            "INSERT INTO inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
-            " VALUES (%s, %s, %s, %s, %s, now(), %s) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-            [
-                provider,
-                channel_id,
-                dedupe_key,
-                json.dumps(payload) if payload is not None else None,
-                text if payload is None else "",
-                error,
-            ],
+            "INSERT INTO inbox_webhookevent"
+            " (provider, channel_id, dedupe_key, payload, body, received_at, error, attempts, processed_at, dead_at)"
+            " VALUES (%s, %s, %s, NULL, %s, now(), %s, 0, now(), now())"
+            " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            [provider, channel_id, dedupe_key, pg_text(body.decode("utf-8", errors="replace")), error],
         )
-        inserted = cursor.fetchone() is not None
-    if inserted and error:
-        # Nothing to process: mark it done right away (kept for inspection).
-        WebhookEvent.objects.filter(dedupe_key=dedupe_key).update(processed_at=timezone.now())
-    return inserted
+        return cursor.fetchone() is not None
 
 
 def inbox_logs_prune(*, events_before: datetime, deliveries_before: datetime, pending_before: datetime) -> None:
@@ -132,58 +186,225 @@ def inbox_logs_prune(*, events_before: datetime, deliveries_before: datetime, pe
     PendingStatus.objects.filter(created_at__lt=pending_before).delete()
 
 
-def webhook_events_process(*, limit: int = 1000) -> int:
-    """Process pending webhook events in arrival order, in one batch (worker).
+@dataclass
+class _Work:
+    """One claimed event that parsed, waiting to be applied."""
 
-    Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers share the backlog.
-    Statuses of the whole batch are applied per channel in one statement; each inbound message
-    runs in its own savepoint, so one bad part never loses the good parts of the batch.
+    pk: int
+    attempts: int
+    channel: Channel
+    parsed: ParsedEvent
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Outcomes:
+    notes: dict[int, str] = field(default_factory=dict)  # processed, with skipped parts
+    failed: dict[int, tuple[int, str]] = field(default_factory=dict)  # pk -> (attempts before, error)
+    dead: dict[int, str] = field(default_factory=dict)
+
+
+def webhook_events_process(*, limit: int = 1000, now: datetime | None = None) -> int:
+    """Process due webhook events in arrival order, in one batch (worker); returns how many
+    were claimed.
+
+    Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers share the backlog; an
+    event waiting for its next attempt is not due until its ``retry_at`` (``now`` is the
+    clock: tests pass a later one). The batch is applied in one savepoint: inbound messages
+    each in a savepoint of their own, statuses per channel in one statement. When the batch
+    fails as a whole, it is applied again one event at a time, each in its own savepoint, so
+    the failure is pinned on the event that caused it and the others are processed.
     """
+    now = now or timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT id, channel_id, payload::text, error FROM inbox_webhookevent"
-                " WHERE processed_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                [limit],
+                "SELECT id, channel_id, payload::text, error, attempts FROM inbox_webhookevent"
+                " WHERE processed_at IS NULL AND (retry_at IS NULL OR retry_at <= %s)"
+                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                [now, limit],
             )
             events = cursor.fetchall()
         if not events:
             return 0
-        channels = {c.pk: c for c in Channel.objects.filter(pk__in={e[1] for e in events if e[1]})}
-        statuses: dict[int, list[StatusUpdate]] = {}
-        errors: dict[int, str] = {}
-        for pk, channel_id, payload_text, recorded_error in events:
-            channel = channels.get(channel_id)
-            if channel is None:
-                errors[pk] = "unknown channel"
-                continue
-            if payload_text is None:
-                errors[pk] = recorded_error or "malformed JSON"
-                continue
-            parsed = get_provider(channel).parse(json.loads(payload_text))
-            if parsed.ignored:
-                errors[pk] = "; ".join(parsed.ignored)[:1000]
-            statuses.setdefault(channel.pk, []).extend(parsed.statuses)
-            for inbound in parsed.messages:
-                try:
-                    with transaction.atomic():
-                        inbound_message_receive(channel=channel, inbound=inbound)
-                except Exception as exc:  # noqa: BLE001 - one bad message must not lose the batch
-                    logger.exception("inbound message %s failed", inbound.provider_message_id)
-                    errors[pk] = f"{errors.get(pk, '')} message {inbound.provider_message_id}: {exc}"[:1000]
-        for channel_id, updates in statuses.items():
-            if updates:
-                message_statuses_apply(channel=channels[channel_id], statuses=updates)
-                channel_touch(channels[channel_id], timezone.now())
-        ok_ids = [e[0] for e in events if e[0] not in errors]
-        with connection.cursor() as cursor:
-            if ok_ids:
-                cursor.execute(
-                    "UPDATE inbox_webhookevent SET processed_at = clock_timestamp() WHERE id = ANY(%s)", [ok_ids]
-                )
-            for pk, error in errors.items():
-                cursor.execute(
-                    "UPDATE inbox_webhookevent SET processed_at = clock_timestamp(), error = %s WHERE id = %s",
-                    [error.strip(), pk],
-                )
+        outcomes = _Outcomes()
+        work = _parse(events, outcomes)
+        _apply_isolated(work, outcomes)
+        for item in work:
+            if item.pk not in outcomes.failed and item.notes:
+                outcomes.notes[item.pk] = _join(item.notes)
+        _mark(events, outcomes, now)
         return len(events)
+
+
+def _parse(events: list[tuple], outcomes: _Outcomes) -> list[_Work]:
+    channels = {c.pk: c for c in Channel.objects.filter(pk__in={e[1] for e in events if e[1]})}
+    work = []
+    for pk, channel_id, payload_text, recorded_error, attempts in events:
+        channel = channels.get(channel_id)
+        if channel is None:
+            outcomes.dead[pk] = ERR_UNKNOWN_CHANNEL
+            continue
+        if payload_text is None:
+            outcomes.dead[pk] = recorded_error or ERR_MALFORMED
+            continue
+        try:
+            # jsonb holds what Python's parser refuses (integers past its digit limit, nesting
+            # past its recursion limit): such a body can never be processed.
+            payload = json.loads(payload_text)
+        except (ValueError, RecursionError):
+            outcomes.dead[pk] = ERR_UNREADABLE
+            continue
+        try:
+            parsed = get_provider(channel).parse(payload)
+        except Exception as exc:  # noqa: BLE001 - a parser bug costs this event only
+            logger.exception("webhook event %s could not be parsed", pk)
+            outcomes.failed[pk] = (attempts, _describe(exc))
+            continue
+        work.append(_Work(pk=pk, attempts=attempts, channel=channel, parsed=parsed, notes=list(parsed.ignored)))
+    return work
+
+
+def _apply_isolated(work: list[_Work], outcomes: _Outcomes) -> None:
+    """Apply the whole batch in one savepoint (the fast path); if it fails as a whole, each
+    event again in a savepoint of its own."""
+    if not work:
+        return
+    try:
+        with transaction.atomic():
+            failed = _apply(work)
+    except Exception:  # noqa: BLE001 - isolate the event that broke the batch
+        logger.warning("webhook batch failed as a whole; applying its %d events one by one", len(work), exc_info=True)
+        failed = {}
+        for item in work:
+            item.notes = list(item.parsed.ignored)  # the batch's attempt added some
+            try:
+                with transaction.atomic():
+                    failed.update(_apply([item]))
+            except Exception as exc:  # noqa: BLE001 - this event's failure, recorded on it
+                logger.exception("webhook event %s failed", item.pk)
+                failed[item.pk] = _describe(exc)
+    for item in work:
+        if item.pk in failed:
+            outcomes.failed[item.pk] = (item.attempts, failed[item.pk])
+
+
+def _apply(work: list[_Work]) -> dict[int, str]:
+    """Apply parsed events; returns the events that failed (pk -> error). Inbound messages run
+    in savepoints of their own: a message that cannot be stored as such (not a phone number)
+    is a note on its event, any other failure fails the event (to be retried). Statuses are
+    applied per channel in one statement; a failure there raises (the caller isolates)."""
+    failed: dict[int, str] = {}
+    statuses: dict[int, list[StatusUpdate]] = {}
+    channels: dict[int, Channel] = {}
+    for item in work:
+        channels[item.channel.pk] = item.channel
+        statuses.setdefault(item.channel.pk, []).extend(item.parsed.statuses)
+        for inbound in item.parsed.messages:
+            error = _receive(item.channel, inbound)
+            if error is None:
+                continue
+            if isinstance(error, str):
+                item.notes.append(error)
+            else:
+                failed[item.pk] = f"message {inbound.provider_message_id}: {_describe(error)}"
+    for channel_id, updates in statuses.items():
+        if updates:
+            message_statuses_apply(channel=channels[channel_id], statuses=updates)
+            channel_touch(channels[channel_id], timezone.now())
+    return failed
+
+
+def _receive(channel: Channel, inbound: InboundMessage) -> str | Exception | None:
+    """``None`` when stored (or a redelivery), a note when the message cannot be stored as
+    sent, the exception when storing it failed."""
+    try:
+        with transaction.atomic():
+            inbound_message_receive(channel=channel, inbound=inbound)
+    except (InvalidPhoneError, ValidationError) as exc:
+        return f"message {inbound.provider_message_id}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - one bad message must not lose the batch
+        logger.exception("inbound message %s failed", inbound.provider_message_id)
+        return exc
+    return None
+
+
+def _mark(events: list[tuple], outcomes: _Outcomes, now: datetime) -> None:
+    """Record every claimed event's outcome: processed (with its notes), failed (retry at a
+    later time) or dead. Every text is made storable first: this must not fail."""
+    done = {pk for pk, *_rest in events} - outcomes.failed.keys() - outcomes.dead.keys() - outcomes.notes.keys()
+    retry_ids: list[int] = []
+    retry_at: list[datetime] = []
+    retry_errors: list[str] = []
+    dead_ids: list[int] = []
+    dead_errors: list[str] = []
+    dead_attempts: list[int | None] = []
+    for pk, (attempts, error) in outcomes.failed.items():
+        if attempts + 1 >= MAX_ATTEMPTS:
+            dead_ids.append(pk)
+            dead_errors.append(error)
+            dead_attempts.append(attempts + 1)
+        else:
+            retry_ids.append(pk)
+            retry_at.append(now + timedelta(seconds=RETRY_DELAYS[attempts]))
+            retry_errors.append(error)
+    for pk, error in outcomes.dead.items():
+        dead_ids.append(pk)
+        dead_errors.append(error)
+        dead_attempts.append(None)  # keeps the attempts it had
+    with connection.cursor() as cursor:
+        if done:
+            cursor.execute(
+                "UPDATE inbox_webhookevent SET processed_at = clock_timestamp(), retry_at = NULL, error = ''"
+                " WHERE id = ANY(%s)",
+                [sorted(done)],
+            )
+        if outcomes.notes:
+            cursor.execute(
+                "UPDATE inbox_webhookevent AS e SET processed_at = clock_timestamp(), retry_at = NULL, error = v.error"
+                " FROM unnest(%s::bigint[], %s::text[]) AS v(id, error) WHERE e.id = v.id",
+                [list(outcomes.notes), [pg_text(e, MAX_ERROR) for e in outcomes.notes.values()]],
+            )
+        if retry_ids:
+            cursor.execute(
+                "UPDATE inbox_webhookevent AS e SET attempts = e.attempts + 1, retry_at = v.at, error = v.error"
+                " FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) AS v(id, at, error) WHERE e.id = v.id",
+                [retry_ids, retry_at, [pg_text(e, MAX_ERROR) for e in retry_errors]],
+            )
+            # The sweep would find them too; this is sooner.
+            enqueue_on_commit("inbox.webhook_drain", current_schema(), countdown=(min(retry_at) - now).total_seconds())
+        if dead_ids:
+            cursor.execute(
+                "UPDATE inbox_webhookevent AS e SET processed_at = clock_timestamp(), dead_at = clock_timestamp(),"
+                " retry_at = NULL, error = v.error, attempts = COALESCE(v.attempts, e.attempts)"
+                " FROM unnest(%s::bigint[], %s::text[], %s::int[]) AS v(id, error, attempts) WHERE e.id = v.id",
+                [dead_ids, [pg_text(e, MAX_ERROR) for e in dead_errors], dead_attempts],
+            )
+        for pk in dead_ids:
+            logger.warning("webhook event %s parked as dead: %s", pk, outcomes.dead.get(pk) or "failed")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{ERR_FAILED} {type(exc).__name__}: {exc}"[:MAX_ERROR]
+
+
+def _join(notes: list[str]) -> str:
+    text = "; ".join(notes[:MAX_NOTES])
+    if len(notes) > MAX_NOTES:
+        text += f"; and {len(notes) - MAX_NOTES} more"
+    return text
+
+
+@transaction.atomic
+def webhook_events_reprocess(*, event_ids: list[int]) -> int:
+    """Send dead events back to the queue (support staff, once the cause is fixed): they are
+    processed as new, with a fresh count of attempts. Returns how many were requeued."""
+    # ``error`` stays: for a body kept as raw text it is the reason, and processing
+    # overwrites it in every other case.
+    count = WebhookEvent.objects.filter(pk__in=event_ids, dead_at__isnull=False).update(
+        processed_at=None, dead_at=None, retry_at=None, attempts=0
+    )
+    if count:
+        schema = current_schema()
+        transaction.on_commit(lambda: webhook_drain_trigger(schema))
+    return count

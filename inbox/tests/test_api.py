@@ -214,3 +214,20 @@ def test_idempotency_key_reused_for_another_conversation_is_refused(setup, tenan
         HTTP_IDEMPOTENCY_KEY="k",
     )
     assert bad.status_code == 400 and bad.json()["detail"] == [ERR_IDEMPOTENCY_KEY_REUSED]
+
+
+def test_setting_labels_with_an_unknown_id_is_a_400_and_changes_nothing(
+    setup, tenant_client_factory, make_member, acme
+):
+    connection.set_tenant(acme)
+    vip = Label.objects.create(name="VIP")
+    setup.labels.add(vip)
+    connection.set_schema_to_public()
+    agent = client_for(tenant_client_factory, make_member, acme, "agent")
+    url = f"{API}/conversations/{setup.pk}/labels/"
+    for ids in ([vip.pk, 999999], [999999], [2**70], [0]):
+        response = agent.post(url, {"labels": ids}, content_type="application/json")
+        assert response.status_code == 400, ids
+    assert "Unknown label." in str(agent.post(url, {"labels": [999999]}, content_type="application/json").json())
+    connection.set_tenant(acme)
+    assert list(setup.labels.values_list("pk", flat=True)) == [vip.pk]

@@ -12,6 +12,7 @@ import pytest
 from inbox import webhooks
 from inbox.asgi import WebhookFastPath, WebhookIntake
 from inbox.providers.meta import meta_signature
+from inbox.services.webhook_events import ERR_MALFORMED
 
 
 class Recorder:
@@ -167,20 +168,84 @@ async def test_group_writer_inserts_once_and_reports_replays(acme):
 
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f'SELECT dedupe_key, payload::text, body, error FROM "{schema}".inbox_webhookevent'
+                    f'SELECT dedupe_key, payload::text, body, error, dead_at IS NOT NULL FROM "{schema}".inbox_webhookevent'
                     " WHERE dedupe_key LIKE %s",
                     [key + ":%"],
                 )
                 return {row[0].rsplit(":", 1)[1]: row[1:] for row in cursor.fetchall()}
 
         stored = await sync_to_async(rows)()
+        # Kept as raw text and parked as dead at once (shown on the channel page).
         assert stored == {
-            "good": ('{"a": 1}', "", ""),
-            "oops": (None, "{oops", "malformed JSON"),
-            "nan": (None, '{"a": NaN}', "malformed JSON"),
-            "nul": (None, '{"a": "\\u0000"}', "malformed JSON"),
-            "latin1": (None, '{"a": "S\ufffdo Paulo"}', "malformed JSON"),
+            "good": ('{"a": 1}', "", "", False),
+            "oops": (None, "{oops", ERR_MALFORMED, True),
+            "nan": (None, '{"a": NaN}', ERR_MALFORMED, True),
+            "nul": (None, '{"a": "\\u0000"}', ERR_MALFORMED, True),
+            "latin1": (None, '{"a": "S\ufffdo Paulo"}', ERR_MALFORMED, True),
         }
     finally:
         await writer.conn.execute(f'DELETE FROM "{schema}".inbox_webhookevent WHERE dedupe_key LIKE %s', [key + ":%"])
         await writer.conn.close()
+
+
+async def test_one_body_the_database_refuses_never_fails_its_batch(acme):
+    """The issue's case: ``[`` x 20000 ran PostgreSQL's JSON parser out of stack, the batch
+    INSERT failed with an error the writer did not expect, and every request of the batch got
+    a 500. Now a body nested too deep never reaches the batch, and a batch the database refuses
+    for any other reason (here a trigger raising for one row) is written again row by row."""
+    import uuid
+
+    from asgiref.sync import sync_to_async
+
+    from inbox.asgi import _GroupWriter
+    from inbox.services.webhook_events import ERR_NOT_STORED, ERR_TOO_DEEP
+
+    writer = _GroupWriter()
+    schema = acme.schema_name
+    key = f"test:{uuid.uuid4().hex}"
+    table = f'"{schema}".inbox_webhookevent'
+    bodies = {
+        "good1": b'{"a": 1}',
+        "deep": b"[" * 20000 + b"]" * 20000,
+        "refused": b'{"poison": true}',
+        "good2": b'{"b": 2}',
+    }
+
+    # Committed (the writer works on its own connection), so dropped again at the end.
+    ddl = await _GroupWriter()._connect()
+    await ddl.execute(
+        f"""CREATE FUNCTION "{schema}".refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.payload ? 'poison' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$"""
+    )
+    await ddl.execute(
+        f'CREATE TRIGGER refuse_poison BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse_poison()'
+    )
+    try:
+        results = await asyncio.gather(
+            *(writer.insert(schema, "whatsapp_cloud", None, f"{key}:{name}", body) for name, body in bodies.items())
+        )
+        assert results == [True, True, True, True]  # every request answered 200
+
+        def rows():
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT dedupe_key, payload IS NOT NULL, error, dead_at IS NOT NULL FROM {table}"
+                    " WHERE dedupe_key LIKE %s",
+                    [key + ":%"],
+                )
+                return {row[0].rsplit(":", 1)[1]: row[1:] for row in cursor.fetchall()}
+
+        assert await sync_to_async(rows)() == {
+            "good1": (True, "", False),
+            "deep": (False, ERR_TOO_DEEP, True),
+            "refused": (False, ERR_NOT_STORED, True),
+            "good2": (True, "", False),
+        }
+    finally:
+        await writer.conn.execute(f"DELETE FROM {table} WHERE dedupe_key LIKE %s", [key + ":%"])
+        await writer.conn.close()
+        await ddl.execute(f"DROP TRIGGER refuse_poison ON {table}")
+        await ddl.execute(f'DROP FUNCTION "{schema}".refuse_poison()')
+        await ddl.close()

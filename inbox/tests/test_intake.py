@@ -217,3 +217,11 @@ async def test_stop_answers_requests_already_read(server):
     assert (await _responses(reader, 1))[0][0] == 200
     await stopping
     writer.close()
+
+
+async def test_odd_request_targets_get_a_4xx_never_a_500(server):
+    """An absolute-form target without a path made ``handle`` fail (500)."""
+    targets = [b"http://localhost", b"http://localhost?x=1", b"*", b"//", b"/%zz"]
+    requests = [b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % target for target in targets]
+    answers = await _exchange(server, *requests)
+    assert [status for status, _head, _body in answers] == [404] * len(targets)

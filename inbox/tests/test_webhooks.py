@@ -10,6 +10,7 @@ from django.db import connection
 
 from inbox.models import Conversation, Message, MessageStatus, WebhookEvent
 from inbox.services import webhook_events_process
+from inbox.services.webhook_events import ERR_MALFORMED
 from inbox.tests.helpers import meta_envelope, post_meta, status, text_message
 
 
@@ -100,7 +101,8 @@ def test_malformed_json_and_unknown_events_are_recorded_and_ignored(cloud_channe
     def check():
         events = list(WebhookEvent.objects.order_by("id"))
         assert len(events) == 2
-        assert events[0].error == "malformed JSON" and events[0].body == "{not json"
+        assert events[0].error == ERR_MALFORMED and events[0].body == "{not json"
+        assert events[0].dead_at is not None  # nothing in it can ever be processed
         webhook_events_process()
         events[1].refresh_from_db()
         assert events[1].processed_at is not None and "account_update" in events[1].error

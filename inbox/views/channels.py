@@ -161,6 +161,7 @@ def channel_detail(request, pk: int):
         "verify_token": channel.verify_token if is_admin else "",
         "edit_form": edit_form,
         "simulate_form": SimulateForm() if channel.kind == ChannelKind.SANDBOX else None,
+        "dead_webhooks": selectors.channel_dead_webhooks(channel),
     }
     return render(request, "inbox/channels/detail.html", context)
 

@@ -159,3 +159,28 @@ def test_support_access_is_audited(client, acme, make_user, tenant_client_factor
 def test_staff_without_support_access_gets_404(tenant_client_factory, acme, make_user):
     staff = make_user(email="staff2@masteria.test", is_staff=True)
     assert tenant_client_factory(acme, staff).get("/").status_code == 404
+
+
+def test_signup_from_an_invitation_does_not_ask_for_a_company(public_client, acme, owner):
+    from tenants import services as tenant_services
+
+    assert 'name="company_name"' in public_client.get("/accounts/signup/").content.decode()
+    by = Membership.objects.get(user=owner, company=acme)
+    _invitation, token = tenant_services.invitation_create(company=acme, email="cai@acme.test", role="agent", by=by)
+    public_client.get(f"/invitations/{token}/")
+    page = public_client.get("/accounts/signup/").content.decode()
+    assert 'name="company_name"' not in page
+    assert 'value="cai@acme.test"' in page
+    # and a company name sent anyway creates nothing
+    response = public_client.post(
+        "/accounts/signup/",
+        {
+            "email": "cai@acme.test",
+            "company_name": "Outra",
+            "password1": "Cai-senha-123!",
+            "password2": "Cai-senha-123!",
+        },
+    )
+    assert response.status_code == 302
+    assert not Company.objects.filter(name="Outra").exists()
+    assert Membership.objects.get(user__email="cai@acme.test").company == acme

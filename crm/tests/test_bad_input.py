@@ -1,0 +1,97 @@
+"""Bad query parameters on the contact list (API and page): a 4xx with a translated message,
+never a 500, and nothing changed."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.db import connection
+
+from crm.listing import ERR_CURSOR
+from crm.tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _cursor(values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.fixture
+def contacts(tenant):
+    made = [ContactFactory(name=f"Maria {i}") for i in range(3)]
+    connection.set_schema_to_public()
+    return made
+
+
+TAMPERED = [
+    ("-last_interaction", ["not a date", 1]),  # the issue's case
+    ("-last_interaction", [{"a": 1}, 1]),  # an object
+    ("-last_interaction", [[], 1]),
+    ("name", [{"a": 1}, 1]),
+    ("name", [12, 1]),
+    ("name", ["a\u0000b", 1]),
+    ("name", ["\ud800", 1]),
+    ("name", [None, 1]),  # name is not nullable
+    ("-id", [None, 2**70]),  # past bigint
+    ("-id", [None, "1"]),
+    ("-id", [None, True]),
+    ("-id", [None]),
+    ("-id", {"a": 1}),
+]
+
+
+@pytest.mark.parametrize(("sort", "values"), TAMPERED, ids=[f"{s}-{i}" for i, (s, _v) in enumerate(TAMPERED)])
+@pytest.mark.parametrize("key", ["after", "before"])
+def test_tampered_cursor_is_a_400_on_the_api(owner_client, contacts, sort, values, key):
+    response = owner_client.get("/api/v1/contacts/", {"sort": sort, key: _cursor(values)})
+    assert response.status_code == 400
+    assert response.json() == {key: [str(ERR_CURSOR)]}
+
+
+@pytest.mark.parametrize("raw", ["%%%", "bm90IGpzb24", _cursor("x" * 10), "W1tbW1tbW1tbW1tbW1tbW1tbW1s"])
+def test_cursor_that_is_not_ours_at_all_is_a_400(owner_client, contacts, raw):
+    assert owner_client.get("/api/v1/contacts/", {"after": raw}).status_code == 400
+
+
+@pytest.mark.parametrize(("sort", "values"), TAMPERED[:3])
+def test_tampered_cursor_on_the_page_shows_the_first_page_with_the_reason(owner_client, contacts, sort, values):
+    response = owner_client.get("/contacts/", {"sort": sort, "after": _cursor(values)})
+    assert response.status_code == 400
+    assert str(ERR_CURSOR) in response.content.decode()
+    assert len(response.context["page"].items) == 3
+
+
+@pytest.mark.parametrize("sort", ["-last_interaction", "name", "-id"])
+def test_cursors_we_wrote_still_page(owner_client, tenant, sort):
+    from django.utils import timezone
+
+    for i in range(12):
+        ContactFactory(name=f"Ana {i:02}", last_interaction_at=timezone.now() if i % 2 else None)
+    connection.set_schema_to_public()
+    seen, url = [], f"/api/v1/contacts/?sort={sort}&size=10"
+    while url:
+        body = owner_client.get(url).json()
+        seen += [c["id"] for c in body["results"]]
+        url = body["next"]
+    assert len(seen) == len(set(seen)) == 12
+
+
+def test_messages_are_in_the_company_language(owner_client, contacts):
+    owner_client.cookies["django_language"] = "pt-br"
+    bad_sort = owner_client.get("/api/v1/contacts/", {"sort": "nope"}).json()
+    assert bad_sort == {"sort": ["Use um destes: -id, id, name, -name, -last_interaction."]}
+    bad_cursor = owner_client.get("/api/v1/contacts/", {"after": _cursor([None, 2**70])}).json()
+    assert bad_cursor["after"][0].startswith("Este link de página não é válido")
+
+
+@pytest.mark.parametrize("url", ["/api/v1/contacts/", "/contacts/", "/contacts/count/"])
+def test_nul_byte_in_the_search_is_a_400(owner_client, contacts, url):
+    from core.middleware import ERR_NUL
+
+    response = owner_client.get(url, {"q": "Mar\x00ia"})
+    assert response.status_code == 400
+    text = response.json()["detail"] if url.startswith("/api/") else response.content.decode()
+    assert str(ERR_NUL) in text

@@ -1,0 +1,45 @@
+"""Bad input on the inbox's pages and API: a 4xx with a translated message, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from core.middleware import ERR_NUL
+
+NUL_SEARCHES = [
+    "/api/v1/inbox/conversations/?q=Mar%00ia",
+    "/api/v1/inbox/canned-responses/?q=%2Fo%00i",
+    "/inbox/?q=Mar%00ia",
+    "/inbox/list/?q=Mar%00ia",
+    "/inbox/canned/?q=o%00i",
+]
+
+
+@pytest.mark.parametrize("url", NUL_SEARCHES)
+def test_nul_byte_in_a_search_is_a_400_with_a_message(conversation, tenant_client_factory, make_member, acme, url):
+    connection.set_schema_to_public()
+    client = tenant_client_factory(acme, make_member("agent", email="agent@nul.test"))
+    response = client.get(url)
+    assert response.status_code == 400
+    text = response.json()["detail"] if url.startswith("/api/") else response.content.decode()
+    assert str(ERR_NUL) in text
+
+
+def test_nul_byte_message_is_in_the_company_language(conversation, tenant_client_factory, make_member, acme):
+    connection.set_schema_to_public()
+    client = tenant_client_factory(acme, make_member("agent", email="agent2@nul.test"))
+    client.cookies["django_language"] = "pt-br"
+    response = client.get("/inbox/?q=a%00")
+    assert response.status_code == 400 and "byte NUL" in response.content.decode()
+
+
+def test_nul_byte_in_a_posted_form_changes_nothing(conversation, tenant_client_factory, make_member, acme):
+    from inbox.models import Message
+
+    connection.set_schema_to_public()
+    client = tenant_client_factory(acme, make_member("agent", email="agent3@nul.test"))
+    response = client.post(f"/inbox/c/{conversation.pk}/note/", {"body": "nota\x00secreta"})
+    assert response.status_code == 400
+    connection.set_tenant(acme)
+    assert not Message.objects.filter(conversation=conversation).exists()
