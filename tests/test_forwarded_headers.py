@@ -63,11 +63,16 @@ def image_web_server(django_db_setup):
     process = subprocess.Popen(
         ["sh", "-c", command], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 30
+    # Ready means answering HTTP, not only accepting connections: on a loaded machine the first
+    # request (Django's URL conf, the first database connection) can take seconds.
+    deadline = time.monotonic() + 60
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            probe.request("GET", "/healthz", headers={"Host": settings.BASE_DOMAIN})
+            probe.getresponse().read()
+            probe.close()
+            break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
