@@ -166,7 +166,8 @@ class Invitation(models.Model):
 class ApiKey(models.Model):
     """An integration key of one company. Only a hash is stored; the key is shown once."""
 
-    PREFIX_LENGTH = 8
+    # 48 random bits of lookup prefix (unique): collisions are rare and retried on creation.
+    PREFIX_LENGTH = 12
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(_("name"), max_length=80)

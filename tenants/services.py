@@ -317,9 +317,19 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
 
 def api_key_create(*, company: Company, name: str, role: str, by: User | None) -> tuple[ApiKey, str]:
     """Create a key; the returned full key is never stored and cannot be shown again."""
-    full, prefix, digest = ApiKey.generate()
-    key = ApiKey.objects.create(company=company, name=name, prefix=prefix, key_hash=digest, role=role, created_by=by)
-    return key, full
+    from django.db import IntegrityError
+
+    for _attempt in range(5):
+        full, prefix, digest = ApiKey.generate()
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    company=company, name=name, prefix=prefix, key_hash=digest, role=role, created_by=by
+                )
+        except IntegrityError:
+            continue  # the (unique) lookup prefix is taken: draw another key
+        return key, full
+    raise RuntimeError("could not draw an unused API key prefix")
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:

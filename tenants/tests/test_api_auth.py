@@ -62,3 +62,16 @@ def test_openapi_schema_is_served(tenant_client_factory, acme):
     response = tenant_client_factory(acme).get("/api/v1/schema/")
     assert response.status_code == 200
     assert b"/api/v1/me/" in response.content
+
+
+def test_a_prefix_collision_draws_another_key(acme, owner, monkeypatch):
+    """Audit I: the lookup prefix is unique, so an unlucky draw used to end in IntegrityError."""
+    import tenants.models
+
+    first, _full = services.api_key_create(company=acme, name="A", role="viewer", by=owner)
+    draws = iter([first.prefix, "0123456789ab"])
+    real = tenants.models.secrets.token_hex
+    monkeypatch.setattr(tenants.models.secrets, "token_hex", lambda n: next(draws, None) or real(n))
+    second, full = services.api_key_create(company=acme, name="B", role="viewer", by=owner)
+    assert second.prefix == "0123456789ab" and full.startswith("mia_0123456789ab_")
+    assert len(first.prefix) == 12
