@@ -618,10 +618,9 @@ class Recipient(models.Model):
             ),
             # Reconcile: claims whose lease ran out.
             models.Index(fields=["lease_expires_at"], condition=Q(state="claimed"), name="campaigns_rcpt_lease"),
-            # Status write-back when the callback data is missing, and lookups by wamid.
-            models.Index(
-                fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="campaigns_rcpt_wamid"
-            ),
+            # Status write-back of statuses without our callback data (SMS, WhatsApp Web): they
+            # reach the inbox message first, and its id finds the recipient.
+            models.Index(fields=["message_id"], condition=Q(message_id__isnull=False), name="campaigns_rcpt_message"),
             # Replies: the recent recipients of a contact.
             models.Index(
                 fields=["contact", "-sent_at"], condition=Q(sent_at__isnull=False), name="campaigns_rcpt_contact"
