@@ -97,6 +97,21 @@ class BatchResult:
     gave_up: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
+def merge(results: list[BatchResult]) -> BatchResult:
+    """Several sub-batches' outcomes as one write-back."""
+    if len(results) == 1:
+        return results[0]
+    out = BatchResult()
+    for result in results:
+        out.sent += result.sent
+        out.retry += result.retry
+        out.failed += result.failed
+        out.released += result.released
+        out.uncertain += result.uncertain
+        out.gave_up += result.gave_up
+    return out
+
+
 # --- counted transitions ---------------------------------------------------------------------
 
 # Counters move with the recipient columns they count, in the statement that changes them:

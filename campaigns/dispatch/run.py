@@ -52,6 +52,9 @@ STATE_EVERY = float(getattr(settings, "CAMPAIGN_STATE_EVERY_S", 0.1))
 STEP_SECONDS = 0.05  # a sub-batch holds about this much of the number's rate
 MAX_CHUNK = 100
 HEARTBEAT_TTL = 15
+WRITE_QUEUE = 16  # sub-batches waiting for the writer before sends wait for it
+MERGE_MAX = 12
+QUALITY_EVERY = 0.5
 
 
 @dataclass
@@ -71,6 +74,10 @@ class RunState:
     waiting_until: Any
     session_state: str
     channel_active: bool
+    time_zone: str = "America/Sao_Paulo"
+    window_start: Any = None
+    window_end: Any = None
+    window_days: Any = None
 
 
 def worker_id() -> str:
@@ -91,16 +98,30 @@ class CampaignRun:
         self._state_at = 0.0
         self._inflight: set[asyncio.Task] = set()
         self.sent = 0
+        self._quality = [0, 0]
+        self._quality_at = 0.0
+        # Database work by function: [calls, seconds running, seconds queued for a thread].
+        self.timings: dict[str, list] = {}
 
     # --- database, in the pool's threads ------------------------------------------------------
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        queued = time.perf_counter()
+
         def call():
             from django_tenants.utils import schema_context
 
+            started = time.perf_counter()
             close_old_connections()
             with schema_context(self.schema):
-                return fn(*args, **kwargs)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    name = getattr(fn, "__name__", "db")
+                    spent = self.timings.setdefault(name, [0, 0.0, 0.0])
+                    spent[0] += 1
+                    spent[1] += time.perf_counter() - started
+                    spent[2] += started - queued
 
         return await asyncio.get_running_loop().run_in_executor(self.pool, call)
 
@@ -144,7 +165,8 @@ class CampaignRun:
     def _read_state(self) -> RunState:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT c.state, c.pause_reason, c.waiting_until, ch.session_state, ch.is_active"
+                "SELECT c.state, c.pause_reason, c.waiting_until, ch.session_state, ch.is_active,"
+                " c.time_zone, c.window_start, c.window_end, c.window_days"
                 " FROM campaigns_campaign c JOIN inbox_channel ch ON ch.id = c.channel_id WHERE c.id = %s",
                 [self.campaign_id],
             )
@@ -160,17 +182,42 @@ class CampaignRun:
             self._state_at = now
         return self._state
 
+    async def _outside_window(self, state: RunState) -> bool:
+        """Checked in Python on the state already read (the window rarely changes); only a
+        closed window costs a write (the campaign waits for the opening)."""
+        from campaigns import services
+        from campaigns.schedule import window_next_open
+
+        if state.window_start is None or state.window_end is None:
+            if not state.window_days or len(state.window_days) == 7:
+                return False
+        opens = window_next_open(
+            time_zone=state.time_zone,
+            start=state.window_start,
+            end=state.window_end,
+            days=list(state.window_days or []),
+        )
+        if opens is None:
+            return False
+        await self.db(services.campaign_wait, campaign_id=self.campaign_id, reason="window", until=opens)
+        return True
+
     def _running(self, state: RunState) -> bool:
         return state.state == CampaignState.RUNNING and state.waiting_until is None and state.channel_active
 
     # --- the loop ------------------------------------------------------------------------------
 
     async def run(self) -> str:
+        self._writes: asyncio.Queue = asyncio.Queue(maxsize=WRITE_QUEUE)
+        writer = asyncio.ensure_future(self._writer())
         try:
             return await self._run()
         finally:
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
+            await self._writes.put(None)
+            await asyncio.gather(writer, return_exceptions=True)
+            await self._quality_flush()
             from inbox.providers.http import close_session
 
             await close_session()
@@ -180,6 +227,13 @@ class CampaignRun:
     def _finish(self) -> None:
         from campaigns.realtime import progress_publish
 
+        logger.info(
+            "campaign %s run %s ended (%s); database time: %s",
+            self.campaign_id,
+            self.owner,
+            self.stop_reason,
+            ", ".join(f"{k} {n}x {t:.2f}s (+{q:.2f}s queued)" for k, (n, t, q) in sorted(self.timings.items())),
+        )
         _heartbeat(self.schema, self.campaign_id, self.owner, alive=False)
         progress_publish(self.campaign_id, force=True)
         connection.close()
@@ -208,8 +262,7 @@ class CampaignRun:
                 last_beat = self.clock()
             if not self._running(state):
                 return self.stop_reason or f"state {state.state}"
-            window = await self.db(services.campaign_window_check, campaign_id=self.campaign_id)
-            if window:
+            if await self._outside_window(state):
                 return "window"
             await slots.acquire()
             try:
@@ -371,18 +424,45 @@ class CampaignRun:
             await self.db(services.campaign_pause, campaign=self.campaign_id, reason=pause[0], detail=pause[1])
             self.stop_reason = f"paused: {pause[0]}"
             self._state = None
-        await self._write(result)
+        await self._writes.put(result)
         self.sent += len(result.sent)
-        if pause is None and (result.sent or result.failed):
-            tripped = await self.db(
-                services.quality_guard_record,
-                campaign_id=self.campaign_id,
-                sent=len(result.sent),
-                failed=len(result.failed) + len(result.gave_up),
-            )
-            if tripped:
-                self.stop_reason = "paused: quality_guard"
-                self._state = None
+        if pause is None:
+            self._quality[0] += len(result.sent)
+            self._quality[1] += len(result.failed) + len(result.gave_up)
+            if self.clock() - self._quality_at >= QUALITY_EVERY:
+                await self._quality_flush()
+
+    async def _quality_flush(self) -> None:
+        """Hand the outcomes counted since the last look to the quality guard (shared by all
+        workers in Redis), a few times per second rather than per sub-batch."""
+        from campaigns import services
+
+        sent, failed = self._quality
+        self._quality = [0, 0]
+        self._quality_at = self.clock()
+        if not (sent or failed):
+            return
+        tripped = await self.db(services.quality_guard_record, campaign_id=self.campaign_id, sent=sent, failed=failed)
+        if tripped:
+            self.stop_reason = "paused: quality_guard"
+            self._state = None
+
+    async def _writer(self) -> None:
+        """One write-back at a time, merging what several sub-batches produced meanwhile: one
+        transaction (and one commit flush) for hundreds of rows instead of one per sub-batch."""
+        done = False
+        while not done:
+            item = await self._writes.get()
+            if item is None:
+                return
+            merged = [item]
+            while not self._writes.empty() and len(merged) < MERGE_MAX:
+                more = self._writes.get_nowait()
+                if more is None:
+                    done = True
+                    break
+                merged.append(more)
+            await self._write(oc.merge(merged))
 
     async def _write(self, result: oc.BatchResult) -> None:
         """The write-back, retried a few times; if it never lands, the rows stay claimed and the
@@ -479,6 +559,21 @@ def live_runs(schema: str, campaign_id: int) -> int:
         return int(client.zcard(key))
     except Exception:  # noqa: BLE001
         return 0
+
+
+def campaign_run_many(*, schema: str, campaign_ids: list[int]) -> list[str]:
+    """Several campaigns' runs in one process and one loop (a worker sending for several
+    numbers at once shares its pooled client)."""
+
+    async def main():
+        return await asyncio.gather(*(CampaignRun(schema=schema, campaign_id=c).run() for c in campaign_ids))
+
+    try:
+        import uvloop
+
+        return list(uvloop.run(main()))
+    except ImportError:  # pragma: no cover
+        return list(asyncio.run(main()))
 
 
 def campaign_run(*, schema: str, campaign_id: int) -> str:

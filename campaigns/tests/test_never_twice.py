@@ -132,6 +132,7 @@ def test_lost_write_back_is_settled_by_status_webhooks_and_never_resent(committe
             )
             for r in rows
         ]
+
         async def send():
             from inbox.providers.http import close_session
 
