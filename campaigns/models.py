@@ -545,7 +545,7 @@ class Recipient(models.Model):
     Engine columns: ``lease_owner`` / ``lease_expires_at`` (a claim is a lease: the worker that
     claimed the row owns it until then), ``attempts`` (requests put on the wire),
     ``next_attempt_at`` (claimable from then on: the snapshot sets it to the snapshot time, a
-    retry to later, a held A/B row to "infinity"), ``provider_message_id`` (Meta's wamid),
+    retry to later, a held A/B row to the year 9000, "never" in a form Python can read), ``provider_message_id`` (Meta's wamid),
     ``message_id`` (the ``inbox.Message`` written in the contact's conversation).
 
     Failures keep the provider's ``error_code`` / ``error_title`` / ``error_details``; skipped
@@ -610,7 +610,7 @@ class Recipient(models.Model):
         # per recipient), so each one serves a path the engine or the page runs constantly.
         indexes = [
             # Claim: the next due queued rows of a campaign, a range scan that stops at "now"
-            # (retries later and held A/B rows sit beyond it).
+            # (retries later and held A/B rows sit at the year 9000).
             models.Index(
                 fields=["campaign", "next_attempt_at", "id"],
                 condition=Q(state="queued"),

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -392,8 +393,8 @@ def campaign_progress_check(*, campaign_id: int) -> str:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FILTER (WHERE state = 'queued' AND next_attempt_at <= now() + interval '2 seconds'),"
-            " count(*) FILTER (WHERE state = 'queued' AND next_attempt_at < 'infinity'),"
-            " count(*) FILTER (WHERE state = 'queued' AND next_attempt_at = 'infinity'),"
+            " count(*) FILTER (WHERE state = 'queued' AND next_attempt_at < '9000-01-01 00:00:00+00'),"
+            " count(*) FILTER (WHERE state = 'queued' AND next_attempt_at >= '9000-01-01 00:00:00+00'),"
             " count(*) FILTER (WHERE state = 'claimed' AND lease_expires_at > now()),"
             " count(*) FILTER (WHERE state = 'claimed')"
             " FROM campaigns_recipient WHERE campaign_id = %s AND state IN ('queued', 'claimed')",
@@ -548,7 +549,7 @@ def ab_winner_choose(*, campaign_id: int, now: dt.datetime | None = None) -> Cam
     variants = list(campaign.variants.order_by("key"))
     winner = max(variants, key=lambda v: (getattr(v, metric) / v.sent_count if v.sent_count else 0.0, -ord(v.key)))
     held = Recipient.objects.filter(campaign=campaign, state=RecipientState.QUEUED, variant__isnull=True)
-    held.update(variant=winner, next_attempt_at=now)
+    held.update(variant=winner, next_attempt_at=Now())  # due at once, whatever clock the caller passed
     campaign.ab_winner = winner
     campaign.ab_phase = AbPhase.WINNER
     campaign.save(update_fields=["ab_winner", "ab_phase"])

@@ -7,7 +7,7 @@ never even candidates: the CRM owns that rule), wrapped to:
   same phone) as ``skipped`` rows with their reason, so they show in the recipient table;
 - copy what sending needs (phone, WhatsApp id, name, the source values of the variables), so a
   later CRM edit changes nothing;
-- assign each row its A/B variant by split, and hold back (``next_attempt_at = infinity``,
+- assign each row its A/B variant by split, and hold back (``next_attempt_at`` in the year 9000,
   variant empty) the rows outside the test share until a winner is chosen.
 
 Opted-out contacts are counted (``crm.selectors.audience_opted_out_count``), not inserted.
@@ -69,7 +69,7 @@ def _variant_sql(variants: list[CampaignVariant], campaign: Campaign) -> tuple[s
     params.append(variants[-1].pk)
     if campaign.ab_test_share and len(variants) > 1:
         variant_expr = f"(CASE WHEN test THEN {variant_expr} END)"
-        next_expr = "(CASE WHEN test THEN now() ELSE 'infinity'::timestamptz END)"
+        next_expr = "(CASE WHEN test THEN now() ELSE '9000-01-01 00:00:00+00'::timestamptz END)"
     else:
         next_expr = "now()"
     return variant_expr, next_expr, params
