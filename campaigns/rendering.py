@@ -47,6 +47,8 @@ def source_sql(source: str, alias: str = "c") -> tuple[str, list[Any]]:
         return f"{alias}.email", []
     if source.startswith("field."):
         return f"({alias}.custom_fields ->> %s)", [source[len("field.") :]]
+    if source.startswith("csv."):
+        return f"({alias}.row_values ->> %s)", [source[len("csv.") :]]
     return "NULL", []
 
 

@@ -42,7 +42,8 @@ def _variables_sql(variants: list[CampaignVariant], campaign: Campaign) -> tuple
         sources |= sources_of(variant.variables)
         if variant.template is not None:
             sources |= sources_of(variant.template.variables)
-    sources = {s for s in sources if not s.startswith("csv.")}
+    if campaign.audience_kind != AudienceKind.UPLOAD:
+        sources = {s for s in sources if not s.startswith("csv.")}
     if not sources:
         return "'{}'::jsonb", []
     parts: list[str] = []
@@ -75,6 +76,30 @@ def _variant_sql(variants: list[CampaignVariant], campaign: Campaign) -> tuple[s
     return variant_expr, next_expr, params
 
 
+def _upload_audience(campaign: Campaign) -> tuple[str, list[Any], int]:
+    """The rows of an uploaded audience, in file order, with their contact's data; a row whose
+    contact opted out is left out (the CRM's rule, through ``marketing_audience``), and
+    counted."""
+    from crm.selectors import marketing_audience
+
+    allowed_sql, allowed_params = marketing_audience().values("id").query.sql_with_params()
+    sql = f"""
+        SELECT r.contact_id AS id, r.phone AS phone, c.wa_id AS wa_id, COALESCE(c.name, '') AS name,
+               COALESCE(c.email, '') AS email, COALESCE(c.custom_fields, '{{}}'::jsonb) AS custom_fields,
+               r."values" AS row_values, r.row_number AS ord
+        FROM campaigns_audiencerow r LEFT JOIN crm_contact c ON c.id = r.contact_id
+        WHERE r.upload_id = %s AND (r.contact_id IS NULL OR r.contact_id IN ({allowed_sql}))
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM campaigns_audiencerow r WHERE r.upload_id = %s AND r.contact_id IS NOT NULL"
+            f" AND r.contact_id NOT IN ({allowed_sql})",
+            [campaign.upload_id, *allowed_params],
+        )
+        opted_out = cursor.fetchone()[0]
+    return sql, [campaign.upload_id, *allowed_params], opted_out
+
+
 def snapshot_take(campaign: Campaign) -> dict[str, int]:
     """Insert the campaign's recipients (call inside the start transaction, holding the
     campaign's row lock). Returns the counts by outcome."""
@@ -82,16 +107,22 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
 
     filters = audience_filters(campaign)
     variants = list(CampaignVariant.objects.filter(campaign=campaign).select_related("template").order_by("key"))
-    audience = marketing_audience(**filters).values("id", "phone", "wa_id", "name", "email", "custom_fields")
-    audience_sql, audience_params = audience.query.sql_with_params()
+    if campaign.audience_kind == AudienceKind.UPLOAD:
+        audience_sql, audience_params, opted_out = _upload_audience(campaign)
+    else:
+        audience = marketing_audience(**filters).values("id", "phone", "wa_id", "name", "email", "custom_fields")
+        inner, inner_params = audience.query.sql_with_params()
+        audience_sql = f"SELECT q.*, NULL::jsonb AS row_values, q.id AS ord FROM ({inner}) q"
+        audience_params = list(inner_params)
+        opted_out = None
     variables_sql, variables_params = _variables_sql(variants, campaign)
     variant_expr, next_expr, variant_params = _variant_sql(variants, campaign)
     share = int(campaign.ab_test_share or 0)
     sql = f"""
         WITH a AS (
             SELECT a.*,
-                   row_number() OVER (PARTITION BY a.phone ORDER BY a.id) AS dup,
-                   (row_number() OVER (ORDER BY a.id) - 1) %% 100 AS bucket,
+                   row_number() OVER (PARTITION BY a.phone ORDER BY a.ord) AS dup,
+                   (row_number() OVER (ORDER BY a.ord) - 1) %% 100 AS bucket,
                    ((hashtext(a.phone) & 2147483647) %% 100) < %s AS test
             FROM ({audience_sql}) a
         ), ins AS (
@@ -108,7 +139,7 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
                    CASE WHEN a.phone !~ %s OR a.dup > 1 THEN NULL ELSE {next_expr} END,
                    '', 1, '', '', '', now()
             FROM a
-            ORDER BY a.id
+            ORDER BY a.ord
             RETURNING state, reason
         )
         SELECT count(*) FILTER (WHERE state = 'queued'),
@@ -134,5 +165,6 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         queued, invalid, duplicate = cursor.fetchone()
-    opted_out = audience_opted_out_count(**filters)
+    if opted_out is None:
+        opted_out = audience_opted_out_count(**filters)
     return {"queued": queued, "invalid": invalid, "duplicate": duplicate, "opted_out": opted_out}
