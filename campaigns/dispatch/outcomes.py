@@ -300,7 +300,7 @@ def batch_write(
 
 def _write_sent(campaign_id: int, campaign_name: str, channel_id: int, sent: list[SentRow], now: datetime) -> dict:
     from inbox.models import Channel
-    from inbox.services import pending_statuses_apply
+    from inbox.services import pending_statuses_apply_many
 
     with_contact = [row for row in sent if row.contact_id is not None]
     message_ids: dict[str, int] = {}
@@ -366,7 +366,7 @@ def _write_sent(campaign_id: int, campaign_name: str, channel_id: int, sent: lis
     )
     # Statuses that arrived before these provider ids were stored were parked by the inbox.
     channel = Channel(pk=channel_id)
-    pending_statuses_apply(channel=channel, provider_message_ids=[row.provider_message_id for row in with_contact])
+    pending_statuses_apply_many(channel=channel, provider_message_ids=[row.provider_message_id for row in with_contact])
     return deltas
 
 

@@ -159,7 +159,7 @@ class Committed:
 
     def cleanup(self):
         from campaigns.models import Campaign, MessageTemplate, Recipient
-        from crm.models import Contact, TimelineEvent
+        from crm.models import Contact, ContactList, ContactListMember, TimelineEvent
         from inbox.models import Channel, Conversation, Message, PendingStatus, SendingLimit, WebhookEvent
 
         def remove():
@@ -174,6 +174,9 @@ class Committed:
             PendingStatus.objects.filter(channel_id__in=self.channel_ids).delete()
             WebhookEvent.objects.filter(channel_id__in=self.channel_ids).delete()
             SendingLimit.objects.filter(channel_id__in=self.channel_ids).delete()
+            lists = ContactList.objects.filter(name__contains=self.tag)
+            ContactListMember.objects.filter(contact_list__in=lists).delete()
+            lists.delete()
             contacts.delete()
             Channel.objects.filter(pk__in=self.channel_ids).delete()
 

@@ -83,7 +83,10 @@ def sandbox_emit_statuses(*, channel: Channel, status: str, rows: list[list[str]
             one["biz_opaque_callback_data"] = callback
         statuses.append(one)
     payload = build_status_payload(
-        phone_number_id=channel.phone_number_id, display_phone=channel.display_phone, at=timezone.now(), statuses=statuses
+        phone_number_id=channel.phone_number_id,
+        display_phone=channel.display_phone,
+        at=timezone.now(),
+        statuses=statuses,
     )
     return sandbox_ingest(channel=channel, payload=payload)
 
