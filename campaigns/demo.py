@@ -67,7 +67,10 @@ def demo_campaigns_setup() -> int:
             window_days=list(range(7)),
         )
         campaign_start(campaign=campaign)
-        campaign = campaign_launch(campaign_id=campaign.pk)
+        launched = campaign_launch(campaign_id=campaign.pk)
+    if launched is None:
+        return 0
+    campaign = launched
     rows = list(Recipient.objects.filter(campaign=campaign, state="queued").order_by("id"))
     mapping = template.variables
     result = oc.BatchResult()

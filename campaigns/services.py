@@ -200,7 +200,9 @@ def campaign_estimate(*, campaign: Campaign) -> dict[str, Any]:
     kind = PriceKind.SMS if campaign.channel.kind == "sms" else PriceKind.WHATSAPP
     if kind == PriceKind.SMS:
         category = "SMS"
-    country = (getattr(connection.tenant, "default_country", "") or "BR").upper()
+    from tenants.context import company_country
+
+    country = company_country().upper()
     # The price table is a shared (public) table: the tenant search_path reaches it.
     prices = list(
         MessagePrice.objects.filter(
@@ -336,26 +338,35 @@ def campaign_resume(*, campaign: Campaign | int, by=None) -> Campaign:
 def campaign_cancel(*, campaign: Campaign | int, by=None) -> Campaign:
     """Stop for good: queued recipients become skipped (cancelled). Claims in flight finish
     and are written; the reconciler settles any the workers cannot."""
-    from campaigns.dispatch.outcomes import counted_update
-
     campaign = campaign_for_update(_campaign(campaign).pk)
     if campaign.state not in OPEN_STATES:
         raise ValidationError(_(ERR_NOT_CANCELLABLE))
     _set_state(campaign, CampaignState.CANCELLED, cancelled_at=timezone.now())
+    cancelled_skip(campaign_id=campaign.pk)
+    return campaign
+
+
+@transaction.atomic
+def cancelled_skip(*, campaign_id: int) -> int:
+    """Queued recipients of a cancelled campaign become skipped (cancelled). Run at the cancel
+    and again when a worker stops: claims it gave back after the cancel are queued again."""
+    from campaigns.dispatch.outcomes import counted_update
+
     ids = list(
-        Recipient.objects.filter(campaign=campaign, state=RecipientState.QUEUED)
+        Recipient.objects.filter(campaign_id=campaign_id, state=RecipientState.QUEUED)
         .order_by("id")
         .values_list("id", flat=True)
     )
+    total = 0
     for start in range(0, len(ids), 10000):
-        counted_update(
-            campaign_id=campaign.pk,
+        total += counted_update(
+            campaign_id=campaign_id,
             values="SELECT * FROM unnest(%b::bigint[]) AS v(id)",
             params=[ids[start : start + 10000]],
             set_sql=f"state = 'skipped', reason = '{SkipReason.CANCELLED}', next_attempt_at = NULL",
             upd_where="AND old.state = 'queued'",
-        )
-    return campaign
+        )["changed"]
+    return total
 
 
 @transaction.atomic
@@ -472,7 +483,7 @@ def channel_recent_recipients(*, channel_id: int) -> list[tuple[str, float]]:
         .values_list("phone", "sent_at")
         .order_by()
     )
-    return [(phone, at.timestamp()) for phone, at in rows]
+    return [(phone, at.timestamp()) for phone, at in rows if at is not None]
 
 
 def pace_range(*, channel_id: int) -> tuple[float, float]:

@@ -27,7 +27,7 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE campaigns_recipient r
-SET state = 'claimed', lease_owner = %s, lease_expires_at = now() + %s, claimed_at = now(),
+SET state = 'claimed', lease_owner = %s, lease_expires_at = now() + %s * interval '1 second', claimed_at = now(),
     attempts = r.attempts + 1
 FROM picked WHERE r.id = picked.id
 RETURNING r.id, r.variant_id, r.contact_id, r.phone, r.wa_id, r.name, r.variables::text, r.attempts
@@ -57,7 +57,7 @@ def recipients_claim(*, campaign_id: int, limit: int, owner: str, lease: timedel
     import json
 
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [campaign_id, limit, owner, lease])
+        cursor.execute(_CLAIM_SQL, [campaign_id, limit, owner, lease.total_seconds()])
         rows = cursor.fetchall()
     rows.sort(key=lambda r: r[0])
     return [

@@ -289,8 +289,8 @@ def batch_write(
                     [ids, codes, titles, details],
                 )
         if result.released:
-            with connection.cursor() as cursor:
-                cursor.execute(
+            with connection.cursor() as plain:
+                plain.execute(
                     "UPDATE campaigns_recipient SET state = 'queued', lease_owner = '', lease_expires_at = NULL,"
                     " attempts = GREATEST(attempts - 1, 0) WHERE id = ANY(%s) AND state = 'claimed'",
                     [result.released],

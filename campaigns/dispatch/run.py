@@ -234,7 +234,12 @@ class CampaignRun:
             self.stop_reason,
             ", ".join(f"{k} {n}x {t:.2f}s (+{q:.2f}s queued)" for k, (n, t, q) in sorted(self.timings.items())),
         )
+        from campaigns import services
+        from campaigns.models import Campaign
+
         _heartbeat(self.schema, self.campaign_id, self.owner, alive=False)
+        if Campaign.objects.filter(pk=self.campaign_id, state=CampaignState.CANCELLED).exists():
+            services.cancelled_skip(campaign_id=self.campaign_id)
         progress_publish(self.campaign_id, force=True)
         connection.close()
 

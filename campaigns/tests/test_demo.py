@@ -22,7 +22,10 @@ def test_demo_campaign_shows_the_whole_story_once(tenant):
     assert 0 < campaign.read_count < campaign.delivered_count < campaign.sent_count
     assert 0 < campaign.failed_count and 0 < campaign.replied_count
     assert campaign.queued_count == 0
-    assert Recipient.objects.filter(campaign=campaign, state="failed", error_code="131026").count() == campaign.failed_count
+    assert (
+        Recipient.objects.filter(campaign=campaign, state="failed", error_code="131026").count()
+        == campaign.failed_count
+    )
     messages = Message.objects.filter(channel=channel, payload__campaign=campaign.pk)
     assert messages.count() == sent
     assert messages.filter(body__startswith="Olá ").count() == sent
