@@ -57,6 +57,7 @@ TOKEN = "EAAG-bench-token"
 APP_SECRET = "bench-app-secret"
 NUMBERS = ["1065557001", "1065557002", "1065557003", "1065557004"]
 LEASE_S = 5
+WORKERS = int(os.environ.get("BENCH_CAMPAIGN_WORKERS", "2"))
 GRACE_S = 3
 
 
@@ -310,12 +311,14 @@ def dispatch(report, stub, env, bench, channels, template):
     rate_base = baseline(stub)
     stub.reset()
     campaign, _snap = _campaign(bench, channels[0], template, name="dispatch")
-    worker = _worker(env, bench.schema_name, [campaign.pk])
+    # Two worker processes share the campaign (one per core), as two Celery workers would.
+    workers = [_worker(env, bench.schema_name, [campaign.pk]) for _ in range(WORKERS)]
     try:
         first = _wait_first_send(stub)
         last = _wait_done([campaign.pk])
     finally:
-        worker.wait(60)
+        for worker in workers:
+            worker.wait(60)
     counters = _counters(campaign.pk)
     stats = stub.stats()
     assert counters["sent"] == RECIPIENTS and stats["accepted"] == RECIPIENTS, (counters, stats["accepted"])
@@ -410,7 +413,9 @@ def pause(report, stub, env, bench, channels, template):
     try:
         _wait_first_send(stub)
         for _round in range(10):
-            time.sleep(1.0)
+            flowing = stub.stats()["accepted"]
+            while stub.stats()["accepted"] < flowing + 300:  # sends in full flow
+                time.sleep(0.05)
             asked = time.time()
             campaign_pause(campaign=campaign.pk, by=0)
             time.sleep(1.5)
@@ -474,6 +479,7 @@ def crash(report, stub, env, bench, channels, template):
     )
     report("campaign_crash_duplicates", duplicates, "count")
     report("campaign_crash_lost", never_sent + not_final, "count")
+    print(f"# crash: kill -> next accepted send: {', '.join(f'{r:.1f}' for r in resumes)} s", flush=True)
     report("campaign_crash_resume_s", max(resumes), "s")
 
 
@@ -482,6 +488,7 @@ def snapshot(report, stub, env, bench, channels, template):
 
     from crm.models import Contact
 
+    connection.set_schema_to_public()
     big = company("bench-campaigns-1m", "Bench Campaigns 1M")
     connection.set_tenant(big)
     have = Contact.objects.count()

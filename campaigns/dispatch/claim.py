@@ -22,6 +22,9 @@ _CLAIM_SQL = """
 WITH picked AS (
     SELECT id FROM campaigns_recipient
     WHERE campaign_id = %s AND state = 'queued' AND next_attempt_at <= now()
+      -- Only while the campaign is running: rows given back at a pause or cancel are seen only
+      -- by statements that also see the new state, so no worker can take them again.
+      AND EXISTS (SELECT 1 FROM campaigns_campaign c WHERE c.id = %s AND c.state = 'running')
     ORDER BY next_attempt_at, id
     LIMIT %s
     FOR UPDATE SKIP LOCKED
@@ -57,7 +60,7 @@ def recipients_claim(*, campaign_id: int, limit: int, owner: str, lease: timedel
     import json
 
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [campaign_id, limit, owner, lease.total_seconds()])
+        cursor.execute(_CLAIM_SQL, [campaign_id, campaign_id, limit, owner, lease.total_seconds()])
         rows = cursor.fetchall()
     rows.sort(key=lambda r: r[0])
     return [

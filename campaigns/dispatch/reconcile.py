@@ -151,7 +151,8 @@ def replies_apply(*, channel_id: int, contact_id: int, at: datetime) -> int:
         cursor.execute(
             "SELECT r.id, r.campaign_id FROM campaigns_recipient r JOIN campaigns_campaign c ON c.id = r.campaign_id"
             " WHERE r.contact_id = %s AND r.sent_at IS NOT NULL AND r.replied_at IS NULL AND c.channel_id = %s"
-            " AND r.sent_at <= %s AND r.sent_at >= %s - c.reply_window",
+            # Meta stamps messages to the second: a reply in the same second as the send is one.
+            " AND r.sent_at <= %s + interval '2 seconds' AND r.sent_at >= %s - c.reply_window",
             [contact_id, channel_id, at, at],
         )
         rows = cursor.fetchall()

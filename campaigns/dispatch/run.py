@@ -47,10 +47,13 @@ from campaigns.rendering import render_text, template_body_text, template_compon
 
 logger = logging.getLogger(__name__)
 
-DEPTH = int(getattr(settings, "CAMPAIGN_PIPELINE_DEPTH", 6))
+# Sub-batches in flight. With STEP_SECONDS of the rate each, DEPTH x chunk stays within the
+# pooled client's connections: a claimed row waits for no connection before its request leaves,
+# which keeps the window where a crash leaves a never-sent row "unknown" a few milliseconds.
+DEPTH = int(getattr(settings, "CAMPAIGN_PIPELINE_DEPTH", 3))
 STATE_EVERY = float(getattr(settings, "CAMPAIGN_STATE_EVERY_S", 0.1))
-STEP_SECONDS = 0.05  # a sub-batch holds about this much of the number's rate
-MAX_CHUNK = 100
+STEP_SECONDS = 0.02  # a sub-batch holds about this much of the number's rate
+MAX_CHUNK = 20
 HEARTBEAT_TTL = 15
 WRITE_QUEUE = 16  # sub-batches waiting for the writer before sends wait for it
 MERGE_MAX = 12
@@ -98,6 +101,7 @@ class CampaignRun:
         self._state_at = 0.0
         self._inflight: set[asyncio.Task] = set()
         self.sent = 0
+        self._drained = False
         self._quality = [0, 0]
         self._quality_at = 0.0
         # Database work by function: [calls, seconds running, seconds queued for a thread].
@@ -269,6 +273,19 @@ class CampaignRun:
                 return self.stop_reason or f"state {state.state}"
             if await self._outside_window(state):
                 return "window"
+            if self._drained:
+                # A claim came back empty: let the sub-batches in flight finish, then decide.
+                if self._inflight:
+                    await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                verdict = await self.db(services.campaign_progress_check, campaign_id=self.campaign_id)
+                if verdict == "wait":
+                    self._drained = False
+                    await asyncio.sleep(0.5)
+                    continue
+                return verdict
+            if self.stop_reason:
+                return self.stop_reason
             await slots.acquire()
             try:
                 wait = await self.limiter.atake(chunk)
@@ -282,22 +299,9 @@ class CampaignRun:
             if wait > STATE_EVERY and not self._running(await self.state()):
                 slots.release()
                 continue
-            rows = await self.db(recipients_claim, campaign_id=self.campaign_id, limit=chunk, owner=self.owner)
-            if not rows:
-                slots.release()
-                if self._inflight:
-                    await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                verdict = await self.db(services.campaign_progress_check, campaign_id=self.campaign_id)
-                if verdict == "wait":
-                    await asyncio.sleep(0.5)
-                    continue
-                return verdict
-            rows = await self._tier_filter(rows)
-            if not rows:
-                slots.release()
-                return "tier"
-            task = asyncio.ensure_future(self._step(rows))
+            # The claim runs in the sub-batch itself, so the loop goes on reserving the next
+            # slots while it commits (a slow claim must not slow the rate down).
+            task = asyncio.ensure_future(self._claim_and_step(chunk))
             self._inflight.add(task)
 
             def done(t, slots=slots):
@@ -307,6 +311,15 @@ class CampaignRun:
                     logger.error("campaign %s sub-batch failed", self.campaign_id, exc_info=t.exception())
 
             task.add_done_callback(done)
+
+    async def _claim_and_step(self, chunk: int) -> None:
+        rows = await self.db(recipients_claim, campaign_id=self.campaign_id, limit=chunk, owner=self.owner)
+        if not rows:
+            self._drained = True
+            return
+        rows = await self._tier_filter(rows)
+        if rows:
+            await self._step(rows)
 
     async def _tier_filter(self, rows: list[Claimed]) -> list[Claimed]:
         """Rows the number's 24 h tier admits; the others go back to the queue and the
@@ -426,8 +439,8 @@ class CampaignRun:
                 result.failed.append((row.id, *detail))
         if pause is not None:
             # Paused before the rows go back to the queue, so no worker claims them again.
-            await self.db(services.campaign_pause, campaign=self.campaign_id, reason=pause[0], detail=pause[1])
             self.stop_reason = f"paused: {pause[0]}"
+            await self.db(services.campaign_pause, campaign=self.campaign_id, reason=pause[0], detail=pause[1])
             self._state = None
         await self._writes.put(result)
         self.sent += len(result.sent)

@@ -90,7 +90,7 @@ class Committed:
                     kind=kind,
                     name="Cloud " + self.tag,
                     config={
-                        "phone_number_id": config.get("phone_number_id", str(1065550000 + uuid.uuid4().int % 9999)),
+                        "phone_number_id": config.get("phone_number_id", str(2000000000 + uuid.uuid4().int % 10**9)),
                         "waba_id": "2025550001",
                         "display_phone": "+55 11 3000-0000",
                     },
@@ -178,9 +178,14 @@ class Committed:
             ContactListMember.objects.filter(contact_list__in=lists).delete()
             lists.delete()
             contacts.delete()
+            public_ids = list(Channel.objects.filter(pk__in=self.channel_ids).values_list("public_id", flat=True))
             Channel.objects.filter(pk__in=self.channel_ids).delete()
+            return public_ids
 
-        self(remove)
+        public_ids = self(remove)
+        from tenants.models import WebhookRoute
+
+        in_thread(lambda: WebhookRoute.objects.filter(channel_public_id__in=public_ids).delete(), None)
 
 
 @pytest.fixture
