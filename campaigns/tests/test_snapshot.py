@@ -145,3 +145,42 @@ def test_uploaded_audience_skips_duplicates_and_fills_csv_variables(channel):
         ("skipped", "duplicate", "C30"),
         ("skipped", "invalid", "D40"),
     ]
+
+
+def test_estimate_counts_after_exclusions_prices_by_country_and_warns_about_the_tier(channel):
+    from decimal import Decimal
+
+    from campaigns.pricing.models import MessagePrice
+    from campaigns.services import campaign_estimate
+    from inbox.models import SendingLimit
+    from inbox.services import channel_create
+
+    cloud = channel_create(
+        kind="whatsapp_cloud",
+        name="Cloud",
+        config={"phone_number_id": "1065551234", "waba_id": "1", "display_phone": "+55 11 3000-0000"},
+        secrets_={"access_token": "t", "app_secret": "s"},
+    )
+    SendingLimit.objects.create(channel=cloud, throughput_mps=80, tier="TIER_250")
+    MessagePrice.objects.create(kind="whatsapp", category="MARKETING", country="BR", price=Decimal("0.35"))
+    MessagePrice.objects.create(kind="whatsapp", category="MARKETING", country="*", price=Decimal("0.50"))
+    from campaigns.models import MessageTemplate
+
+    template = MessageTemplate.objects.create(
+        origin="meta", waba_id="1", name="promo_estimate", status="APPROVED", category="MARKETING"
+    )
+    contacts = _contacts(300)
+    Contact.objects.filter(pk=contacts[0].pk).update(consent_status=ConsentStatus.OPTED_OUT)
+    campaign = campaign_create(
+        name="Estimate",
+        channel=cloud,
+        variants=[{"template": template, "split": 100}],
+        audience_kind=AudienceKind.ALL,
+        time_zone="America/Sao_Paulo",
+    )
+    estimate = campaign_estimate(campaign=campaign)
+    reachable = Contact.objects.exclude(consent_status=ConsentStatus.OPTED_OUT).count()
+    assert estimate["recipients"] == reachable and estimate["excluded"]["opted_out"] >= 1
+    assert estimate["price"] == Decimal("0.35000")
+    assert estimate["estimated_cost"] == (Decimal("0.35") * reachable).quantize(Decimal("0.01"))
+    assert estimate["tier_users"] == 250 and estimate["exceeds_tier"] is True
