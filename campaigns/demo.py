@@ -98,13 +98,16 @@ def demo_campaigns_setup() -> int:
     for sent in result.sent:
         ref = callback_ref(campaign.pk, sent.recipient_id)
         roll = rng.random()
+        base = {"callback": ref, "provider_message_id": sent.provider_message_id, "at": now}
         if roll < 0.04:
-            callbacks.append([ref, sent.provider_message_id, "failed", now, "131026", "Message undeliverable", ""])
+            callbacks.append(
+                {**base, "status": "failed", "error_code": "131026", "error_title": "Message undeliverable"}
+            )
             continue
-        callbacks.append([ref, sent.provider_message_id, "delivered", now, "", "", ""])
+        callbacks.append({**base, "status": "delivered"})
         if roll < 0.7:
-            callbacks.append([ref, sent.provider_message_id, "read", now, "", "", ""])
-    statuses_apply(channel_id=channel.pk, changed=[], callbacks=callbacks)
+            callbacks.append({**base, "status": "read"})
+    statuses_apply(channel_id=channel.pk, statuses=[], callbacks=callbacks)
     for sent in result.sent[:: max(1, len(result.sent) // 12)]:
         if sent.contact_id:
             replies_apply(channel_id=channel.pk, contact_id=sent.contact_id, at=timezone.now())

@@ -26,19 +26,26 @@ def run(schema_name: str, campaign_id: int) -> str:
 
 
 @shared_task(base=TenantTask, name="campaigns.statuses", ignore_result=True)
-def statuses(schema_name: str, channel_id: int, changed: list, callbacks: list) -> None:
+def statuses(schema_name: str, payload: dict) -> None:
+    """``inbox.hooks.ON_MESSAGE_STATUS``: a batch of provider statuses was applied."""
     from campaigns.dispatch.reconcile import statuses_apply
 
-    statuses_apply(channel_id=channel_id, changed=changed, callbacks=callbacks)
+    statuses_apply(
+        channel_id=int(payload["channel"]),
+        statuses=list(payload.get("statuses") or []),
+        callbacks=list(payload.get("callbacks") or []),
+    )
 
 
 @shared_task(base=TenantTask, name="campaigns.reply", ignore_result=True)
-def reply(schema_name: str, channel_id: int, contact_id: int, message_id: int, at: str) -> None:
+def reply(schema_name: str, payload: dict) -> None:
+    """``inbox.hooks.ON_INBOUND_MESSAGE``: a customer wrote; a recent recipient replied."""
     from django.utils import timezone
 
     from campaigns.dispatch.reconcile import replies_apply
 
-    replies_apply(channel_id=channel_id, contact_id=contact_id, at=parse_datetime(at) or timezone.now())
+    at = parse_datetime(str(payload.get("at") or "")) or timezone.now()
+    replies_apply(channel_id=int(payload["channel"]), contact_id=int(payload["contact"]), at=at)
 
 
 @shared_task(name="campaigns.tick", ignore_result=True)

@@ -80,11 +80,16 @@ lease_expires_at = CASE WHEN old.state IN ('claimed', 'unknown') THEN NULL ELSE 
 """
 
 
-def statuses_apply(*, channel_id: int, changed: list[list], callbacks: list[list]) -> int:
-    """Apply provider statuses to recipients (see module docstring). Returns rows changed."""
+def statuses_apply(*, channel_id: int, statuses: list[dict], callbacks: list[dict]) -> int:
+    """Apply provider statuses to recipients (see module docstring). ``statuses`` and
+    ``callbacks`` are the lists of the inbox's ``ON_MESSAGE_STATUS`` payload. Returns rows
+    changed."""
     by_recipient: dict[int, tuple] = {}
     campaign_of: dict[int, int] = {}
-    for ref, pid, status, at, code, title, details in callbacks:
+    for item in callbacks:
+        ref, pid, status = item.get("callback", ""), item.get("provider_message_id", ""), item.get("status", "")
+        at, code = item.get("at", ""), item.get("error_code", "")
+        title, details = item.get("error_title", ""), item.get("error_details", "")
         parsed = parse_ref(str(ref))
         if parsed is None or status not in RANK:
             continue
@@ -93,7 +98,18 @@ def statuses_apply(*, channel_id: int, changed: list[list], callbacks: list[list
         if _better(item, by_recipient.get(recipient_id)):
             by_recipient[recipient_id] = item
             campaign_of[recipient_id] = campaign_id
-    by_message = {int(row[0]): row for row in changed if row[1] in RANK}
+    by_message = {
+        int(row["message"]): (
+            row["message"],
+            row.get("status", ""),
+            row.get("at", ""),
+            row.get("error_code", ""),
+            row.get("error_title", ""),
+            row.get("error_details", ""),
+        )
+        for row in statuses
+        if row.get("status") in RANK
+    }
     if by_message:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -156,14 +156,14 @@ class CampaignRun:
                     part = variant.template.component("BODY") or {}
                     body = str(part.get("text", ""))
                 contents[variant.pk] = Content(variant.pk, "text", body=body, mapping=mapping)
-        provider = get_provider(channel)
-        provider._schema = self.schema  # type: ignore[attr-defined]  # providers never look it up
-        limiter = limiter_for(channel)
         sms_callback = ""
         if channel.kind == "sms":
             from inbox.selectors import channel_webhook_url
 
             sms_callback = channel_webhook_url(channel)
+        provider = get_provider(channel, callback_url=sms_callback)
+        provider._schema = self.schema  # type: ignore[attr-defined]  # providers never look it up
+        limiter = limiter_for(channel)
         return campaign, channel, contents, provider, limiter, sms_callback
 
     def _read_state(self) -> RunState:

@@ -193,3 +193,30 @@ def committed(acme):
     writer = Committed(acme.schema_name)
     yield writer
     writer.cleanup()
+
+
+class HookPump:
+    """Runs the campaigns tasks the inbox's hooks queued on the real broker (no worker runs in
+    the tests), in order, each once: ``campaigns.statuses`` and ``campaigns.reply``."""
+
+    NAMES = ("campaigns.statuses", "campaigns.reply")
+
+    def __init__(self, queue, committed: Committed):
+        self.queue = queue
+        self.committed = committed
+        self.seen = 0
+
+    def __call__(self) -> int:
+        from campaigns import tasks
+
+        queued = [t for t in self.queue.tasks() if t.name in self.NAMES]
+        fresh, self.seen = queued[self.seen :], len(queued)
+        for task in fresh:
+            body = tasks.statuses if task.name == "campaigns.statuses" else tasks.reply
+            in_thread(lambda body=body, task=task: body(*task.args), None)
+        return len(fresh)
+
+
+@pytest.fixture
+def pump(queued_tasks, committed):
+    return HookPump(queued_tasks, committed)

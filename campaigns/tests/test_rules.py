@@ -147,7 +147,9 @@ def test_campaign_tasks_refuse_to_run_without_a_company():
     from tenants.context import NoTenantError
 
     with pytest.raises(NoTenantError):
-        tasks.statuses("public", 1, [], [["mia:c1:r1", "wamid.X", "read", "", "", "", ""]])
+        tasks.statuses(
+            "public", {"channel": 1, "statuses": [], "callbacks": [{"callback": "mia:c1:r1", "status": "read"}]}
+        )
     with pytest.raises(NoTenantError):
         tasks.run("", 1)
 
@@ -164,12 +166,17 @@ def test_a_status_task_of_another_company_never_touches_this_company(tenant, oth
     recipient = Recipient.objects.create(campaign=campaign, phone="+5511999990000", state="sent")
     ref = f"mia:c{campaign.pk}:r{recipient.pk}"
     # the other company's schema receives a status naming our ids
-    tasks.statuses(other_company.schema_name, channel.pk, [], [[ref, "wamid.X", "read", "", "", "", ""]])
+    payload = {
+        "channel": channel.pk,
+        "statuses": [],
+        "callbacks": [{"callback": ref, "provider_message_id": "wamid.X", "status": "read"}],
+    }
+    tasks.statuses(other_company.schema_name, payload)
     connection.set_tenant(tenant)
     recipient.refresh_from_db()
     assert recipient.state == "sent" and recipient.read_at is None
     # in our own schema the same status lands
-    tasks.statuses(tenant.schema_name, channel.pk, [], [[ref, "wamid.X", "read", "", "", "", ""]])
+    tasks.statuses(tenant.schema_name, payload)
     connection.set_tenant(tenant)
     recipient.refresh_from_db()
     assert recipient.state == "read"

@@ -4,48 +4,11 @@ callback data), and an inbound customer message within the reply window."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 from campaigns.models import Campaign, RecipientState
 from campaigns.tests.test_dispatch import _campaign, _recipients, _run, _start_and_launch
 
 
-@contextmanager
-def hooks_applied_inline():
-    """Listen on the inbox hooks like the campaigns app does, but apply in-process (the app's
-    own listeners queue Celery tasks, which no worker runs in the tests)."""
-    from campaigns.dispatch.reconcile import replies_apply, statuses_apply
-    from inbox import hooks
-
-    seen: dict[str, list] = {"statuses": [], "inbound": []}
-
-    def on_statuses(schema, channel_id, changed, callbacks):
-        seen["statuses"].append((channel_id, changed, callbacks))
-
-    def on_inbound(schema, channel_id, contact_id, message_id, at):
-        seen["inbound"].append((channel_id, contact_id, at))
-
-    hooks.on_statuses(on_statuses)
-    hooks.on_inbound(on_inbound)
-
-    def apply():
-        from django.utils.dateparse import parse_datetime
-
-        for channel_id, changed, callbacks in seen["statuses"]:
-            statuses_apply(channel_id=channel_id, changed=changed, callbacks=callbacks)
-        for channel_id, contact_id, at in seen["inbound"]:
-            replies_apply(channel_id=channel_id, contact_id=contact_id, at=parse_datetime(at))
-        seen["statuses"].clear()
-        seen["inbound"].clear()
-
-    try:
-        yield apply
-    finally:
-        hooks._status_hooks.remove(on_statuses)
-        hooks._inbound_hooks.remove(on_inbound)
-
-
-def test_sandbox_statuses_and_a_reply_move_recipients_and_counters(committed):
+def test_sandbox_statuses_and_a_reply_move_recipients_and_counters(committed, pump):
     from inbox.models import Channel, Message
     from inbox.services import sandbox_emit_statuses, sandbox_simulate_reply, webhook_events_process
     from inbox.webhooks import clear_cache
@@ -60,21 +23,25 @@ def test_sandbox_statuses_and_a_reply_move_recipients_and_counters(committed):
     rows = _recipients(committed, campaign)
     # what the sandbox's remote side reports: every one delivered, four read (one delivery each)
     delivered = [[r.provider_message_id, r.wa_id or r.phone.lstrip("+"), f"mia:c{campaign.pk}:r{r.pk}"] for r in rows]
-    with hooks_applied_inline() as apply:
 
-        def report():
-            clear_cache()
-            live = Channel.objects.get(pk=channel.pk)
-            assert sandbox_emit_statuses(channel=live, status="delivered", rows=delivered)
-            assert sandbox_emit_statuses(channel=live, status="read", rows=delivered[:4])
-            webhook_events_process(limit=100)
-            apply()
-            # a recipient answers (the real inbound path)
-            sandbox_simulate_reply(channel=live, contact_phone=rows[0].phone, text="Quero!")
-            webhook_events_process(limit=100)
-            apply()
+    def report():
+        clear_cache()
+        live = Channel.objects.get(pk=channel.pk)
+        assert sandbox_emit_statuses(channel=live, status="delivered", rows=delivered)
+        assert sandbox_emit_statuses(channel=live, status="read", rows=delivered[:4])
+        webhook_events_process(limit=100)
 
-        committed(report)
+    committed(report)
+    assert pump() >= 1
+
+    def reply():
+        # a recipient answers (the real inbound path)
+        clear_cache()
+        sandbox_simulate_reply(channel=Channel.objects.get(pk=channel.pk), contact_phone=rows[0].phone, text="Quero!")
+        webhook_events_process(limit=100)
+
+    committed(reply)
+    assert pump() >= 1
     final = committed(lambda: Campaign.objects.get(pk=campaign.pk))
     assert (final.sent_count, final.delivered_count, final.read_count, final.replied_count) == (6, 6, 4, 1)
     states = {r.pk: r.state for r in _recipients(committed, campaign)}

@@ -135,8 +135,8 @@ class SmsProvider(Provider):
         from inbox.providers import http
 
         form = {"To": item.to, "From": self.from_number, "Body": item.text}
-        if item.callback_url:
-            form["StatusCallback"] = item.callback_url
+        if item.callback_url or self.callback_url:
+            form["StatusCallback"] = item.callback_url or self.callback_url
         status, data = await http.request(
             "POST", self._url("Messages.json"), data=form, auth=self._auth(), what="the SMS provider"
         )
