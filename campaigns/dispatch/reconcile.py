@@ -94,9 +94,9 @@ def statuses_apply(*, channel_id: int, statuses: list[dict], callbacks: list[dic
         if parsed is None or status not in RANK:
             continue
         campaign_id, recipient_id = parsed
-        item = (status, _ts(at), str(code)[:20], str(title)[:255], str(details), str(pid)[:128])
-        if _better(item, by_recipient.get(recipient_id)):
-            by_recipient[recipient_id] = item
+        candidate = (status, _ts(at), str(code)[:20], str(title)[:255], str(details), str(pid)[:128])
+        if _better(candidate, by_recipient.get(recipient_id)):
+            by_recipient[recipient_id] = candidate
             campaign_of[recipient_id] = campaign_id
     by_message = {
         int(row["message"]): (
@@ -118,9 +118,9 @@ def statuses_apply(*, channel_id: int, statuses: list[dict], callbacks: list[dic
             )
             for recipient_id, campaign_id, message_id in cursor.fetchall():
                 _mid, status, at, code, title, details = by_message[message_id]
-                item = (status, _ts(at), str(code)[:20], str(title)[:255], str(details), "")
-                if _better(item, by_recipient.get(recipient_id)):
-                    by_recipient[recipient_id] = item
+                candidate = (status, _ts(at), str(code)[:20], str(title)[:255], str(details), "")
+                if _better(candidate, by_recipient.get(recipient_id)):
+                    by_recipient[recipient_id] = candidate
                     campaign_of[recipient_id] = campaign_id
     if not by_recipient:
         return 0
