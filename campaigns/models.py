@@ -545,7 +545,7 @@ class Recipient(models.Model):
     Engine columns: ``lease_owner`` / ``lease_expires_at`` (a claim is a lease: the worker that
     claimed the row owns it until then), ``attempts`` (requests put on the wire),
     ``next_attempt_at`` (claimable from then on: the snapshot sets it to the snapshot time, a
-    retry to later, a held A/B row to "infinity"), ``provider_message_id`` (Meta's wamid),
+    retry to later, a held A/B row to the year 9000, "never" in a form Python can read), ``provider_message_id`` (Meta's wamid),
     ``message_id`` (the ``inbox.Message`` written in the contact's conversation).
 
     Failures keep the provider's ``error_code`` / ``error_title`` / ``error_details``; skipped
@@ -610,7 +610,7 @@ class Recipient(models.Model):
         # per recipient), so each one serves a path the engine or the page runs constantly.
         indexes = [
             # Claim: the next due queued rows of a campaign, a range scan that stops at "now"
-            # (retries later and held A/B rows sit beyond it).
+            # (retries later and held A/B rows sit at the year 9000).
             models.Index(
                 fields=["campaign", "next_attempt_at", "id"],
                 condition=Q(state="queued"),
@@ -618,10 +618,9 @@ class Recipient(models.Model):
             ),
             # Reconcile: claims whose lease ran out.
             models.Index(fields=["lease_expires_at"], condition=Q(state="claimed"), name="campaigns_rcpt_lease"),
-            # Status write-back when the callback data is missing, and lookups by wamid.
-            models.Index(
-                fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="campaigns_rcpt_wamid"
-            ),
+            # Status write-back of statuses without our callback data (SMS, WhatsApp Web): they
+            # reach the inbox message first, and its id finds the recipient.
+            models.Index(fields=["message_id"], condition=Q(message_id__isnull=False), name="campaigns_rcpt_message"),
             # Replies: the recent recipients of a contact.
             models.Index(
                 fields=["contact", "-sent_at"], condition=Q(sent_at__isnull=False), name="campaigns_rcpt_contact"

@@ -58,20 +58,59 @@ def segment_contacts(segment: Segment) -> QuerySet[Contact]:
     return Contact.objects.filter(filters_q(filters_clean(segment.filters)))
 
 
-def marketing_audience(*, segment: Segment | None = None, contact_list: ContactList | None = None) -> QuerySet[Contact]:
+def marketing_audience(
+    *,
+    segment: Segment | None = None,
+    contact_list: ContactList | None = None,
+    segment_ids: list[int] | None = None,
+    list_ids: list[int] | None = None,
+    tag_ids: list[int] | None = None,
+) -> QuerySet[Contact]:
     """Contacts a campaign may reach: never anyone who opted out.
 
     With both a segment and a list, the audience is the list members matching the segment.
-    With neither, every contact that did not opt out.
+    With neither, every contact that did not opt out. ``segment_ids`` (any of the segments),
+    ``list_ids`` (members of any of the lists) and ``tag_ids`` (any of the tags) narrow it the
+    same way, each an "or" within itself and an "and" with the others.
     """
+    return _audience(
+        segment=segment, contact_list=contact_list, segment_ids=segment_ids, list_ids=list_ids, tag_ids=tag_ids
+    ).exclude(consent_status=ConsentStatus.OPTED_OUT)
+
+
+def audience_opted_out_count(**filters) -> int:
+    """How many contacts the same audience filters match who opted out (the campaign shows
+    them as excluded). Takes the arguments of ``marketing_audience``."""
+    return _audience(**filters).filter(consent_status=ConsentStatus.OPTED_OUT).count()
+
+
+def _audience(
+    *,
+    segment: Segment | None = None,
+    contact_list: ContactList | None = None,
+    segment_ids: list[int] | None = None,
+    list_ids: list[int] | None = None,
+    tag_ids: list[int] | None = None,
+) -> QuerySet[Contact]:
     require_tenant_schema()
-    qs = Contact.objects.exclude(consent_status=ConsentStatus.OPTED_OUT)
+    qs = Contact.objects.all()
     if segment is not None:
         qs = qs.filter(filters_q(filters_clean(segment.filters)))
     if contact_list is not None:
         qs = qs.filter(
             Exists(ContactListMember.objects.filter(contact_list_id=contact_list.pk, contact_id=OuterRef("pk")))
         )
+    if segment_ids:
+        any_segment = Q(pk__in=[])
+        for each in Segment.objects.filter(pk__in=segment_ids):
+            any_segment |= filters_q(filters_clean(each.filters))
+        qs = qs.filter(any_segment)
+    if list_ids:
+        qs = qs.filter(
+            Exists(ContactListMember.objects.filter(contact_list_id__in=list_ids, contact_id=OuterRef("pk")))
+        )
+    if tag_ids:
+        qs = qs.filter(tag_ids__overlap=list(tag_ids))
     return qs
 
 

@@ -7,7 +7,7 @@ The hooks and their payloads (plain JSON: ids and short strings):
     A customer's message was stored (once per provider message id: a redelivery fires
     nothing). ``{"message": id, "conversation": id, "contact": id, "channel": id,
     "kind": "text" | "image" | ..., "conversation_created": bool,
-    "conversation_reopened": bool}``. Wakes an AI reply, stops a cadence on reply, moves a
+    "conversation_reopened": bool, "at": iso time}``. Wakes an AI reply, stops a cadence on reply, moves a
     Kanban card.
 ``on_agent_message``
     A person of the company queued a message to the customer (text, media or reaction; not a
@@ -16,7 +16,11 @@ The hooks and their payloads (plain JSON: ids and short strings):
 ``on_message_status``
     Provider reports moved outbound messages forward (sent, delivered, read, failed), one
     call per applied batch of up to 1,000. ``{"channel": id, "statuses": [{"message": id,
-    "conversation": id, "status": ..., "error_code": ...}, ...]}``.
+    "conversation": id, "status": ..., "error_code": ..., "error_title": ..., "error_details": ...,
+    "at": iso time}, ...], "callbacks": [...]}``. ``callbacks`` lists every status of the batch
+    that carried our ``biz_opaque_callback_data`` (``{"callback", "provider_message_id",
+    "status", "at", "error_code", "error_title", "error_details"}``), known message or not:
+    campaigns settle their recipients by it. The hook fires when either list has something.
 
 An upper app registers the name of one of its Celery tasks in its ``AppConfig.ready()``::
 

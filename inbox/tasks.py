@@ -117,6 +117,30 @@ def sandbox_emit_status(schema_name: str, channel_id: int, provider_message_id: 
     )
 
 
+@shared_task(base=TenantTask, name="inbox.sandbox_emit_statuses", ignore_result=True)
+def sandbox_emit_statuses(schema_name: str, channel_id: int, status: str, rows: list[list[str]]) -> None:
+    """The sandbox's provider side for campaign batches: one webhook with many statuses."""
+    from inbox.models import Channel
+    from inbox.services import sandbox_emit_statuses as emit
+
+    channel = Channel.objects.filter(pk=channel_id, is_active=True).first()
+    if channel is not None:
+        for start in range(0, len(rows), 200):
+            emit(channel=channel, status=status, rows=rows[start : start + 200])
+
+
+@shared_task(base=TenantTask, name="inbox.sandbox_emit_replies", ignore_result=True)
+def sandbox_emit_replies(schema_name: str, channel_id: int, replies: list[list[str]]) -> None:
+    """Simulated customers answering a sandbox campaign (the real inbound webhook path)."""
+    from inbox.models import Channel
+    from inbox.services import sandbox_simulate_reply
+
+    channel = Channel.objects.filter(pk=channel_id, is_active=True).first()
+    if channel is not None:
+        for wa_id, text in replies:
+            sandbox_simulate_reply(channel=channel, contact_phone="+" + wa_id.lstrip("+"), text=text)
+
+
 @shared_task(name="inbox.check_channel_tokens", ignore_result=True)
 def check_channel_tokens() -> None:
     """Beat: ask Meta about every Cloud API channel's access token (expiry warning 7 days ahead)."""

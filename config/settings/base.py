@@ -237,6 +237,9 @@ CELERY_BEAT_SCHEDULE["inbox-webhook-sweep"] = {"task": "inbox.webhook_drain_all"
 CELERY_BEAT_SCHEDULE["inbox-prune-logs"] = {"task": "inbox.prune_logs", "schedule": 24 * 3600}
 # Accounts: the records of expired refresh tokens (each refresh adds one).
 CELERY_BEAT_SCHEDULE["tenants-tokens-flush-expired"] = {"task": "tenants.tokens_flush_expired", "schedule": 24 * 3600}
+# Campaigns: scheduled starts (also after a restart), send windows, lease reconciliation, A/B
+# winners and completion.
+CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tick", "schedule": 5}
 # CRM: forget bulk operations (and deleted contacts kept for undo) after their undo window.
 CELERY_BEAT_SCHEDULE["crm-bulk-operations-purge"] = {"task": "crm.bulk_operations_purge_all", "schedule": 600}
 # AI personas: a safety net for replies whose countdown task was lost (a worker restarted).

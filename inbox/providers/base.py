@@ -16,15 +16,29 @@ ERR_NOT_SUPPORTED = _("This channel cannot do that.")
 
 
 class ProviderError(Exception):
-    """A provider refused or failed a request. ``code``/``title``/``details`` are shown to agents."""
+    """A provider refused or failed a request. ``code``/``title``/``details`` are shown to agents.
 
-    def __init__(self, title: Any, *, code: str = "", details: str = "", retryable: bool = False, status: int = 0):
+    ``uncertain`` means the request may have reached the provider (a read timeout, a connection
+    dropped after the request was written): sending again could send twice.
+    """
+
+    def __init__(
+        self,
+        title: Any,
+        *,
+        code: str = "",
+        details: str = "",
+        retryable: bool = False,
+        status: int = 0,
+        uncertain: bool = False,
+    ):
         super().__init__(title)
         self.title = str(title)
         self.code = str(code or "")
         self.details = details or ""
         self.retryable = retryable
         self.status = status
+        self.uncertain = uncertain
 
 
 @dataclass
@@ -61,6 +75,9 @@ class StatusUpdate:
     error_code: str = ""
     error_title: str = ""
     error_details: str = ""
+    # What we attached to the send (Meta's ``biz_opaque_callback_data``: the campaign
+    # recipient), echoed back by every status of that message.
+    callback_data: str = ""
 
 
 @dataclass
@@ -68,6 +85,44 @@ class ParsedEvent:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # why parts of the payload were skipped
+
+
+@dataclass
+class Outbound:
+    """One message of a batch send. ``ref`` is our id for it (the campaign recipient), sent as
+    Meta's ``biz_opaque_callback_data`` so every status webhook names it. Exactly one of
+    ``text`` / ``template`` / ``media`` says what to send: ``template`` is
+    ``{"name", "language", "components"}`` (components with their parameters filled), ``media``
+    is ``{"kind", "id" or "link", "caption", "filename"}``."""
+
+    ref: str
+    to: str
+    text: str = ""
+    template: dict[str, Any] | None = None
+    media: dict[str, Any] | None = None
+    callback_url: str = ""  # SMS status callbacks
+
+
+@dataclass
+class Outcome:
+    """What became of one ``Outbound``: a ``result`` or an ``error`` (never both)."""
+
+    ref: str
+    result: SendResult | None = None
+    error: ProviderError | None = None
+    segments: int = 1
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a channel sends in bulk: ``rate`` per second through the limiter, or a phone's
+    pace (WhatsApp Web): one message at a time, a random pause of ``min_delay``-``max_delay``
+    seconds before each, with typing shown during ``typing`` seconds of it."""
+
+    one_at_a_time: bool = False
+    min_delay: float = 0.0
+    max_delay: float = 0.0
+    typing: float = 0.0
 
 
 @dataclass
@@ -116,3 +171,25 @@ class Provider:
 
     def fetch_media(self, *, media_id: str) -> FetchedMedia:
         raise ProviderError(ERR_NOT_SUPPORTED)
+
+    # --- bulk sends (the campaign engine) ------------------------------------------------------
+
+    def pace(self) -> Pace:
+        return Pace()
+
+    async def asend(self, item: Outbound) -> Outcome:
+        """Send one message of a batch on the running loop's pooled client (``providers.http``)."""
+        raise ProviderError(ERR_NOT_SUPPORTED)
+
+    async def send_batch(self, items: list[Outbound]) -> list[Outcome]:
+        """Send ``items`` concurrently; one outcome per item, in order. Never raises for one
+        item's failure: it is that item's ``error``."""
+        import asyncio
+
+        async def one(item: Outbound) -> Outcome:
+            try:
+                return await self.asend(item)
+            except ProviderError as exc:
+                return Outcome(ref=item.ref, error=exc)
+
+        return list(await asyncio.gather(*(one(item) for item in items)))

@@ -140,6 +140,7 @@ def _status(raw: dict) -> StatusUpdate:
         error_code=_text(err.get("code")),
         error_title=_text(err.get("title")),
         error_details=details,
+        callback_data=str(raw.get("biz_opaque_callback_data") or "")[:512],
     )
 
 
@@ -222,9 +223,25 @@ def _parse_value(value: dict, event: ParsedEvent) -> None:
 
 
 def build_status_payload(
-    *, phone_number_id: str, display_phone: str, provider_message_id: str, status: str, recipient: str, at: datetime
+    *,
+    phone_number_id: str,
+    display_phone: str,
+    provider_message_id: str = "",
+    status: str = "",
+    recipient: str = "",
+    at: datetime,
+    callback_data: str = "",
+    statuses: list[dict] | None = None,
 ) -> dict:
-    """A Meta-format status webhook (used by the sandbox channel and tests)."""
+    """A Meta-format status webhook (used by the sandbox channel and tests): one status, or
+    several (``statuses``: dicts with ``id``, ``status``, ``recipient_id`` and optionally
+    ``biz_opaque_callback_data``) in one delivery as Meta batches them."""
+    if statuses is None:
+        one = {"id": provider_message_id, "status": status, "recipient_id": recipient}
+        if callback_data:
+            one["biz_opaque_callback_data"] = callback_data
+        statuses = [one]
+    stamped = [{**s, "timestamp": str(int(at.timestamp()))} for s in statuses]
     return {
         "object": "whatsapp_business_account",
         "entry": [
@@ -236,14 +253,7 @@ def build_status_payload(
                         "value": {
                             "messaging_product": "whatsapp",
                             "metadata": {"display_phone_number": display_phone, "phone_number_id": phone_number_id},
-                            "statuses": [
-                                {
-                                    "id": provider_message_id,
-                                    "status": status,
-                                    "timestamp": str(int(at.timestamp())),
-                                    "recipient_id": recipient,
-                                }
-                            ],
+                            "statuses": stamped,
                         },
                     }
                 ],

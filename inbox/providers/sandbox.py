@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from inbox.providers.base import ParsedEvent, Provider, SendResult
+from inbox.providers.base import Outbound, Outcome, ParsedEvent, Provider, SendResult
 from inbox.providers.meta import parse_meta_payload, verify_meta_signature
 
 # Seconds after sending at which each status is reported.
@@ -43,6 +43,12 @@ class SandboxProvider(Provider):
 
     def send_reaction(self, *, to: str, provider_message_id: str, emoji: str) -> SendResult:
         return SendResult(provider_message_id=sandbox_message_id(), raw={"sandbox": True})
+
+    async def asend(self, item: Outbound) -> Outcome:
+        """Campaign sends: accepted at once, at full speed. Their statuses (and a few simulated
+        replies) are reported through the real webhook path by
+        ``inbox.services.sandbox_statuses_schedule``, which the engine calls after commit."""
+        return Outcome(ref=item.ref, result=SendResult(provider_message_id=sandbox_message_id(), raw={"sandbox": True}))
 
     def verify_signature(self, *, body: bytes, headers, url: str = "", params=None) -> bool:
         return verify_meta_signature(self.channel.app_secret, body, headers.get("X-Hub-Signature-256"))

@@ -17,6 +17,8 @@ from django.conf import settings
 from inbox.providers.base import (
     FetchedMedia,
     InboundMessage,
+    Outbound,
+    Outcome,
     ParsedEvent,
     Provider,
     ProviderError,
@@ -45,6 +47,28 @@ def _field(value: Any) -> str:
     if isinstance(value, list):
         value = value[0] if value else ""
     return value if isinstance(value, str) else ""
+
+
+# GSM 03.38: the basic character set and the extension table (each extension character takes
+# two septets). A text with any other character is sent as UCS-2.
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = "^{}\\[~]|€\f"
+_GSM7 = set(GSM7_BASIC)
+_GSM7_EXT = set(GSM7_EXTENSION)
+
+
+def sms_segments(text: str) -> tuple[str, int]:
+    """``(encoding, segments)`` of an SMS text: ``"GSM-7"`` (160 septets in one message, 153
+    per part when split) or ``"UCS-2"`` (70 characters, 67 per part; emoji outside the BMP
+    take two). Providers bill per segment."""
+    if all(ch in _GSM7 or ch in _GSM7_EXT for ch in text):
+        septets = sum(2 if ch in _GSM7_EXT else 1 for ch in text)
+        return "GSM-7", 1 if septets <= 160 else -(-septets // 153)
+    units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    return "UCS-2", 1 if units <= 70 else -(-units // 67)
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, Any] | None) -> str:
@@ -106,6 +130,36 @@ class SmsProvider(Provider):
             raise sms_error(response)
         data = response.json()
         return SendResult(provider_message_id=str(data.get("sid", "")), status="sent", raw=data)
+
+    async def asend(self, item: Outbound) -> Outcome:
+        from inbox.providers import http
+
+        form = {"To": item.to, "From": self.from_number, "Body": item.text}
+        if item.callback_url or self.callback_url:
+            form["StatusCallback"] = item.callback_url or self.callback_url
+        status, data = await http.request(
+            "POST", self._url("Messages.json"), data=form, auth=self._auth(), what="the SMS provider"
+        )
+        _encoding, segments = sms_segments(item.text)
+        if status >= 400:
+            data = data if isinstance(data, dict) else {}
+            raise ProviderError(
+                str(data.get("message") or f"HTTP {status}"),
+                code=str(data.get("code") or status),
+                details=str(data.get("more_info") or ""),
+                retryable=status == 429 or status >= 500,
+                status=status,
+            )
+        data = data if isinstance(data, dict) else {}
+        try:
+            segments = int(data.get("num_segments") or segments)
+        except (TypeError, ValueError):
+            pass
+        return Outcome(
+            ref=item.ref,
+            result=SendResult(provider_message_id=str(data.get("sid", "")), status="sent"),
+            segments=segments,
+        )
 
     def verify_signature(self, *, body: bytes, headers, url: str = "", params=None) -> bool:
         header = headers.get("X-Twilio-Signature")

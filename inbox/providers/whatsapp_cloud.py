@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from inbox.providers.base import FetchedMedia, ParsedEvent, Provider, ProviderError, SendResult
+from inbox.providers.base import FetchedMedia, Outbound, Outcome, ParsedEvent, Provider, ProviderError, SendResult
 from inbox.providers.meta import parse_meta_payload, verify_meta_signature
 
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
@@ -27,19 +27,47 @@ def graph_url(path: str) -> str:
 def graph_error(response: httpx.Response) -> ProviderError:
     """A ``ProviderError`` from a Graph API error object (``{"error": {...}}``)."""
     try:
-        err = response.json().get("error") or {}
-    except (ValueError, AttributeError):
+        data = response.json()
+    except ValueError:
+        data = None
+    return graph_error_from(response.status_code, data)
+
+
+def graph_error_from(status: int, data: Any) -> ProviderError:
+    err = (data.get("error") if isinstance(data, dict) else None) or {}
+    if not isinstance(err, dict):
         err = {}
-    code = str(err.get("code", "") or response.status_code)
+    code = str(err.get("code", "") or status)
     details = str((err.get("error_data") or {}).get("details") or "")
-    title = str(err.get("error_user_title") or err.get("message") or f"HTTP {response.status_code}")
+    title = str(err.get("error_user_title") or err.get("message") or f"HTTP {status}")
     return ProviderError(
         title,
         code=code,
         details=details or str(err.get("error_user_msg") or ""),
-        retryable=code in RETRYABLE_CODES or response.status_code >= 500,
-        status=response.status_code,
+        retryable=code in RETRYABLE_CODES or status >= 500,
+        status=status,
     )
+
+
+def cloud_message_body(item: Outbound) -> dict[str, Any]:
+    """The ``POST /{phone_number_id}/messages`` body of a batch item."""
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": item.to.lstrip("+")}
+    if item.template is not None:
+        template: dict[str, Any] = {"name": item.template["name"], "language": {"code": item.template["language"]}}
+        if item.template.get("components"):
+            template["components"] = item.template["components"]
+        body["type"] = "template"
+        body["template"] = template
+    elif item.media is not None:
+        kind = str(item.media["kind"])
+        body["type"] = kind
+        body[kind] = {k: item.media[k] for k in ("id", "link", "caption", "filename") if item.media.get(k)}
+    else:
+        body["type"] = "text"
+        body["text"] = {"body": item.text, "preview_url": "http" in item.text}
+    if item.ref:
+        body["biz_opaque_callback_data"] = item.ref
+    return body
 
 
 class WhatsAppCloudProvider(Provider):
@@ -143,6 +171,26 @@ class WhatsAppCloudProvider(Provider):
             raise graph_error(response)
         mime = str(meta.get("mime_type") or response.headers.get("content-type", "application/octet-stream"))
         return FetchedMedia(content=response.content, mime=mime.split(";")[0].strip())
+
+    async def asend(self, item: Outbound) -> Outcome:
+        from inbox.providers import http
+
+        status, data = await http.request(
+            "POST",
+            graph_url(f"{self.channel.phone_number_id}/messages"),
+            json=cloud_message_body(item),
+            headers=self._headers(),
+            what="the WhatsApp API",
+        )
+        if status >= 400:
+            raise graph_error_from(status, data)
+        try:
+            wamid = str(data["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError):
+            raise ProviderError(
+                "Unexpected answer from the WhatsApp API.", details=str(data)[:500], uncertain=True
+            ) from None
+        return Outcome(ref=item.ref, result=SendResult(provider_message_id=wamid))
 
     def debug_token(self) -> dict:
         """``GET /debug_token``: validity and expiry of the channel's access token."""

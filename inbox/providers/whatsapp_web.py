@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.redis import redis_client
 from core.tenancy import current_schema
-from inbox.providers.base import Provider, ProviderError, SendResult
+from inbox.providers.base import Outbound, Outcome, Pace, Provider, ProviderError, SendResult
 
 COMMANDS_CHANNEL = "wa-sessions:commands"
 EVENTS_CHANNEL = "wa-sessions:events"
@@ -61,3 +61,32 @@ class WhatsAppWebProvider(Provider):
         )
         # "queued": the session process reports "sent" when WhatsApp acknowledged it.
         return SendResult(provider_message_id=message_id, status="queued")
+
+    def pace(self) -> Pace:
+        # A phone's pace: one at a time, a pause before each with "typing..." shown for part of
+        # it. The engine takes the pause range from the number's SendingLimit.
+        return Pace(one_at_a_time=True, min_delay=4.0, max_delay=12.0, typing=2.0)
+
+    async def asend(self, item: Outbound) -> Outcome:
+        """Queue one campaign message on the session process (typing presence first). A
+        session that is not open stops the campaign with a clear reason (code ``session``)."""
+        from core.redis import async_redis_client
+
+        if self.channel.session_state != "open":
+            raise ProviderError(ERR_SESSION_CLOSED, code="session")
+        message_id = whatsapp_web_message_id()
+        command = {
+            "cmd": "send",
+            "channel": self.channel.pk,
+            "to": item.to.lstrip("+"),
+            "text": item.text,
+            "message_id": message_id,
+            "typing": self.pace().typing,
+            "schema": self.schema,
+        }
+        await async_redis_client().publish(COMMANDS_CHANNEL, json.dumps(command))
+        return Outcome(ref=item.ref, result=SendResult(provider_message_id=message_id, status="queued"))
+
+    @property
+    def schema(self) -> str:
+        return getattr(self, "_schema", "") or current_schema()

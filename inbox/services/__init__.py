@@ -91,7 +91,14 @@ from inbox.services.messages import (
     message_send_text,
     note_add,
 )
-from inbox.services.sandbox import ERR_SANDBOX_ONLY, sandbox_ingest, sandbox_simulate_reply, sandbox_status_report
+from inbox.services.sandbox import (
+    ERR_SANDBOX_ONLY,
+    sandbox_emit_statuses,
+    sandbox_ingest,
+    sandbox_simulate_reply,
+    sandbox_status_report,
+    sandbox_statuses_schedule,
+)
 from inbox.services.sessions import (
     channel_session_connect,
     channel_session_logout,
@@ -99,7 +106,7 @@ from inbox.services.sessions import (
     channel_session_update,
     message_provider_ack,
 )
-from inbox.services.statuses import message_statuses_apply, pending_statuses_apply
+from inbox.services.statuses import message_statuses_apply, pending_statuses_apply, pending_statuses_apply_many
 from inbox.services.webhook_events import (
     DRAIN_KEY,
     DRAIN_KEY_TTL,
@@ -192,10 +199,13 @@ __all__ = [
     "message_statuses_apply",
     "note_add",
     "pending_statuses_apply",
+    "pending_statuses_apply_many",
     "realtime_emit",
+    "sandbox_emit_statuses",
     "sandbox_ingest",
     "sandbox_simulate_reply",
     "sandbox_status_report",
+    "sandbox_statuses_schedule",
     "webhook_delivery_accept",
     "webhook_drain_done",
     "webhook_drain_trigger",

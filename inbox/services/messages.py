@@ -288,6 +288,37 @@ def message_react(*, message: Message, emoji: str, by=None) -> Message:
     return reaction
 
 
+# A single send waits at most this long for its slot under the number's rate; longer, the task
+# retries later instead of holding the message's row lock.
+SINGLE_SEND_MAX_WAIT = 2.0
+ERR_THROTTLED = gettext_noop("The number is sending at its limit; the message goes out in a moment.")
+
+
+def _limiter_take(channel: Channel):
+    """Take one token of the number's limiter (shared with the campaign engine). Without Redis
+    a single send goes ahead (an agent's reply must not wait for it); a campaign would not."""
+    from inbox.limits import LimiterUnavailable, limiter_for
+
+    limiter = limiter_for(channel)
+    try:
+        late = limiter.wait(1, max_wait=SINGLE_SEND_MAX_WAIT)
+    except LimiterUnavailable:
+        logger.warning("sending limiter unavailable; single send of channel %s not throttled", channel.pk)
+        return None
+    if late:
+        raise ProviderError(_(ERR_THROTTLED), code="throttled", retryable=True)
+    return limiter
+
+
+def _quietly_slow_down(limiter) -> None:
+    from inbox.limits import LimiterUnavailable
+
+    try:
+        limiter.slow_down()
+    except LimiterUnavailable:
+        logger.warning("could not slow the sending limiter down")
+
+
 def message_deliver(*, message_id: int) -> Message | None:
     """Hand a queued message to its provider (worker). Holds the row lock across the call so a
     redelivered task waits and then sees the message already sent: never sent twice."""
@@ -308,6 +339,7 @@ def message_deliver(*, message_id: int) -> Message | None:
             else contact.phone
         )
         provider = get_provider(channel, callback_url=channel_webhook_url(channel))
+        limiter = _limiter_take(channel)
         try:
             if message.kind == MessageKind.TEXT:
                 reply = message.reply_to.provider_message_id if message.reply_to else ""
@@ -331,6 +363,8 @@ def message_deliver(*, message_id: int) -> Message | None:
             else:
                 raise ProviderError(_(ERR_TEMPLATES_NOT_AVAILABLE), code="unsupported")
         except ProviderError as exc:
+            if exc.code == "130429" and limiter is not None:
+                _quietly_slow_down(limiter)
             if exc.retryable:
                 raise
             return message_fail(message=message, error=exc)
@@ -496,6 +530,7 @@ def inbound_message_receive(*, channel: Channel, inbound: InboundMessage) -> Mes
             "kind": message.kind,
             "conversation_created": created,
             "conversation_reopened": reopened,
+            "at": message.created_at.isoformat(),
         },
     )
     return message

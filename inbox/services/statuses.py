@@ -3,6 +3,7 @@ that arrived before their message was stored (``PendingStatus``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -56,7 +57,7 @@ WITH v AS (
       AND m.provider_message_id = v.pid
       AND v.rank > ({_STATUS_RANK_SQL})
       AND NOT (v.status = 'failed' AND m.status IN ('delivered', 'read'))
-    RETURNING m.id, m.conversation_id, m.status, m.error_code, m.error_title, m.error_details
+    RETURNING m.id, m.conversation_id, m.status, m.error_code, m.error_title, m.error_details, m.status_at
 ), ev AS (
     INSERT INTO inbox_realtimeevent (type, op, payload, conversation_id, user_ids, created_at)
     SELECT 'message', 'status',
@@ -69,7 +70,8 @@ WITH v AS (
 )
 -- The changed columns come back as columns, not as the stored payload: Django's connection
 -- reads jsonb as text, and decoding a thousand payloads would cost the worker more than the join.
-SELECT ev.id, upd.conversation_id, upd.id, upd.status, upd.error_code, upd.error_title, upd.error_details
+SELECT ev.id, upd.conversation_id, upd.id, upd.status, upd.error_code, upd.error_title, upd.error_details,
+       upd.status_at
 FROM ev JOIN upd ON upd.id = ev.message_id
 ORDER BY ev.id
 """
@@ -115,21 +117,50 @@ def message_statuses_apply(*, channel: Channel, statuses: list[StatusUpdate]) ->
                     "error_details": details,
                 },
             )
-            for event_id, conversation_id, message_id, status, code, title, details in rows
+            for event_id, conversation_id, message_id, status, code, title, details, _at in rows
         ]
     )
-    if rows and hooks.listeners(hooks.ON_MESSAGE_STATUS):
+    # Statuses that carried our biz_opaque_callback_data (a campaign's recipient), whether or not
+    # their message is known yet: a campaign settles its recipients by them even when its own
+    # write-back was lost or has not committed.
+    callbacks = [
+        {
+            "callback": u.callback_data,
+            "provider_message_id": u.provider_message_id,
+            "status": u.status,
+            "at": _iso(u.timestamp),
+            "error_code": u.error_code,
+            "error_title": u.error_title,
+            "error_details": u.error_details,
+        }
+        for u in statuses
+        if u.callback_data
+    ]
+    if (rows or callbacks) and hooks.listeners(hooks.ON_MESSAGE_STATUS):
         hooks.fire(
             hooks.ON_MESSAGE_STATUS,
             {
                 "channel": channel.pk,
                 "statuses": [
-                    {"message": message_id, "conversation": conversation_id, "status": status, "error_code": code}
-                    for _event_id, conversation_id, message_id, status, code, _title, _details in rows
+                    {
+                        "message": message_id,
+                        "conversation": conversation_id,
+                        "status": status,
+                        "error_code": code,
+                        "error_title": title,
+                        "error_details": details,
+                        "at": _iso(at),
+                    }
+                    for _event_id, conversation_id, message_id, status, code, title, details, at in rows
                 ],
+                "callbacks": callbacks,
             },
         )
     return len(rows)
+
+
+def _iso(at: datetime | None) -> str:
+    return at.isoformat() if at is not None else ""
 
 
 def _keep_unmatched(channel: Channel, updates: list[StatusUpdate], *, changed: int) -> None:
@@ -179,3 +210,29 @@ def pending_statuses_apply(*, channel: Channel, provider_message_id: str) -> Non
         ],
     )
     PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
+
+
+def pending_statuses_apply_many(*, channel: Channel, provider_message_ids: list[str]) -> int:
+    """``pending_statuses_apply`` for many messages stored at once (the campaign engine's bulk
+    write-back): one query for the parked statuses, one statement to apply them."""
+    if not provider_message_ids:
+        return 0
+    pending = list(PendingStatus.objects.filter(channel=channel, provider_message_id__in=provider_message_ids))
+    if not pending:
+        return 0
+    changed = message_statuses_apply(
+        channel=channel,
+        statuses=[
+            StatusUpdate(
+                provider_message_id=p.provider_message_id,
+                status=p.status,
+                timestamp=p.status_at,
+                error_code=p.error_code,
+                error_title=p.error_title,
+                error_details=p.error_details,
+            )
+            for p in pending
+        ],
+    )
+    PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
+    return changed

@@ -109,7 +109,9 @@ def webhook_delivery_accept(
         form = _storable_form(form or {})
         canonical = json.dumps(form, sort_keys=True).encode()
         key = "sms:" + hashlib.sha256(canonical).hexdigest()
-        inserted = webhook_event_record(channel_id=channel.pk, provider="sms", body=canonical, dedupe_key=key, payload=form)
+        inserted = webhook_event_record(
+            channel_id=channel.pk, provider="sms", body=canonical, dedupe_key=key, payload=form
+        )
     else:
         # The same key as the ASGI fast path and the intake server write (inbox.asgi).
         key = "meta:" + hashlib.sha256(body).hexdigest()

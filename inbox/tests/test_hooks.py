@@ -62,6 +62,7 @@ def test_an_inbound_message_queues_the_listener_after_commit(
             "kind": "text",
             "conversation_created": True,
             "conversation_reopened": False,
+            "at": message.created_at.isoformat(),
         },
     ]
     # A redelivery of the same message stores nothing and fires nothing.
@@ -124,10 +125,28 @@ def test_statuses_fire_once_per_applied_batch(
         )
     assert applied == 2
     [task] = queued_tasks.tasks(PROBE)
-    assert task.args[1] == {
-        "channel": sandbox_channel.pk,
-        "statuses": [
-            {"message": first.pk, "conversation": conversation.pk, "status": "delivered", "error_code": ""},
-            {"message": second.pk, "conversation": conversation.pk, "status": "delivered", "error_code": ""},
-        ],
-    }
+    payload = task.args[1]
+    assert payload["channel"] == sandbox_channel.pk and payload["callbacks"] == []
+    assert [{k: s[k] for k in ("message", "conversation", "status", "error_code")} for s in payload["statuses"]] == [
+        {"message": first.pk, "conversation": conversation.pk, "status": "delivered", "error_code": ""},
+        {"message": second.pk, "conversation": conversation.pk, "status": "delivered", "error_code": ""},
+    ]
+    assert all(s["at"] and s["error_title"] == "" for s in payload["statuses"])
+
+
+def test_statuses_carrying_our_callback_data_fire_even_for_an_unknown_message(
+    sandbox_channel, probe, queued_tasks, django_capture_on_commit_callbacks
+):
+    """A campaign send whose own write-back has not committed yet (or was lost): Meta's status
+    names our recipient in biz_opaque_callback_data, and campaigns must hear it."""
+    with django_capture_on_commit_callbacks(execute=True):
+        applied = message_statuses_apply(
+            channel=sandbox_channel,
+            statuses=[StatusUpdate(provider_message_id="wamid.NOT-YET", status="sent", callback_data="mia:c1:r2")],
+        )
+    assert applied == 0
+    [task] = queued_tasks.tasks(PROBE)
+    assert task.args[1]["statuses"] == []
+    assert [(c["callback"], c["provider_message_id"], c["status"]) for c in task.args[1]["callbacks"]] == [
+        ("mia:c1:r2", "wamid.NOT-YET", "sent")
+    ]

@@ -133,6 +133,7 @@ class GraphStub(AsyncStubServer):
         self.last_accepted: dict[str, float] = {}
         self.webhooks_posted = 0
         self.statuses_posted = 0
+        self.posted_by_status: Counter[str] = Counter()
         self.webhook_errors = 0
         self._outbox: list[tuple[float, int, str, dict]] = []  # a heap by due time
         self._seq = itertools.count()
@@ -147,6 +148,7 @@ class GraphStub(AsyncStubServer):
             "last_accepted": self.last_accepted,
             "webhooks_posted": self.webhooks_posted,
             "statuses_posted": self.statuses_posted,
+            "posted_by_status": dict(self.posted_by_status),
             "webhook_errors": self.webhook_errors,
             "pending_statuses": len(self._outbox),
         }
@@ -326,6 +328,8 @@ class GraphStub(AsyncStubServer):
                     if response.status == 200:
                         self.webhooks_posted += 1
                         self.statuses_posted += len(statuses)
+                        for status in statuses:
+                            self.posted_by_status[status["status"]] += 1
                         return
             except Exception:  # noqa: BLE001 - counted, retried
                 pass

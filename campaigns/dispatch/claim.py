@@ -1,0 +1,88 @@
+"""Claiming recipients: a batch of due queued rows becomes ``claimed`` by one worker, with a
+lease, in one statement. ``FOR UPDATE SKIP LOCKED`` lets any number of workers on any number of
+machines claim from the same campaign at once without waiting on each other or taking the same
+row twice; the claim commits before the sends, so the lease (not a held lock) is what marks
+the row as taken.
+
+A claim counts as an attempt: from the moment it commits the row may be on the wire, so a row
+whose lease runs out is never simply re-queued (see ``reconcile``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+LEASE = timedelta(seconds=float(getattr(settings, "CAMPAIGN_LEASE_S", 30)))
+
+_CLAIM_SQL = """
+WITH picked AS (
+    SELECT id FROM campaigns_recipient
+    WHERE campaign_id = %s AND state = 'queued' AND next_attempt_at <= now()
+      -- Only while the campaign is running: rows given back at a pause or cancel are seen only
+      -- by statements that also see the new state, so no worker can take them again.
+      AND EXISTS (SELECT 1 FROM campaigns_campaign c WHERE c.id = %s AND c.state = 'running')
+    ORDER BY next_attempt_at, id
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE campaigns_recipient r
+SET state = 'claimed', lease_owner = %s, lease_expires_at = now() + %s * interval '1 second', claimed_at = now(),
+    attempts = r.attempts + 1
+FROM picked WHERE r.id = picked.id
+RETURNING r.id, r.variant_id, r.contact_id, r.phone, r.wa_id, r.name, r.variables::text, r.attempts
+"""
+
+_RELEASE_SQL = """
+UPDATE campaigns_recipient
+SET state = 'queued', lease_owner = '', lease_expires_at = NULL, attempts = GREATEST(attempts - 1, 0)
+WHERE id = ANY(%s) AND state = 'claimed' AND lease_owner = %s
+"""
+
+
+@dataclass
+class Claimed:
+    id: int
+    variant_id: int | None
+    contact_id: int | None
+    phone: str
+    wa_id: str
+    name: str
+    variables: dict
+    attempts: int
+
+
+def recipients_claim(*, campaign_id: int, limit: int, owner: str, lease: timedelta = LEASE) -> list[Claimed]:
+    """Claim up to ``limit`` due recipients of the campaign for ``owner`` (committed on return)."""
+    import json
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [campaign_id, campaign_id, limit, owner, lease.total_seconds()])
+        rows = cursor.fetchall()
+    rows.sort(key=lambda r: r[0])
+    return [
+        Claimed(
+            id=r[0],
+            variant_id=r[1],
+            contact_id=r[2],
+            phone=r[3],
+            wa_id=r[4],
+            name=r[5],
+            variables=json.loads(r[6]) if r[6] else {},
+            attempts=r[7],
+        )
+        for r in rows
+    ]
+
+
+def recipients_release(*, ids: list[int], owner: str) -> int:
+    """Give back claimed rows that were never sent (the campaign was paused or cancelled
+    between the claim and the send)."""
+    if not ids:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SQL, [ids, owner])
+        return cursor.rowcount

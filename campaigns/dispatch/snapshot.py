@@ -1,0 +1,170 @@
+"""The audience snapshot: a campaign's recipients materialized in one INSERT ... SELECT.
+
+The SELECT is ``crm.selectors.marketing_audience`` compiled to SQL (so opted-out contacts are
+never even candidates: the CRM owns that rule), wrapped to:
+
+- skip invalid numbers (not E.164) and duplicate numbers (the second and later rows of the
+  same phone) as ``skipped`` rows with their reason, so they show in the recipient table;
+- copy what sending needs (phone, WhatsApp id, name, the source values of the variables), so a
+  later CRM edit changes nothing;
+- assign each row its A/B variant by split, and hold back (``next_attempt_at`` in the year 9000,
+  variant empty) the rows outside the test share until a winner is chosen.
+
+Opted-out contacts are counted (``crm.selectors.audience_opted_out_count``), not inserted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+
+from campaigns.models import AudienceKind, Campaign, CampaignVariant, RecipientState, SkipReason
+from campaigns.rendering import source_sql, sources_of
+
+E164 = r"^\+[1-9][0-9]{7,14}$"
+
+
+def audience_filters(campaign: Campaign) -> dict[str, Any]:
+    """The ``marketing_audience`` arguments of a campaign's audience definition."""
+    if campaign.audience_kind == AudienceKind.SEGMENTS:
+        return {"segment_ids": list(campaign.segment_ids) or [0]}
+    if campaign.audience_kind == AudienceKind.LISTS:
+        return {"list_ids": list(campaign.list_ids) or [0]}
+    if campaign.audience_kind == AudienceKind.TAGS:
+        return {"tag_ids": list(campaign.tag_ids) or [0]}
+    return {}
+
+
+def _variables_sql(variants: list[CampaignVariant], campaign: Campaign) -> tuple[str, list[Any]]:
+    sources: set[str] = set(sources_of(campaign.variables))
+    for variant in variants:
+        sources |= sources_of(variant.variables)
+        if variant.template is not None:
+            sources |= sources_of(variant.template.variables)
+    if campaign.audience_kind != AudienceKind.UPLOAD:
+        sources = {s for s in sources if not s.startswith("csv.")}
+    if not sources:
+        return "'{}'::jsonb", []
+    parts: list[str] = []
+    params: list[Any] = []
+    for source in sorted(sources):
+        expr, expr_params = source_sql(source, "a")
+        parts.append("%s, " + expr)
+        params += [source, *expr_params]
+    return f"jsonb_strip_nulls(jsonb_build_object({', '.join(parts)}))", params
+
+
+def _variant_sql(variants: list[CampaignVariant], campaign: Campaign) -> tuple[str, str, list[Any]]:
+    """SQL for (variant id, next_attempt_at) by row bucket. ``bucket`` is 0..99 spread
+    evenly over the audience; ``test`` says whether the row is in the A/B test share."""
+    params: list[Any] = []
+    cases = []
+    low = 0
+    for variant in variants:
+        high = low + variant.split
+        cases.append("WHEN bucket < %s THEN %s")
+        params += [high, variant.pk]
+        low = high
+    variant_expr = f"(CASE {' '.join(cases)} ELSE %s END)"
+    params.append(variants[-1].pk)
+    if campaign.ab_test_share and len(variants) > 1:
+        variant_expr = f"(CASE WHEN test THEN {variant_expr} END)"
+        next_expr = "(CASE WHEN test THEN now() ELSE '9000-01-01 00:00:00+00'::timestamptz END)"
+    else:
+        next_expr = "now()"
+    return variant_expr, next_expr, params
+
+
+def _upload_audience(campaign: Campaign) -> tuple[str, list[Any], int]:
+    """The rows of an uploaded audience, in file order, with their contact's data; a row whose
+    contact opted out is left out (the CRM's rule, through ``marketing_audience``), and
+    counted."""
+    from crm.selectors import marketing_audience
+
+    allowed_sql, allowed_params = marketing_audience().values("id").query.sql_with_params()
+    sql = f"""
+        SELECT r.contact_id AS id, r.phone AS phone, c.wa_id AS wa_id, COALESCE(c.name, '') AS name,
+               COALESCE(c.email, '') AS email, COALESCE(c.custom_fields, '{{}}'::jsonb) AS custom_fields,
+               r."values" AS row_values, r.row_number AS ord
+        FROM campaigns_audiencerow r LEFT JOIN crm_contact c ON c.id = r.contact_id
+        WHERE r.upload_id = %s AND (r.contact_id IS NULL OR r.contact_id IN ({allowed_sql}))
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM campaigns_audiencerow r WHERE r.upload_id = %s AND r.contact_id IS NOT NULL"
+            f" AND r.contact_id NOT IN ({allowed_sql})",
+            [campaign.upload_id, *allowed_params],
+        )
+        opted_out = cursor.fetchone()[0]
+    return sql, [campaign.upload_id, *allowed_params], opted_out
+
+
+def snapshot_take(campaign: Campaign) -> dict[str, int]:
+    """Insert the campaign's recipients (call inside the start transaction, holding the
+    campaign's row lock). Returns the counts by outcome."""
+    from crm.selectors import audience_opted_out_count, marketing_audience
+
+    filters = audience_filters(campaign)
+    variants = list(CampaignVariant.objects.filter(campaign=campaign).select_related("template").order_by("key"))
+    if campaign.audience_kind == AudienceKind.UPLOAD:
+        audience_sql, audience_params, opted_out = _upload_audience(campaign)
+    else:
+        audience = marketing_audience(**filters).values("id", "phone", "wa_id", "name", "email", "custom_fields")
+        inner, inner_params = audience.query.sql_with_params()
+        audience_sql = f"SELECT q.*, NULL::jsonb AS row_values, q.id AS ord FROM ({inner}) q"
+        audience_params = list(inner_params)
+        opted_out = None
+    variables_sql, variables_params = _variables_sql(variants, campaign)
+    variant_expr, next_expr, variant_params = _variant_sql(variants, campaign)
+    share = int(campaign.ab_test_share or 0)
+    sql = f"""
+        WITH a AS (
+            SELECT a.*,
+                   row_number() OVER (PARTITION BY a.phone ORDER BY a.ord) AS dup,
+                   (row_number() OVER (ORDER BY a.ord) - 1) %% 100 AS bucket,
+                   ((hashtext(a.phone) & 2147483647) %% 100) < %s AS test
+            FROM ({audience_sql}) a
+        ), ins AS (
+            INSERT INTO campaigns_recipient (
+                campaign_id, variant_id, contact_id, phone, wa_id, name, variables, state, reason,
+                lease_owner, attempts, next_attempt_at, provider_message_id, segments,
+                error_code, error_title, error_details, created_at)
+            SELECT %s,
+                   CASE WHEN a.phone !~ %s OR a.dup > 1 THEN NULL ELSE {variant_expr} END,
+                   a.id, a.phone, COALESCE(a.wa_id, ''), a.name, {variables_sql},
+                   CASE WHEN a.phone !~ %s OR a.dup > 1 THEN %s ELSE %s END,
+                   CASE WHEN a.phone !~ %s THEN %s WHEN a.dup > 1 THEN %s ELSE '' END,
+                   '', 0,
+                   CASE WHEN a.phone !~ %s OR a.dup > 1 THEN NULL ELSE {next_expr} END,
+                   '', 1, '', '', '', now()
+            FROM a
+            ORDER BY a.ord
+            RETURNING state, reason
+        )
+        SELECT count(*) FILTER (WHERE state = 'queued'),
+               count(*) FILTER (WHERE reason = 'invalid'),
+               count(*) FILTER (WHERE reason = 'duplicate')
+        FROM ins
+    """
+    params = [
+        share,
+        *audience_params,
+        campaign.pk,
+        E164,
+        *variant_params,
+        *variables_params,
+        E164,
+        RecipientState.SKIPPED,
+        RecipientState.QUEUED,
+        E164,
+        SkipReason.INVALID,
+        SkipReason.DUPLICATE,
+        E164,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        queued, invalid, duplicate = cursor.fetchone()
+    if opted_out is None:
+        opted_out = audience_opted_out_count(**filters)
+    return {"queued": queued, "invalid": invalid, "duplicate": duplicate, "opted_out": opted_out}
