@@ -75,3 +75,28 @@ def test_a_prefix_collision_draws_another_key(acme, owner, monkeypatch):
     second, full = services.api_key_create(company=acme, name="B", role="viewer", by=owner)
     assert second.prefix == "0123456789ab" and full.startswith("mia_0123456789ab_")
     assert len(first.prefix) == 12
+
+
+def test_a_view_with_its_own_permission_classes_keeps_the_membership_check(tenant, acme, make_user, make_member):
+    """DRF invites ``permission_classes = [...]`` on a view; the base class's membership check
+    must survive it (a non-member of the company gets 404, as on every other endpoint)."""
+    from rest_framework.permissions import AllowAny
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    from tenants.api.base import TenantViewSet
+
+    class Probe(TenantViewSet):
+        permission_classes = [AllowAny]
+
+        def list(self, request):
+            return Response({"ok": True})
+
+    def get(user):
+        request = APIRequestFactory().get("/api/v1/probe/")
+        request.tenant = acme
+        force_authenticate(request, user=user)
+        return Probe.as_view({"get": "list"})(request)
+
+    assert get(make_user(email="stranger@other.test")).status_code == 404
+    assert get(make_member("viewer")).status_code == 200
