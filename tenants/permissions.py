@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import wraps
 
+from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
@@ -58,9 +59,18 @@ def role_required(ability_or_role: str):
     """View decorator: the company member must hold the role (or ability).
 
     Anonymous users are sent to log in; authenticated non-members never get here (the
-    membership middleware answers 404); members without the role get 403.
+    membership middleware answers 404); members without the role get 403. A value that is
+    neither an ability nor a role (a typo) fails here, when the view module is imported, not
+    at the first request.
     """
-    minimum = ABILITIES.get(ability_or_role, ability_or_role)
+    if ability_or_role in ABILITIES:
+        minimum = ABILITIES[ability_or_role]
+    elif ability_or_role in Role.values:
+        minimum = ability_or_role
+    else:
+        raise ImproperlyConfigured(
+            f"role_required({ability_or_role!r}): not an ability ({', '.join(ABILITIES)}) nor a role"
+        )
 
     def decorator(view):
         @wraps(view)

@@ -79,3 +79,15 @@ def test_viewer_api_can_read_but_not_write(tenant_client_factory, acme, owner):
     client = tenant_client_factory(acme)
     assert client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Api-Key {full}").status_code == 200
     assert client.post("/api/v1/me/", HTTP_AUTHORIZATION=f"Api-Key {full}").status_code == 403
+
+
+def test_role_required_refuses_an_unknown_ability_when_applied():
+    import pytest
+    from django.core.exceptions import ImproperlyConfigured
+
+    from tenants.permissions import role_required
+
+    with pytest.raises(ImproperlyConfigured, match="workspace.wrok"):
+        role_required("workspace.wrok")
+    assert role_required("workspace.work")(lambda request: None).required_role == "agent"
+    assert role_required("admin")(lambda request: None).required_role == "admin"
