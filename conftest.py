@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from tests.conftest_helpers import TEST_PASSWORD, BrokerQueue  # noqa: E402
+from tests.conftest_helpers import TEST_PASSWORD, BrokerQueue, query_count  # noqa: E402, F401 - query_count: a fixture
 
 
 def _ensure_company(slug: str, name: str):

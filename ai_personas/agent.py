@@ -518,7 +518,7 @@ def part_send(*, part_id: int, now: datetime | None = None) -> str:
         }
     }
     try:
-        message = message_send_text(
+        message, _created = message_send_text(
             conversation=conversation, text=part.text, by=None, idempotency_key=f"ai-part-{part.pk}", payload=payload
         )
     except ValidationError as exc:

@@ -394,7 +394,7 @@ def conversation_toggle(request, pk: int):
     services.conversation_ai_set(conversation_id=conversation.pk, enabled=enabled, by=request.user)
     messages.success(request, MSG_AI_ON if enabled else MSG_AI_OFF)
     if not request.htmx:
-        return redirect("inbox-conversation", pk=conversation.pk)
+        return redirect("inbox:conversation", pk=conversation.pk)
     return render(
         request,
         "ai_personas/partials/conversation_panel.html",

@@ -122,7 +122,7 @@ def _prepare():
             kind="whatsapp_cloud",
             name="Bench realtime",
             config={"phone_number_id": PHONE_NUMBER_ID, "waba_id": "1"},
-            secrets_={"access_token": "bench", "app_secret": APP_SECRET},
+            credentials={"access_token": "bench", "app_secret": APP_SECRET},
         )
     connection.set_schema_to_public()
     return bench_company, channel, session.session_key

@@ -266,7 +266,7 @@ def _prepare():
             kind="whatsapp_cloud",
             name="Bench",
             config={"phone_number_id": PHONE_NUMBER_ID, "waba_id": "1"},
-            secrets_={"access_token": "bench", "app_secret": APP_SECRET},
+            credentials={"access_token": "bench", "app_secret": APP_SECRET},
         )
     # A campaign: every message went to a different customer, so every status belongs to a
     # conversation of its own (contacts and conversations are kept between runs).

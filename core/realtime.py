@@ -49,6 +49,8 @@ def send_event(event: dict[str, Any], *, groups: list[str] | None = None, user_i
 # client stops retrying. Role changed: the client reconnects and is authorised afresh.
 CLOSE_MEMBER_REMOVED = 4403
 CLOSE_ROLE_CHANGED = 4001
+# No company at this host (or an inactive one): refused before any consumer runs.
+CLOSE_UNKNOWN_HOST = 4404
 
 
 def membership_changed_on_commit(schema_name: str, user_id: int, *, removed: bool) -> None:

@@ -10,9 +10,6 @@ from crm.fields import ERR_FIELD_CHOICES_MISSING, ERR_FIELD_KEY, ERR_FIELD_KEY_T
 from crm.models import ConsentStatus, CustomFieldDefinition, ExistingPolicy, FieldType
 
 ERR_KEYWORDS_EMPTY = _("List at least one keyword.")
-ERR_LIST_NAME_TAKEN = _("A list with this name already exists.")
-ERR_SEGMENT_NAME_TAKEN = _("A segment with this name already exists.")
-ERR_TAG_NAME_TAKEN = _("A tag with this name already exists.")
 
 
 class ContactForm(forms.Form):

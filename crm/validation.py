@@ -23,6 +23,10 @@ ERR_NAME_LONG = _("Use at most 200 characters.")
 ERR_TAG_UNKNOWN = _("Unknown tag.")
 ERR_TAG_NAME = _("Tag names have 1 to 64 characters.")
 ERR_CONSENT = _("Choose opted in, opted out or unknown.")
+# Names are unique (the database says so when saving): one message for the page and the API.
+ERR_LIST_NAME_TAKEN = _("A list with this name already exists.")
+ERR_SEGMENT_NAME_TAKEN = _("A segment with this name already exists.")
+ERR_TAG_NAME_TAKEN = _("A tag with this name already exists.")
 
 
 class ContactDataError(ValueError):

@@ -26,9 +26,6 @@ from core.tasks import enqueue_on_commit
 from crm import exporting, services
 from crm.fields import display_value
 from crm.forms import (
-    ERR_LIST_NAME_TAKEN,
-    ERR_SEGMENT_NAME_TAKEN,
-    ERR_TAG_NAME_TAKEN,
     ContactForm,
     CustomFieldForm,
     ImportStartForm,
@@ -54,7 +51,15 @@ from crm.models import (
 )
 from crm.segments import FilterError, filters_clean, filters_q
 from crm.selectors import bulk_operation_undoable, contact_timeline, crm_settings_get, tags_by_id
-from crm.validation import ERR_BULK_PARAMS, ContactDataError, bulk_params_clean, contact_data_clean
+from crm.validation import (
+    ERR_BULK_PARAMS,
+    ERR_LIST_NAME_TAKEN,
+    ERR_SEGMENT_NAME_TAKEN,
+    ERR_TAG_NAME_TAKEN,
+    ContactDataError,
+    bulk_params_clean,
+    contact_data_clean,
+)
 from tenants.context import current_company, current_schema
 from tenants.permissions import role_required
 from tenants.roles import Role

@@ -21,12 +21,14 @@ class InboxConfig(AppConfig):
         from tenants.signals import demo_company_ready
         from ui.navigation import NavItem, register
 
-        register(NavItem(key="inbox", label=_("Inbox"), url_name="inbox", icon="chat-bubble-left-right", order=20))
+        register(
+            NavItem(key="inbox", label=_("Inbox"), url_name="inbox:inbox", icon="chat-bubble-left-right", order=20)
+        )
         register(
             NavItem(
                 key="channels",
                 label=_("Channels"),
-                url_name="inbox-channels",
+                url_name="inbox:channels",
                 icon="device-phone-mobile",
                 order=15,
                 min_role=Role.VIEWER,

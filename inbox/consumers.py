@@ -26,6 +26,8 @@ from collections import OrderedDict
 
 from channels.db import database_sync_to_async
 from django.db.models import Q
+from django.utils import translation
+from django.utils.translation import gettext_noop
 from django_tenants.utils import tenant_context
 
 from core.realtime import scoped_group
@@ -42,10 +44,11 @@ CATCH_UP_LIMIT = 500
 # ("inbox" and "conversation.<id>") would otherwise deliver twice.
 SEEN_IDS = 512
 
-ERR_BAD_MESSAGE = "Unknown or malformed message."
-ERR_NO_CONVERSATION = "This conversation does not exist."
-ERR_TOO_MANY = "Too many conversations followed on one connection."
-ERR_READ_ONLY = "Your role does not allow this action."
+# Sent in the member's language (``_error``).
+ERR_BAD_MESSAGE = gettext_noop("Unknown or malformed message.")
+ERR_NO_CONVERSATION = gettext_noop("This conversation does not exist.")
+ERR_TOO_MANY = gettext_noop("Too many conversations followed on one connection.")
+ERR_READ_ONLY = gettext_noop("Your role does not allow this action.")
 
 # Group joins/leaves of all sockets of this process that may talk to Redis at once. A burst of
 # sockets connecting or leaving together (a deploy, a network blip) would otherwise ask the
@@ -206,7 +209,10 @@ class InboxConsumer(TenantConsumer):
         await self.send_json(event)
 
     async def _error(self, op: str, detail: str, **extra):
-        await self.send_json({"type": "error", "op": op, "detail": detail, **extra})
+        # A socket has no request language: the member's own, else the company's.
+        with translation.override(getattr(self.user, "language", "") or self.company.locale):
+            text = translation.gettext(detail)
+        await self.send_json({"type": "error", "op": op, "detail": text, **extra})
 
     # --- database (always inside the company's schema) --------------------------------------
     @database_sync_to_async

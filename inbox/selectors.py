@@ -1,4 +1,5 @@
-"""Reads of the inbox: lists, the 24-hour window, event payloads, webhook URLs."""
+"""Reads of the inbox: the conversation list and its counts, the thread, the 24-hour window,
+agents and their load, event payloads, webhook URLs."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from inbox.models import (
+    AgentSettings,
     CannedResponse,
     Channel,
     ChannelKind,
@@ -20,6 +22,8 @@ from inbox.models import (
     Message,
     WebhookEvent,
 )
+from tenants.models import Company
+from tenants.selectors import company_agents
 
 # Meta's customer service window: free-form messages only within 24 h of the customer's last message.
 SERVICE_WINDOW = timedelta(hours=24)
@@ -110,35 +114,146 @@ def window_is_open(conversation: Conversation, *, now: datetime | None = None) -
     return closes is not None and closes > (now or timezone.now())
 
 
+# The work queue: what the inbox lists when no status is asked for.
+QUEUE_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
+THREAD_SIZE = 60
+
+
+def _by_status(qs: QuerySet[Conversation], status: str) -> QuerySet[Conversation]:
+    """``""``: the work queue (open + pending); ``"any"``: every status; else that status."""
+    if status == "":
+        return qs.filter(status__in=QUEUE_STATUSES)
+    if status == "any":
+        return qs
+    return qs.filter(status=status) if status in ConversationStatus.values else qs.none()
+
+
+def conversation_search_q(term: str) -> Q:
+    """What a search for ``term`` matches, on the inbox page and in the API alike: the contact's
+    name or e-mail, the last message's text, or (three digits or more) the phone."""
+    term = (term or "").strip()
+    match = Q(contact__name__icontains=term) | Q(contact__email__icontains=term)
+    match |= Q(last_message_preview__icontains=term)
+    digits = "".join(ch for ch in term if ch.isdigit())
+    if len(digits) >= 3:
+        match |= Q(contact__phone__contains=digits)
+    return match
+
+
 def conversation_list(
     *,
     user_id: int | None = None,
-    mine: bool = False,
-    unassigned: bool = False,
-    status: str | None = None,
+    view: str = "all",
+    status: str = "",
     channel_id: int | None = None,
     label_id: int | None = None,
+    assignee_id: int | None = None,
     search: str = "",
 ) -> QuerySet[Conversation]:
-    qs = Conversation.objects.select_related("contact", "channel").prefetch_related("labels")
-    if mine and user_id:
-        qs = qs.filter(assignee_id=user_id)
-    if unassigned:
-        qs = qs.filter(assignee_id__isnull=True)
-    if status in ConversationStatus.values:
-        qs = qs.filter(status=status)
+    """Conversations, newest activity first. ``view``: ``mine`` (assigned to ``user_id``),
+    ``unassigned`` or ``all``; ``status`` as in ``_by_status``; ``search`` as in
+    ``conversation_search_q``."""
+    qs = _by_status(Conversation.objects.all(), status)
+    if view == "mine":
+        qs = qs.filter(assignee_id=user_id or 0)
+    elif view == "unassigned":
+        qs = qs.filter(assignee__isnull=True)
+    if assignee_id:
+        qs = qs.filter(assignee_id=assignee_id)
     if channel_id:
         qs = qs.filter(channel_id=channel_id)
     if label_id:
         qs = qs.filter(labels__id=label_id)
-    search = (search or "").strip()
-    if search:
-        digits = "".join(ch for ch in search if ch.isdigit())
-        q = Q(contact__name__icontains=search)
-        if len(digits) >= 3:
-            q |= Q(contact__phone__contains=digits)
-        qs = qs.filter(q)
-    return qs.order_by("-last_message_at", "-id")
+    if (search or "").strip():
+        qs = qs.filter(conversation_search_q(search))
+    return (
+        qs.select_related("contact", "channel", "assignee")
+        .prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("name")))
+        .order_by("-last_message_at", "-id")
+    )
+
+
+def conversation_counts(
+    *, user_id: int, status: str = "", channel_id: int | None = None, label_id: int | None = None
+) -> dict[str, int]:
+    """Conversations and unread ones per queue (the tabs' badges), in one query.
+
+    The counts follow the status, channel and label filters, so a tab's number is what the
+    list shows when that tab is picked (search aside)."""
+    qs = _by_status(Conversation.objects.all(), status)
+    if channel_id:
+        qs = qs.filter(channel_id=channel_id)
+    if label_id:
+        qs = qs.filter(labels__id=label_id)
+    mine = Q(assignee_id=user_id)
+    unassigned = Q(assignee__isnull=True)
+    unread = Q(unread_count__gt=0)
+    return qs.aggregate(
+        all=Count("id"),
+        mine=Count("id", filter=mine),
+        unassigned=Count("id", filter=unassigned),
+        unread_all=Count("id", filter=unread),
+        unread_mine=Count("id", filter=mine & unread),
+        unread_unassigned=Count("id", filter=unassigned & unread),
+    )
+
+
+def window_state(conversation: Conversation) -> dict[str, Any]:
+    """The 24-hour customer service window as the composer shows it."""
+    if conversation.channel.kind not in WINDOW_KINDS:
+        return {"applies": False, "open": True}
+    expires_at = window_closes_at(conversation)
+    if expires_at is None:
+        return {"applies": True, "open": False, "expires_at": None, "seconds_left": 0}
+    seconds_left = int((expires_at - timezone.now()).total_seconds())
+    return {"applies": True, "open": seconds_left > 0, "expires_at": expires_at, "seconds_left": max(seconds_left, 0)}
+
+
+def thread_messages(conversation: Conversation, *, after: int | None = None, before: int | None = None):
+    """The thread's messages in display order: the latest ``THREAD_SIZE`` (with whether there
+    are older ones), the ones older than ``before`` (the same), or the ones after ``after``."""
+    qs = Message.objects.filter(conversation=conversation).select_related("sent_by")
+    if after:
+        return list(qs.filter(id__gt=after).order_by("created_at", "id")[:THREAD_SIZE])
+    if before:
+        # Keyset on the display order (created_at, id), starting at the oldest message shown.
+        edge = Message.objects.filter(conversation=conversation, pk=before).values("created_at", "id").first()
+        if edge is None:
+            return [], False
+        qs = qs.filter(Q(created_at__lt=edge["created_at"]) | Q(created_at=edge["created_at"], id__lt=edge["id"]))
+    latest = list(qs.order_by("-created_at", "-id")[: THREAD_SIZE + 1])
+    has_more = len(latest) > THREAD_SIZE
+    return list(reversed(latest[:THREAD_SIZE])), has_more
+
+
+def agent_rows(*, company: Company, user_id: int | None = None) -> list[dict[str, Any]]:
+    """The company's agents with their round-robin settings and current load (open and pending
+    conversations assigned to them), by e-mail."""
+    memberships = company_agents(company=company)
+    if user_id is not None:
+        memberships = memberships.filter(user_id=user_id)
+    rows = list(memberships.order_by("user__email"))
+    ids = [m.user_id for m in rows]
+    settings_by_user = {a.user_id: a for a in AgentSettings.objects.filter(user_id__in=ids)}
+    load = dict(
+        Conversation.objects.filter(assignee_id__in=ids, status__in=QUEUE_STATUSES)
+        .values("assignee_id")
+        .annotate(n=Count("id"))
+        .values_list("assignee_id", "n")
+    )
+    default_capacity = AgentSettings._meta.get_field("capacity").default
+    return [
+        {
+            "user_id": m.user_id,
+            "email": m.user.email,
+            "name": m.user.display_name,
+            "role": m.role,
+            "capacity": settings_by_user[m.user_id].capacity if m.user_id in settings_by_user else default_capacity,
+            "is_available": settings_by_user[m.user_id].is_available if m.user_id in settings_by_user else False,
+            "open_conversations": load.get(m.user_id, 0),
+        }
+        for m in rows
+    ]
 
 
 def message_list(*, conversation: Conversation, include_notes: bool = True) -> QuerySet[Message]:

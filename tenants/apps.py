@@ -19,8 +19,10 @@ class TenantsConfig(AppConfig):
         from ui.navigation import NavItem, register
 
         # The workspace's own entries; domain apps (crm, inbox, ...) register theirs.
-        register(NavItem("dashboard", _("Dashboard"), "dashboard", "home", order=0))
-        register(NavItem("company", _("Company"), "company-profile", "building-office-2", 10, Role.ADMIN, "settings"))
-        register(NavItem("members", _("Members"), "members", "users", 20, Role.VIEWER, "settings"))
-        register(NavItem("api-keys", _("API keys"), "api-keys", "key", 30, Role.ADMIN, "settings"))
-        register(NavItem("profile", _("Your profile"), "profile", "user-circle", 40, Role.VIEWER, "settings"))
+        register(NavItem("dashboard", _("Dashboard"), "tenants:dashboard", "home", order=0))
+        register(
+            NavItem("company", _("Company"), "tenants:company-profile", "building-office-2", 10, Role.ADMIN, "settings")
+        )
+        register(NavItem("members", _("Members"), "tenants:members", "users", 20, Role.VIEWER, "settings"))
+        register(NavItem("api-keys", _("API keys"), "tenants:api-keys", "key", 30, Role.ADMIN, "settings"))
+        register(NavItem("profile", _("Your profile"), "tenants:profile", "user-circle", 40, Role.VIEWER, "settings"))

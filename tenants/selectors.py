@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, QuerySet
 
 from tenants.models import ApiKey, Company, Invitation, Membership, User
+from tenants.roles import Role
 
 
 def membership_for(*, user: User, company: Company) -> Membership | None:
@@ -27,6 +28,16 @@ def memberships_for_user(*, user: User) -> QuerySet[Membership]:
 
 def company_members(*, company: Company) -> QuerySet[Membership]:
     return Membership.objects.filter(company=company).select_related("user").order_by("user__email")
+
+
+def company_agents(*, company: Company) -> QuerySet[Membership]:
+    """Memberships of the people who answer conversations (owners, admins and agents; viewers
+    only read), by name."""
+    return (
+        Membership.objects.filter(company=company, role__in=[Role.OWNER, Role.ADMIN, Role.AGENT])
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    )
 
 
 def company_users(*, company: Company) -> QuerySet[User]:

@@ -2,6 +2,8 @@ from django.urls import path
 
 from tenants import views
 
+app_name = "tenants"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("workspaces/", views.workspaces, name="workspaces"),

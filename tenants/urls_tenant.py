@@ -2,6 +2,8 @@ from django.urls import path
 
 from tenants import views
 
+app_name = "tenants"
+
 urlpatterns = [
     path("", views.workspace_home, name="dashboard"),
     path("auth/handoff/start/", views.handoff_start, name="handoff-start"),

@@ -57,7 +57,7 @@ MSG_COMPANY_CREATED = gettext_noop("Company created.")
 # --- Public domain -----------------------------------------------------------------------------
 def home(request):
     if request.user.is_authenticated:
-        return redirect("workspaces")
+        return redirect("tenants:workspaces")
     return render(request, "tenants/landing.html")
 
 
@@ -68,7 +68,7 @@ def workspaces(request):
         company = services.company_create(
             name=form.cleaned_data["name"], slug=form.cleaned_data["slug"] or None, owner=request.user
         )
-        return redirect("workspace-open", slug=company.slug)
+        return redirect("tenants:workspace-open", slug=company.slug)
     memberships = selectors.memberships_for_user(user=request.user)
     context = {"memberships": memberships, "form": form, "base_domain": settings.BASE_DOMAIN}
     return render(request, "tenants/workspaces.html", context)
@@ -120,8 +120,8 @@ def invitation(request, token: str):
                 ask_to_verify_email(request, request.user)
             else:
                 messages.error(request, exc.messages[0])
-            return redirect("workspaces")
-        return redirect("workspace-open", slug=membership.company.slug)
+            return redirect("tenants:workspaces")
+        return redirect("tenants:workspace-open", slug=membership.company.slug)
     request.session[PENDING_INVITATION_KEY] = token
     # The link reached this browser through the invited address: signing up with that address
     # here creates it verified (allauth's stash), so the invitation can be accepted.
@@ -321,7 +321,7 @@ def dashboard(request):
             "title": _("Invite a colleague"),
             "text": _("Bring your team in: agents answer customers, admins manage the workspace."),
             "done": stats["members"] > 1 or stats["pending_invitations"] > 0,
-            "url": reverse("members") + "#invite" if principal.can(Role.ADMIN) else None,
+            "url": reverse("tenants:members") + "#invite" if principal.can(Role.ADMIN) else None,
             "action": _("Invite"),
         }
     )
@@ -363,7 +363,7 @@ def members(request):
                 form.add_error("email", exc.messages[0])
             else:
                 messages.success(request, _(MSG_INVITED) % {"email": form.cleaned_data["email"]})
-                return redirect("members")
+                return redirect("tenants:members")
     q = request.GET.get("q", "").strip()
     queryset = selectors.company_members(company=company).order_by("user__email", "pk")
     if q:
@@ -408,7 +408,7 @@ def member_role(request, pk: int):
     else:
         # ErrorList.__getitem__ returns the message text (the stubs also allow a ValidationError)
         messages.error(request, str(form.errors["role"][0]))
-    return redirect("members")
+    return redirect("tenants:members")
 
 
 @require_POST
@@ -420,7 +420,7 @@ def member_remove(request, pk: int):
         messages.success(request, _(MSG_MEMBER_REMOVED))
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
-    return redirect("members")
+    return redirect("tenants:members")
 
 
 @require_POST
@@ -429,7 +429,7 @@ def invitation_revoke(request, pk: int):
     invite = get_object_or_404(Invitation, pk=pk, company=request.tenant)
     services.invitation_revoke(invitation=invite)
     messages.success(request, _(MSG_INVITATION_REVOKED))
-    return redirect("members")
+    return redirect("tenants:members")
 
 
 @role_required("api_keys.manage")
@@ -465,7 +465,7 @@ def api_key_revoke(request, pk: int):
     key = get_object_or_404(ApiKey, pk=pk, company=request.tenant)
     services.api_key_revoke(api_key=key)
     messages.success(request, _(MSG_KEY_REVOKED))
-    return redirect("api-keys")
+    return redirect("tenants:api-keys")
 
 
 @role_required("company.manage")
@@ -479,7 +479,7 @@ def company_profile(request):
             locale=form.cleaned_data["locale"],
         )
         messages.success(request, _(MSG_PROFILE_SAVED))
-        return redirect("company-profile")
+        return redirect("tenants:company-profile")
     if request.method == "POST":
         # ModelForm validation assigned the bad values to the tenant instance: undo that so
         # the shell (company name in the top bar) keeps showing what is stored.
@@ -499,7 +499,7 @@ def profile(request):
         effective = language or request.tenant.locale
         translation.activate(effective)
         messages.success(request, _(MSG_USER_PROFILE_SAVED))
-        response = redirect("profile")
+        response = redirect("tenants:profile")
         if language:
             response.set_cookie(
                 settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, domain=settings.LANGUAGE_COOKIE_DOMAIN

@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import close_old_connections
 
-from core.realtime import CLOSE_MEMBER_REMOVED, company_group, user_group
+from core.realtime import CLOSE_MEMBER_REMOVED, CLOSE_UNKNOWN_HOST, company_group, user_group
 from tenants.models import Domain, Membership
 
 
@@ -70,7 +70,7 @@ class TenantWebsocketMiddleware:
         close_old_connections()
         company = await _company_for_host(_host_from_scope(scope))
         if company is None:
-            await send({"type": "websocket.close", "code": 4404})
+            await send({"type": "websocket.close", "code": CLOSE_UNKNOWN_HOST})
             return None
         scope = dict(scope, tenant=company)
         return await self.app(scope, receive, send)

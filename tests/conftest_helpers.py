@@ -1,5 +1,7 @@
 """Constants and helpers shared by tests (importable, unlike conftest.py)."""
 
+import pytest
+
 TEST_PASSWORD = "correct-horse-battery-staple"
 
 
@@ -54,3 +56,34 @@ class BrokerQueue:
         # Kombu pushes on the left and workers pop on the right: the oldest is last.
         queued = [QueuedTask(json.loads(raw)) for raw in reversed(self.client.lrange(self.QUEUE, 0, -1))]
         return [t for t in queued if name is None or t.name == name]
+
+
+class QueryCount:
+    """Counts the queries of one request, the way the project's N+1 tests want them: without
+    django-tenants' ``SET search_path`` before each query, so the number is the page's own.
+
+    ``query_count.of(client, url)`` -> int; ``query_count.does_not_grow(client, url, grow=...,
+    most=N)`` counts, calls ``grow()`` (more rows), counts again and asserts ``few == many <= N``:
+    it catches growth with the data, not just a ceiling.
+    """
+
+    def of(self, client, url: str, **extra) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url, **extra)
+        assert response.status_code == 200, response.status_code
+        return sum(1 for q in captured.captured_queries if not q["sql"].startswith("SET search_path"))
+
+    def does_not_grow(self, client, url: str, *, grow, most: int, **extra) -> int:
+        few = self.of(client, url, **extra)
+        grow()
+        many = self.of(client, url, **extra)
+        assert many == few <= most, f"{few} queries before, {many} after more rows (at most {most})"
+        return few
+
+
+@pytest.fixture
+def query_count() -> QueryCount:
+    return QueryCount()

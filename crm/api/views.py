@@ -25,7 +25,6 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from crm import services
 from crm.api import serializers as s
-from crm.forms import ERR_TAG_NAME_TAKEN
 from crm.importing import ImportFileError, mapping_clean
 from crm.listing import DEFAULT_SORT, SORTS, CursorError, contacts_for_query, keyset_page, needs_bounded_search
 from crm.models import (
@@ -41,7 +40,15 @@ from crm.models import (
     TimelineEvent,
 )
 from crm.segments import FilterError, filters_clean, filters_q
-from crm.validation import ContactDataError, bulk_items_clean, contact_data_clean, tag_names_resolve
+from crm.validation import (
+    ERR_LIST_NAME_TAKEN,
+    ERR_SEGMENT_NAME_TAKEN,
+    ERR_TAG_NAME_TAKEN,
+    ContactDataError,
+    bulk_items_clean,
+    contact_data_clean,
+    tag_names_resolve,
+)
 from tenants.api.base import TenantViewSet
 from tenants.roles import Role
 
@@ -347,8 +354,6 @@ class ContactListViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
 
     @extend_schema(request=s.ContactListInput, responses={201: s.ContactListOutput})
     def create(self, request):
-        from crm.forms import ERR_LIST_NAME_TAKEN
-
         data = s.ContactListInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -393,8 +398,6 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         return Response(s.SegmentOutput(segment).data)
 
     def _save(self, request, segment=None):
-        from crm.forms import ERR_SEGMENT_NAME_TAKEN
-
         data = s.SegmentInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:

@@ -166,11 +166,15 @@ def test_export_xlsx(owner_client, acme):
 
 def test_export_is_isolated(tenant_client_factory, acme, other_company, make_member):
     connection.set_tenant(acme)
-    ContactFactory(name="Segredo")
+    ContactFactory(name="Segredo", phone="+5511911112222")
+    connection.set_tenant(other_company)
+    ContactFactory(name="Da Outra", phone="+5521933334444")
     connection.set_schema_to_public()
     client = tenant_client_factory(other_company, make_member("owner", company=other_company))
     text = b"".join(client.get("/contacts/export.csv").streaming_content).decode("utf-8-sig")
-    assert "Segredo" not in text
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0][:3] == ["Nome", "Telefone", "E-mail"]  # the company speaks pt-BR
+    assert [row[:2] for row in rows[1:]] == [["Da Outra", "+5521933334444"]]  # its own contact, and only that
 
 
 def test_large_bulk_runs_in_the_worker(owner_client, acme, owner, monkeypatch, django_capture_on_commit_callbacks):

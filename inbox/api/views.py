@@ -13,17 +13,16 @@ from django.utils.translation import gettext_noop
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from inbox import selectors, services
 from inbox.api import serializers as s
-from inbox.models import CannedResponse, Conversation, Label, Message
+from inbox.models import CannedResponse, Conversation, ConversationStatus, Label, Message
 from tenants.api.base import TenantViewSet
+from tenants.context import current_company
 from tenants.roles import Role
-
-ERR_ATTACH_FILE = gettext_noop("Attach a file.")
 
 
 def _as_drf(exc: DjangoValidationError) -> ValidationError:
@@ -69,7 +68,7 @@ class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
                 kind=v["kind"],
                 name=v["name"],
                 config={k: v[k] for k in config_keys if v.get(k)},
-                secrets_={k: v[k] for k in services.SECRET_FIELDS if v.get(k)},
+                credentials={k: v[k] for k in services.SECRET_FIELDS if v.get(k)},
             )
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
@@ -98,27 +97,38 @@ class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
 
 
 class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
-    """Conversations; filters: ``status``, ``assignee`` (``me``, ``none`` or a user id),
-    ``channel``, ``label``, ``q`` (name or phone)."""
+    """Conversations, with the inbox page's filters and search: ``status`` (open, pending,
+    resolved, snoozed, or ``any``; none: open and pending, the work queue), ``assignee``
+    (``me``, ``none`` or a user id), ``channel``, ``label``, ``q`` (name, e-mail, last message
+    or phone)."""
 
     serializer_class = s.InboxConversationOutput
     pagination_class = ConversationPagination
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=[*ConversationStatus.values, "any"]),
+            OpenApiParameter("assignee", str, description='"me", "none" or a user id.'),
+            OpenApiParameter("channel", int),
+            OpenApiParameter("label", int),
+            OpenApiParameter("q", str, description="Name, e-mail, last message, or 3+ digits of the phone."),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
     def get_queryset(self):
         params = self.request.query_params
         assignee = params.get("assignee", "")
-        qs = selectors.conversation_list(
+        return selectors.conversation_list(
             user_id=getattr(self.request.user, "pk", None),
-            mine=assignee == "me",
-            unassigned=assignee == "none",
-            status=params.get("status") or None,
+            view={"me": "mine", "none": "unassigned"}.get(assignee, "all"),
+            status=params.get("status", ""),
             channel_id=int(params["channel"]) if params.get("channel", "").isdigit() else None,
             label_id=int(params["label"]) if params.get("label", "").isdigit() else None,
-            search=params.get("q", ""),
+            assignee_id=int(assignee) if assignee.isdigit() else None,
+            search=params.get("q", "")[:100],
         )
-        if assignee.isdigit():
-            qs = qs.filter(assignee_id=int(assignee))
-        return qs
 
     def _conversation(self, pk) -> Conversation:
         return get_object_or_404(Conversation.objects.select_related("channel", "contact"), pk=pk)
@@ -137,12 +147,8 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             if data.validated_data.get("auto"):
                 services.conversation_auto_assign(conversation=conversation)
             else:
-                from tenants.models import User
-
                 agent_id = data.validated_data.get("assignee")
-                agent = User.objects.filter(pk=agent_id).first() if agent_id else None
-                if agent_id and agent is None:
-                    raise DjangoValidationError(_(services.ERR_NOT_AN_AGENT))
+                agent = services.agent_get(user_id=agent_id) if agent_id else None
                 services.conversation_assign(conversation=conversation, agent=agent, by=_actor(request))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
@@ -231,43 +237,32 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
         data = s.InboxMessageInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        key = request.headers.get("Idempotency-Key") or None
-        if key and request.principal.api_key_id:
-            key = f"api{request.principal.api_key_id}:{key}"
-        by = _actor(request)
-        try:
-            existing = services.messages._existing_for_key(services.messages._scoped_key(key, by), conversation)
-        except DjangoValidationError as exc:
-            raise _as_drf(exc) from exc
-        if existing is not None:
-            return Response(s.InboxMessageOutput(existing).data, status=status.HTTP_200_OK)
+        sender = {
+            "by": _actor(request),
+            "idempotency_key": request.headers.get("Idempotency-Key") or None,
+            "api_key_id": request.principal.api_key_id,
+        }
         try:
             if v["type"] == "template":
-                message = services.message_send_template(
-                    conversation=conversation, name=v.get("template", ""), language=v.get("language", ""), by=by
+                message, created = services.message_send_template(
+                    conversation=conversation, name=v.get("template", ""), language=v.get("language", ""), **sender
                 )
             elif v["type"] == "media":
                 upload = v.get("file")
-                if upload is None:
-                    raise ValidationError({"file": [_(ERR_ATTACH_FILE)]})
-                message = services.message_send_media(
+                message, created = services.message_send_media(
                     conversation=conversation,
-                    content=upload.read(),
-                    filename=upload.name,
+                    content=upload.read() if upload is not None else None,
+                    filename=upload.name if upload is not None else "",
                     mime=getattr(upload, "content_type", "") or "",
                     caption=v.get("caption", ""),
-                    by=by,
-                    idempotency_key=key,
+                    **sender,
                 )
             else:
-                message = services.message_send_text(
-                    conversation=conversation, text=v.get("text", ""), by=by, idempotency_key=key
+                message, created = services.message_send_text(
+                    conversation=conversation, text=v.get("text", ""), **sender
                 )
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        # A retry that raced the first attempt past the check above gets the first one's
-        # message from the service: 200, as for any retry.
-        created = getattr(message, "is_new", True)
         return Response(
             s.InboxMessageOutput(message).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -319,7 +314,7 @@ class CannedResponseViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, Ten
         services.canned_response_delete(canned=instance)
 
 
-ERR_ONLY_OWN_AVAILABILITY = "Agents can only change their own availability."
+ERR_ONLY_OWN_AVAILABILITY = gettext_noop("Agents can only change their own availability.")
 
 
 class AgentViewSet(TenantViewSet):
@@ -329,58 +324,13 @@ class AgentViewSet(TenantViewSet):
     pagination_class = None
     serializer_class = s.InboxAgentOutput
 
-    def _rows(self, user_id: int | None = None) -> list[dict]:
-        from django.db.models import Count
-
-        from inbox.models import AgentSettings, Conversation, ConversationStatus
-        from tenants.context import current_company
-        from tenants.models import Membership
-
-        agent_memberships = Membership.objects.filter(
-            company=current_company(), role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]
-        ).select_related("user")
-        if user_id is not None:
-            agent_memberships = agent_memberships.filter(user_id=user_id)
-        memberships = list(agent_memberships.order_by("user__email"))
-        ids = [m.user_id for m in memberships]
-        settings_by_user = {a.user_id: a for a in AgentSettings.objects.filter(user_id__in=ids)}
-        load = dict(
-            Conversation.objects.filter(
-                assignee_id__in=ids, status__in=[ConversationStatus.OPEN, ConversationStatus.PENDING]
-            )
-            .values("assignee_id")
-            .annotate(n=Count("id"))
-            .values_list("assignee_id", "n")
-        )
-        rows = []
-        for m in memberships:
-            agent_settings = settings_by_user.get(m.user_id)
-            rows.append(
-                {
-                    "user_id": m.user_id,
-                    "email": m.user.email,
-                    "name": m.user.display_name,
-                    "role": m.role,
-                    "capacity": agent_settings.capacity
-                    if agent_settings
-                    else AgentSettings._meta.get_field("capacity").default,
-                    "is_available": agent_settings.is_available if agent_settings else False,
-                    "open_conversations": load.get(m.user_id, 0),
-                }
-            )
-        return rows
-
     @extend_schema(responses=s.InboxAgentOutput(many=True))
     def list(self, request):
-        return Response(s.InboxAgentOutput(self._rows(), many=True).data)
+        return Response(s.InboxAgentOutput(selectors.agent_rows(company=current_company()), many=True).data)
 
     @extend_schema(request=s.InboxAgentInput, responses=s.InboxAgentOutput)
     def partial_update(self, request, pk=None):
-        from rest_framework.exceptions import NotFound, PermissionDenied
-
-        from tenants.models import User
-
-        rows = self._rows(int(pk)) if str(pk).isdigit() else []
+        rows = selectors.agent_rows(company=current_company(), user_id=int(pk)) if str(pk).isdigit() else []
         if not rows:
             raise NotFound
         data = s.InboxAgentInput(data=request.data)
@@ -388,9 +338,9 @@ class AgentViewSet(TenantViewSet):
         principal = request.principal
         is_admin = principal.can(Role.ADMIN)
         if not is_admin and (principal.user_id != rows[0]["user_id"] or "capacity" in data.validated_data):
-            raise PermissionDenied(ERR_ONLY_OWN_AVAILABILITY)
+            raise PermissionDenied(_(ERR_ONLY_OWN_AVAILABILITY))
         try:
-            services.agent_settings_update(user=User.objects.get(pk=rows[0]["user_id"]), **data.validated_data)
+            services.agent_settings_update(user=services.agent_get(user_id=rows[0]["user_id"]), **data.validated_data)
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(s.InboxAgentOutput(self._rows(int(pk))[0]).data)
+        return Response(s.InboxAgentOutput(selectors.agent_rows(company=current_company(), user_id=int(pk))[0]).data)

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from inbox.providers.base import (
     FetchedMedia,
@@ -27,6 +28,10 @@ from inbox.providers.base import (
 )
 
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+# Shown to agents with the failed message (error title).
+ERR_UNREACHABLE = _("Could not reach the SMS provider.")
+ERR_MEDIA_URL = _("Media URL outside the SMS provider.")
+ERR_MEDIA_DOWNLOAD = _("Could not download the media.")
 # Twilio statuses mapped to ours; the rest (accepted, sending, scheduled...) carry no news.
 STATUS_MAP = {
     "sent": "sent",
@@ -123,9 +128,7 @@ class SmsProvider(Provider):
             with httpx.Client(timeout=TIMEOUT) as client:
                 response = client.post(self._url("Messages.json"), data=form, auth=self._auth())
         except httpx.HTTPError as exc:
-            raise ProviderError(
-                "Could not reach the SMS provider.", code="network", details=str(exc), retryable=True
-            ) from exc
+            raise ProviderError(ERR_UNREACHABLE, code="network", details=str(exc), retryable=True) from exc
         if response.status_code >= 400:
             raise sms_error(response)
         data = response.json()
@@ -223,14 +226,12 @@ class SmsProvider(Provider):
     def fetch_media(self, *, media_id: str) -> FetchedMedia:
         # The URL comes from the webhook: only ever send our credentials to the provider's API.
         if not media_id.startswith(settings.SMS_API_URL.rstrip("/") + "/"):
-            raise ProviderError("Media URL outside the SMS provider.", code="media")
+            raise ProviderError(ERR_MEDIA_URL, code="media")
         try:
             with httpx.Client(timeout=TIMEOUT, follow_redirects=True) as client:
                 response = client.get(media_id, auth=self._auth())
         except httpx.HTTPError as exc:
-            raise ProviderError(
-                "Could not download the media.", code="network", details=str(exc), retryable=True
-            ) from exc
+            raise ProviderError(ERR_MEDIA_DOWNLOAD, code="network", details=str(exc), retryable=True) from exc
         if response.status_code >= 400:
             raise sms_error(response)
         mime = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()

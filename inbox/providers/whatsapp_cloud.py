@@ -8,11 +8,17 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from inbox.providers.base import FetchedMedia, Outbound, Outcome, ParsedEvent, Provider, ProviderError, SendResult
 from inbox.providers.meta import parse_meta_payload, verify_meta_signature
 
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+# Shown to agents with the failed message (error title).
+ERR_UNREACHABLE = _("Could not reach the WhatsApp API.")
+ERR_UNEXPECTED = _("Unexpected answer from the WhatsApp API.")
+ERR_MEDIA_GONE = _("The media is no longer available.")
+ERR_MEDIA_DOWNLOAD = _("Could not download the media.")
 # Graph API error codes worth retrying: rate limits, temporary and service errors.
 RETRYABLE_CODES = {"1", "2", "4", "80007", "130429", "131000", "131016", "131056"}
 # Codes meaning the access token is invalid or expired: the channel has a token problem.
@@ -84,15 +90,13 @@ class WhatsAppCloudProvider(Provider):
             with httpx.Client(timeout=TIMEOUT) as client:
                 response = client.request(method, graph_url(path), headers=self._headers(), **kwargs)
         except httpx.HTTPError as exc:
-            raise ProviderError(
-                "Could not reach the WhatsApp API.", code="network", details=str(exc), retryable=True
-            ) from exc
+            raise ProviderError(ERR_UNREACHABLE, code="network", details=str(exc), retryable=True) from exc
         if response.status_code >= 400:
             raise graph_error(response)
         try:
             return response.json()
         except ValueError:
-            raise ProviderError("Unexpected answer from the WhatsApp API.", code=str(response.status_code)) from None
+            raise ProviderError(ERR_UNEXPECTED, code=str(response.status_code)) from None
 
     def _send(self, to: str, message: dict[str, Any]) -> SendResult:
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to.lstrip("+"), **message}
@@ -100,7 +104,7 @@ class WhatsAppCloudProvider(Provider):
         try:
             wamid = str(data["messages"][0]["id"])
         except (KeyError, IndexError, TypeError):
-            raise ProviderError("Unexpected answer from the WhatsApp API.", details=str(data)[:500]) from None
+            raise ProviderError(ERR_UNEXPECTED, details=str(data)[:500]) from None
         return SendResult(provider_message_id=wamid, raw=data)
 
     def send_text(self, *, to: str, text: str, reply_to: str = "") -> SendResult:
@@ -159,14 +163,12 @@ class WhatsAppCloudProvider(Provider):
         meta = self._request("GET", media_id)
         url = meta.get("url")
         if not url:
-            raise ProviderError("The media is no longer available.", code="media")
+            raise ProviderError(ERR_MEDIA_GONE, code="media")
         try:
             with httpx.Client(timeout=TIMEOUT) as client:
                 response = client.get(url, headers=self._headers())
         except httpx.HTTPError as exc:
-            raise ProviderError(
-                "Could not download the media.", code="network", details=str(exc), retryable=True
-            ) from exc
+            raise ProviderError(ERR_MEDIA_DOWNLOAD, code="network", details=str(exc), retryable=True) from exc
         if response.status_code >= 400:
             raise graph_error(response)
         mime = str(meta.get("mime_type") or response.headers.get("content-type", "application/octet-stream"))

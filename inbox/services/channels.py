@@ -67,18 +67,18 @@ SECRET_FIELDS = ("access_token", "app_secret", "verify_token", "auth_token")
 
 @transaction.atomic
 def channel_create(
-    *, kind: str, name: str, config: dict[str, Any] | None = None, secrets_: dict[str, str] | None = None
+    *, kind: str, name: str, config: dict[str, Any] | None = None, credentials: dict[str, str] | None = None
 ) -> Channel:
     """Connect a channel. Secrets are stored encrypted; a verify token is generated when missing."""
     require_tenant_schema()
     config = {k: str(v).strip() for k, v in (config or {}).items() if v not in (None, "")}
-    secrets_ = {k: str(v).strip() for k, v in (secrets_ or {}).items() if k in SECRET_FIELDS and v}
+    credentials = {k: str(v).strip() for k, v in (credentials or {}).items() if k in SECRET_FIELDS and v}
     name = (name or "").strip()
     errors: dict[str, str] = {}
     if not name:
         errors["name"] = _(ERR_CHANNEL_NAME)
     for where, field in REQUIRED_FIELDS.get(ChannelKind(kind), ()) if kind in ChannelKind.values else ():
-        if not (config if where == "config" else secrets_).get(field):
+        if not (config if where == "config" else credentials).get(field):
             errors[field] = _(ERR_CHANNEL_FIELD_REQUIRED)
     if kind == ChannelKind.SMS and config.get("from_number"):
         try:
@@ -90,7 +90,7 @@ def channel_create(
     if errors:
         raise ValidationError(errors)
     channel = Channel(kind=kind, name=name[:80], config=config)
-    for field, value in secrets_.items():
+    for field, value in credentials.items():
         setattr(channel, field, value)
     if kind in (ChannelKind.WHATSAPP_CLOUD, ChannelKind.SANDBOX) and not channel.verify_token:
         channel.verify_token = secrets.token_urlsafe(24)
@@ -113,7 +113,7 @@ def channel_create(
 
 @transaction.atomic
 def channel_update(
-    *, channel: Channel, name: str | None = None, config: dict[str, Any] | None = None, secrets_: dict | None = None
+    *, channel: Channel, name: str | None = None, config: dict[str, Any] | None = None, credentials: dict | None = None
 ) -> Channel:
     """Change a channel's name, settings or secrets (an empty secret keeps the stored one)."""
     if name is not None:
@@ -122,10 +122,10 @@ def channel_update(
         channel.name = name.strip()[:80]
     if config:
         channel.config = {**channel.config, **{k: str(v).strip() for k, v in config.items() if v not in (None, "")}}
-    for field, value in (secrets_ or {}).items():
+    for field, value in (credentials or {}).items():
         if field in SECRET_FIELDS and value:
             setattr(channel, field, str(value).strip())
-    if channel.kind in (ChannelKind.WHATSAPP_CLOUD, ChannelKind.SMS) and (secrets_ or config):
+    if channel.kind in (ChannelKind.WHATSAPP_CLOUD, ChannelKind.SMS) and (credentials or config):
         # New credentials: the token check runs again before we call it broken.
         channel.status = ChannelStatus.CONNECTED
         channel.status_detail = ""

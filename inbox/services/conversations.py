@@ -31,8 +31,8 @@ from inbox.models import (
 from inbox.providers import get_provider
 from inbox.providers.base import ProviderError
 from tenants.context import current_company, current_schema
-from tenants.models import Membership
-from tenants.roles import Role, role_at_least
+from tenants.models import User
+from tenants.selectors import company_agents
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,16 @@ def conversation_get_or_create(*, channel: Channel, contact) -> tuple[Conversati
 
 
 def _is_agent(user) -> bool:
-    if user is None:
-        return False
-    membership = Membership.objects.filter(user=user, company=current_company()).only("role").first()
-    return membership is not None and role_at_least(membership.role, Role.AGENT)
+    return user is not None and company_agents(company=current_company()).filter(user_id=user.pk).exists()
+
+
+def agent_get(*, user_id: int | None) -> User:
+    """The company's agent with this user id: a member who answers conversations (owner,
+    admin or agent). Raises ``ValidationError(ERR_NOT_AN_AGENT)`` for anyone else."""
+    membership = company_agents(company=current_company()).filter(user_id=user_id or 0).first()
+    if membership is None:
+        raise ValidationError(_(ERR_NOT_AN_AGENT))
+    return membership.user
 
 
 @transaction.atomic
@@ -92,11 +98,7 @@ def conversation_auto_assign(*, conversation: Conversation) -> Conversation:
     """
     if conversation.assignee_id is not None:
         return conversation
-    agent_ids = set(
-        Membership.objects.filter(company=current_company(), role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]).values_list(
-            "user_id", flat=True
-        )
-    )
+    agent_ids = set(company_agents(company=current_company()).values_list("user_id", flat=True))
     candidates = list(
         AgentSettings.objects.select_for_update()
         .filter(is_available=True, capacity__gt=0, user_id__in=agent_ids)

@@ -55,6 +55,7 @@ ERR_TEMPLATES_NOT_AVAILABLE = gettext_noop(
 )
 ERR_CHANNEL_INACTIVE = gettext_noop("This channel is disconnected. Reconnect it in the channel settings.")
 ERR_MEDIA_NOT_SUPPORTED = gettext_noop("This channel cannot send files.")
+ERR_MEDIA_MISSING = gettext_noop("Choose a file to send.")
 ERR_MEDIA_TOO_LARGE = gettext_noop("The file is too large (at most 16 MB).")
 ERR_MEDIA_TYPE = gettext_noop("This type of file cannot be sent.")
 ERR_REACTION_NOT_SUPPORTED = gettext_noop("This channel does not support reactions.")
@@ -97,15 +98,16 @@ def _existing_for_key(idempotency_key: str | None, conversation: Conversation | 
     existing = Message.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None and conversation is not None and existing.conversation_id != conversation.pk:
         raise ValidationError(_(ERR_IDEMPOTENCY_KEY_REUSED))
-    if existing is not None:
-        existing.is_new = False  # type: ignore[attr-defined]
     return existing
 
 
-def _scoped_key(idempotency_key: str | None, by) -> str | None:
-    """Keys are per sender, so two agents' clients cannot collide on the same key."""
+def _scoped_key(idempotency_key: str | None, by, api_key_id: int | None = None) -> str | None:
+    """Keys are per sender (the person, or the API key), so two clients cannot collide on the
+    same key."""
     if not idempotency_key:
         return None
+    if api_key_id:
+        idempotency_key = f"api{api_key_id}:{idempotency_key}"
     raw = f"{getattr(by, 'pk', '') or ''}:{idempotency_key.strip()[:200]}"
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -172,20 +174,20 @@ def message_send_text(
     text: str,
     by=None,
     idempotency_key: str | None = None,
+    api_key_id: int | None = None,
     reply_to=None,
     payload: dict[str, Any] | None = None,
-) -> Message:
-    """Queue a free-text message (delivered by a worker); the same key never sends twice.
-    ``payload``: what the sender wants shown with the message in the thread (an AI reply's
-    persona, citations and cost); never sent to the customer.
+) -> tuple[Message, bool]:
+    """Queue a free-text message (delivered by a worker); returns ``(message, created)``.
 
-    The message's ``is_new`` says whether this call created it: ``False`` when an earlier
-    attempt with the same key did, including one running at the same moment (the unique key
-    decides; the API answers 201 or 200 from it)."""
-    key = _scoped_key(idempotency_key, by)
+    The same ``idempotency_key`` (per sender: the person ``by`` or the API key ``api_key_id``)
+    never sends twice: a retry gets the message the first attempt created, with ``created``
+    False. ``payload``: what the sender wants shown with the message in the thread (an AI
+    reply's persona, citations and cost); never sent to the customer."""
+    key = _scoped_key(idempotency_key, by, api_key_id)
     existing = _existing_for_key(key, conversation)
     if existing is not None:
-        return existing
+        return existing, False
     text = (text or "").strip()
     if not text:
         raise ValidationError(_(ERR_TEXT_EMPTY))
@@ -194,7 +196,7 @@ def message_send_text(
     _check_can_send(conversation)
     if not window_is_open(conversation):
         raise ValidationError(_(ERR_OUTSIDE_WINDOW))
-    message, created = _create_outbound(
+    return _create_outbound(
         conversation=conversation,
         kind=MessageKind.TEXT,
         body=text,
@@ -203,14 +205,22 @@ def message_send_text(
         reply_to=reply_to,
         payload=payload or {},
     )
-    message.is_new = created  # type: ignore[attr-defined]
-    return message
 
 
 def message_send_template(
-    *, conversation: Conversation, name: str, language: str, components=None, by=None, idempotency_key=None
-) -> Message:
+    *,
+    conversation: Conversation,
+    name: str,
+    language: str,
+    components=None,
+    by=None,
+    idempotency_key: str | None = None,
+    api_key_id: int | None = None,
+) -> tuple[Message, bool]:
     """Templates need the approved-template catalogue the campaigns module brings."""
+    existing = _existing_for_key(_scoped_key(idempotency_key, by, api_key_id), conversation)
+    if existing is not None:
+        return existing, False
     raise ValidationError(_(ERR_TEMPLATES_NOT_AVAILABLE))
 
 
@@ -225,17 +235,22 @@ def _media_kind(mime: str) -> str:
 def message_send_media(
     *,
     conversation: Conversation,
-    content: bytes,
+    content: bytes | None,
     filename: str,
     mime: str = "",
     caption: str = "",
     by=None,
     idempotency_key: str | None = None,
-) -> Message:
-    key = _scoped_key(idempotency_key, by)
+    api_key_id: int | None = None,
+) -> tuple[Message, bool]:
+    """Queue a file (image, audio, video or document) with an optional caption; returns
+    ``(message, created)`` like ``message_send_text``. ``content`` None: no file was sent."""
+    key = _scoped_key(idempotency_key, by, api_key_id)
     existing = _existing_for_key(key, conversation)
     if existing is not None:
-        return existing
+        return existing, False
+    if not content:
+        raise ValidationError({"file": _(ERR_MEDIA_MISSING)})
     _check_can_send(conversation)
     if not get_provider(conversation.channel).supports_media:
         raise ValidationError(_(ERR_MEDIA_NOT_SUPPORTED))
@@ -262,8 +277,7 @@ def message_send_media(
     if created:
         message.media.save(filename, ContentFile(content), save=False)
         Message.objects.filter(pk=message.pk).update(media=message.media.name)
-    message.is_new = created  # type: ignore[attr-defined]
-    return message
+    return message, created
 
 
 @transaction.atomic
@@ -545,7 +559,7 @@ def _handle_opt_out(*, conversation: Conversation, contact, text: str) -> None:
     if reply and not already:
         # The customer just wrote, so the window is open; the confirmation is a service reply.
         conversation.refresh_from_db()
-        message_send_text(conversation=conversation, text=reply, by=None)
+        message_send_text(conversation=conversation, text=reply, by=None)  # an automatic reply
 
 
 @transaction.atomic

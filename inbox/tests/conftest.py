@@ -59,7 +59,7 @@ def cloud_channel(tenant, graph):
         kind="whatsapp_cloud",
         name="Atendimento",
         config={"phone_number_id": "1065550001", "waba_id": "2025550001", "display_phone": "+55 11 3000-0000"},
-        secrets_={"access_token": graph.token, "app_secret": "meta-app-secret", "verify_token": "verify-me"},
+        credentials={"access_token": graph.token, "app_secret": "meta-app-secret", "verify_token": "verify-me"},
     )
 
 
@@ -78,7 +78,7 @@ def sms_channel(tenant, twilio):
         kind="sms",
         name="SMS",
         config={"account_sid": twilio.account_sid, "from_number": "+5511940001000"},
-        secrets_={"auth_token": twilio.auth_token},
+        credentials={"auth_token": twilio.auth_token},
     )
 
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django_tenants.utils import schema_context
 
 from config.asgi import application
+from core.realtime import CLOSE_UNKNOWN_HOST
 from inbox import consumers
 from tests.conftest_helpers import session_key_for
 
@@ -88,6 +89,14 @@ def committed(django_db_blocker, acme, other_company):
         worker.join()
 
 
+def in_pt_br(message: str) -> str:
+    """What the socket says to an acme member (the company speaks pt-BR)."""
+    from django.utils import translation
+
+    with translation.override("pt-br"):
+        return translation.gettext(message)
+
+
 def socket(company_or_host, session_key=None, path="/ws/inbox/"):
     host = company_or_host if isinstance(company_or_host, str) else f"{company_or_host.slug}.{settings.BASE_DOMAIN}"
     headers = [(b"host", host.encode()), (b"origin", f"http://{host}".encode())]
@@ -136,7 +145,7 @@ async def test_unknown_host_is_refused(committed, acme):
     key, _ = await sync_to_async(committed.member)(acme)
     communicator = socket(f"ghost.{settings.BASE_DOMAIN}", key)
     connected_, code = await communicator.connect()
-    assert not connected_
+    assert not connected_ and code == CLOSE_UNKNOWN_HOST
     await communicator.disconnect()
 
 
@@ -173,7 +182,7 @@ async def test_subscribe_only_to_own_conversations_and_no_duplicates(committed, 
     if theirs.pk != mine.pk:
         await communicator.send_json_to({"action": "subscribe", "conversation": theirs.pk})
         refused = await communicator.receive_json_from()
-        assert refused["type"] == "error" and refused["detail"] == consumers.ERR_NO_CONVERSATION
+        assert refused["type"] == "error" and refused["detail"] == in_pt_br(consumers.ERR_NO_CONVERSATION)
 
     # an event sent to both the inbox and the conversation group arrives once
     event = {"type": "message", "op": "new", "id": 10**9 + 1, "conversation": mine.pk}
@@ -200,7 +209,7 @@ async def test_other_company_cannot_subscribe_to_acme_conversation(committed, ac
     answer = await communicator.receive_json_from()
 
     if not exists_in_other:
-        assert answer["type"] == "error" and answer["detail"] == consumers.ERR_NO_CONVERSATION
+        assert answer["type"] == "error" and answer["detail"] == in_pt_br(consumers.ERR_NO_CONVERSATION)
     await sync_to_async(emit)(
         acme, {"type": "message", "op": "new", "id": 10**9 + 2}, [f"conversation.{acme_conversation.pk}"]
     )
@@ -347,9 +356,10 @@ async def test_bad_messages_get_an_error_not_a_crash(committed, acme):
     communicator, _ = await connected(acme, key)
 
     await communicator.send_to(text_data="not json")
-    assert (await communicator.receive_json_from())["detail"] == consumers.ERR_BAD_MESSAGE
+    assert in_pt_br(consumers.ERR_BAD_MESSAGE) == "Mensagem desconhecida ou malformada."  # the company speaks pt-BR
+    assert (await communicator.receive_json_from())["detail"] == in_pt_br(consumers.ERR_BAD_MESSAGE)
     await communicator.send_json_to({"action": "subscribe", "conversation": "abc"})
-    assert (await communicator.receive_json_from())["detail"] == consumers.ERR_BAD_MESSAGE
+    assert (await communicator.receive_json_from())["detail"] == in_pt_br(consumers.ERR_BAD_MESSAGE)
     await communicator.send_json_to({"action": "ping"})
     assert (await communicator.receive_json_from())["type"] == "pong"
     await communicator.disconnect()
@@ -378,7 +388,7 @@ async def test_typing_reaches_other_agents_not_the_sender(committed, acme):
     assert await ana_socket.receive_nothing(timeout=0.2)
     # a viewer cannot type (read-only role)
     await viewer_socket.send_json_to({"action": "typing", "conversation": conversation.pk})
-    assert (await viewer_socket.receive_json_from())["detail"] == consumers.ERR_READ_ONLY
+    assert (await viewer_socket.receive_json_from())["detail"] == in_pt_br(consumers.ERR_READ_ONLY)
     assert await bia_socket.receive_nothing(timeout=0.2)
     for communicator in sockets:
         await communicator.disconnect()

@@ -90,7 +90,9 @@ def test_an_agent_message_fires_and_an_automatic_one_does_not(
     conversation = Conversation.objects.get()
     queued_tasks.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        by_agent = message_send_text(conversation=conversation, text="Claro! Para quantas unidades?", by=owner)
+        by_agent, _created = message_send_text(
+            conversation=conversation, text="Claro! Para quantas unidades?", by=owner
+        )
         message_send_text(conversation=conversation, text="Mensagem automática", by=None)
     [task] = queued_tasks.tasks(PROBE)
     assert task.args[1] == {
@@ -108,8 +110,8 @@ def test_statuses_fire_once_per_applied_batch(
 ):
     _inbound(sandbox_channel)
     conversation = Conversation.objects.get()
-    first = message_send_text(conversation=conversation, text="um", by=owner)
-    second = message_send_text(conversation=conversation, text="dois", by=owner)
+    first, _created = message_send_text(conversation=conversation, text="um", by=owner)
+    second, _created = message_send_text(conversation=conversation, text="dois", by=owner)
     for message in (first, second):
         message_deliver(message_id=message.pk)
         message.refresh_from_db()

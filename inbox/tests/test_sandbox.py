@@ -34,7 +34,7 @@ def test_sandbox_send_then_statuses_sent_delivered_read(
     sandbox_simulate_reply(channel=sandbox_channel, contact_phone="+5511987654321", text="oi")
     webhook_events_process()
     conversation = Conversation.objects.get()
-    message = message_send_text(conversation=conversation, text="Olá!")
+    message, _created = message_send_text(conversation=conversation, text="Olá!")
     with django_capture_on_commit_callbacks(execute=True):
         message_deliver(message_id=message.pk)
     message.refresh_from_db()

@@ -3,11 +3,15 @@ templates, media, reactions, read receipts, idempotency."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
+import httpx
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
+from django_tenants.utils import schema_context
 
 from inbox.models import ChannelStatus, Message, MessageStatus, RealtimeEvent
 from inbox.services import (
@@ -21,10 +25,11 @@ from inbox.services import (
     message_send_text,
 )
 from tests.stubs.graph import graph_error
+from tests.stubs.http import StubServer
 
 
 def test_send_text_posts_graph_request_and_stores_wamid(conversation, graph, owner):
-    message = message_send_text(conversation=conversation, text="Olá Maria!", by=owner)
+    message, _created = message_send_text(conversation=conversation, text="Olá Maria!", by=owner)
     assert message.status == MessageStatus.QUEUED
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
@@ -45,11 +50,124 @@ def test_send_text_posts_graph_request_and_stores_wamid(conversation, graph, own
     assert TimelineEvent.objects.filter(contact_id=conversation.contact_id, kind="message.out").exists()
 
 
-def test_redelivered_task_does_not_send_twice(conversation, graph):
-    message = message_send_text(conversation=conversation, text="uma vez")
+def test_delivering_a_message_already_sent_sends_nothing(conversation, graph):
+    message, _created = message_send_text(conversation=conversation, text="uma vez")
     message_deliver(message_id=message.pk)
     message_deliver(message_id=message.pk)
     assert len(graph.sent) == 1
+
+
+class _GatedGraph(StubServer):
+    """Forwards to the Graph stub, holding each request until ``release`` is set: the first
+    worker is then inside the provider call, with the message's row lock held."""
+
+    def __init__(self, target: str):
+        super().__init__()
+        self.target = target
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    def route(self, record):
+        self.arrived.set()
+        self.release.wait(10)
+        response = httpx.request(
+            record.method,
+            self.target + record.path,
+            headers={"Authorization": record.headers["Authorization"]},
+            content=record.body,
+        )
+        return response.status_code, {}, response.content
+
+
+def test_two_workers_delivering_the_same_message_send_it_once(acme, graph, settings, django_db_blocker):
+    """message_deliver's promise, contended for real on committed rows: the second worker
+    (a redelivered task) waits on the row lock while the first is inside the provider call,
+    then sees the message sent and sends nothing."""
+    from crm.models import Contact
+    from inbox.models import Channel, Conversation, RealtimeEvent
+
+    gate = _GatedGraph(graph.url).start()
+    settings.WHATSAPP_GRAPH_URL = gate.url
+
+    def in_acme(fn):
+        def run():
+            try:
+                with schema_context(acme.schema_name):
+                    return fn()
+            finally:
+                connection.close()
+
+        return run
+
+    def setup():
+        channel = Channel.objects.create(
+            kind="whatsapp_cloud", name="Lock", config={"phone_number_id": "1065550009"}, access_token=graph.token
+        )
+        contact = Contact.objects.create(name="Cliente Lock", phone="+5511955554444", wa_id="5511955554444")
+        conversation = Conversation.objects.create(channel=channel, contact=contact, last_inbound_at=timezone.now())
+        return Message.objects.create(
+            conversation=conversation, channel=channel, direction="out", kind="text", body="só uma vez"
+        )
+
+    results: dict[str, Message] = {}
+
+    def worker(name: str, message_id: int) -> threading.Thread:
+        def deliver():
+            try:
+                results[name] = message_deliver(message_id=message_id)
+            except Exception as exc:  # reported by the asserts below
+                results[name] = exc
+
+        thread = threading.Thread(target=in_acme(deliver))
+        thread.start()
+        return thread
+
+    def lock_waiters() -> int:
+        with connection.cursor() as cursor:
+            # A backend waiting for a lock (the row the first worker holds): the second worker.
+            # The test runs in a transaction, where statistics views keep their first snapshot.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0]
+
+    with django_db_blocker.unblock():
+        holder = {}
+        thread = threading.Thread(target=in_acme(lambda: holder.setdefault("message", setup())))
+        thread.start()
+        thread.join()
+        message = holder["message"]
+        try:
+            first = worker("first", message.pk)
+            assert gate.arrived.wait(10)  # the first worker holds the lock, inside the call
+            second = worker("second", message.pk)
+            for _ in range(500):  # until the second worker queues on the row lock
+                if lock_waiters():
+                    break
+                threading.Event().wait(0.01)
+            assert lock_waiters() == 1, results
+            gate.release.set()
+            first.join(10)
+            second.join(10)
+            assert len([body for body in graph.sent if body.get("to") == "5511955554444"]) == 1
+            assert results["first"].status == results["second"].status == MessageStatus.SENT
+            assert results["second"].provider_message_id == results["first"].provider_message_id
+        finally:
+            gate.release.set()
+            gate.stop()
+
+            def cleanup():
+                conversation = Conversation.objects.get(pk=message.conversation_id)
+                RealtimeEvent.objects.filter(conversation_id=conversation.pk).delete()
+                Message.objects.filter(conversation=conversation).delete()
+                conversation.delete()
+                conversation.contact.delete()
+                conversation.channel.delete()
+
+            thread = threading.Thread(target=in_acme(cleanup))
+            thread.start()
+            thread.join()
 
 
 def test_graph_error_marks_message_failed_with_code_title_details(conversation, graph):
@@ -59,7 +177,7 @@ def test_graph_error_marks_message_failed_with_code_title_details(conversation, 
             131026, "Message undeliverable", title="Message undeliverable", details="Recipient is not on WhatsApp"
         ),
     )
-    message = message_send_text(conversation=conversation, text="oi")
+    message, _created = message_send_text(conversation=conversation, text="oi")
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED
@@ -74,7 +192,7 @@ def test_graph_error_marks_message_failed_with_code_title_details(conversation, 
 def test_expired_token_marks_channel_token_problem(conversation, graph):
     conversation.channel.access_token = "expired"
     conversation.channel.save()
-    message = message_send_text(conversation=conversation, text="oi")
+    message, _created = message_send_text(conversation=conversation, text="oi")
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
     conversation.channel.refresh_from_db()
@@ -86,7 +204,7 @@ def test_retryable_errors_raise_for_task_retry(conversation, graph):
     from inbox.providers.base import ProviderError
 
     graph.fail_to["5511987654321"] = (429, graph_error(130429, "Rate limit hit"))
-    message = message_send_text(conversation=conversation, text="oi")
+    message, _created = message_send_text(conversation=conversation, text="oi")
     with pytest.raises(ProviderError):
         message_deliver(message_id=message.pk)
     message.refresh_from_db()
@@ -102,10 +220,14 @@ def test_free_text_refused_outside_24h_window(conversation):
     assert Message.objects.count() == 0
 
 
-def test_window_open_just_inside_24h(conversation):
+def test_window_open_just_inside_24h(conversation, queued_tasks, django_capture_on_commit_callbacks):
     conversation.last_inbound_at = timezone.now() - timedelta(hours=23, minutes=59)
     conversation.save()
-    assert message_send_text(conversation=conversation, text="oi").pk
+    with django_capture_on_commit_callbacks(execute=True):
+        message, created = message_send_text(conversation=conversation, text="oi")
+    assert created and message.status == MessageStatus.QUEUED
+    [delivery] = queued_tasks.tasks("inbox.deliver_message")
+    assert delivery.args == [connection.schema_name, message.pk]
 
 
 def test_no_customer_message_means_window_closed(conversation):
@@ -128,13 +250,13 @@ def test_empty_text_refused(conversation):
 
 
 def test_idempotency_key_returns_the_same_message(conversation, owner):
-    first = message_send_text(conversation=conversation, text="oi", by=owner, idempotency_key="k-1")
-    again = message_send_text(conversation=conversation, text="oi", by=owner, idempotency_key="k-1")
+    first, _created = message_send_text(conversation=conversation, text="oi", by=owner, idempotency_key="k-1")
+    again, _created = message_send_text(conversation=conversation, text="oi", by=owner, idempotency_key="k-1")
     assert first.pk == again.pk and Message.objects.count() == 1
 
 
 def test_send_media_uploads_then_sends_by_id(conversation, graph):
-    message = message_send_media(
+    message, _created = message_send_media(
         conversation=conversation, content=b"%PDF-1.4 fake", filename="orcamento.pdf", caption="Segue"
     )
     assert message.kind == "document" and message.media_mime == "application/pdf"

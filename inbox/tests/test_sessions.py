@@ -197,7 +197,7 @@ def test_send_inbound_and_receipts(manager, web_channel):
     web_channel.refresh_from_db()
     conversation = inbound.conversation
     conversation.last_inbound_at = timezone.now()
-    message = message_send_text(conversation=conversation, text="Olá!")
+    message, _created = message_send_text(conversation=conversation, text="Olá!")
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
     placeholder = message.provider_message_id

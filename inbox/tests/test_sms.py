@@ -65,7 +65,7 @@ def test_sms_send_and_status_callbacks(sms_channel, public_client, acme, twilio,
     from inbox.models import Conversation
 
     conversation = Conversation.objects.create(channel=sms_channel, contact=contact, last_inbound_at=timezone.now())
-    message = message_send_text(conversation=conversation, text="Seu pedido saiu")
+    message, _created = message_send_text(conversation=conversation, text="Seu pedido saiu")
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
     sent = twilio.requests[-1].form()
@@ -100,7 +100,7 @@ def test_sms_invalid_number_fails_with_twilio_error(sms_channel, twilio, contact
 
     twilio.invalid_to.add("+5511987654321")
     conversation = Conversation.objects.create(channel=sms_channel, contact=contact, last_inbound_at=timezone.now())
-    message = message_send_text(conversation=conversation, text="x")
+    message, _created = message_send_text(conversation=conversation, text="x")
     message_deliver(message_id=message.pk)
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED and message.error_code == "21211"

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from inbox import selectors, services
 from inbox.models import (
     CannedResponse,
     Channel,
@@ -162,16 +163,7 @@ def test_filter_by_channel_label_and_phone_search(agent_client, sandbox):
     assert [c.pk for c in by_phone] == [on_sms.pk]
 
 
-def _queries(client, url) -> int:
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as captured:
-        assert client.get(url).status_code == 200
-    # django-tenants sets the search path before each query; count the real ones.
-    return sum(1 for q in captured.captured_queries if not q["sql"].startswith("SET search_path"))
-
-
-def test_list_query_count_does_not_grow_with_rows(agent_client, sandbox, agent):
+def test_list_query_count_does_not_grow_with_rows(agent_client, sandbox, agent, query_count):
     label = Label.objects.create(name="Urgente")
 
     def add(n):
@@ -180,28 +172,24 @@ def test_list_query_count_does_not_grow_with_rows(agent_client, sandbox, agent):
             conversation.labels.add(label)
 
     add(2)
-    few = _queries(agent_client, "/inbox/list/")
-    add(30)
-    many = _queries(agent_client, "/inbox/list/")
-
     # domain, session, user, membership, rows, labels prefetch, counts
-    assert many == few <= 7
+    query_count.does_not_grow(agent_client, "/inbox/list/", grow=lambda: add(30), most=7)
 
 
-def test_inbox_page_query_count_does_not_grow(agent_client, sandbox, agent):
+def test_inbox_page_query_count_does_not_grow(agent_client, sandbox, agent, query_count):
     conversation = make_conversation(sandbox, name="Aberta", assignee=agent)
     make_conversation(sandbox, name="Outra")
     for i in range(3):
         add_message(conversation, body=f"m{i}", direction=Direction.OUTBOUND, sent_by=agent)
-    few = _queries(agent_client, f"/inbox/c/{conversation.pk}/")
-    for i in range(20):
-        make_conversation(sandbox, name=f"Cliente {i}", assignee=agent)
-    for i in range(40):
-        add_message(conversation, body=f"mensagem {i}", direction=Direction.INBOUND if i % 2 else Direction.OUTBOUND)
 
-    many = _queries(agent_client, f"/inbox/c/{conversation.pk}/")
+    def grow():
+        for i in range(20):
+            make_conversation(sandbox, name=f"Cliente {i}", assignee=agent)
+        for i in range(40):
+            direction = Direction.INBOUND if i % 2 else Direction.OUTBOUND
+            add_message(conversation, body=f"mensagem {i}", direction=direction)
 
-    assert many == few <= 20
+    query_count.does_not_grow(agent_client, f"/inbox/c/{conversation.pk}/", grow=grow, most=20)
 
 
 def test_list_pagination_with_a_keyset_cursor(agent_client, sandbox):
@@ -295,7 +283,7 @@ def test_simulate_control_only_on_sandbox(agent_client, sandbox):
     assert "data-simulate-form" not in agent_client.get(f"/inbox/c/{on_sms.pk}/").content.decode()
     response = agent_client.post(f"/inbox/c/{on_sms.pk}/simulate/", {"body": "oi"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 400
-    assert response.json()["message"] == views.ERR_NOT_SANDBOX
+    assert response.json()["message"] == services.ERR_SANDBOX_ONLY
 
 
 def test_message_partials_after_and_by_id(agent_client, sandbox):
@@ -312,7 +300,7 @@ def test_message_partials_after_and_by_id(agent_client, sandbox):
 
 def test_older_messages_page(agent_client, sandbox):
     conversation = make_conversation(sandbox)
-    messages = [add_message(conversation, body=f"m{i}") for i in range(views.THREAD_SIZE + 3)]
+    messages = [add_message(conversation, body=f"m{i}") for i in range(selectors.THREAD_SIZE + 3)]
 
     page = agent_client.get(f"/inbox/c/{conversation.pk}/")
     assert page.context["has_more"]
@@ -447,7 +435,7 @@ def test_reply_outside_the_window_is_refused(agent_client, sandbox):
 def test_empty_reply_is_refused(agent_client, sandbox):
     conversation = make_conversation(sandbox)
     response = _post(agent_client, f"/inbox/c/{conversation.pk}/send/", {"body": "   "})
-    assert response.status_code == 400 and response.json()["message"] == views.ERR_EMPTY_MESSAGE
+    assert response.status_code == 400 and response.json()["message"] == services.ERR_TEXT_EMPTY
     assert not Message.objects.exists()
 
 
@@ -484,7 +472,7 @@ def test_assign_to_me_to_another_agent_and_unassign(agent_client, sandbox, agent
     assert conversation.assignee_id == colleague.pk
     for bad in (viewer.pk, outsider.pk, "abc"):
         refused = _post(agent_client, url, {"agent": bad})
-        assert refused.status_code == 400 and refused.json()["message"] == views.ERR_NOT_AN_AGENT
+        assert refused.status_code == 400 and refused.json()["message"] == services.ERR_NOT_AN_AGENT
     conversation.refresh_from_db()
     assert conversation.assignee_id == colleague.pk
     assert _post(agent_client, url, {"agent": ""}).status_code == 200
@@ -629,7 +617,7 @@ def test_send_file_refusals(agent_client, sandbox, monkeypatch):
     url = f"/inbox/c/{conversation.pk}/send-file/"
 
     missing = _post(agent_client, url, {"caption": "sem arquivo"})
-    assert missing.status_code == 400 and missing.json()["message"] == views.ERR_NO_FILE
+    assert missing.status_code == 400 and missing.json()["message"] == services.ERR_MEDIA_MISSING
     monkeypatch.setattr(services, "MAX_MEDIA_BYTES", 10)
     big = agent_client.post(
         url, {"file": SimpleUploadedFile("a.png", b"x" * 11, content_type="image/png")}, HTTP_HX_REQUEST="true"
@@ -656,3 +644,25 @@ def test_header_and_panel_partials(agent_client, sandbox, agent):
     assert "data-contact-form" in panel and "Parcial" in panel
     assert "data-thread-list" in pane and "data-composer" in pane and "<html" not in pane
     assert agent_client.get(url, {"part": "everything"}).status_code == 404
+
+
+def test_the_page_and_the_api_answer_the_same_search_alike(agent_client, sandbox):
+    """One rule for the conversation list (inbox.selectors.conversation_list): name, e-mail,
+    last message or phone digits, over the work queue unless a status is asked for."""
+    ana = make_conversation(sandbox, name="Ana Lima", preview="Quero o orçamento de 20 caixas")
+    ana.contact.email = "ana.lima@exemplo.com.br"
+    ana.contact.save(update_fields=["email"])
+    make_conversation(sandbox, name="Bruno Dias", preview="Bom dia")
+    resolved = make_conversation(sandbox, name="Ana Antiga", status=ConversationStatus.RESOLVED)
+    digits = ana.contact.phone[-8:]
+
+    def page(**params):
+        return [c.pk for c in agent_client.get("/inbox/list/", params).context["conversations"]]
+
+    def api(**params):
+        return [c["id"] for c in agent_client.get("/api/v1/inbox/conversations/", params).json()["results"]]
+
+    for q in ("ana", "orçamento", "ana.lima@exemplo", f"{digits[:4]}-{digits[4:]}"):
+        assert page(q=q) == api(q=q) == [ana.pk], q
+    assert page(q="ana", status="any") == api(q="ana", status="any") == [resolved.pk, ana.pk]
+    assert page(q="ana", status="resolved") == api(q="ana", status="resolved") == [resolved.pk]

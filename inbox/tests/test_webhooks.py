@@ -218,7 +218,7 @@ def test_webhook_goes_to_the_owning_company_only(public_client, acme, other_comp
         kind="whatsapp_cloud",
         name="Other",
         config={"phone_number_id": "1065559999", "waba_id": "1"},
-        secrets_={"access_token": "t", "app_secret": "other-secret"},
+        credentials={"access_token": "t", "app_secret": "other-secret"},
     )
     connection.set_schema_to_public()
     payload = meta_envelope(text_message("wamid.O1", "5511987654321", "oi"), phone_number_id="1065559999")
@@ -238,7 +238,7 @@ def test_same_phone_number_id_cannot_be_connected_twice(cloud_channel, other_com
             kind="whatsapp_cloud",
             name="Clone",
             config={"phone_number_id": "1065550001", "waba_id": "1"},
-            secrets_={"access_token": "t", "app_secret": "s"},
+            credentials={"access_token": "t", "app_secret": "s"},
         )
     assert ERR_NUMBER_IN_USE in json.dumps(exc.value.message_dict)
 
@@ -251,7 +251,7 @@ def test_status_arriving_before_the_send_is_stored_is_applied_later(cloud_channe
     from inbox.services import message_deliver, message_send_text, message_statuses_apply
 
     conversation = Conversation.objects.create(channel=cloud_channel, contact=contact, last_inbound_at=timezone.now())
-    message = message_send_text(conversation=conversation, text="rápido")
+    message, _created = message_send_text(conversation=conversation, text="rápido")
     graph.next_ids.append("wamid.EARLY0001")
     # Meta's "delivered" webhook is processed before our send stored the message id
     message_statuses_apply(

@@ -80,8 +80,8 @@ class ChannelForm(forms.Form):
             for k in ("phone_number_id", "waba_id", "display_phone", "account_sid", "from_number")
             if data.get(k)
         }
-        secrets_ = {k: data[k] for k in services.SECRET_FIELDS if data.get(k)}
-        return data["name"], config, secrets_
+        credentials = {k: data[k] for k in services.SECRET_FIELDS if data.get(k)}
+        return data["name"], config, credentials
 
 
 class SimulateForm(forms.Form):
@@ -124,16 +124,16 @@ def channel_new(request, kind: str):
         raise Http404
     form = ChannelForm(request.POST or None, kind=kind, initial={"name": ChannelKind(kind).label})
     if request.method == "POST" and form.is_valid():
-        name, config, secrets_ = form.split()
+        name, config, credentials = form.split()
         try:
-            channel = services.channel_create(kind=kind, name=name, config=config, secrets_=secrets_)
+            channel = services.channel_create(kind=kind, name=name, config=config, credentials=credentials)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
             messages.success(request, MSG_CONNECTED)
             if kind == ChannelKind.WHATSAPP_WEB:
                 services.channel_session_connect(channel=channel)
-            return redirect("inbox-channel", pk=channel.pk)
+            return redirect("inbox:channel", pk=channel.pk)
     return render(
         request, "inbox/channels/form.html", {"form": form, "kind": kind, "kind_label": ChannelKind(kind).label}
     )
@@ -172,9 +172,9 @@ def channel_edit(request, pk: int):
     channel = _channel(pk)
     form = ChannelForm(request.POST, kind=channel.kind, editing=True)
     if form.is_valid():
-        name, config, secrets_ = form.split()
+        name, config, credentials = form.split()
         try:
-            services.channel_update(channel=channel, name=name, config=config, secrets_=secrets_)
+            services.channel_update(channel=channel, name=name, config=config, credentials=credentials)
         except ValidationError as exc:
             for message in exc.messages:
                 messages.error(request, message)
@@ -184,7 +184,7 @@ def channel_edit(request, pk: int):
         for field_errors in form.errors.values():
             for error in field_errors:
                 messages.error(request, str(error))
-    return redirect("inbox-channel", pk=channel.pk)
+    return redirect("inbox:channel", pk=channel.pk)
 
 
 @require_POST
@@ -194,7 +194,7 @@ def channel_check(request, pk: int):
     if channel.kind == ChannelKind.WHATSAPP_CLOUD:
         services.channel_check_token(channel=channel)
         messages.success(request, MSG_TOKEN_CHECKED)
-    return redirect("inbox-channel", pk=channel.pk)
+    return redirect("inbox:channel", pk=channel.pk)
 
 
 @require_POST
@@ -214,7 +214,7 @@ def channel_session(request, pk: int):
                 messages.error(request, message)
         else:
             messages.info(request, MSG_SESSION_STARTING)
-    return redirect("inbox-channel", pk=channel.pk)
+    return redirect("inbox:channel", pk=channel.pk)
 
 
 @role_required("company.manage")
@@ -256,7 +256,7 @@ def channel_simulate(request, pk: int):
             messages.success(request, MSG_SIMULATED)
     else:
         messages.error(request, _("Fill in the phone and the message."))
-    return redirect("inbox-channel", pk=channel.pk)
+    return redirect("inbox:channel", pk=channel.pk)
 
 
 @require_POST
@@ -265,4 +265,4 @@ def channel_disconnect(request, pk: int):
     channel = _channel(pk)
     services.channel_disconnect(channel=channel)
     messages.success(request, MSG_DISCONNECTED)
-    return redirect("inbox-channels")
+    return redirect("inbox:channels")

@@ -18,7 +18,7 @@ from django.contrib import messages as flash
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Max, Q
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -39,12 +39,11 @@ from inbox.models import (
     Label,
     Message,
 )
-from tenants.models import Membership
 from tenants.permissions import role_required
 from tenants.roles import Role
+from tenants.selectors import company_agents
 
 PAGE_SIZE = 50
-THREAD_SIZE = 60
 SNOOZE_CHOICES = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1), "1w": timedelta(days=7)}
 
 FILTERS = ("mine", "unassigned", "all")
@@ -60,12 +59,8 @@ MSG_SNOOZED = gettext_noop("Conversation snoozed until %(when)s.")
 MSG_LABELS_SAVED = gettext_noop("Labels updated.")
 MSG_CONTACT_SAVED = gettext_noop("Contact saved.")
 MSG_SIMULATED = gettext_noop("Simulated customer reply sent; it arrives in a moment.")
-ERR_EMPTY_MESSAGE = gettext_noop("Type a message first.")
-ERR_NO_FILE = gettext_noop("Choose a file to send.")
-ERR_NOT_AN_AGENT = gettext_noop("Pick a member of this company who can answer conversations.")
 ERR_BAD_STATUS = gettext_noop("Unknown status change.")
 ERR_BAD_SNOOZE = gettext_noop("Pick when the conversation should come back.")
-ERR_NOT_SANDBOX = gettext_noop("Customer replies can only be simulated on a sandbox channel.")
 ERR_UNKNOWN_LABEL = gettext_noop("Unknown label.")
 ERR_UNKNOWN_TAG = gettext_noop("Unknown tag.")
 ERR_BAD_EMAIL = gettext_noop("Enter a valid e-mail address.")
@@ -110,101 +105,6 @@ def _int(value) -> int | None:
     return number if number > 0 else None
 
 
-def _digits(text: str) -> str:
-    return "".join(ch for ch in text if ch.isdigit())
-
-
-def conversations_for(*, filters: ListFilters, user):
-    qs = Conversation.objects.all()
-    if filters.view == "mine":
-        qs = qs.filter(assignee_id=user.pk)
-    elif filters.view == "unassigned":
-        qs = qs.filter(assignee__isnull=True)
-    if filters.status == "":
-        qs = qs.filter(status__in=[ConversationStatus.OPEN, ConversationStatus.PENDING])
-    elif filters.status != "any":
-        qs = qs.filter(status=filters.status)
-    if filters.channel:
-        qs = qs.filter(channel_id=filters.channel)
-    if filters.label:
-        qs = qs.filter(labels__id=filters.label)
-    if filters.q:
-        term = filters.q
-        match = Q(contact__name__icontains=term) | Q(contact__email__icontains=term)
-        match |= Q(last_message_preview__icontains=term)
-        digits = _digits(term)
-        if len(digits) >= 3:
-            match |= Q(contact__phone__contains=digits)
-        qs = qs.filter(match)
-    return (
-        qs.select_related("contact", "channel", "assignee")
-        .prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("name")))
-        .order_by("-last_message_at", "-id")
-    )
-
-
-def inbox_counts(*, user, filters: ListFilters | None = None) -> dict:
-    """Conversations and unread ones per queue (the tabs' badges), in one query.
-
-    The counts follow the status, channel and label filters, so a tab's number is what the
-    list shows when that tab is picked (search aside)."""
-    filters = filters or ListFilters()
-    qs = Conversation.objects.all()
-    if filters.status == "":
-        qs = qs.filter(status__in=[ConversationStatus.OPEN, ConversationStatus.PENDING])
-    elif filters.status != "any":
-        qs = qs.filter(status=filters.status)
-    if filters.channel:
-        qs = qs.filter(channel_id=filters.channel)
-    if filters.label:
-        qs = qs.filter(labels__id=filters.label)
-    mine = Q(assignee_id=user.pk)
-    unassigned = Q(assignee__isnull=True)
-    unread = Q(unread_count__gt=0)
-    return qs.aggregate(
-        all=Count("id"),
-        mine=Count("id", filter=mine),
-        unassigned=Count("id", filter=unassigned),
-        unread_all=Count("id", filter=unread),
-        unread_mine=Count("id", filter=mine & unread),
-        unread_unassigned=Count("id", filter=unassigned & unread),
-    )
-
-
-def window_state(conversation: Conversation) -> dict:
-    """The 24-hour customer service window as the composer shows it (rule in selectors)."""
-    if conversation.channel.kind not in selectors.WINDOW_KINDS:
-        return {"applies": False, "open": True}
-    expires_at = selectors.window_closes_at(conversation)
-    if expires_at is None:
-        return {"applies": True, "open": False, "expires_at": None, "seconds_left": 0}
-    seconds_left = int((expires_at - timezone.now()).total_seconds())
-    return {"applies": True, "open": seconds_left > 0, "expires_at": expires_at, "seconds_left": max(seconds_left, 0)}
-
-
-def thread_messages(conversation: Conversation, *, after: int | None = None, before: int | None = None):
-    qs = Message.objects.filter(conversation=conversation).select_related("sent_by")
-    if after:
-        return list(qs.filter(id__gt=after).order_by("created_at", "id")[:THREAD_SIZE])
-    if before:
-        # Keyset on the display order (created_at, id), starting at the oldest message shown.
-        edge = Message.objects.filter(conversation=conversation, pk=before).values("created_at", "id").first()
-        if edge is None:
-            return [], False
-        qs = qs.filter(Q(created_at__lt=edge["created_at"]) | Q(created_at=edge["created_at"], id__lt=edge["id"]))
-    latest = list(qs.order_by("-created_at", "-id")[: THREAD_SIZE + 1])
-    has_more = len(latest) > THREAD_SIZE
-    return list(reversed(latest[:THREAD_SIZE])), has_more
-
-
-def agents_of_company(company):
-    return list(
-        Membership.objects.filter(company=company, role__in=[Role.OWNER, Role.ADMIN, Role.AGENT])
-        .select_related("user")
-        .order_by("user__full_name", "user__email")
-    )
-
-
 def _conversation(request, pk: int) -> Conversation:
     return get_object_or_404(Conversation.objects.select_related("contact", "channel", "assignee"), pk=pk)
 
@@ -218,7 +118,7 @@ def _contact_tags(contact):
 def _conversation_context(request, conversation: Conversation, *, with_thread: bool = True) -> dict:
     from crm.models import Tag
 
-    messages_, has_more = thread_messages(conversation) if with_thread else ([], False)
+    messages_, has_more = selectors.thread_messages(conversation) if with_thread else ([], False)
     return {
         "conversation": conversation,
         "contact": conversation.contact,
@@ -226,8 +126,8 @@ def _conversation_context(request, conversation: Conversation, *, with_thread: b
         "all_tags": list(Tag.objects.order_by("name").values("id", "name")[:500]),
         "thread": messages_,
         "has_more": has_more,
-        "window": window_state(conversation),
-        "agents": agents_of_company(request.tenant),
+        "window": selectors.window_state(conversation),
+        "agents": list(company_agents(company=request.tenant)),
         "labels": list(Label.objects.order_by("name")),
         "conversation_labels": {label.pk for label in conversation.labels.all()},
         "snooze_choices": SNOOZE_CHOICES,
@@ -238,13 +138,22 @@ def _conversation_context(request, conversation: Conversation, *, with_thread: b
 
 
 def _list_context(request, filters: ListFilters) -> dict:
-    qs = conversations_for(filters=filters, user=request.user)
+    qs = selectors.conversation_list(
+        user_id=request.user.pk,
+        view=filters.view,
+        status=filters.status,
+        channel_id=filters.channel,
+        label_id=filters.label,
+        search=filters.q,
+    )
     before = request.GET.get("before", "")
     cursor = _list_cursor(before)
     if cursor is not None:
         qs = qs.filter(cursor)
     rows = list(qs[: PAGE_SIZE + 1])
-    counts = inbox_counts(user=request.user, filters=filters)
+    counts = selectors.conversation_counts(
+        user_id=request.user.pk, status=filters.status, channel_id=filters.channel, label_id=filters.label
+    )
     tabs = [
         {
             "key": key,
@@ -374,9 +283,9 @@ def message_list(request, pk: int):
         )
         has_more = False
     elif after:
-        items, has_more = thread_messages(conversation, after=after), False
+        items, has_more = selectors.thread_messages(conversation, after=after), False
     else:
-        items, has_more = thread_messages(conversation, before=before)
+        items, has_more = selectors.thread_messages(conversation, before=before)
     return render(
         request,
         "inbox/partials/messages.html",
@@ -414,8 +323,8 @@ def _back(request, conversation: Conversation | None = None):
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
     if conversation is not None:
-        return redirect(reverse("inbox-conversation", args=[conversation.pk]))
-    return redirect(reverse("inbox"))
+        return redirect(reverse("inbox:conversation", args=[conversation.pk]))
+    return redirect(reverse("inbox:inbox"))
 
 
 def _done(request, conversation: Conversation, message: str, *, status: int = 200, fragment: str = ""):
@@ -439,11 +348,8 @@ def _thread_post(request, pk: int, create, done_text: str):
     """A text posted to the thread (a reply or a private note): ``create(conversation, body)``
     returns the new row, which comes back rendered for the thread."""
     conversation = _conversation(request, pk)
-    body = request.POST.get("body", "").strip()
-    if not body:
-        return _done(request, conversation, _(ERR_EMPTY_MESSAGE), status=400)
     try:
-        row = create(conversation, body)
+        row = create(conversation, request.POST.get("body", ""))
     except ValidationError as exc:
         return _done(request, conversation, _error_text(exc), status=400)
     html = render(request, "inbox/partials/messages.html", {"thread": [row], "conversation": conversation})
@@ -456,12 +362,13 @@ def message_send(request, pk: int):
     from inbox import services
 
     def create(conversation, body):
-        return services.message_send_text(
+        message, _created = services.message_send_text(
             conversation=conversation,
             text=body,
             by=request.user,
             idempotency_key=request.POST.get("idempotency_key") or None,
         )
+        return message
 
     return _thread_post(request, pk, create, _(MSG_SENT))
 
@@ -474,17 +381,15 @@ def message_send_media(request, pk: int):
 
     conversation = _conversation(request, pk)
     upload = request.FILES.get("file")
-    if upload is None or not upload.size:
-        return _done(request, conversation, _(ERR_NO_FILE), status=400)
-    if upload.size > services.MAX_MEDIA_BYTES:
-        # Refused before reading it into memory.
+    if upload is not None and upload.size > services.MAX_MEDIA_BYTES:
+        # Refused before reading it into memory (the service's own rule and message).
         return _done(request, conversation, _(services.ERR_MEDIA_TOO_LARGE), status=400)
     try:
-        message = services.message_send_media(
+        message, _created = services.message_send_media(
             conversation=conversation,
-            content=upload.read(),
-            filename=upload.name,
-            mime=upload.content_type or "",
+            content=upload.read() if upload is not None else None,
+            filename=upload.name if upload is not None else "",
+            mime=(upload.content_type if upload is not None else "") or "",
             caption=request.POST.get("caption", "").strip(),
             by=request.user,
             idempotency_key=request.POST.get("idempotency_key") or None,
@@ -514,19 +419,9 @@ def conversation_assign(request, pk: int):
     conversation = _conversation(request, pk)
     agent_id = request.POST.get("agent", "")
     agent = None
-    if agent_id:
-        user_id = request.user.pk if agent_id == "me" else _int(agent_id)
-        membership = (
-            Membership.objects.filter(
-                company=request.tenant, user_id=user_id or 0, role__in=[Role.OWNER, Role.ADMIN, Role.AGENT]
-            )
-            .select_related("user")
-            .first()
-        )
-        if membership is None:
-            return _done(request, conversation, _(ERR_NOT_AN_AGENT), status=400)
-        agent = membership.user
     try:
+        if agent_id:
+            agent = services.agent_get(user_id=request.user.pk if agent_id == "me" else _int(agent_id))
         services.conversation_assign(conversation=conversation, agent=agent, by=request.user)
     except ValidationError as exc:
         return _done(request, conversation, _error_text(exc), status=400)
@@ -632,14 +527,9 @@ def simulate_reply(request, pk: int):
     from inbox import services
 
     conversation = _conversation(request, pk)
-    if conversation.channel.kind != ChannelKind.SANDBOX:
-        return _done(request, conversation, _(ERR_NOT_SANDBOX), status=400)
-    text = request.POST.get("body", "").strip()
-    if not text:
-        return _done(request, conversation, _(ERR_EMPTY_MESSAGE), status=400)
     try:
         services.sandbox_simulate_reply(
-            channel=conversation.channel, contact_phone=conversation.contact.phone, text=text
+            channel=conversation.channel, contact_phone=conversation.contact.phone, text=request.POST.get("body", "")
         )
     except ValidationError as exc:
         return _done(request, conversation, _error_text(exc), status=400)

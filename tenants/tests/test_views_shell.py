@@ -35,7 +35,7 @@ def test_dashboard_empty_company_guides_to_invite(owner_client):
     html = owner_client.get("/").content.decode()
     assert 'data-kpi="members">1<' in html
     assert 'data-step="invite" data-done="false"' in html
-    assert reverse("members") + "#invite" in html
+    assert reverse("tenants:members") + "#invite" in html
 
 
 def test_dashboard_steps_link_to_the_pages_their_apps_registered(owner_client):
@@ -44,9 +44,9 @@ def test_dashboard_steps_link_to_the_pages_their_apps_registered(owner_client):
     html = owner_client.get("/").content.decode()
     links = dict((key, href) for href, key in re.findall(r'<a href="([^"]+)"[^>]*data-step-action="([^"]+)"', html))
     assert links == {
-        "channel": reverse("inbox-channels"),
+        "channel": reverse("inbox:channels"),
         "contacts": reverse("crm:imports"),
-        "invite": reverse("members") + "#invite",
+        "invite": reverse("tenants:members") + "#invite",
     }
 
 
@@ -81,7 +81,7 @@ def test_switcher_lists_only_my_companies(owner_client, other_company, make_user
 def test_members_page_lists_only_this_company(owner_client, other_company, make_user):
     outsider = make_user(email="outsider@other.test")
     Membership.objects.create(user=outsider, company=other_company, role="owner")
-    html = owner_client.get(reverse("members")).content.decode()
+    html = owner_client.get(reverse("tenants:members")).content.decode()
     assert "owner@acme.test" in html
     assert "outsider@other.test" not in html
 
@@ -90,7 +90,7 @@ def test_members_search_and_htmx_region(owner_client, make_member):
     make_member("agent", email="bruna@acme.test", full_name="Bruna Alves")
     make_member("agent", email="carlos@acme.test")
     response = owner_client.get(
-        reverse("members"), {"q": "bruna"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="members-table"
+        reverse("tenants:members"), {"q": "bruna"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="members-table"
     )
     html = response.content.decode()
     assert 'id="members-table"' in html
@@ -98,45 +98,36 @@ def test_members_search_and_htmx_region(owner_client, make_member):
     assert "bruna@acme.test" in html and "carlos@acme.test" not in html
 
 
-def _real_queries(client, url) -> int:
-    """Queries of one request, without django-tenants' ``SET search_path`` before each one."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as ctx:
-        assert client.get(url).status_code == 200
-    return sum(1 for q in ctx.captured_queries if not q["sql"].startswith("SET search_path"))
-
-
-def test_members_list_query_count_does_not_grow(owner_client, make_member):
-    url = reverse("members")
+def test_members_list_query_count_does_not_grow(owner_client, make_member, query_count):
     make_member("agent")
-    few = _real_queries(owner_client, url)
-    for _ in range(30):
-        make_member("agent")
-    many = _real_queries(owner_client, url)
     # session, user, membership, count, page, invitations, switcher
-    assert few == many <= 8
+    query_count.does_not_grow(
+        owner_client, reverse("tenants:members"), grow=lambda: [make_member("agent") for _ in range(30)], most=8
+    )
 
 
-def test_dashboard_and_settings_query_counts(owner_client, make_member):
-    for _ in range(10):
-        make_member("agent")
-    assert _real_queries(owner_client, "/") <= 12
-    assert _real_queries(owner_client, reverse("api-keys")) <= 8
-    assert _real_queries(owner_client, reverse("profile")) <= 10
+def test_dashboard_and_settings_query_counts(owner_client, make_member, query_count):
+    def grow():
+        for _ in range(10):
+            make_member("agent")
+
+    query_count.does_not_grow(owner_client, "/", grow=grow, most=12)
+    query_count.does_not_grow(owner_client, reverse("tenants:api-keys"), grow=grow, most=8)
+    query_count.does_not_grow(owner_client, reverse("tenants:profile"), grow=grow, most=10)
 
 
 def test_invite_member(owner_client, acme, mailoutbox, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_client.post(reverse("members"), {"email": "nova@acme.test", "role": "agent"}, follow=True)
+        response = owner_client.post(
+            reverse("tenants:members"), {"email": "nova@acme.test", "role": "agent"}, follow=True
+        )
     assert Invitation.objects.filter(company=acme, email="nova@acme.test").exists()
     assert (tr(MSG_INVITED) % {"email": "nova@acme.test"}) in response.content.decode()
     assert len(mailoutbox) == 1
 
 
 def test_invite_bad_email_shows_inline_error_and_changes_nothing(owner_client, acme):
-    response = owner_client.post(reverse("members"), {"email": "not-an-email", "role": "agent"})
+    response = owner_client.post(reverse("tenants:members"), {"email": "not-an-email", "role": "agent"})
     html = response.content.decode()
     assert response.status_code == 200
     assert 'aria-invalid="true"' in html and "field-error" in html
@@ -146,11 +137,13 @@ def test_invite_bad_email_shows_inline_error_and_changes_nothing(owner_client, a
 def test_agent_cannot_invite_or_change_roles(tenant_client_factory, acme, make_member, owner):
     agent = make_member("agent")
     client = tenant_client_factory(acme, agent)
-    assert client.post(reverse("members"), {"email": "x@acme.test", "role": "agent"}).status_code == 404
+    assert client.post(reverse("tenants:members"), {"email": "x@acme.test", "role": "agent"}).status_code == 404
     owner_membership = Membership.objects.get(user=owner)
-    assert client.post(reverse("member-role", args=[owner_membership.pk]), {"role": "viewer"}).status_code == 403
-    assert client.post(reverse("member-remove", args=[owner_membership.pk])).status_code == 403
-    html = client.get(reverse("members")).content.decode()
+    assert (
+        client.post(reverse("tenants:member-role", args=[owner_membership.pk]), {"role": "viewer"}).status_code == 403
+    )
+    assert client.post(reverse("tenants:member-remove", args=[owner_membership.pk])).status_code == 403
+    html = client.get(reverse("tenants:members")).content.decode()
     assert 'id="invite"' not in html
     assert "remove-member" not in html
 
@@ -158,11 +151,11 @@ def test_agent_cannot_invite_or_change_roles(tenant_client_factory, acme, make_m
 def test_change_role_and_remove_member(owner_client, acme, make_member):
     agent = make_member("agent")
     membership = Membership.objects.get(user=agent, company=acme)
-    response = owner_client.post(reverse("member-role", args=[membership.pk]), {"role": "admin"}, follow=True)
+    response = owner_client.post(reverse("tenants:member-role", args=[membership.pk]), {"role": "admin"}, follow=True)
     assert tr(MSG_ROLE_CHANGED) in response.content.decode()
     membership.refresh_from_db()
     assert membership.role == "admin"
-    response = owner_client.post(reverse("member-remove", args=[membership.pk]), follow=True)
+    response = owner_client.post(reverse("tenants:member-remove", args=[membership.pk]), follow=True)
     assert tr(MSG_MEMBER_REMOVED) in response.content.decode()
     assert not Membership.objects.filter(pk=membership.pk).exists()
 
@@ -170,29 +163,29 @@ def test_change_role_and_remove_member(owner_client, acme, make_member):
 def test_cannot_touch_another_company_member(owner_client, other_company, make_user):
     outsider = make_user()
     membership = Membership.objects.create(user=outsider, company=other_company, role="agent")
-    assert owner_client.post(reverse("member-role", args=[membership.pk]), {"role": "admin"}).status_code == 404
-    assert owner_client.post(reverse("member-remove", args=[membership.pk])).status_code == 404
+    assert owner_client.post(reverse("tenants:member-role", args=[membership.pk]), {"role": "admin"}).status_code == 404
+    assert owner_client.post(reverse("tenants:member-remove", args=[membership.pk])).status_code == 404
     membership.refresh_from_db()
     assert membership.role == "agent"
 
 
 def test_api_key_created_once_and_revoked(owner_client, acme):
-    response = owner_client.post(reverse("api-keys"), {"name": "ERP", "role": "agent"})
+    response = owner_client.post(reverse("tenants:api-keys"), {"name": "ERP", "role": "agent"})
     html = response.content.decode()
     key = ApiKey.objects.get(company=acme, name="ERP")
     assert f"mia_{key.prefix}_" in html and 'data-testid="new-api-key"' in html
     assert response["Cache-Control"] == "no-store"
     # The full key is never shown again.
-    html = owner_client.get(reverse("api-keys")).content.decode()
+    html = owner_client.get(reverse("tenants:api-keys")).content.decode()
     assert 'data-testid="new-api-key"' not in html
-    response = owner_client.post(reverse("api-key-revoke", args=[key.pk]), follow=True)
+    response = owner_client.post(reverse("tenants:api-key-revoke", args=[key.pk]), follow=True)
     assert tr(MSG_KEY_REVOKED) in response.content.decode()
     key.refresh_from_db()
     assert key.revoked_at is not None
 
 
 def test_api_key_blank_name_is_rejected(owner_client, acme):
-    response = owner_client.post(reverse("api-keys"), {"name": "", "role": "agent"})
+    response = owner_client.post(reverse("tenants:api-keys"), {"name": "", "role": "agent"})
     assert response.status_code == 200
     assert 'aria-invalid="true"' in response.content.decode()
     assert not ApiKey.objects.filter(company=acme).exists()
@@ -202,18 +195,18 @@ def test_api_keys_of_other_company_are_invisible(owner_client, other_company):
     from tenants import services
 
     key, _full = services.api_key_create(company=other_company, name="Other ERP", role="admin", by=None)
-    assert "Other ERP" not in owner_client.get(reverse("api-keys")).content.decode()
-    assert owner_client.post(reverse("api-key-revoke", args=[key.pk])).status_code == 404
+    assert "Other ERP" not in owner_client.get(reverse("tenants:api-keys")).content.decode()
+    assert owner_client.post(reverse("tenants:api-key-revoke", args=[key.pk])).status_code == 404
 
 
 def test_api_keys_page_needs_admin(tenant_client_factory, acme, make_member):
     agent = make_member("agent")
-    assert tenant_client_factory(acme, agent).get(reverse("api-keys")).status_code == 403
+    assert tenant_client_factory(acme, agent).get(reverse("tenants:api-keys")).status_code == 403
 
 
 def test_company_profile_saves_and_rejects_bad_time_zone(owner_client, acme):
     response = owner_client.post(
-        reverse("company-profile"), {"name": "Acme Brasil", "time_zone": "Mars/Base", "locale": "pt-br"}
+        reverse("tenants:company-profile"), {"name": "Acme Brasil", "time_zone": "Mars/Base", "locale": "pt-br"}
     )
     assert response.status_code == 200
     html = response.content.decode()
@@ -221,7 +214,7 @@ def test_company_profile_saves_and_rejects_bad_time_zone(owner_client, acme):
     acme.refresh_from_db()
     assert acme.name == "Acme Ltda"
     response = owner_client.post(
-        reverse("company-profile"), {"name": "Acme Brasil", "time_zone": "America/Manaus", "locale": "en"}
+        reverse("tenants:company-profile"), {"name": "Acme Brasil", "time_zone": "America/Manaus", "locale": "en"}
     )
     assert response.status_code == 302
     acme.refresh_from_db()
@@ -231,29 +224,29 @@ def test_company_profile_saves_and_rejects_bad_time_zone(owner_client, acme):
 
 
 def test_profile_saves_name_and_language(owner_client, owner):
-    response = owner_client.post(reverse("profile"), {"full_name": "Ana Souza", "language": "en"})
+    response = owner_client.post(reverse("tenants:profile"), {"full_name": "Ana Souza", "language": "en"})
     assert response.status_code == 302
     owner.refresh_from_db()
     assert (owner.full_name, owner.language) == ("Ana Souza", "en")
     assert response.cookies["django_language"].value == "en"
-    html = owner_client.get(reverse("profile")).content.decode()
+    html = owner_client.get(reverse("tenants:profile")).content.decode()
     assert "Your profile was saved." in html  # now in English
     assert reverse("socialaccount_connections") in html
     assert reverse("account_change_password") in html
 
 
 def test_profile_rejects_unknown_language(owner_client, owner):
-    response = owner_client.post(reverse("profile"), {"full_name": "Ana", "language": "xx"})
+    response = owner_client.post(reverse("tenants:profile"), {"full_name": "Ana", "language": "xx"})
     assert response.status_code == 200
     owner.refresh_from_db()
     assert owner.language == ""
 
 
 def test_pages_follow_company_language(owner_client, acme):
-    html = owner_client.get(reverse("members")).content.decode()
+    html = owner_client.get(reverse("tenants:members")).content.decode()
     assert "Membros" in html  # acme is pt-br by default
     owner_client.cookies["django_language"] = "en"
-    assert "Members" in owner_client.get(reverse("members")).content.decode()
+    assert "Members" in owner_client.get(reverse("tenants:members")).content.decode()
 
 
 def test_support_banner_for_support_staff(tenant_client_factory, acme, make_user):
@@ -277,7 +270,7 @@ def test_support_banner_for_support_staff(tenant_client_factory, acme, make_user
 
 
 def test_anonymous_is_sent_to_login(tenant_client_factory, acme):
-    response = tenant_client_factory(acme).get(reverse("members"))
+    response = tenant_client_factory(acme).get(reverse("tenants:members"))
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
 

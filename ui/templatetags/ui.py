@@ -97,7 +97,7 @@ def nav_items(context, section: str = "main") -> list[dict]:
     request = context.get("request")
     principal = getattr(request, "principal", None) if request else None
     match = getattr(request, "resolver_match", None) if request else None
-    current = match.url_name if match else None
+    current = match.view_name if match else None  # "app:name", as entries name their page
     path = request.path if request else ""
     out = []
     for item in navigation.items_for(principal, section):
