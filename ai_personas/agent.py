@@ -284,6 +284,46 @@ def inbound_note(*, message_id: int, now: datetime | None = None) -> Conversatio
     return state
 
 
+@dataclass
+class Thread:
+    history: list[tuple[str, str]]
+    burst: str
+    human_replied: bool
+
+
+THREAD_WINDOW = 40
+
+
+def _thread(conversation, *, since_id: int, upto_id: int) -> Thread:
+    """History for the model, the burst being answered and whether a person replied since the
+    last answer, from one read of the latest messages (more only for a very long thread)."""
+    from inbox.models import Direction, MessageKind
+
+    rows = list(
+        conversation.messages.order_by("-created_at", "-id").values_list(
+            "id", "direction", "kind", "body", "sent_by_id"
+        )[:THREAD_WINDOW]
+    )
+    covered = len(rows) < THREAD_WINDOW or (rows and rows[-1][0] <= since_id)
+    if not covered:
+        return Thread(
+            history=_history(conversation, upto_id=upto_id),
+            burst=_burst(conversation, since_id=since_id, upto_id=upto_id),
+            human_replied=_human_replied(conversation, since_id=since_id),
+        )
+    texts = [r for r in rows if r[2] == MessageKind.TEXT and r[0] <= upto_id][:HISTORY]
+    history = [("customer" if r[1] == Direction.INBOUND else "assistant", r[3]) for r in reversed(texts)]
+    burst = "\n".join(
+        r[3]
+        for r in reversed(rows)
+        if r[1] == Direction.INBOUND and r[2] == MessageKind.TEXT and since_id < r[0] <= upto_id
+    )
+    human = any(
+        r[1] == Direction.OUTBOUND and r[2] != MessageKind.NOTE and r[4] is not None and r[0] > since_id for r in rows
+    )
+    return Thread(history=history, burst=burst, human_replied=human)
+
+
 def _history(conversation, *, upto_id: int) -> list[tuple[str, str]]:
     from inbox.models import Direction, Message, MessageKind
 
@@ -399,7 +439,8 @@ def reply_due(
         state.conversation = conversation
         upto = state.last_inbound_id or 0
         since = state.answered_inbound_id or 0
-        if _human_replied(conversation, since_id=since):
+        thread = _thread(conversation, since_id=since, upto_id=upto)
+        if thread.human_replied:
             hand_off(state=state, reason="agent_active")
             return "agent_active"
         if not window_is_open(conversation, now=now):
@@ -410,8 +451,7 @@ def reply_due(
         state.answered_inbound_id = upto
         state.save(update_fields=["due_at", "answered_inbound_id", "updated_at"])
         persona, turns = state.persona, state.turns
-        history = _history(conversation, upto_id=upto)
-        burst = _burst(conversation, since_id=since, upto_id=upto)
+        history, burst = thread.history, thread.burst
     composed = compose(
         persona=persona,
         history=history,
@@ -462,7 +502,7 @@ def _schedule_parts(*, state: ConversationAI, composed: Composed, now: datetime)
     for position, (text, delay) in enumerate(zip(composed.parts, composed.delays, strict=True)):
         first = position == 0
         parts.append(
-            ReplyPart.objects.create(
+            ReplyPart(
                 conversation_ai=state,
                 persona=state.persona,
                 position=position,
@@ -474,6 +514,7 @@ def _schedule_parts(*, state: ConversationAI, composed: Composed, now: datetime)
                 tokens_out=composed.usage.tokens_out if first else 0,
             )
         )
+    parts = ReplyPart.objects.bulk_create(parts)
     for part, delay in zip(parts, composed.delays, strict=True):
         enqueue_on_commit("ai_personas.part_send", require_tenant_schema(), part.pk, countdown=delay)
     return parts
