@@ -287,6 +287,7 @@ def run(report) -> None:
         report("ai_index_chunks_per_s", _index_throughput(kb, vocab), "chunks/s")
         # The same document into a company whose chunk table is empty (HNSW inserts cost more
         # as the graph grows).
+        connection.set_schema_to_public()
         connection.set_tenant(company("bench-ai-small", "Bench AI small"))
         small = KnowledgeBase.objects.filter(name="Bench").first() or knowledge_base_create(name="Bench")
         report("ai_index_chunks_per_s.empty_company", _index_throughput(small, vocab), "chunks/s")
