@@ -133,7 +133,8 @@ def test_persona_answers_from_knowledge_and_hands_off(new_context, url_for, uniq
     note.wait_for(timeout=45000)
     assert "quero falar com um atendente" in note.inner_text()
     page.wait_for_selector("[data-header]:not([data-assignee=''])", timeout=20000)  # round-robin
-    screenshot(page, "ai-inbox-handoff")
+    note.scroll_into_view_if_needed()
+    screenshot(page, "ai-inbox-handoff", full_page=False)
     assert errors == []
 
     from django_tenants.utils import schema_context
