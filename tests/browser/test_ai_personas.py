@@ -110,10 +110,6 @@ def test_persona_answers_from_knowledge_and_hands_off(new_context, url_for, uniq
     screenshot(page, "ai-playground")
 
     # a customer writes in the sandbox: the AI answers in the live inbox
-    import importlib.util
-
-    if importlib.util.find_spec("inbox.hooks") is None:
-        pytest.skip("AI IN THE INBOX NOT TESTED: this inbox has no hook registry (inbox/hooks.py) to wake the AI")
     page.goto(url_for("/inbox/", slug=company.slug))
     page.wait_for_selector("#inbox-status-line[data-connection=open]")
     page.locator("[data-open-conversation]", has_text="Maria Silva").click()
