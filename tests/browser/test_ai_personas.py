@@ -114,7 +114,8 @@ def test_persona_answers_from_knowledge_and_hands_off(new_context, url_for, uniq
     page.wait_for_selector("#inbox-status-line[data-connection=open]")
     page.locator("[data-open-conversation]", has_text="Maria Silva").click()
     page.wait_for_selector("[data-conversation] [data-thread-list]")
-    page.locator("[data-testid=ai-panel][data-ai-state=active]").wait_for(state="attached")  # the details panel opens on wide screens
+    # the AI's part of the details panel (shown beside the thread on wide screens only)
+    page.locator("[data-testid=ai-panel][data-ai-state=active]").wait_for(state="attached")
     page.locator("[data-simulate] summary").click()
     page.fill("[data-simulate-form] input[name=body]", "Qual o prazo de entrega para Campinas?")
     page.locator("[data-simulate-form] button[type=submit]").click()
