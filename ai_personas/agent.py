@@ -26,6 +26,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ai_personas import handoff as rules
 from ai_personas import pacing, prompts, tools
@@ -380,9 +381,41 @@ def hand_off(*, state: ConversationAI, reason: str, summary: str = "", detail: s
     if reason != "agent_active":
         conversation_auto_assign(conversation=conversation)
         note_add(conversation=conversation, body=_summary_note(state, reason, summary, detail), by=None)
+        if reason not in SILENT_HANDOFFS:
+            _tell_customer(state)
     usage_add(persona_id=state.persona_id, handoffs=1)
     emit_state(state)
     return state
+
+
+# Handoffs after which the customer gets no message from the AI: a person is already writing,
+# the window allows no free text, or the AI's own reply was the problem.
+SILENT_HANDOFFS = {"agent_active", "window_closed", "guard"}
+MSG_HOLD = gettext_noop("One moment, please: a person from our team will continue with you here.")
+
+
+def _tell_customer(state: ConversationAI) -> None:
+    """A customer is never left without an answer: say a person takes over (best effort)."""
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    from inbox.services import message_send_text
+
+    persona = state.persona
+    with translation.override(persona.language if persona else "pt-br"):
+        text = gettext(MSG_HOLD)
+    payload = {"ai": {"persona": persona.name if persona else "AI", "citations": [], "cost": "0", "tokens": 0}}
+    try:
+        with transaction.atomic():
+            message_send_text(
+                conversation=state.conversation,
+                text=text,
+                by=None,
+                idempotency_key=f"ai-hold-{state.pk}-{int(state.handed_off_at.timestamp() * 1e6) if state.handed_off_at else 0}",
+                payload=payload,
+            )
+    except ValidationError:
+        logger.info("could not tell the customer of conversation %s about the handoff", state.conversation_id)
 
 
 def _summary_note(state: ConversationAI, reason: str, summary: str, detail: str) -> str:
