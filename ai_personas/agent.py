@@ -26,6 +26,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ai_personas import handoff as rules
 from ai_personas import pacing, prompts, tools
@@ -284,6 +285,46 @@ def inbound_note(*, message_id: int, now: datetime | None = None) -> Conversatio
     return state
 
 
+@dataclass
+class Thread:
+    history: list[tuple[str, str]]
+    burst: str
+    human_replied: bool
+
+
+THREAD_WINDOW = 40
+
+
+def _thread(conversation, *, since_id: int, upto_id: int) -> Thread:
+    """History for the model, the burst being answered and whether a person replied since the
+    last answer, from one read of the latest messages (more only for a very long thread)."""
+    from inbox.models import Direction, MessageKind
+
+    rows = list(
+        conversation.messages.order_by("-created_at", "-id").values_list(
+            "id", "direction", "kind", "body", "sent_by_id"
+        )[:THREAD_WINDOW]
+    )
+    covered = len(rows) < THREAD_WINDOW or (rows and rows[-1][0] <= since_id)
+    if not covered:
+        return Thread(
+            history=_history(conversation, upto_id=upto_id),
+            burst=_burst(conversation, since_id=since_id, upto_id=upto_id),
+            human_replied=_human_replied(conversation, since_id=since_id),
+        )
+    texts = [r for r in rows if r[2] == MessageKind.TEXT and r[0] <= upto_id][:HISTORY]
+    history = [("customer" if r[1] == Direction.INBOUND else "assistant", r[3]) for r in reversed(texts)]
+    burst = "\n".join(
+        r[3]
+        for r in reversed(rows)
+        if r[1] == Direction.INBOUND and r[2] == MessageKind.TEXT and since_id < r[0] <= upto_id
+    )
+    human = any(
+        r[1] == Direction.OUTBOUND and r[2] != MessageKind.NOTE and r[4] is not None and r[0] > since_id for r in rows
+    )
+    return Thread(history=history, burst=burst, human_replied=human)
+
+
 def _history(conversation, *, upto_id: int) -> list[tuple[str, str]]:
     from inbox.models import Direction, Message, MessageKind
 
@@ -340,9 +381,41 @@ def hand_off(*, state: ConversationAI, reason: str, summary: str = "", detail: s
     if reason != "agent_active":
         conversation_auto_assign(conversation=conversation)
         note_add(conversation=conversation, body=_summary_note(state, reason, summary, detail), by=None)
+        if reason not in SILENT_HANDOFFS:
+            _tell_customer(state)
     usage_add(persona_id=state.persona_id, handoffs=1)
     emit_state(state)
     return state
+
+
+# Handoffs after which the customer gets no message from the AI: a person is already writing,
+# the window allows no free text, or the AI's own reply was the problem.
+SILENT_HANDOFFS = {"agent_active", "window_closed", "guard"}
+MSG_HOLD = gettext_noop("One moment, please: a person from our team will continue with you here.")
+
+
+def _tell_customer(state: ConversationAI) -> None:
+    """A customer is never left without an answer: say a person takes over (best effort)."""
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    from inbox.services import message_send_text
+
+    persona = state.persona
+    with translation.override(persona.language if persona else "pt-br"):
+        text = gettext(MSG_HOLD)
+    payload = {"ai": {"persona": persona.name if persona else "AI", "citations": [], "cost": "0", "tokens": 0}}
+    try:
+        with transaction.atomic():
+            message_send_text(
+                conversation=state.conversation,
+                text=text,
+                by=None,
+                idempotency_key=f"ai-hold-{state.pk}-{int(state.handed_off_at.timestamp() * 1e6) if state.handed_off_at else 0}",
+                payload=payload,
+            )
+    except ValidationError:
+        logger.info("could not tell the customer of conversation %s about the handoff", state.conversation_id)
 
 
 def _summary_note(state: ConversationAI, reason: str, summary: str, detail: str) -> str:
@@ -399,7 +472,8 @@ def reply_due(
         state.conversation = conversation
         upto = state.last_inbound_id or 0
         since = state.answered_inbound_id or 0
-        if _human_replied(conversation, since_id=since):
+        thread = _thread(conversation, since_id=since, upto_id=upto)
+        if thread.human_replied:
             hand_off(state=state, reason="agent_active")
             return "agent_active"
         if not window_is_open(conversation, now=now):
@@ -410,8 +484,7 @@ def reply_due(
         state.answered_inbound_id = upto
         state.save(update_fields=["due_at", "answered_inbound_id", "updated_at"])
         persona, turns = state.persona, state.turns
-        history = _history(conversation, upto_id=upto)
-        burst = _burst(conversation, since_id=since, upto_id=upto)
+        history, burst = thread.history, thread.burst
     composed = compose(
         persona=persona,
         history=history,
@@ -462,7 +535,7 @@ def _schedule_parts(*, state: ConversationAI, composed: Composed, now: datetime)
     for position, (text, delay) in enumerate(zip(composed.parts, composed.delays, strict=True)):
         first = position == 0
         parts.append(
-            ReplyPart.objects.create(
+            ReplyPart(
                 conversation_ai=state,
                 persona=state.persona,
                 position=position,
@@ -474,6 +547,7 @@ def _schedule_parts(*, state: ConversationAI, composed: Composed, now: datetime)
                 tokens_out=composed.usage.tokens_out if first else 0,
             )
         )
+    parts = ReplyPart.objects.bulk_create(parts)
     for part, delay in zip(parts, composed.delays, strict=True):
         enqueue_on_commit("ai_personas.part_send", require_tenant_schema(), part.pk, countdown=delay)
     return parts

@@ -36,6 +36,11 @@ PAGES = {
     "api_keys": "/settings/api-keys/",
     "profile": "/settings/profile/",
     "company": "/settings/company/",
+    # AI personas (the demo persona "Lia" and its help-centre knowledge base)
+    "ai_personas": "/ai/personas/",
+    "ai_knowledge": "/ai/knowledge/",
+    "ai_usage": "/ai/usage/",
+    "ai_settings": "/settings/ai/",
 }
 
 

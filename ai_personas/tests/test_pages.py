@@ -15,6 +15,15 @@ def client(owner_client, openai_stub):
     return owner_client
 
 
+def test_owner_sees_the_forms_and_viewer_does_not(client, persona, kb, tenant_client_factory, acme, make_member):
+    page = client.get(f"/ai/knowledge/{kb.pk}/").content.decode()
+    assert 'data-testid="upload-form"' in page and 'data-testid="qa-form"' in page
+    assert 'data-testid="kb-form"' in client.get("/ai/knowledge/").content.decode()
+    assert 'data-testid="persona-save"' in client.get(f"/ai/personas/{persona.pk}/").content.decode()
+    viewer = tenant_client_factory(acme, make_member("viewer", email="seer@acme.test"))
+    assert 'data-testid="persona-save"' not in viewer.get(f"/ai/personas/{persona.pk}/").content.decode()
+
+
 def test_every_page_renders(client, persona, kb):
     doc = Document.objects.first()
     for url in [
@@ -186,6 +195,7 @@ def test_inbox_panel_shows_the_ai_toggle_and_ai_messages_are_marked(client, pers
     send_all_parts(message.conversation_id)
     panel = client.get(f"/inbox/c/{message.conversation_id}/side/?part=panel").content.decode()
     assert 'data-testid="ai-panel"' in panel and 'data-ai-state="active"' in panel
+    assert 'data-testid="ai-toggle"' in panel
     thread = client.get(f"/inbox/c/{message.conversation_id}/messages/").content.decode()
     assert "data-ai-message" in thread and "data-ai-citations" in thread and "Prazo de entrega" in thread
     response = client.post(f"/ai/conversations/{message.conversation_id}/toggle/", {"enabled": "0"})
