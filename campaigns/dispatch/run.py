@@ -189,7 +189,7 @@ class CampaignRun:
     async def _outside_window(self, state: RunState) -> bool:
         """Checked in Python on the state already read (the window rarely changes); only a
         closed window costs a write (the campaign waits for the opening)."""
-        from campaigns import services
+        from campaigns.dispatch import control
         from campaigns.schedule import window_next_open
 
         if state.window_start is None or state.window_end is None:
@@ -203,7 +203,7 @@ class CampaignRun:
         )
         if opens is None:
             return False
-        await self.db(services.campaign_wait, campaign_id=self.campaign_id, reason="window", until=opens)
+        await self.db(control.campaign_wait, campaign_id=self.campaign_id, reason="window", until=opens)
         return True
 
     def _running(self, state: RunState) -> bool:
@@ -238,17 +238,17 @@ class CampaignRun:
             self.stop_reason,
             ", ".join(f"{k} {n}x {t:.2f}s (+{q:.2f}s queued)" for k, (n, t, q) in sorted(self.timings.items())),
         )
-        from campaigns import services
+        from campaigns.dispatch import control
         from campaigns.models import Campaign
 
         _heartbeat(self.schema, self.campaign_id, self.owner, alive=False)
         if Campaign.objects.filter(pk=self.campaign_id, state=CampaignState.CANCELLED).exists():
-            services.cancelled_skip(campaign_id=self.campaign_id)
+            control.cancelled_skip(campaign_id=self.campaign_id)
         progress_publish(self.campaign_id, force=True)
         connection.close()
 
     async def _run(self) -> str:
-        from campaigns import services
+        from campaigns.dispatch import control
 
         self.campaign, self.channel, self.contents, self.provider, self.limiter, self.sms_callback = await self.db(
             self._load
@@ -278,7 +278,7 @@ class CampaignRun:
                 if self._inflight:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                verdict = await self.db(services.campaign_progress_check, campaign_id=self.campaign_id)
+                verdict = await self.db(control.campaign_progress_check, campaign_id=self.campaign_id)
                 if verdict == "wait":
                     self._drained = False
                     await asyncio.sleep(0.5)
@@ -324,14 +324,14 @@ class CampaignRun:
     async def _tier_filter(self, rows: list[Claimed]) -> list[Claimed]:
         """Rows the number's 24 h tier admits; the others go back to the queue and the
         campaign waits for the window to roll."""
-        from campaigns import services
+        from campaigns.dispatch import control
 
         if self.limiter.limit.tier_users is None:
             return rows
         try:
             admitted = await self.limiter.atier_admit([r.phone for r in rows])
             if admitted is None:
-                sent = await self.db(services.channel_recent_recipients, channel_id=self.channel.pk)
+                sent = await self.db(control.channel_recent_recipients, channel_id=self.channel.pk)
                 await self.limiter.atier_seed(sent)
                 admitted = await self.limiter.atier_admit([r.phone for r in rows])
         except Exception:  # noqa: BLE001 - limiter unavailable: send nothing now
@@ -342,7 +342,7 @@ class CampaignRun:
         refused = [r.id for r, ok in zip(rows, admitted, strict=True) if not ok]
         if refused:
             await self.db(recipients_release, ids=refused, owner=self.owner)
-            await self.db(services.campaign_wait, campaign_id=self.campaign_id, reason="tier", seconds=600)
+            await self.db(control.campaign_wait, campaign_id=self.campaign_id, reason="tier", seconds=600)
             self.stop_reason = "tier"
         return [r for r, ok in zip(rows, admitted, strict=True) if ok]
 
@@ -393,7 +393,7 @@ class CampaignRun:
         await self._record(rows, prepared, results)
 
     async def _record(self, rows, prepared, results) -> None:
-        from campaigns import services
+        from campaigns.dispatch import control
 
         result = oc.BatchResult()
         pause: tuple[str, str] | None = None
@@ -440,7 +440,7 @@ class CampaignRun:
         if pause is not None:
             # Paused before the rows go back to the queue, so no worker claims them again.
             self.stop_reason = f"paused: {pause[0]}"
-            await self.db(services.campaign_pause, campaign=self.campaign_id, reason=pause[0], detail=pause[1])
+            await self.db(control.campaign_pause, campaign=self.campaign_id, reason=pause[0], detail=pause[1])
             self._state = None
         await self._writes.put(result)
         self.sent += len(result.sent)
@@ -453,14 +453,14 @@ class CampaignRun:
     async def _quality_flush(self) -> None:
         """Hand the outcomes counted since the last look to the quality guard (shared by all
         workers in Redis), a few times per second rather than per sub-batch."""
-        from campaigns import services
+        from campaigns.dispatch import control
 
         sent, failed = self._quality
         self._quality = [0, 0]
         self._quality_at = self.clock()
         if not (sent or failed):
             return
-        tripped = await self.db(services.quality_guard_record, campaign_id=self.campaign_id, sent=sent, failed=failed)
+        tripped = await self.db(control.quality_guard_record, campaign_id=self.campaign_id, sent=sent, failed=failed)
         if tripped:
             self.stop_reason = "paused: quality_guard"
             self._state = None
@@ -516,7 +516,7 @@ class CampaignRun:
     # --- a phone's pace (WhatsApp Web) -----------------------------------------------------------
 
     async def _run_paced(self) -> str:
-        from campaigns import services
+        from campaigns.dispatch import control
 
         rng = random.Random()
         while True:
@@ -525,22 +525,22 @@ class CampaignRun:
                 return self.stop_reason or f"state {state.state}"
             if state.session_state != "open":
                 await self.db(
-                    services.campaign_pause,
+                    control.campaign_pause,
                     campaign=self.campaign_id,
                     reason=PauseReason.DISCONNECTED,
                     detail="The WhatsApp Web session disconnected; scan the QR code and resume the campaign.",
                 )
                 return "paused: disconnected"
-            if await self.db(services.campaign_window_check, campaign_id=self.campaign_id):
+            if await self.db(control.campaign_window_check, campaign_id=self.campaign_id):
                 return "window"
-            budget = await self.db(services.daily_cap_left, campaign_id=self.campaign_id)
+            budget = await self.db(control.daily_cap_left, campaign_id=self.campaign_id)
             if budget <= 0:
                 return "daily cap"
-            low, high = await self.db(services.pace_range, channel_id=self.channel.pk)
+            low, high = await self.db(control.pace_range, channel_id=self.channel.pk)
             await asyncio.sleep(rng.uniform(low, high))
             rows = await self.db(recipients_claim, campaign_id=self.campaign_id, limit=1, owner=self.owner)
             if not rows:
-                verdict = await self.db(services.campaign_progress_check, campaign_id=self.campaign_id)
+                verdict = await self.db(control.campaign_progress_check, campaign_id=self.campaign_id)
                 if verdict == "wait":
                     await asyncio.sleep(1.0)
                     continue
