@@ -1,6 +1,13 @@
 from django.db import migrations
 
-from ai_personas.models import INDEXED_DIMS, hnsw_index_sql
+from ai_personas.models import INDEXED_DIMS
+
+
+def _create(dims: int) -> str:
+    return (
+        f"CREATE INDEX IF NOT EXISTS ai_chunk_emb_{dims} ON ai_personas_chunk "
+        f"USING hnsw ((embedding::vector({dims})) vector_cosine_ops) WHERE dims = {dims}"
+    )
 
 
 class Migration(migrations.Migration):
@@ -11,5 +18,5 @@ class Migration(migrations.Migration):
     dependencies = [("ai_personas", "0001_initial")]
 
     operations = [
-        migrations.RunSQL(hnsw_index_sql(dims), reverse_sql=f"DROP INDEX IF EXISTS ai_chunk_emb_{dims}") for dims in INDEXED_DIMS
+        migrations.RunSQL(_create(dims), reverse_sql=f"DROP INDEX IF EXISTS ai_chunk_emb_{dims}") for dims in INDEXED_DIMS
     ]
