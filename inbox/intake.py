@@ -325,8 +325,13 @@ async def start(app, host: str, port: int, limits: Limits | None = None) -> tupl
     server = await loop.create_server(
         lambda: IntakeProtocol(app, connections, limits), host, port, reuse_port=True, backlog=2048
     )
-    server.sweeper = loop.create_task(sweep(connections, limits))  # type: ignore[attr-defined]
+    # Kept beside the server, not on it: uvloop's Server (what ``main`` runs) takes no new
+    # attributes, and the intake died at start there with an AttributeError.
+    _SWEEPERS[id(server)] = loop.create_task(sweep(connections, limits))
     return server, connections
+
+
+_SWEEPERS: dict[int, asyncio.Task] = {}
 
 
 async def sweep(connections: set, limits: Limits) -> None:
@@ -343,7 +348,7 @@ async def sweep(connections: set, limits: Limits) -> None:
 async def stop(server: asyncio.Server, connections: set, timeout: float = 10.0) -> None:
     """Stop listening, let every request already read get its answer, then close."""
     server.close()
-    sweeper = getattr(server, "sweeper", None)
+    sweeper = _SWEEPERS.pop(id(server), None)
     if sweeper is not None:
         sweeper.cancel()
     loop = asyncio.get_running_loop()
