@@ -65,8 +65,6 @@ from inbox.services.conversations import (
     message_mark_read,
 )
 from inbox.services.messages import (
-    ALLOWED_MEDIA_PREFIXES,
-    ALLOWED_MEDIA_TYPES,
     ERR_CHANNEL_INACTIVE,
     ERR_IDEMPOTENCY_KEY_REUSED,
     ERR_MEDIA_MISSING,
@@ -122,8 +120,6 @@ from inbox.services.webhook_events import (
 )
 
 __all__ = [
-    "ALLOWED_MEDIA_PREFIXES",
-    "ALLOWED_MEDIA_TYPES",
     "DRAIN_KEY",
     "DRAIN_KEY_TTL",
     "ERR_CANNED_BODY",
