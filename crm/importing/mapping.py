@@ -40,6 +40,8 @@ MAX_CELL = 10_000
 def _quoted(value: str, limit: int = 80) -> str:
     """A bad value as the failure reason shows it: the start of it."""
     return value if len(value) <= limit else value[:limit] + "…"
+
+
 CONSENT_WORDS = {
     ConsentStatus.OPTED_IN: {
         "sim",
