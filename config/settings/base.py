@@ -409,6 +409,9 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 
+# Any request body (uploads included) larger than this is refused before Django spools it to
+# disk (core.asgi); the views' own limits are smaller (16 MB media, 100 MB imports).
+REQUEST_BODY_MAX_MB = int(env("REQUEST_BODY_MAX_MB", "110"))
 INVITATION_TTL_DAYS = int(env("INVITATION_TTL_DAYS", "7"))
 SUPPORT_ACCESS_TTL_MINUTES = int(env("SUPPORT_ACCESS_TTL_MINUTES", "60"))
 

@@ -206,3 +206,19 @@ def test_inbound_meta_media_type_is_normalised(cloud_channel, graph):
     message_media_store(message_id=message.pk, media_id="svg1")
     message.refresh_from_db()
     assert message.media_mime == "application/octet-stream"
+
+
+def test_the_api_refuses_a_file_over_16_mb_before_reading_it(tenant_client_factory, acme, agent, sandbox):
+    """Audit L2: the API read the whole upload into memory before checking its size."""
+    from inbox.services import ERR_MEDIA_TOO_LARGE, MAX_MEDIA_BYTES
+
+    conversation = make_conversation(sandbox)
+    client = tenant_client_factory(acme, agent)
+    client.cookies["django_language"] = "en"
+    response = client.post(
+        f"/api/v1/inbox/conversations/{conversation.pk}/messages/",
+        {"type": "media", "file": SimpleUploadedFile("big.png", PNG + b"\0" * MAX_MEDIA_BYTES, "image/png")},
+    )
+    assert response.status_code == 400
+    assert response.json()["file"] == [ERR_MEDIA_TOO_LARGE]
+    assert not Message.objects.filter(conversation=conversation).exists()
