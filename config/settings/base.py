@@ -434,6 +434,10 @@ LOGGING = {
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", "https://graph.facebook.com")
 WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", "v21.0")
 SMS_API_URL = env("SMS_API_URL", "https://api.twilio.com")
+# Where Graph's media objects may point (the download carries the channel's token).
+WHATSAPP_MEDIA_HOSTS = env_list("WHATSAPP_MEDIA_HOSTS", "lookaside.fbsbx.com")
+# Inbound media larger than this is not downloaded (WhatsApp documents go up to 100 MB).
+INBOUND_MEDIA_MAX_MB = float(env("INBOUND_MEDIA_MAX_MB", "100"))
 
 # --- AI (OpenAI-compatible provider; each company may set its own in AI settings) ------------
 # The installation default a company uses until it sets its own endpoint and key.

@@ -109,6 +109,7 @@ class GraphStub(AsyncStubServer):
         self.version = version
         self.token = token
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_urls: dict[str, str] = {}  # media id -> the download URL to hand out instead
         self.uploaded: dict[str, tuple[bytes, str]] = {}
         self.token_info: dict[str, Any] = {"is_valid": True, "expires_at": 0, "scopes": ["whatsapp_business_messaging"]}
         self.next_ids: list[str] = []  # message ids to hand out next (tests that need to know them)
@@ -203,7 +204,7 @@ class GraphStub(AsyncStubServer):
                 {},
                 {
                     "messaging_product": "whatsapp",
-                    "url": f"{self.url}/download/{rest}",
+                    "url": self.media_urls.get(rest, f"{self.url}/download/{rest}"),
                     "mime_type": mime,
                     "sha256": "0" * 64,
                     "file_size": len(content),
