@@ -20,7 +20,9 @@ def test_graph_media_url_on_another_host_gets_no_token(cloud_channel, graph, twi
     assert twilio.requests == []  # nothing, and no bearer token, went there
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "https://127.0.0.1:1/x", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest/meta-data/", "https://127.0.0.1:1/x", "file:///etc/passwd"]
+)
 def test_graph_media_url_to_internal_addresses_is_refused(cloud_channel, graph, url):
     graph.media["m2"] = (b"x", "image/jpeg")
     graph.media_urls["m2"] = url
@@ -36,7 +38,12 @@ def test_graph_media_on_meta_host_still_downloads(cloud_channel, graph):
 
 @pytest.mark.parametrize(
     "location",
-    ["http://169.254.169.254/latest/meta-data/iam/", "http://127.0.0.1:9/private", "http://10.0.0.5/x", "https://localhost/x"],
+    [
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://127.0.0.1:9/private",
+        "http://10.0.0.5/x",
+        "https://localhost/x",
+    ],
 )
 def test_sms_media_redirects_to_private_addresses_are_refused(sms_channel, twilio, location):
     twilio.redirects["ME2"] = location
