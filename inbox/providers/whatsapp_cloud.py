@@ -197,6 +197,11 @@ class WhatsAppCloudProvider(Provider):
             ) from None
         return Outcome(ref=item.ref, result=SendResult(provider_message_id=wamid))
 
+    def phone_number(self) -> dict:
+        """``GET /<phone_number_id>``: Meta shows a number's node only to a token with access to
+        it (the proof that the number belongs to whoever connected it)."""
+        return self._request("GET", self.channel.phone_number_id, params={"fields": "id,display_phone_number"})
+
     def debug_token(self) -> dict:
         """``GET /debug_token``: validity and expiry of the channel's access token."""
         # The token that authorizes the call goes in the Authorization header (``_request``);

@@ -192,6 +192,9 @@ class GraphStub(AsyncStubServer):
         match = re.fullmatch(r"(\d+)/messages", rest)
         if match and record.method == "POST":
             return self._message(match.group(1), record.json())
+        if record.method == "GET" and re.fullmatch(r"\d+", rest) and rest not in self.media:
+            # A phone number node: Meta answers only a token with access to the number.
+            return 200, {}, {"id": rest, "display_phone_number": "+55 11 3000-0000", "verified_name": "Acme"}
         match = re.fullmatch(r"(\d+)/media", rest)
         if match and record.method == "POST":
             media_id = str(1000 + len(self.uploaded))
