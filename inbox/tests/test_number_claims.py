@@ -20,7 +20,7 @@ def _cloud(token: str, name: str = "Atendimento"):
         kind="whatsapp_cloud",
         name=name,
         config={"phone_number_id": NUMBER, "waba_id": "2025550001"},
-        secrets_={"access_token": token, "app_secret": "s", "verify_token": "v"},
+        credentials={"access_token": token, "app_secret": "s", "verify_token": "v"},
     )
 
 
