@@ -10,6 +10,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from core.asgi import BodySizeLimit  # noqa: E402
 from inbox.asgi import WebhookFastPath  # noqa: E402
 from tenants.websocket import SameOriginMiddleware, TenantWebsocketMiddleware  # noqa: E402
 
@@ -17,7 +18,7 @@ from tenants.websocket import SameOriginMiddleware, TenantWebsocketMiddleware  #
 # group-committed insert; see inbox.asgi); everything else goes through Django or Channels.
 routed_application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodySizeLimit(django_asgi_app),
         "websocket": SameOriginMiddleware(
             TenantWebsocketMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),

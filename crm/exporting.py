@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -66,6 +67,20 @@ def export_rows(
         last = batch[-1].pk
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (HYPERLINK exfiltration,
+# WEBSERVICE, DDE in older Excel); the full-width forms are read as the same by some.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_PLAIN_NUMBER = re.compile(r"^[+-][\d\s().,/-]*$")  # "+55 11 98765-4321", "-10": no formula
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """The cell as text a spreadsheet shows but does not run (OWASP: a leading apostrophe).
+    Phone numbers and plain signed numbers are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -74,21 +89,34 @@ class _Echo:
 def csv_chunks(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
     """The CSV text line by line: ``;``-separated, with a BOM so Excel reads it as UTF-8."""
     writer = csv.writer(_Echo(), delimiter=";")
-    yield "\ufeff" + writer.writerow(header)
+    yield "\ufeff" + writer.writerow([spreadsheet_text(v) for v in header])
     for row in rows:
-        yield writer.writerow(row)
+        yield writer.writerow([spreadsheet_text(v) for v in row])
 
 
 def xlsx_file(header: list[str], rows: Iterable[list[Any]]) -> IO[bytes]:
     """The workbook as an open file, already unlinked: it goes away when the caller closes it.
     ``write_only`` keeps one row in memory."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Contacts"))
-    sheet.append(header)
+
+    def text_cells(values):
+        # openpyxl stores a string that starts with "=" as a formula: every string is written
+        # as a string cell, so the workbook holds no formula at all.
+        cells = []
+        for value in values:
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"
+            cells.append(cell)
+        return cells
+
+    sheet.append(text_cells(header))
     for row in rows:
-        sheet.append(row)
+        sheet.append(text_cells(row))
     tmp = tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False)  # noqa: SIM115
     tmp.close()
     workbook.save(tmp.name)

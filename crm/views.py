@@ -773,7 +773,7 @@ def custom_field_delete(request, pk: int):
     return redirect("crm:settings")
 
 
-@role_required(Role.ADMIN)
+@role_required("tags.manage")
 @require_POST
 def tag_delete(request, pk: int):
     services.tag_delete(tag=get_object_or_404(Tag, pk=pk))

@@ -213,9 +213,19 @@ class WebhookRoute(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="webhook_routes")
     channel_public_id = models.UUIDField(default=uuid.uuid4, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the provider confirmed the identifier belongs to the company (for a Meta number: the
+    # channel's own token can read it). Only confirmed routes are unique: an unconfirmed one
+    # (anyone can type another business's phone_number_id) blocks nobody.
+    verified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["provider", "external_id"], name="webhook_route_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_id"],
+                condition=models.Q(verified_at__isnull=False),
+                name="webhook_route_verified_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.external_id} → {self.company_id}"

@@ -38,6 +38,9 @@ ABILITIES: dict[str, str] = {
     "company.manage": Role.ADMIN,
     "members.manage": Role.ADMIN,
     "api_keys.manage": Role.ADMIN,
+    # Renaming or deleting a tag changes every contact that carries it (pages and API alike;
+    # agents still create tags while tagging a contact).
+    "tags.manage": Role.ADMIN,
     "company.delete": Role.OWNER,
 }
 

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -60,9 +61,24 @@ def image_web_server(django_db_setup):
         DJANGO_SETTINGS_MODULE="config.settings.test",
         LIVE_TEST_DATABASE="1",
     )
+    # A process group of its own, ended as a whole: the shell's uvicorn child outlived a
+    # terminate() of the shell alone. (stderr is not piped: nobody reads it, and a full pipe
+    # would block the server.)
     process = subprocess.Popen(
-        ["sh", "-c", command], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        ["sh", "-c", command],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
+
+    def stop(sig) -> None:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+
     # Ready means answering HTTP, not only accepting connections: on a loaded machine the first
     # request (Django's URL conf, the first database connection) can take seconds.
     deadline = time.monotonic() + 60
@@ -75,15 +91,16 @@ def image_web_server(django_db_setup):
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
+                stop(signal.SIGKILL)
                 raise RuntimeError(f"web server did not start: {shlex.quote(command)}") from None
             time.sleep(0.1)
     yield port
-    process.terminate()
+    stop(signal.SIGTERM)
     try:
         process.wait(10)
     except subprocess.TimeoutExpired:
-        process.kill()
+        stop(signal.SIGKILL)
+        process.wait(10)
 
 
 def test_a_client_cannot_choose_its_address_with_x_forwarded_for(image_web_server, acme):

@@ -409,6 +409,9 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 
+# Any request body (uploads included) larger than this is refused before Django spools it to
+# disk (core.asgi); the views' own limits are smaller (16 MB media, 100 MB imports).
+REQUEST_BODY_MAX_MB = int(env("REQUEST_BODY_MAX_MB", "110"))
 INVITATION_TTL_DAYS = int(env("INVITATION_TTL_DAYS", "7"))
 SUPPORT_ACCESS_TTL_MINUTES = int(env("SUPPORT_ACCESS_TTL_MINUTES", "60"))
 
@@ -431,6 +434,10 @@ LOGGING = {
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", "https://graph.facebook.com")
 WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", "v21.0")
 SMS_API_URL = env("SMS_API_URL", "https://api.twilio.com")
+# Where Graph's media objects may point (the download carries the channel's token).
+WHATSAPP_MEDIA_HOSTS = env_list("WHATSAPP_MEDIA_HOSTS", "lookaside.fbsbx.com")
+# Inbound media larger than this is not downloaded (WhatsApp documents go up to 100 MB).
+INBOUND_MEDIA_MAX_MB = float(env("INBOUND_MEDIA_MAX_MB", "100"))
 
 # --- AI (OpenAI-compatible provider; each company may set its own in AI settings) ------------
 # The installation default a company uses until it sets its own endpoint and key.

@@ -50,6 +50,7 @@ from crm.validation import (
     tag_names_resolve,
 )
 from tenants.api.base import TenantViewSet
+from tenants.permissions import ABILITIES
 from tenants.roles import Role
 
 ERR_IMPORT_STARTED = _("This import has already started.")
@@ -271,6 +272,11 @@ class TagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
     serializer_class = s.TagOutput
     pagination_class = None
     queryset = Tag.objects.all()
+
+    @property
+    def write_role(self) -> str:
+        """Creating a tag is an agent's work; renaming or deleting one is the pages' "tags.manage"."""
+        return ABILITIES["tags.manage"] if self.action in ("partial_update", "update", "destroy") else Role.AGENT
 
     @extend_schema(request=s.TagInput, responses={201: s.TagOutput})
     def create(self, request):

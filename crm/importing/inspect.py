@@ -5,22 +5,32 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.core.files.storage import default_storage
 from django.utils.translation import gettext_lazy as _
+
+from crm.importing.sheet_child import MAX_CELLS, MAX_COLUMNS
 
 ERR_FILE_EMPTY = _("The file is empty.")
 ERR_FILE_TYPE = _("Upload a CSV or XLSX file.")
 ERR_FILE_TOO_BIG = _("The file is larger than %(size)s MB.")
 ERR_FILE_UNREADABLE = _("We could not read this file. Save it as CSV or XLSX and try again.")
 ERR_FILE_NO_HEADER = _("The first row must hold the column names.")
+ERR_SHEET_TOO_LARGE = _(
+    "This spreadsheet is too large to read: at most %(columns)s columns and %(cells)s cells. "
+    "Keep only the contact columns (or save it as CSV) and try again."
+)
+SHEET_CHILD = Path(__file__).with_name("sheet_child.py")
 
 MAX_UPLOAD_MB = 100
 PREVIEW_ROWS = 5
@@ -72,30 +82,67 @@ def detect_delimiter(sample_lines: list[str]) -> str:
     return best
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "sim" if value else "não"
-    if isinstance(value, float):
-        # Excel stores long numbers (phones) as floats: 5511987654321.0
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value).strip()
+class Sheet:
+    """The first sheet of a spreadsheet, read by a child process (``sheet_child.py``): a
+    spreadsheet that would exhaust memory ends that process, never this one. ``height`` is its
+    number of rows (header included); iterate for the rows; close (or leave the ``with``) to
+    stop the child early."""
+
+    def __init__(self, path: str):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(SHEET_CHILD), path],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline()
+        if not first:
+            self._raise()
+        self.height = int(json.loads(first)["height"])
+
+    def _raise(self) -> None:
+        assert self.process.stderr is not None
+        err = self.process.stderr.read()
+        self.process.wait()
+        code = ""
+        try:
+            code = json.loads(err.splitlines()[-1]).get("error", "") if err.strip() else ""
+        except (ValueError, IndexError, AttributeError):
+            pass
+        # Killed by a signal (an abort, the kernel's OOM killer): it did not fit either.
+        if code == "too_large" or self.process.returncode < 0:
+            raise ImportFileError(ERR_SHEET_TOO_LARGE % {"columns": MAX_COLUMNS, "cells": f"{MAX_CELLS:,}"})
+        raise ImportFileError(ERR_FILE_UNREADABLE)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            yield json.loads(line)
+        if self.process.wait() != 0:
+            self._raise()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> Sheet:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def iter_rows(path: str, file_format: str, encoding: str = "", delimiter: str = "") -> Iterator[list[str]]:
     """Every row of the file (header included) as a list of strings."""
     if file_format == "xlsx":
-        from python_calamine import CalamineWorkbook
-
-        workbook = CalamineWorkbook.from_path(path)
-        sheet = workbook.get_sheet_by_index(0)
-        for row in sheet.iter_rows():
-            yield [_cell(v) for v in row]
+        with Sheet(path) as sheet:
+            yield from sheet
         return
     with open(path, encoding=encoding or "utf-8", newline="", errors="replace") as handle:
         yield from csv.reader(handle, delimiter=delimiter or ";")
@@ -104,9 +151,8 @@ def iter_rows(path: str, file_format: str, encoding: str = "", delimiter: str = 
 def count_data_rows(path: str, file_format: str) -> int:
     """Rows after the header (fast: counts line breaks; XLSX: the sheet's height)."""
     if file_format == "xlsx":
-        from python_calamine import CalamineWorkbook
-
-        return max(0, CalamineWorkbook.from_path(path).get_sheet_by_index(0).height - 1)
+        with Sheet(path) as sheet:
+            return max(0, sheet.height - 1)
     lines = 0
     last = b"\n"
     with open(path, "rb") as handle:
@@ -135,14 +181,14 @@ def inspect_file(path: str, original_name: str) -> Inspection:
         raise ImportFileError(ERR_FILE_EMPTY)
     if name.endswith((".xlsx", ".xlsm", ".xls", ".ods")):
         file_format, encoding, delimiter = "xlsx", "", ""
-        try:
-            rows = iter_rows(path, "xlsx")
+        with Sheet(path) as sheet:  # a child process: bounds first, then calamine (audit H4)
+            rows = iter(sheet)
             header = next(rows, None)
             preview = [r for _, r in zip(range(PREVIEW_ROWS), rows, strict=False)]
-        except Exception:  # noqa: BLE001 - calamine raises its own error types for corrupt files
-            raise ImportFileError(ERR_FILE_UNREADABLE) from None
+            total_rows = max(0, sheet.height - 1)
     elif name.endswith((".csv", ".txt", ".tsv")):
         file_format = "csv"
+        total_rows = -1
         encoding = detect_encoding(path)
         with open(path, encoding=encoding, newline="", errors="replace") as handle:
             sample = [line for _, line in zip(range(50), handle, strict=False)]
@@ -163,7 +209,7 @@ def inspect_file(path: str, original_name: str) -> Inspection:
         delimiter=delimiter,
         headers=headers,
         preview=[row[: len(headers)] + [""] * (len(headers) - len(row)) for row in preview],
-        total_rows=count_data_rows(path, file_format),
+        total_rows=total_rows if total_rows >= 0 else count_data_rows(path, file_format),
     )
 
 

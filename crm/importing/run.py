@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from crm.exporting import spreadsheet_text
 from crm.importing.bulk import bulk_load, contacts_empty
 from crm.importing.copy import ChunkWriter, copy_line, copy_tail
 from crm.importing.inspect import iter_rows
@@ -50,13 +51,14 @@ class FailedRows:
     def __init__(self, headers: list[str], delimiter: str):
         self.tmp = tempfile.NamedTemporaryFile("w+", encoding="utf-8-sig", newline="", suffix=".csv")  # noqa: SIM115
         self.writer = csv.writer(self.tmp, delimiter=delimiter or ";")
-        self.writer.writerow([gettext("line"), *headers, gettext("reason")])
+        self.writer.writerow([gettext("line"), *(spreadsheet_text(h) for h in headers), gettext("reason")])
         self.width = len(headers)
         self.count = 0
 
     def add(self, line: int, row: list[str], reason) -> None:
         cells = row[: self.width] + [""] * (self.width - len(row))
-        self.writer.writerow([line, *cells, str(reason)])
+        # The file goes back to a spreadsheet: the uploaded cells must not run there.
+        self.writer.writerow([line, *(spreadsheet_text(c) for c in cells), spreadsheet_text(str(reason))])
         self.count += 1
 
     def save_to(self, contact_import: ContactImport) -> None:

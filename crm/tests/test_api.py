@@ -308,3 +308,20 @@ def test_contact_list_pages_with_cursors_and_few_queries(owner_client, acme, dja
         url = page["next"]
     assert sorted(seen) == sorted(c.pk for c in created)
     assert owner_client.get("/api/v1/contacts/?sort=nope").status_code == 400
+
+
+def test_tags_are_renamed_and_deleted_by_the_pages_role(tenant_client_factory, acme, make_member):
+    """Audit L1: the pages let only admins rename or delete a tag; the API let agents do both."""
+    in_acme(acme)
+    tag = TagFactory(name="VIP")
+    public()
+    agent = tenant_client_factory(acme, make_member("agent"))
+    admin = tenant_client_factory(acme, make_member("admin"))
+    rename = {"name": "Ex-VIP"}
+    assert agent.patch(f"/api/v1/tags/{tag.pk}/", rename, content_type="application/json").status_code == 403
+    assert agent.delete(f"/api/v1/tags/{tag.pk}/").status_code == 403
+    assert agent.post(f"/settings/contacts/tags/{tag.pk}/delete/").status_code == 403  # the page: the same rule
+    # agents still create tags, as they do from a contact's page
+    assert agent.post("/api/v1/tags/", {"name": "Lead"}, content_type="application/json").status_code == 201
+    assert admin.patch(f"/api/v1/tags/{tag.pk}/", rename, content_type="application/json").status_code == 200
+    assert admin.delete(f"/api/v1/tags/{tag.pk}/").status_code == 204

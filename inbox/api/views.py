@@ -249,6 +249,9 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
                 )
             elif v["type"] == "media":
                 upload = v.get("file")
+                if upload is not None and upload.size > services.MAX_MEDIA_BYTES:
+                    # Refused before it is read into memory.
+                    raise ValidationError({"file": [_(services.ERR_MEDIA_TOO_LARGE)]})
                 message, created = services.message_send_media(
                     conversation=conversation,
                     content=upload.read() if upload is not None else None,

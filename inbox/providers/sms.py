@@ -26,6 +26,7 @@ from inbox.providers.base import (
     SendResult,
     StatusUpdate,
 )
+from inbox.providers.download import DownloadFailed, download
 
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 # Shown to agents with the failed message (error title).
@@ -227,12 +228,13 @@ class SmsProvider(Provider):
         # The URL comes from the webhook: only ever send our credentials to the provider's API.
         if not media_id.startswith(settings.SMS_API_URL.rstrip("/") + "/"):
             raise ProviderError(ERR_MEDIA_URL, code="media")
+        # Twilio answers with a redirect to its file store: each hop is checked (the provider's
+        # own origin gets the credentials; others must be public HTTPS hosts and get none).
         try:
-            with httpx.Client(timeout=TIMEOUT, follow_redirects=True) as client:
-                response = client.get(media_id, auth=self._auth())
-        except httpx.HTTPError as exc:
-            raise ProviderError(ERR_MEDIA_DOWNLOAD, code="network", details=str(exc), retryable=True) from exc
-        if response.status_code >= 400:
-            raise sms_error(response)
-        mime = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
-        return FetchedMedia(content=response.content, mime=mime)
+            content, content_type = download(
+                media_id, trusted=[settings.SMS_API_URL], public_https=True, auth=self._auth()
+            )
+        except DownloadFailed as exc:
+            raise sms_error(exc.response) from None
+        mime = (content_type or "application/octet-stream").split(";")[0].strip()
+        return FetchedMedia(content=content, mime=mime)

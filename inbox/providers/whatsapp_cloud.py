@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from inbox.providers.base import FetchedMedia, Outbound, Outcome, ParsedEvent, Provider, ProviderError, SendResult
+from inbox.providers.download import DownloadFailed, download
 from inbox.providers.meta import parse_meta_payload, verify_meta_signature
 
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
@@ -162,17 +163,19 @@ class WhatsAppCloudProvider(Provider):
         downloaded with the same bearer token."""
         meta = self._request("GET", media_id)
         url = meta.get("url")
-        if not url:
+        if not url or not isinstance(url, str):
             raise ProviderError(ERR_MEDIA_GONE, code="media")
+        # The bearer token goes only to Meta's own media hosts (WHATSAPP_MEDIA_HOSTS) or the
+        # Graph API itself; nowhere else, redirects included, and the size is capped.
+        media_hosts = [f"https://{host}" for host in settings.WHATSAPP_MEDIA_HOSTS]
         try:
-            with httpx.Client(timeout=TIMEOUT) as client:
-                response = client.get(url, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError(ERR_MEDIA_DOWNLOAD, code="network", details=str(exc), retryable=True) from exc
-        if response.status_code >= 400:
-            raise graph_error(response)
-        mime = str(meta.get("mime_type") or response.headers.get("content-type", "application/octet-stream"))
-        return FetchedMedia(content=response.content, mime=mime.split(";")[0].strip())
+            content, content_type = download(
+                url, trusted=[settings.WHATSAPP_GRAPH_URL, *media_hosts], public_https=False, headers=self._headers()
+            )
+        except DownloadFailed as exc:
+            raise graph_error(exc.response) from None
+        mime = str(meta.get("mime_type") or content_type or "application/octet-stream")
+        return FetchedMedia(content=content, mime=mime.split(";")[0].strip())
 
     async def asend(self, item: Outbound) -> Outcome:
         from inbox.providers import http
@@ -193,6 +196,11 @@ class WhatsAppCloudProvider(Provider):
                 "Unexpected answer from the WhatsApp API.", details=str(data)[:500], uncertain=True
             ) from None
         return Outcome(ref=item.ref, result=SendResult(provider_message_id=wamid))
+
+    def phone_number(self) -> dict:
+        """``GET /<phone_number_id>``: Meta shows a number's node only to a token with access to
+        it (the proof that the number belongs to whoever connected it)."""
+        return self._request("GET", self.channel.phone_number_id, params={"fields": "id,display_phone_number"})
 
     def debug_token(self) -> dict:
         """``GET /debug_token``: validity and expiry of the channel's access token."""

@@ -27,6 +27,7 @@ from inbox.services.channels import (
     channel_check_token,
     channel_create,
     channel_disconnect,
+    channel_number_confirm,
     channel_payload,
     channel_set_status,
     channel_tokens_check,
@@ -65,8 +66,6 @@ from inbox.services.conversations import (
     message_mark_read,
 )
 from inbox.services.messages import (
-    ALLOWED_MEDIA_PREFIXES,
-    ALLOWED_MEDIA_TYPES,
     ERR_CHANNEL_INACTIVE,
     ERR_IDEMPOTENCY_KEY_REUSED,
     ERR_MEDIA_MISSING,
@@ -122,8 +121,6 @@ from inbox.services.webhook_events import (
 )
 
 __all__ = [
-    "ALLOWED_MEDIA_PREFIXES",
-    "ALLOWED_MEDIA_TYPES",
     "DRAIN_KEY",
     "DRAIN_KEY_TTL",
     "ERR_CANNED_BODY",
@@ -164,6 +161,7 @@ __all__ = [
     "canned_response_delete",
     "canned_response_update",
     "channel_check_token",
+    "channel_number_confirm",
     "channel_create",
     "channel_disconnect",
     "channel_payload",

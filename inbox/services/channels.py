@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -38,17 +38,60 @@ def _route_external_id(channel: Channel) -> str:
 
 
 def _route_save(channel: Channel) -> None:
-    """Keep the public routing row of the channel in step (company resolved by the public UUID)."""
+    """Keep the public routing row of the channel in step (company resolved by the public UUID).
+
+    Deliveries are routed by the channel's UUID; the provider's identifier only says which
+    number a company holds. A Meta phone_number_id is not secret, so typing one claims nothing:
+    the claim is confirmed (``channel_number_confirm``) when Meta shows the number to the
+    channel's own token, and only a confirmed claim keeps other companies from connecting it."""
     external_id = _route_external_id(channel)
-    clash = WebhookRoute.objects.filter(provider=channel.kind, external_id=external_id).exclude(
-        channel_public_id=channel.public_id
-    )
-    if clash.exists():
+    clash = WebhookRoute.objects.filter(provider=channel.kind, external_id=external_id, verified_at__isnull=False)
+    if clash.exclude(channel_public_id=channel.public_id).exists():
         raise ValidationError({"phone_number_id": _(ERR_NUMBER_IN_USE)})
-    WebhookRoute.objects.update_or_create(
-        channel_public_id=channel.public_id,
-        defaults={"provider": channel.kind, "external_id": external_id, "company": current_company()},
-    )
+    route = WebhookRoute.objects.filter(channel_public_id=channel.public_id).first()
+    # Other kinds are routed by an identifier we made (the channel's UUID): theirs at once.
+    confirmed_now = timezone.now() if channel.kind != ChannelKind.WHATSAPP_CLOUD else None
+    if route is None:
+        WebhookRoute.objects.create(
+            channel_public_id=channel.public_id,
+            provider=channel.kind,
+            external_id=external_id,
+            company=current_company(),
+            verified_at=confirmed_now,
+        )
+    elif route.external_id != external_id or route.provider != channel.kind:
+        route.provider, route.external_id, route.verified_at = channel.kind, external_id, confirmed_now
+        route.save(update_fields=["provider", "external_id", "verified_at"])
+
+
+def channel_number_confirm(*, channel: Channel) -> bool:
+    """Confirm a Cloud API channel's claim on its phone_number_id: Meta answers the number's
+    node only to a token with access to it. True once the route is confirmed."""
+    route = WebhookRoute.objects.filter(channel_public_id=channel.public_id).first()
+    if route is None or route.verified_at is not None:
+        return route is not None
+    try:
+        node = WhatsAppCloudProvider(channel).phone_number()
+    except ProviderError:
+        return False
+    if str(node.get("id")) != channel.phone_number_id:
+        return False
+    with transaction.atomic():
+        # The row lock and the partial unique index make two confirmations of one number end
+        # with one owner: the second sees the first's claim and stays unconfirmed.
+        route = WebhookRoute.objects.select_for_update().get(pk=route.pk)
+        taken = WebhookRoute.objects.filter(
+            provider=route.provider, external_id=route.external_id, verified_at__isnull=False
+        ).exclude(pk=route.pk)
+        if taken.exists():
+            return False
+        try:
+            with transaction.atomic():
+                route.verified_at = timezone.now()
+                route.save(update_fields=["verified_at"])
+        except IntegrityError:
+            return False
+    return True
 
 
 REQUIRED_FIELDS = {
@@ -185,6 +228,8 @@ def channel_check_token(*, channel: Channel, now: datetime | None = None) -> Cha
     channel.token_checked_at = now
     channel.token_expires_at = info["expires_at"]
     channel.save(update_fields=["token_checked_at", "token_expires_at"])
+    if info["is_valid"] and not channel_number_confirm(channel=channel):
+        logger.info("channel %s: Meta did not confirm phone_number_id %s", channel.pk, channel.phone_number_id)
     if not info["is_valid"]:
         detail = info["error"] or _("Meta says the access token is no longer valid. Generate a new one.")
         channel_set_status(channel=channel, status=ChannelStatus.TOKEN_PROBLEM, detail=detail)

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_noop
 from core.tasks import enqueue_on_commit
 from crm.selectors import crm_settings_get, is_opt_out_keyword
 from crm.services import contact_opt_out, contact_upsert_from_channel, timeline_record
-from inbox import hooks, realtime
+from inbox import hooks, media, realtime
 from inbox.models import (
     MEDIA_KINDS,
     Channel,
@@ -65,8 +65,6 @@ ERR_IDEMPOTENCY_KEY_REUSED = gettext_noop("This Idempotency-Key was already used
 
 MAX_TEXT = 4096
 MAX_MEDIA_BYTES = 16 * 1024 * 1024
-ALLOWED_MEDIA_PREFIXES = ("image/", "audio/", "video/", "application/pdf", "application/vnd.", "application/msword")
-ALLOWED_MEDIA_TYPES = {"text/plain", "text/csv", "application/zip"}
 
 
 @transaction.atomic
@@ -256,14 +254,16 @@ def message_send_media(
         raise ValidationError(_(ERR_MEDIA_NOT_SUPPORTED))
     if len(content) > MAX_MEDIA_BYTES:
         raise ValidationError(_(ERR_MEDIA_TOO_LARGE))
-    mime = (mime or mimetypes.guess_type(filename)[0] or "application/octet-stream").split(";")[0].strip().lower()
-    if not (mime.startswith(ALLOWED_MEDIA_PREFIXES) or mime in ALLOWED_MEDIA_TYPES):
+    # A known type only (inbox.media): no SVG, HTML or application/vnd.*+xml, which a browser
+    # would run as a page of the company's origin.
+    mime = media.normalize_mime(mime or mimetypes.guess_type(filename)[0])
+    if not media.sendable(mime):
         raise ValidationError(_(ERR_MEDIA_TYPE))
     if len(caption or "") > 1024:
         raise ValidationError(_(ERR_TEXT_TOO_LONG))
     if not window_is_open(conversation):
         raise ValidationError(_(ERR_OUTSIDE_WINDOW))
-    filename = (filename or "file").replace("/", "_")[-120:]
+    filename = media.safe_filename(filename)
     message, created = _create_outbound(
         conversation=conversation,
         kind=_media_kind(mime),
@@ -480,8 +480,11 @@ def inbound_message_receive(*, channel: Channel, inbound: InboundMessage) -> Mes
                 payload=inbound.payload,
                 provider_message_id=inbound.provider_message_id,
                 provider_media_id=inbound.media_id[:128] if not inbound.media_id.startswith("http") else "",
-                media_mime=inbound.media_mime,
-                media_filename=inbound.media_filename,
+                # The sender states the type: only a known one is kept (inbox.media).
+                media_mime=media.normalize_mime(inbound.media_mime) if inbound.media_mime else "",
+                media_filename=media.safe_filename(inbound.media_filename, default="")
+                if inbound.media_filename
+                else "",
                 reply_to=reply_to,
                 status=MessageStatus.RECEIVED,
                 status_at=at,
@@ -569,10 +572,15 @@ def message_media_store(*, message_id: int, media_id: str) -> Message | None:
     if message is None or message.media:
         return message
     fetched = get_provider(message.channel).fetch_media(media_id=media_id)
-    ext = mimetypes.guess_extension(fetched.mime) or ""
-    filename = message.media_filename or fetched.filename or f"{message.kind}-{message.pk}{ext}"
-    message.media.save(filename.replace("/", "_"), ContentFile(fetched.content), save=False)
-    message.media_mime = message.media_mime or fetched.mime
+    mime = message.media_mime or media.normalize_mime(fetched.mime)
+    ext = mimetypes.guess_extension(mime) or ".bin"
+    filename = media.safe_filename(
+        message.media_filename or fetched.filename or f"{message.kind}-{message.pk}{ext}", default=f"file{ext}"
+    )
+    # The stored name keeps no extension a file server could take as HTML or SVG.
+    stored_name = filename if mime != media.OCTET_STREAM else f"{message.kind}-{message.pk}.bin"
+    message.media.save(stored_name, ContentFile(fetched.content), save=False)
+    message.media_mime = mime
     message.media_size = len(fetched.content)
     message.media_filename = filename
     message.save(update_fields=["media", "media_mime", "media_size", "media_filename"])

@@ -29,6 +29,7 @@ def graph(_graph_server, settings):
     _graph_server.sent.clear()
     _graph_server.fail_to.clear()
     _graph_server.media.clear()
+    _graph_server.media_urls.clear()
     _graph_server.next_ids.clear()
     _graph_server.token_info = {"is_valid": True, "expires_at": 0, "scopes": ["whatsapp_business_messaging"]}
     settings.WHATSAPP_GRAPH_URL = _graph_server.url
@@ -47,6 +48,7 @@ def _twilio_server():
 def twilio(_twilio_server, settings):
     _twilio_server.requests.clear()
     _twilio_server.invalid_to.clear()
+    _twilio_server.redirects.clear()
     settings.SMS_API_URL = _twilio_server.url
     return _twilio_server
 

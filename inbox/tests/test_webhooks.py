@@ -228,10 +228,12 @@ def test_webhook_goes_to_the_owning_company_only(public_client, acme, other_comp
 
 
 def test_same_phone_number_id_cannot_be_connected_twice(cloud_channel, other_company):
+    """Once Meta confirmed the number is acme's (inbox/tests/test_number_claims.py)."""
     from django.core.exceptions import ValidationError
 
-    from inbox.services import ERR_NUMBER_IN_USE, channel_create
+    from inbox.services import ERR_NUMBER_IN_USE, channel_create, channel_number_confirm
 
+    assert channel_number_confirm(channel=cloud_channel)
     connection.set_tenant(other_company)
     with pytest.raises(ValidationError) as exc:
         channel_create(

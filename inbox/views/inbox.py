@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_POST
 
-from inbox import selectors
+from inbox import media, selectors
 from inbox.extensions import panel_sections
 from inbox.models import (
     Channel,
@@ -300,13 +300,22 @@ def message_media(request, pk: int, message_id: int):
     message = get_object_or_404(Message, pk=message_id, conversation_id=pk)
     if not message.media:
         raise Http404
+    handle = message.media.open("rb")
+    head = handle.read(media.SNIFF_BYTES)
+    handle.seek(0)
+    # Shown in the page only when it is an image, audio or video whose bytes say so; anything
+    # else is a download, and nothing a browser could run as a page of this origin (inbox.media).
+    inline = request.GET.get("download") != "1" and media.served_inline(message.media_mime, head)
     response = FileResponse(
-        message.media.open("rb"),
-        content_type=message.media_mime or "application/octet-stream",
-        as_attachment=request.GET.get("download") == "1",
-        filename=message.media_filename or (message.media.name or "file").rsplit("/", 1)[-1],
+        handle,
+        content_type=media.normalize_mime(message.media_mime),
+        as_attachment=not inline,
+        filename=media.safe_filename(message.media_filename or (message.media.name or "file").rsplit("/", 1)[-1]),
     )
     response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = media.MEDIA_CSP
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
 
 

@@ -109,6 +109,7 @@ class GraphStub(AsyncStubServer):
         self.version = version
         self.token = token
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_urls: dict[str, str] = {}  # media id -> the download URL to hand out instead
         self.uploaded: dict[str, tuple[bytes, str]] = {}
         self.token_info: dict[str, Any] = {"is_valid": True, "expires_at": 0, "scopes": ["whatsapp_business_messaging"]}
         self.next_ids: list[str] = []  # message ids to hand out next (tests that need to know them)
@@ -191,6 +192,9 @@ class GraphStub(AsyncStubServer):
         match = re.fullmatch(r"(\d+)/messages", rest)
         if match and record.method == "POST":
             return self._message(match.group(1), record.json())
+        if record.method == "GET" and re.fullmatch(r"\d+", rest) and rest not in self.media:
+            # A phone number node: Meta answers only a token with access to the number.
+            return 200, {}, {"id": rest, "display_phone_number": "+55 11 3000-0000", "verified_name": "Acme"}
         match = re.fullmatch(r"(\d+)/media", rest)
         if match and record.method == "POST":
             media_id = str(1000 + len(self.uploaded))
@@ -203,7 +207,7 @@ class GraphStub(AsyncStubServer):
                 {},
                 {
                     "messaging_product": "whatsapp",
-                    "url": f"{self.url}/download/{rest}",
+                    "url": self.media_urls.get(rest, f"{self.url}/download/{rest}"),
                     "mime_type": mime,
                     "sha256": "0" * 64,
                     "file_size": len(content),

@@ -18,6 +18,7 @@ class TwilioStub(StubServer):
         self.auth_token = auth_token
         self.invalid_to: set[str] = set()
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.redirects: dict[str, str] = {}  # media id -> Location (Twilio hands files to its CDN)
 
     def route(self, record: Recorded):
         expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -32,6 +33,8 @@ class TwilioStub(StubServer):
                     "status": 401,
                 },
             )
+        if record.path.startswith("/media/") and record.path.rsplit("/", 1)[-1] in self.redirects:
+            return 307, {"Location": self.redirects[record.path.rsplit("/", 1)[-1]]}, b""
         if record.path.startswith("/media/"):
             content, mime = self.media[record.path.rsplit("/", 1)[-1]]
             return 200, {"Content-Type": mime}, content
