@@ -133,7 +133,7 @@ def _prepare(stub: Stub):
                 kind="whatsapp_cloud",
                 name=f"Bench {pnid}",
                 config={"phone_number_id": pnid, "waba_id": "2025557000", "display_phone": "+55 11 3000-7000"},
-                secrets_={"access_token": TOKEN, "app_secret": APP_SECRET, "verify_token": "v"},
+                credentials={"access_token": TOKEN, "app_secret": APP_SECRET, "verify_token": "v"},
             )
         SendingLimit.objects.update_or_create(
             channel=channel, defaults={"throughput_mps": 1000, "tier": "TIER_UNLIMITED"}

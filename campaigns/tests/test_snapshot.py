@@ -159,7 +159,7 @@ def test_estimate_counts_after_exclusions_prices_by_country_and_warns_about_the_
         kind="whatsapp_cloud",
         name="Cloud",
         config={"phone_number_id": "1065551234", "waba_id": "1", "display_phone": "+55 11 3000-0000"},
-        secrets_={"access_token": "t", "app_secret": "s"},
+        credentials={"access_token": "t", "app_secret": "s"},
     )
     SendingLimit.objects.create(channel=cloud, throughput_mps=80, tier="TIER_250")
     MessagePrice.objects.create(kind="whatsapp", category="MARKETING", country="BR", price=Decimal("0.35"))
