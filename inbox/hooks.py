@@ -25,7 +25,7 @@ The hooks and their payloads (plain JSON: ids and short strings):
 An upper app registers the name of one of its Celery tasks in its ``AppConfig.ready()``::
 
     from inbox import hooks
-    hooks.register(hooks.ON_INBOUND_MESSAGE, "ai_personas.inbound_reply")
+    hooks.register(hooks.ON_INBOUND_MESSAGE, "ai_personas.inbound")
 
 When the event happens, the task is queued by name once the transaction that stored it
 commits, as ``task(schema_name, payload)`` (a ``TenantTask``: it runs in the company's schema).

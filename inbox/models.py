@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from tenants.fields import EncryptedTextField
 
@@ -316,6 +317,16 @@ class AgentSettings(models.Model):
 
     def __str__(self) -> str:
         return f"agent {self.user_id} (capacity {self.capacity})"
+
+
+# Reasons an event cannot be processed, stored in English in ``WebhookEvent.error`` and
+# translated where they are shown (``inbox.selectors.webhook_error_display``).
+ERR_MALFORMED = gettext_noop("The body is not valid JSON.")
+ERR_TOO_DEEP = gettext_noop("The body is nested more than 64 levels deep.")
+ERR_NOT_STORED = gettext_noop("The database refused the body as JSON.")
+ERR_UNREADABLE = gettext_noop("The stored body could not be read back.")
+ERR_UNKNOWN_CHANNEL = gettext_noop("The channel of this delivery no longer exists.")
+ERR_FAILED = gettext_noop("Processing failed:")
 
 
 class WebhookEvent(models.Model):

@@ -85,11 +85,11 @@ def channel_dead_webhooks(channel: Channel) -> DeadWebhooks:
 
 def webhook_error_display(error: str) -> str:
     """A stored processing error in the reader's language: the reasons we write are English
-    message ids (``inbox.services.webhook_events.ERR_*``); what follows "Processing failed:"
+    message ids (``inbox.models.ERR_*``); what follows "Processing failed:"
     (an exception's text) and notes on skipped parts are shown as stored."""
     from django.utils.translation import gettext
 
-    from inbox.services.webhook_events import ERR_FAILED
+    from inbox.models import ERR_FAILED
 
     if error.startswith(ERR_FAILED):
         return gettext(ERR_FAILED) + error[len(ERR_FAILED) :]

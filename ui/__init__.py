@@ -1,2 +1,3 @@
-"""Server-side helpers of the interface kit (templates/components/): pagination for tables and
-htmx helpers (toasts through HX-Trigger). Template tags live in ``tenants/templatetags/ui.py``."""
+"""The interface app: the kit's template tags (``ui/templatetags/ui.py``, ``{% load ui %}``), the
+navigation registry (``navigation.py``), pagination for tables and htmx helpers (toasts through
+HX-Trigger), and the PWA and interface-kit pages (``views.py``). Imports ``core`` only."""

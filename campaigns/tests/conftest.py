@@ -94,7 +94,10 @@ class Committed:
                         "waba_id": "2025550001",
                         "display_phone": "+55 11 3000-0000",
                     },
-                    credentials={"access_token": config.get("token", "EAAG-test-token"), "app_secret": "meta-app-secret"},
+                    credentials={
+                        "access_token": config.get("token", "EAAG-test-token"),
+                        "app_secret": "meta-app-secret",
+                    },
                 )
             else:
                 channel = channel_create(kind=kind, name=f"{kind} {self.tag}")

@@ -25,14 +25,25 @@ import redis
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, DataError, connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_noop
 
 from core.jsonlimits import MAX_DEPTH, json_too_deep, pg_text
 from core.redis import redis_client
 from core.tasks import enqueue, enqueue_on_commit
 from core.tenancy import current_schema, require_tenant_schema
 from crm.phones import InvalidPhoneError
-from inbox.models import Channel, ChannelKind, PendingStatus, RealtimeEvent, WebhookEvent
+from inbox.models import (
+    ERR_FAILED,
+    ERR_MALFORMED,
+    ERR_NOT_STORED,
+    ERR_TOO_DEEP,
+    ERR_UNKNOWN_CHANNEL,
+    ERR_UNREADABLE,
+    Channel,
+    ChannelKind,
+    PendingStatus,
+    RealtimeEvent,
+    WebhookEvent,
+)
 from inbox.providers import get_provider
 from inbox.providers.base import InboundMessage, ParsedEvent, StatusUpdate
 from inbox.selectors import channel_webhook_url
@@ -42,14 +53,6 @@ from inbox.services.statuses import message_statuses_apply
 
 logger = logging.getLogger(__name__)
 
-# Reasons an event cannot be processed, stored in English in ``WebhookEvent.error`` and
-# translated where they are shown (``inbox.selectors.webhook_error_display``).
-ERR_MALFORMED = gettext_noop("The body is not valid JSON.")
-ERR_TOO_DEEP = gettext_noop("The body is nested more than 64 levels deep.")
-ERR_NOT_STORED = gettext_noop("The database refused the body as JSON.")
-ERR_UNREADABLE = gettext_noop("The stored body could not be read back.")
-ERR_UNKNOWN_CHANNEL = gettext_noop("The channel of this delivery no longer exists.")
-ERR_FAILED = gettext_noop("Processing failed:")
 assert str(MAX_DEPTH) in ERR_TOO_DEEP
 
 # A failed event is tried again after each of these delays; the failure after the last one

@@ -33,7 +33,7 @@ def conversation_pk(cloud_channel, contact):
 def test_media_message_without_a_file(pt_client, conversation_pk):
     response = pt_client().post(f"{API}/conversations/{conversation_pk}/messages/", {"type": "media"})
     assert response.status_code == 400
-    assert response.json() == {"file": ["Escolha um arquivo para enviar."]}  # ERR_MEDIA_MISSING
+    assert response.json() == {"file": ["Escolha um arquivo para enviar."]}  # the page says the same
 
 
 def test_assigning_someone_who_is_not_an_agent(pt_client, conversation_pk):

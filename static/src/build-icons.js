@@ -1,5 +1,5 @@
 // Builds static/img/icons.svg, one <symbol> per Heroicons (MIT) outline icon the templates use.
-// Icons are referenced with {% icon "name" %} (tenants/templatetags/ui.py). Add a name here and
+// Icons are referenced with {% icon "name" %} (ui/templatetags/ui.py). Add a name here and
 // run `make css` to make a new icon available.
 const fs = require("fs");
 const path = require("path");

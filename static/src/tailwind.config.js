@@ -7,7 +7,7 @@ module.exports = {
     "../../templates/**/*.html",
     "../../*/templates/**/*.html",
     "../../static/js/**/*.js",
-    "../../tenants/templatetags/**/*.py",
+    "../../ui/templatetags/**/*.py",
   ],
   // Component classes chosen at run time ({% include "components/badge.html" with color=... %}).
   safelist: [{ pattern: /^badge-(gray|green|blue|yellow|red|purple)$/ }],
