@@ -1,7 +1,7 @@
 """URLs of a company's workspace (``<slug>.<BASE_DOMAIN>``)."""
 
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.urls_common import urlpatterns as common
 
@@ -11,7 +11,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("inbox.api.urls")),
     path("", include("ai_personas.api.urls")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
 ]
 
 urlpatterns = [

@@ -36,6 +36,8 @@ from ui.pagination import paginate
 # a network. Everything else under /static/ is cached the first time it is fetched.
 PRECACHE_STATIC = (
     "css/app.css",
+    "js/theme.js",
+    "js/offline.js",
     "js/app.js",
     "vendor/htmx.min.js",
     "vendor/alpine.min.js",

@@ -106,6 +106,30 @@
     );
   });
 
+  // Behaviour the templates ask for with data attributes (the Content-Security-Policy runs no
+  // inline event handler).
+  document.addEventListener("submit", function (e) {
+    if (e.target.matches && e.target.matches("form[data-htmx-only]") && window.htmx) e.preventDefault();
+  });
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (!el.matches || !el.form) return;
+    if (el.matches("[data-submit-on-change]")) el.form.requestSubmit();
+    else if (el.matches("[data-submit-without-htmx]") && !window.htmx) el.form.submit();
+  });
+  document.addEventListener("keydown", function (e) {
+    var el = e.target;
+    if (e.key !== "Enter" || e.shiftKey || !el.matches || !el.matches("textarea[data-submit-on-enter]")) return;
+    e.preventDefault();
+    el.form.requestSubmit();
+  });
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest) return;
+    if (e.target.closest("[data-theme-toggle]")) window.miaTheme.toggle();
+    var toastButton = e.target.closest("[data-toast]");
+    if (toastButton) window.miaToast(toastButton.dataset.toast, toastButton.dataset.toastLevel || "info");
+  });
+
   document.addEventListener("htmx:confirm", function (e) {
     if (!e.detail.question) return;
     e.preventDefault();
@@ -212,6 +236,31 @@
   }
   window.miaProgress = updateProgress;
 
+  // A bar's server-side width is a data attribute (the Content-Security-Policy allows no
+  // inline style); set it on load and on every htmx swap (the polling bars swap themselves).
+  function sizeBars(root) {
+    (root || document).querySelectorAll("[data-progress-bar][data-width]").forEach(function (bar) {
+      bar.style.width = Math.max(0, Math.min(100, Number(bar.dataset.width) || 0)) + "%";
+    });
+  }
+  document.addEventListener("htmx:load", function (e) { sizeBars(e.target); });
+
+  // The AI playground form: what its hx-on attributes did (htmx would need eval for them).
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    if (!e.target.matches || !e.target.matches("form[data-playground]")) return;
+    var empty = document.getElementById("pg-empty");
+    if (empty) empty.remove();
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.target;
+    if (!form.matches || !form.matches("form[data-playground]") || !e.detail.successful) return;
+    form.reset();
+    var box = form.querySelector("textarea");
+    if (box) box.focus();
+    var thread = document.getElementById("pg-thread");
+    if (thread) thread.scrollTop = thread.scrollHeight;
+  });
+
   /* --- Alpine components ------------------------------------------------------------------ */
   document.addEventListener("alpine:init", function () {
     // Dropdown menu: button + panel, keyboard: Enter/Space/ArrowDown open, arrows move,
@@ -252,6 +301,31 @@
       };
     });
     // Copy-to-clipboard button: x-data="copy('text')".
+    // The contact list's selection (bulk actions on the page or on "all matching").
+    window.Alpine.data("bulkSelection", function (pageIds) {
+      return {
+        selected: [],
+        scope: "selected",
+        action: "tag",
+        pageIds: pageIds || [],
+        get allOnPage() {
+          var selected = this.selected;
+          return this.pageIds.length > 0 && this.pageIds.every(function (id) { return selected.indexOf(id) !== -1; });
+        },
+        togglePage: function (on) {
+          this.selected = on ? this.pageIds.slice() : [];
+          if (!on) this.scope = "selected";
+        },
+        clear: function () { this.selected = []; this.scope = "selected"; },
+        selectAll: function () { this.scope = "all"; },
+      };
+    });
+
+    // A panel open from the start on wide screens (or when told so), folded on phones.
+    window.Alpine.data("foldable", function (openAlways) {
+      return { open: Boolean(openAlways) || window.matchMedia("(min-width: 640px)").matches };
+    });
+
     window.Alpine.data("copy", function (text) {
       return {
         copied: false,
@@ -275,6 +349,7 @@
     // stays for browsers without JavaScript.
     var auto = document.querySelector("form[data-autosubmit]");
     if (auto) { auto.submit(); return; }
+    sizeBars(document);
     document.querySelectorAll("#toasts [data-toast-item]").forEach(arm);
     // Tab bars scroll sideways on phones: bring the current tab into view.
     document.querySelectorAll("[data-tabs]").forEach(function (bar) {

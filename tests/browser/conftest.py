@@ -129,21 +129,41 @@ def playwright_browser(chromium_path):
         browser.close()
 
 
+# Every page runs under the product's Content-Security-Policy: a violation (an inline script,
+# style or event handler, an eval) or an Alpine expression its CSP build cannot evaluate is
+# reported on the console, and fails the test that loaded the page.
+CSP_PROBE = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+    " at " + (e.sourceFile || location.href) + ":" + e.lineNumber);
+});
+"""
+CSP_MARKERS = ("CSP violation", "Content Security Policy", "Alpine Expression Error", "CSP Parser Error")
+
+
 @pytest.fixture
 def new_context(playwright_browser):
     """``new_context(**options)``: an isolated browser profile (cookies, storage)."""
     contexts = []
+    problems: list[str] = []
+
+    def watch(page):
+        page.on("console", lambda msg: problems.append(msg.text) if any(m in msg.text for m in CSP_MARKERS) else None)
 
     def make(**options):
         options.setdefault("viewport", {"width": 1366, "height": 900})
         context = playwright_browser.new_context(**options)
         context.set_default_timeout(15000)
+        context.add_init_script(CSP_PROBE)
+        context.on("page", watch)
         contexts.append(context)
         return context
 
     yield make
     for context in contexts:
         context.close()
+    if problems:
+        pytest.fail("the page broke its Content-Security-Policy:\n" + "\n".join(dict.fromkeys(problems)))
 
 
 @pytest.fixture
