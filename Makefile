@@ -31,15 +31,14 @@ run: messages
 
 # Browser tests run in a pytest process of their own: Playwright's sync API refuses to start in
 # a process where the async tests (websockets, Channels) already ran an event loop. A browser
-# test that fails is run once more (real Chromium and a live server on two shared cores: focus
-# and transition timing can slip); failing twice fails the run, and the rerun shows as "R".
+# test is never rerun: one that fails is a bug to find.
 test: messages
 	$(VENV)/bin/ruff check .
 ifdef PYTEST_ARGS
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 else
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest --ignore=tests/browser
-	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest tests/browser --reruns 1
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest tests/browser
 endif
 
 lint: $(STAMP)

@@ -74,7 +74,7 @@ def test_connect_cloud_channel_and_live_qr(url_for, new_context, unique, committ
     qr = page.locator("[data-testid=qr-box] img")
     qr.wait_for(state="visible")
     assert "code=2%40bench-qr" in qr.get_attribute("src")
-    page.wait_for_function("document.querySelector('[data-testid=qr-box] img').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('[data-testid=qr-box] img').naturalWidth > 0")
     screenshot(page, "inbox-channel-whatsapp-web-qr")
 
     phone = log_in(committed, new_context(**PHONE), url_for, company.slug, email)

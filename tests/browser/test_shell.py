@@ -77,7 +77,7 @@ def test_sign_up_switch_language_and_theme(page, url_for, unique, screenshot):
     page.keyboard.press("Enter")
     page.locator("[data-language=en]").wait_for(state="visible")
     page.click("[data-language=en]")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
     assert page.locator("[data-nav-item=members]").first.inner_text().strip() == "Members"
     assert "Get your workspace ready" in page.content()
 
@@ -134,7 +134,7 @@ def test_create_and_revoke_api_key(page, url_for, workspace, screenshot):
     page.fill("[data-testid=api-key-form] input[name=name]", "Integração ERP")
     page.click("[data-testid=api-key-form] button[type=submit]")
     key = page.locator("[data-testid=new-api-key]").inner_text().strip()
-    assert re.fullmatch(r"mia_[0-9a-f]{8}_[\w-]+", key)
+    assert re.fullmatch(r"mia_[0-9a-f]{12}_[\w-]+", key)
     screenshot(page, "api-key-created-desktop")
     # Shown once: a reload does not show it again.
     page.goto(url_for("/settings/api-keys/", slug=workspace["slug"]))
@@ -153,7 +153,7 @@ def test_offline_page_when_network_is_gone(new_context, url_for, workspace):
     # The service worker installs and takes control of the page.
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     page.reload()
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     context.set_offline(True)
     page.goto(url_for("/settings/members/", slug=workspace["slug"]))
     page.wait_for_selector("[data-offline-page]")
@@ -204,14 +204,14 @@ def test_desktop_screenshots_of_settings(page, url_for, workspace, screenshot):
     screenshot(page, "company-switcher-desktop", full_page=False)
     # Keyboard: arrows move through the menu, Escape closes it and gives focus back.
     in_menu = "document.activeElement.getAttribute('role') === 'menuitem'"
-    page.wait_for_function(in_menu)
+    page.wait_for_function("() => " + in_menu)
     first_item = "document.activeElement === document.querySelectorAll('[role=menuitem]')[0]"
     page.keyboard.press("ArrowDown")
-    page.wait_for_function(f"{in_menu} && !({first_item})")  # the arrow moved focus at once
+    page.wait_for_function(f"() => {in_menu} && !({first_item})")  # the arrow moved focus at once
     page.keyboard.press("Escape")
     # the panel leaves with a short transition, and focus is back on the button
     page.locator(f"[data-workspace='{workspace['slug']}']").wait_for(state="hidden")
-    page.wait_for_function("document.activeElement.dataset.testid === 'company-switcher'")
+    page.wait_for_function("() => document.activeElement.dataset.testid === 'company-switcher'")
 
 
 def test_workspaces_and_invitation_pages(new_context, url_for, workspace, committed, screenshot):
@@ -258,7 +258,7 @@ def test_ui_kit_in_the_browser(new_context, url_for, workspace, committed, scree
     # The polling progress bar reaches 100 % and stops asking.
     page.wait_for_selector("[data-testid=kit-poll][aria-valuenow='100']:not([hx-get])")
     # The websocket progress bar follows job events sent to the company's group.
-    page.wait_for_function("document.documentElement.dataset.live === 'open'")
+    page.wait_for_function("() => document.documentElement.dataset.live === 'open'")
     send_company_event(
         committed, workspace["slug"], {"type": "job", "op": "progress", "id": "demo-job", "done": 900, "total": 1000}
     )
