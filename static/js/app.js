@@ -347,7 +347,7 @@
   function start() {
     // A form that only carries a one-time ticket (the host handoff) goes at once; its button
     // stays for browsers without JavaScript.
-    var auto = document.querySelector("form[data-autosubmit]");
+    var auto = document.querySelector("form[data-submit-now]");
     if (auto) { auto.submit(); return; }
     sizeBars(document);
     document.querySelectorAll("#toasts [data-toast-item]").forEach(arm);

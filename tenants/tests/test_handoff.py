@@ -47,7 +47,7 @@ def test_the_crossing_logs_in_the_browser_that_asked(owner, acme):
     page, ticket = open_workspace(public, company, "acme", "/settings/profile/")
     # the GET only shows a form that the page submits: nothing is spent or logged in yet
     assert page.status_code == 200 and not _logged_in(company)
-    assert 'method="post"' in page.content.decode() and "data-autosubmit" in page.content.decode()
+    assert 'method="post"' in page.content.decode() and "data-submit-now" in page.content.decode()
     response = company.post("/auth/handoff/", {"t": ticket})
     assert response.status_code == 302 and response["Location"] == "/settings/profile/"
     assert _logged_in(company) == str(owner.pk)
