@@ -487,7 +487,9 @@ def import_list(request):
         else:
             return redirect("crm:import", pk=contact_import.pk)
     imports = list(ContactImport.objects.order_by("-created_at")[:30])
-    return render(request, "crm/import_list.html", {"form": form, "imports": imports, "max_mb": MAX_UPLOAD_MB})
+    context = {"form": form, "imports": imports, "max_mb": MAX_UPLOAD_MB}
+    # A refused upload shows the form again with the reason: a 400, nothing kept.
+    return render(request, "crm/import_list.html", context, status=400 if form.errors else 200)
 
 
 def _mapping_rows(contact_import: ContactImport, mapping: dict) -> tuple[list[dict], list[tuple[str, str]]]:
