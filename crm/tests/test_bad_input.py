@@ -176,3 +176,31 @@ def test_upload_with_a_very_long_name_is_kept_under_a_shorter_one(owner_client, 
     response = owner_client.post("/api/v1/imports/", {"file": _file(name, b"Nome;Telefone\nAna;11987654321\n")})
     assert response.status_code == 201, response.content
     assert response.json()["original_name"].endswith(".csv")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"notag": str(2**70)}, {"tag": "-71340318872337476457388604129280"}, {"owner": str(2**64)}, {"list": str(2**63)}],
+)
+def test_ids_past_bigint_in_the_filters_are_a_400(owner_client, contacts, params):
+    """Found by schemathesis: ``tag_ids && ARRAY[...]`` failed with 'bigint out of range'."""
+    assert owner_client.get("/api/v1/contacts/", params).status_code == 400
+    assert owner_client.get("/contacts/", params).status_code == 400
+
+
+def test_deleting_a_contact_with_conversations_is_a_400_and_deletes_nothing(owner_client, acme, tenant):
+    """Found by schemathesis: the trash's DELETE met the inbox's foreign key (a 500)."""
+    from crm.bulk_actions import ERR_DELETE_IN_USE
+    from crm.models import BulkOperation, Contact
+    from inbox.models import Conversation
+    from inbox.services import channel_create
+
+    contact = ContactFactory(name="Com conversa")
+    Conversation.objects.create(channel=channel_create(kind="sandbox", name="S"), contact=contact)
+    connection.set_schema_to_public()
+    response = owner_client.delete(f"/api/v1/contacts/{contact.pk}/")
+    assert response.status_code == 400 and response.json() == {"contacts": [str(ERR_DELETE_IN_USE)]}
+    page = owner_client.post(f"/contacts/{contact.pk}/delete/", follow=True)
+    assert str(ERR_DELETE_IN_USE) in page.content.decode()
+    connection.set_tenant(acme)
+    assert Contact.objects.filter(pk=contact.pk).exists() and not BulkOperation.objects.exists()
