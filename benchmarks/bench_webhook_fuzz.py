@@ -97,7 +97,7 @@ def _prepare():
             kind="whatsapp_cloud",
             name="Fuzz",
             config={"phone_number_id": PHONE_NUMBER_ID, "waba_id": "1"},
-            secrets_={"access_token": "bench", "app_secret": APP_SECRET},
+            credentials={"access_token": "bench", "app_secret": APP_SECRET},
         )
     connection.set_schema_to_public()
     from core.redis import redis_client

@@ -195,7 +195,7 @@ def servers(django_db_blocker):
             kind="whatsapp_cloud",
             name="Fuzz",
             config={"phone_number_id": PHONE_NUMBER_ID, "waba_id": "9"},
-            secrets_={"access_token": "t", "app_secret": "fuzz-secret"},
+            credentials={"access_token": "t", "app_secret": "fuzz-secret"},
         )
         return company, channel
 
