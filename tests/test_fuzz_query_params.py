@@ -114,3 +114,44 @@ def test_inbox_lists_with_any_query(agent_client, params):
     _check(agent_client.get("/inbox/list/", params))
     _check(agent_client.get("/api/v1/inbox/canned-responses/", {"q": params.get("q", "")}))
     _check(agent_client.get("/inbox/canned/", {"q": params.get("q", "")}))
+
+
+def _list_urls() -> list[str]:
+    """Every GET address of a company's host that takes no id: each app's pages and API lists."""
+    from django.conf import settings as django_settings
+    from django.urls import URLResolver, get_resolver
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern)
+
+    skip = ("accounts/", "auth/", "api/v1/schema", "api/v1/docs", "i18n/", "ui/", "sw.js", "manifest", "offline")
+    urls = set()
+    for raw in walk(get_resolver(django_settings.ROOT_URLCONF).url_patterns):
+        if "<" in raw or "(?P" in raw or raw.startswith(skip) or not raw:
+            continue
+        urls.add("/" + raw.replace("^", "").replace("$", ""))
+    return sorted(urls)
+
+
+LIST_URLS = _list_urls()
+ANY_PARAMS = _params(
+    {
+        key: st.one_of(numbers, url_texts, dates, cursors)
+        for key in ("q", "page", "size", "days", "sort", "status", "after", "before", "cursor", "kind", "since")
+    }
+)
+
+
+def test_every_app_is_in_the_sweep():
+    assert {"/ai/usage/", "/api/v1/ai/usage/", "/audiences/", "/inbox/", "/contacts/"} <= set(LIST_URLS)
+
+
+@settings(max_examples=80)
+@given(st.sampled_from(LIST_URLS), ANY_PARAMS)
+def test_every_page_and_api_list_with_any_query(owner_client, tenant, url, params):
+    connection.set_schema_to_public()
+    _check(owner_client.get(url, params))
