@@ -9,6 +9,7 @@ every branch of the parser and of the processing after it.
 from __future__ import annotations
 
 import json
+import os
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -16,7 +17,10 @@ from hypothesis import strategies as st
 # --- profiles ---------------------------------------------------------------------------------
 # ``ci`` (the default, see conftest.py): derandomized, so a run is the same run every time (a
 # failure found once is found again), no example database, no deadline (two shared cores).
-# ``fuzz`` (HYPOTHESIS_PROFILE=fuzz): random and long, to look for new failures by hand.
+# ``fuzz`` (HYPOTHESIS_PROFILE=fuzz, ``make bench ONLY=fuzz``): random and long, to look for new
+# failures; each test's own count (``examples``) is multiplied by FUZZ_FACTOR (10 unless the
+# environment's HYPOTHESIS_FUZZ_FACTOR says otherwise).
+FUZZ_FACTOR = int(os.environ.get("HYPOTHESIS_FUZZ_FACTOR") or 10)
 settings.register_profile(
     "ci",
     derandomize=True,
@@ -31,8 +35,17 @@ settings.register_profile(
     database=None,
     deadline=None,
     max_examples=2000,
+    print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+def examples(count: int):
+    """``@settings(max_examples=count)`` in ``make test``, ``FUZZ_FACTOR`` times more under the
+    ``fuzz`` profile (a test's own ``max_examples`` would otherwise win over the profile's)."""
+    long = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
+    return settings(max_examples=count * FUZZ_FACTOR if long else count)
+
 
 # --- JSON -------------------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ import json
 
 import pytest
 from django.db import connection
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzz import json_values
+from tests.fuzz import examples, json_values
 
 pytestmark = pytest.mark.django_db
 
@@ -94,20 +94,20 @@ def _check(response) -> None:
         assert response.json()  # says why
 
 
-@settings(max_examples=60)
+@examples(60)
 @given(CONTACT_PARAMS)
 def test_contact_list_api_and_page_with_any_query(agent_client, params):
     _check(agent_client.get("/api/v1/contacts/", params))
     _check(agent_client.get("/contacts/", params))
 
 
-@settings(max_examples=20)
+@examples(20)
 @given(CONTACT_PARAMS)
 def test_contact_count_with_any_query(agent_client, params):
     _check(agent_client.get("/contacts/count/", params))
 
 
-@settings(max_examples=40)
+@examples(40)
 @given(CONVERSATION_PARAMS)
 def test_inbox_lists_with_any_query(agent_client, params):
     _check(agent_client.get("/api/v1/inbox/conversations/", params))
@@ -150,7 +150,7 @@ def test_every_app_is_in_the_sweep():
     assert {"/ai/usage/", "/api/v1/ai/usage/", "/audiences/", "/inbox/", "/contacts/"} <= set(LIST_URLS)
 
 
-@settings(max_examples=80)
+@examples(80)
 @given(st.sampled_from(LIST_URLS), ANY_PARAMS)
 def test_every_page_and_api_list_with_any_query(owner_client, tenant, url, params):
     connection.set_schema_to_public()

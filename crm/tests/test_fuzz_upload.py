@@ -7,8 +7,10 @@ import io
 
 import pytest
 from django.db import connection
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+
+from tests.fuzz import examples
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +42,7 @@ names = st.builds(
 )
 
 
-@settings(max_examples=40)
+@examples(40)
 @given(contents, names)
 def test_any_upload_is_taken_or_refused_with_a_reason(owner_client, acme, settings, tmp_path, data, name):
     from crm.models import ContactImport

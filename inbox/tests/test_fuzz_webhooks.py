@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 from django.db import connection
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from inbox.models import Message, WebhookEvent
@@ -26,7 +26,7 @@ from inbox.providers.meta import meta_signature, parse_meta_payload
 from inbox.providers.sms import SmsProvider
 from inbox.services import webhook_events_process
 from inbox.tests.helpers import meta_envelope, post_meta, text_message
-from tests.fuzz import PHONE_NUMBER_ID, json_values, meta_bodies, meta_envelopes, sms_forms
+from tests.fuzz import PHONE_NUMBER_ID, examples, json_values, meta_bodies, meta_envelopes, sms_forms
 
 
 def _valid_message() -> tuple[str, bytes]:
@@ -53,7 +53,7 @@ def _drain_and_check(company, wamids: list[str]) -> None:
 # --- the parsers alone ------------------------------------------------------------------------
 
 
-@settings(max_examples=150)
+@examples(150)
 @given(st.one_of(meta_envelopes, json_values))
 def test_meta_parser_accepts_any_json_value(payload):
     parsed = parse_meta_payload(payload, phone_number_id=PHONE_NUMBER_ID)
@@ -64,7 +64,7 @@ def test_meta_parser_accepts_any_json_value(payload):
     assert all(isinstance(note, str) and len(note) < 200 for note in parsed.ignored)
 
 
-@settings(max_examples=60)
+@examples(60)
 @given(st.one_of(sms_forms, json_values))
 def test_sms_parser_accepts_any_json_value(payload):
     parsed = SmsProvider(None).parse(payload)
@@ -75,7 +75,7 @@ def test_sms_parser_accepts_any_json_value(payload):
 # --- the Django view --------------------------------------------------------------------------
 
 
-@settings(max_examples=20)
+@examples(20)
 @given(st.lists(meta_bodies, min_size=1, max_size=4))
 def test_fuzzed_deliveries_through_the_django_view(cloud_channel, public_client, acme, bodies):
     connection.set_schema_to_public()
@@ -94,7 +94,7 @@ def test_fuzzed_deliveries_through_the_django_view(cloud_channel, public_client,
     _drain_and_check(acme, [wamid])
 
 
-@settings(max_examples=15)
+@examples(15)
 @given(
     st.lists(
         st.one_of(
@@ -290,7 +290,7 @@ def _post_fast_path(servers, body: bytes) -> int:
 _sent: set[bytes] = set()
 
 
-@settings(max_examples=15)
+@examples(15)
 @given(st.lists(meta_bodies, min_size=1, max_size=4))
 def test_fuzzed_deliveries_through_both_webhook_servers(servers, db, bodies):
     _route(servers)
