@@ -59,10 +59,9 @@ def test_unknown_knowledge_base_or_channel_is_a_400_and_changes_nothing(owner_ap
 
     created = owner_api.post(f"{API}/personas/", {"name": "Nova", field: [unknown]}, content_type="application/json")
     assert created.status_code == 400
+    message = {"knowledge_bases": ERR_KNOWLEDGE_BASE_UNKNOWN, "channels": ERR_CHANNEL_UNKNOWN}[field]
     with translation.override(created["Content-Language"]):
-        expected = translation.gettext(
-            ERR_KNOWLEDGE_BASE_UNKNOWN if field == "knowledge_bases" else ERR_CHANNEL_UNKNOWN
-        )
+        expected = translation.gettext(message)
     assert created.json()["detail"] == [expected]
     patched = owner_api.patch(
         f"{API}/personas/{persona.pk}/",
