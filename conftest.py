@@ -14,6 +14,18 @@ from django.test import Client
 from tests.conftest_helpers import TEST_PASSWORD, BrokerQueue, query_count  # noqa: E402, F401 - query_count: a fixture
 
 
+def pytest_configure(config):
+    """Hypothesis runs the ``ci`` profile (derandomized: the same examples every run) unless
+    HYPOTHESIS_PROFILE names another (``fuzz``: random and long, see tests/fuzz.py)."""
+    import os
+
+    from hypothesis import settings
+
+    import tests.fuzz  # noqa: F401 - registers the profiles
+
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
 def _ensure_company(slug: str, name: str):
     from tenants.models import Company
     from tenants.services import company_create

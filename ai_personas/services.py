@@ -32,6 +32,8 @@ ERR_HOURS = gettext_noop("Business hours need days (0-6) and times as HH:MM, sta
 ERR_TURNS = gettext_noop("The number of replies before handing off must be between 0 and 100.")
 ERR_DEBOUNCE = gettext_noop("The wait for more messages must be between 0 and 120 seconds.")
 ERR_TRIGGER_KEYWORDS = gettext_noop("Give at least one keyword for a persona that answers on a keyword.")
+ERR_KNOWLEDGE_BASE_UNKNOWN = gettext_noop("Unknown knowledge base.")
+ERR_CHANNEL_UNKNOWN = gettext_noop("Unknown channel.")
 MSG_TEST_OK = gettext_noop("Connected: the model %(model)s answered.")
 
 
@@ -199,12 +201,19 @@ def _persona_clean(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _set_relations(persona: Persona, knowledge_base_ids, channel_ids) -> None:
+    """An id that names nothing is refused (the whole write rolls back), never dropped silently."""
     if knowledge_base_ids is not None:
-        persona.knowledge_bases.set(KnowledgeBase.objects.filter(pk__in=list(knowledge_base_ids)))
+        bases = list(KnowledgeBase.objects.filter(pk__in=set(knowledge_base_ids)))
+        if len(bases) != len(set(knowledge_base_ids)):
+            raise ValidationError(_(ERR_KNOWLEDGE_BASE_UNKNOWN))
+        persona.knowledge_bases.set(bases)
     if channel_ids is not None:
         from inbox.models import Channel
 
-        persona.channels.set(Channel.objects.filter(pk__in=list(channel_ids)))
+        channels = list(Channel.objects.filter(pk__in=set(channel_ids)))
+        if len(channels) != len(set(channel_ids)):
+            raise ValidationError(_(ERR_CHANNEL_UNKNOWN))
+        persona.channels.set(channels)
 
 
 @transaction.atomic

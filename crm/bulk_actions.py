@@ -8,12 +8,14 @@ import datetime as dt
 import json
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.realtime import send_event_on_commit
 from crm.models import BulkAction, BulkOperation, DeletedContact
 from crm.timeline import actor_id
+from crm.validation import ContactDataError
 from tenants.context import require_tenant_schema
 
 # The columns of ``crm_contact`` a deleted contact is kept with (in the undo trash) and
@@ -74,6 +76,10 @@ def _delete_contacts_sql(where_sql: str, params: list, operation_id: int) -> int
 
 
 UNDO_WINDOW = dt.timedelta(hours=1)
+ERR_DELETE_IN_USE = _(
+    "These contacts have conversations in the inbox (or other records that point to them), so they "
+    "cannot be deleted. Nothing was deleted."
+)
 
 
 def _ids_sql(queryset) -> tuple[str, list]:
@@ -128,7 +134,18 @@ def contacts_bulk_action(*, queryset, action: str, params: dict, by=None) -> Bul
     affected = 0
     with connection.cursor() as cursor:
         if action == BulkAction.DELETE:
-            affected = _delete_contacts_sql(f"SELECT id FROM ({where_sql}) s", where_params, operation.pk)
+            # Another app's rows may point at a contact (inbox conversations). Their foreign
+            # keys are checked at commit (Django makes them deferred), where a refusal is a 500:
+            # checked at the DELETE instead, and then the whole action (its operation row
+            # included) rolls back.
+            try:
+                with transaction.atomic():
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                    affected = _delete_contacts_sql(f"SELECT id FROM ({where_sql}) s", where_params, operation.pk)
+            except IntegrityError:
+                raise ContactDataError({"contacts": ERR_DELETE_IN_USE}) from None
+            finally:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         elif action == BulkAction.ADD_TO_LIST:
             cursor.execute(
                 f"""WITH added AS (

@@ -392,6 +392,8 @@ class ContactImport(models.Model):
             "cp1252": "Windows-1252 (Latin-1)",
             "latin-1": "Latin-1 (ISO-8859-1)",
             "utf-16": "UTF-16",
+            "utf-16-le": "UTF-16 (little-endian, no BOM)",
+            "utf-16-be": "UTF-16 (big-endian, no BOM)",
         }.get(self.encoding, self.encoding)
 
     @property

@@ -63,9 +63,12 @@ def _ids(value: Any) -> list[int]:
     if not isinstance(value, list | tuple):
         value = [value]
     try:
-        return sorted({int(v) for v in value})
-    except (TypeError, ValueError):
+        ids = sorted({int(v) for v in value})
+    except (TypeError, ValueError, OverflowError):
         raise FilterError(ERR_FILTER_IDS) from None
+    if ids and not (0 <= ids[0] and ids[-1] < 2**63):  # ids are bigints: nothing else can match
+        raise FilterError(ERR_FILTER_IDS)
+    return ids
 
 
 def _date(value: Any) -> str | None:
@@ -106,7 +109,7 @@ def _field_value(definition: CustomFieldDefinition, op: str, value: Any) -> Any:
         if not text:
             raise ValueError
         return text
-    except (ValueError, TypeError, InvalidOperation):
+    except (ValueError, TypeError, InvalidOperation, OverflowError):
         raise FilterError(ERR_FILTER_VALUE % {"key": key}) from None
 
 

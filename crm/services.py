@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -391,7 +392,10 @@ def contact_import_upload(*, upload: UploadedFile, by=None) -> ContactImport:
     require_tenant_schema()
     if upload.size is not None and upload.size > MAX_UPLOAD_MB * 1024 * 1024:
         raise ImportFileError(ERR_FILE_TOO_BIG % {"size": MAX_UPLOAD_MB})
-    name = upload.name or "import"
+    # The name is kept (ContactImport.original_name) and part of the stored path: cut to what
+    # both hold, keeping the extension that says which reader opens the file.
+    base, ext = os.path.splitext((upload.name or "").strip() or "import")
+    name = (base[:100] or "import") + ext[:10]
     stored = default_storage.save(f"crm/imports/{current_schema()}/{name}", upload)
     try:
         with upload_local_path(stored, upload) as local:

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from core.params import int_param
 from crm.fields import CustomFieldError, custom_fields_clean
 from crm.models import BulkAction, ConsentStatus, Contact, ContactList, CustomFieldDefinition, Tag
 from crm.phones import InvalidPhoneError, normalize_phone
@@ -146,8 +147,9 @@ def bulk_params_clean(*, action: str, tag: str = "", list_id: str = "", owner: s
     params: dict[str, Any] = {}
     tag, list_id, owner = (tag or "").strip(), (list_id or "").strip(), (owner or "").strip()
     if action in (BulkAction.TAG, BulkAction.UNTAG):
-        if tag.isdigit() and Tag.objects.filter(pk=int(tag)).exists():
-            params["tag_id"] = int(tag)
+        tag_id = int_param(tag)
+        if tag_id is not None and Tag.objects.filter(pk=tag_id).exists():
+            params["tag_id"] = tag_id
         elif tag and action == BulkAction.TAG:
             params["tag_id"] = tags_ensure(names=[tag])[0]
         else:
@@ -156,10 +158,9 @@ def bulk_params_clean(*, action: str, tag: str = "", list_id: str = "", owner: s
                 raise ContactDataError({"tag": ERR_BULK_PARAMS})
             params["tag_id"] = found
     elif action == BulkAction.ADD_TO_LIST:
+        wanted = int_param(list_id)
         found = (
-            ContactList.objects.filter(pk=int(list_id)).values_list("pk", flat=True).first()
-            if list_id.isdigit()
-            else None
+            ContactList.objects.filter(pk=wanted).values_list("pk", flat=True).first() if wanted is not None else None
         )
         if found is None:
             raise ContactDataError({"list": ERR_BULK_PARAMS})
@@ -167,8 +168,8 @@ def bulk_params_clean(*, action: str, tag: str = "", list_id: str = "", owner: s
     elif action == BulkAction.ASSIGN_OWNER:
         if owner == "none":
             params["owner_id"] = None
-        elif owner.isdigit() and int(owner) in member_ids():
-            params["owner_id"] = int(owner)
+        elif int_param(owner) is not None and int_param(owner) in member_ids():
+            params["owner_id"] = int_param(owner)
         else:
             raise ContactDataError({"owner": ERR_BULK_PARAMS})
     return params

@@ -236,7 +236,12 @@ def contact_bulk(request):
             % {"action": BulkAction(action).label},
         )
         return redirect(back)
-    operation = services.contacts_bulk_action(queryset=queryset, action=action, params=params, by=request.user)
+    try:
+        operation = services.contacts_bulk_action(queryset=queryset, action=action, params=params, by=request.user)
+    except ContactDataError as exc:
+        for error in exc.errors.values():
+            messages.error(request, str(error))
+        return redirect(back)
     messages.success(
         request,
         _("%(action)s: %(count)s contacts.")
@@ -407,7 +412,12 @@ def contact_note(request, pk: int):
 @require_POST
 def contact_delete(request, pk: int):
     contact = get_object_or_404(Contact, pk=pk)
-    services.contact_delete(contact=contact, by=request.user)
+    try:
+        services.contact_delete(contact=contact, by=request.user)
+    except ContactDataError as exc:
+        for error in exc.errors.values():
+            messages.error(request, str(error))
+        return redirect("crm:contact", pk=contact.pk)
     messages.success(request, _("Contact deleted."))
     return redirect("crm:contacts")
 
@@ -487,7 +497,9 @@ def import_list(request):
         else:
             return redirect("crm:import", pk=contact_import.pk)
     imports = list(ContactImport.objects.order_by("-created_at")[:30])
-    return render(request, "crm/import_list.html", {"form": form, "imports": imports, "max_mb": MAX_UPLOAD_MB})
+    context = {"form": form, "imports": imports, "max_mb": MAX_UPLOAD_MB}
+    # A refused upload shows the form again with the reason: a 400, nothing kept.
+    return render(request, "crm/import_list.html", context, status=400 if form.errors else 200)
 
 
 def _mapping_rows(contact_import: ContactImport, mapping: dict) -> tuple[list[dict], list[tuple[str, str]]]:

@@ -71,7 +71,7 @@ def _as_int(value) -> int | None:
         return None
     if isinstance(value, int):
         return value if value >= 0 else None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # not "²"
         return int(value)
     return None
 

@@ -28,3 +28,25 @@ def test_tests_run_on_plain_connections():
     from django.conf import settings
 
     assert "pool" not in settings.DATABASES["default"]["OPTIONS"]
+
+
+def test_benchmarks_and_tests_use_separate_redis_databases():
+    """A benchmark's Celery worker took the queued tasks of a test run in the same checkout."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    show = (
+        "from django.conf import settings as s; import json;"
+        "print(json.dumps([s.CELERY_BROKER_URL, s.REDIS_APP_URL, s.CACHES['default']['LOCATION']]))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "MASTERIA_BENCH": "1"}
+    root = Path(__file__).resolve().parents[1]
+    child = subprocess.run([sys.executable, "-c", show], cwd=root, env=env, capture_output=True, text=True, check=True)
+    bench = json.loads(child.stdout.strip().splitlines()[-1])
+    ours = [settings.CELERY_BROKER_URL, settings.REDIS_APP_URL, settings.CACHES["default"]["LOCATION"]]
+    assert not set(bench) & set(ours)

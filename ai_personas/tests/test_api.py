@@ -48,6 +48,35 @@ def test_personas_crud(owner_api, kb):
     assert not Persona.objects.filter(pk=pk).exists()
 
 
+@pytest.mark.parametrize("field", ["knowledge_bases", "channels"])
+@pytest.mark.parametrize("unknown", [2**40, 2**70])
+def test_unknown_knowledge_base_or_channel_is_a_400_and_changes_nothing(owner_api, persona, kb, field, unknown):
+    """They were dropped silently: a persona was created, or its knowledge bases cleared, with 2xx."""
+    connection.set_schema_to_public()
+    from django.utils import translation
+
+    from ai_personas.services import ERR_CHANNEL_UNKNOWN, ERR_KNOWLEDGE_BASE_UNKNOWN
+
+    created = owner_api.post(f"{API}/personas/", {"name": "Nova", field: [unknown]}, content_type="application/json")
+    assert created.status_code == 400
+    message = {"knowledge_bases": ERR_KNOWLEDGE_BASE_UNKNOWN, "channels": ERR_CHANNEL_UNKNOWN}[field]
+    with translation.override(created["Content-Language"]):
+        expected = translation.gettext(message)
+    assert created.json()["detail"] == [expected]
+    patched = owner_api.patch(
+        f"{API}/personas/{persona.pk}/",
+        {"name": "Renomeada", field: [kb.pk if field == "knowledge_bases" else unknown, unknown]},
+        content_type="application/json",
+    )
+    assert patched.status_code == 400
+    connection.set_tenant(
+        kb.__class__.objects.model._meta.apps.get_model("tenants", "Company").objects.get(slug="acme")
+    )
+    assert not Persona.objects.filter(name="Nova").exists()
+    persona.refresh_from_db()
+    assert persona.name != "Renomeada" and list(persona.knowledge_bases.all()) == [kb]
+
+
 def test_knowledge_bases_and_documents(owner_api, tenant, django_capture_on_commit_callbacks):
     connection.set_schema_to_public()
     kb = owner_api.post(

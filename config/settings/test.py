@@ -8,8 +8,10 @@ from .base import SOCIALACCOUNT_PROVIDERS, configure_stores
 DEBUG = False
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256-jwt"
 _database_url, _redis_url = service_urls()
-# Redis databases 8-11 keep tests away from a development run's data.
-globals().update(configure_stores(_database_url, _redis_url, redis_offset=8))
+# Redis databases 8-11 keep tests away from a development run's data, and 12-15 keep
+# ``make bench`` (MASTERIA_BENCH, set for the benchmarks and their server processes) away from
+# the tests: a benchmark's Celery worker took the tests' queued tasks, and its flushes their keys.
+globals().update(configure_stores(_database_url, _redis_url, redis_offset=12 if env("MASTERIA_BENCH") else 8))
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # pytest-django creates and drops the test database on plain connections; a pool per process
 # would keep connections to it open.

@@ -200,12 +200,15 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         return Response(self.get_serializer(contact).data)
 
     def perform_destroy(self, instance):
-        services.contacts_bulk_action(
-            queryset=Contact.objects.filter(pk=instance.pk),
-            action=BulkAction.DELETE,
-            params={},
-            by=_actor(self.request),
-        )
+        try:
+            services.contacts_bulk_action(
+                queryset=Contact.objects.filter(pk=instance.pk),
+                action=BulkAction.DELETE,
+                params={},
+                by=_actor(self.request),
+            )
+        except ContactDataError as exc:
+            raise ValidationError(_errors(exc)) from None
 
     @extend_schema(request=s.BulkUpsertInput, responses=s.BulkUpsertOutput)
     @action(detail=False, methods=["post"], url_path="bulk-upsert")

@@ -15,6 +15,7 @@ silently.
 from crm.importing.bulk import BULK_INDEXES, BULK_MIN_ROWS, bulk_load, contact_indexes_ensure
 from crm.importing.copy import IMPORT_COLUMNS_SQL, copy_line, copy_tail
 from crm.importing.inspect import (
+    ERR_FILE_BINARY,
     ERR_FILE_EMPTY,
     ERR_FILE_NO_HEADER,
     ERR_FILE_TOO_BIG,
@@ -55,6 +56,7 @@ __all__ = [
     "ERR_FILE_NO_HEADER",
     "ERR_FILE_TOO_BIG",
     "ERR_FILE_TYPE",
+    "ERR_FILE_BINARY",
     "ERR_FILE_UNREADABLE",
     "ERR_MAPPING_PHONE",
     "ERR_MAPPING_TWICE",

@@ -30,8 +30,11 @@ ERR_SHEET_TOO_LARGE = _(
     "This spreadsheet is too large to read: at most %(columns)s columns and %(cells)s cells. "
     "Keep only the contact columns (or save it as CSV) and try again."
 )
-SHEET_CHILD = Path(__file__).with_name("sheet_child.py")
+ERR_FILE_BINARY = _(
+    "This file holds binary data (NUL bytes), not text. Save it as CSV (UTF-8 or Latin-1) or XLSX and try again."
+)
 
+SHEET_CHILD = Path(__file__).with_name("sheet_child.py")
 MAX_UPLOAD_MB = 100
 PREVIEW_ROWS = 5
 DELIMITERS = (";", ",", "\t", "|")
@@ -52,6 +55,10 @@ def detect_encoding(path: str) -> str:
             return "utf-8-sig"
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16"
+        handle.seek(0)
+        utf16 = _utf16_without_bom(handle.read(1 << 16))
+        if utf16:
+            return utf16
         for encoding in ("utf-8", "cp1252"):
             handle.seek(0)
             decoder = codecs.getincrementaldecoder(encoding)()
@@ -63,6 +70,39 @@ def detect_encoding(path: str) -> str:
             except UnicodeDecodeError:
                 continue
     return "latin-1"
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le``/``utf-16-be`` for UTF-16 text saved without a byte order mark (some
+    exports do): text in Latin script then has a NUL in every other byte, at odd positions
+    (little-endian) or even ones (big-endian). Read as UTF-8 it would be text full of NULs."""
+    sample = head[: len(head) // 2 * 2]
+    half = len(sample) // 2
+    if half < 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd > half * 0.3 and even <= half * 0.02:
+        encoding = "utf-16-le"
+    elif even > half * 0.3 and odd <= half * 0.02:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(sample)  # a pair cut at the end is fine
+    except UnicodeDecodeError:
+        return None
+    return encoding
+
+
+def holds_nul(path: str, encoding: str) -> bool:
+    """Whether the text of the file holds a NUL: binary data, which PostgreSQL cannot store as
+    text (one NUL in a header failed the upload with a 500). The whole file is checked, in
+    chunks, so an import never stops on one halfway."""
+    with open(path, "rb") as handle:
+        if not encoding.startswith("utf-16"):
+            return any(b"\x00" in chunk for chunk in iter(lambda: handle.read(1 << 20), b""))
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        return any("\x00" in decoder.decode(chunk) for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
 def detect_delimiter(sample_lines: list[str]) -> str:
@@ -190,12 +230,17 @@ def inspect_file(path: str, original_name: str) -> Inspection:
         file_format = "csv"
         total_rows = -1
         encoding = detect_encoding(path)
-        with open(path, encoding=encoding, newline="", errors="replace") as handle:
-            sample = [line for _, line in zip(range(50), handle, strict=False)]
-        delimiter = detect_delimiter(sample)
-        rows = iter_rows(path, "csv", encoding, delimiter)
-        header = next(rows, None)
-        preview = [r for _, r in zip(range(PREVIEW_ROWS), rows, strict=False)]
+        if holds_nul(path, encoding):
+            raise ImportFileError(ERR_FILE_BINARY)
+        try:
+            with open(path, encoding=encoding, newline="", errors="replace") as handle:
+                sample = [line for _, line in zip(range(50), handle, strict=False)]
+            delimiter = detect_delimiter(sample)
+            rows = iter_rows(path, "csv", encoding, delimiter)
+            header = next(rows, None)
+            preview = [r for _, r in zip(range(PREVIEW_ROWS), rows, strict=False)]
+        except csv.Error:  # a field past the csv module's limit: an unclosed quote, or not a CSV
+            raise ImportFileError(ERR_FILE_UNREADABLE) from None
     else:
         raise ImportFileError(ERR_FILE_TYPE)
     headers = [h.strip() for h in header or []]

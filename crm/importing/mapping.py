@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.params import int_param
 from crm.fields import parse_value
 from crm.importing.inspect import ImportFileError
 from crm.models import ConsentStatus, ContactImport, CustomFieldDefinition, ImportStatus
@@ -125,7 +126,7 @@ def remembered_mapping(signature: str, headers: list[str]) -> dict[str, str] | N
     )
     if not previous:
         return None
-    return {k: v for k, v in previous.items() if k.isdigit() and int(k) < len(headers)}
+    return {k: v for k, v in previous.items() if (i := int_param(k)) is not None and i < len(headers)}
 
 
 def mapping_clean(mapping: dict, headers: list[str], definitions: list[CustomFieldDefinition]) -> dict[str, str]:
@@ -138,10 +139,11 @@ def mapping_clean(mapping: dict, headers: list[str], definitions: list[CustomFie
         column, target = str(column), str(target or "")
         if not target:
             continue
-        if not column.isdigit() or int(column) >= len(headers):
+        index = int_param(column)
+        if index is None or index >= len(headers):
             raise ImportFileError(ERR_MAPPING_UNKNOWN % {"column": column})
         if target not in BASE_TARGETS and not (target.startswith("cf:") and target[3:] in keys):
-            raise ImportFileError(ERR_MAPPING_UNKNOWN % {"column": headers[int(column)]})
+            raise ImportFileError(ERR_MAPPING_UNKNOWN % {"column": headers[index]})
         if target in seen:
             raise ImportFileError(ERR_MAPPING_TWICE % {"field": labels.get(target, target[3:])})
         seen.add(target)

@@ -17,6 +17,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from core.params import int_param
 from inbox import selectors, services
 from inbox.api import serializers as s
 from inbox.models import CannedResponse, Conversation, ConversationStatus, Label, Message
@@ -124,9 +125,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             user_id=getattr(self.request.user, "pk", None),
             view={"me": "mine", "none": "unassigned"}.get(assignee, "all"),
             status=params.get("status", ""),
-            channel_id=int(params["channel"]) if params.get("channel", "").isdigit() else None,
-            label_id=int(params["label"]) if params.get("label", "").isdigit() else None,
-            assignee_id=int(assignee) if assignee.isdigit() else None,
+            channel_id=int_param(params.get("channel")),
+            label_id=int_param(params.get("label")),
+            assignee_id=int_param(assignee),
             search=params.get("q", "")[:100],
         )
 
@@ -333,7 +334,8 @@ class AgentViewSet(TenantViewSet):
 
     @extend_schema(request=s.InboxAgentInput, responses=s.InboxAgentOutput)
     def partial_update(self, request, pk=None):
-        rows = selectors.agent_rows(company=current_company(), user_id=int(pk)) if str(pk).isdigit() else []
+        user_id = int_param(pk)
+        rows = selectors.agent_rows(company=current_company(), user_id=user_id) if user_id is not None else []
         if not rows:
             raise NotFound
         data = s.InboxAgentInput(data=request.data)
@@ -346,4 +348,4 @@ class AgentViewSet(TenantViewSet):
             services.agent_settings_update(user=services.agent_get(user_id=rows[0]["user_id"]), **data.validated_data)
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(s.InboxAgentOutput(selectors.agent_rows(company=current_company(), user_id=int(pk))[0]).data)
+        return Response(s.InboxAgentOutput(selectors.agent_rows(company=current_company(), user_id=user_id)[0]).data)

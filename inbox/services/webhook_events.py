@@ -187,7 +187,11 @@ def inbox_logs_prune(*, events_before: datetime, deliveries_before: datetime, pe
     deliveries (kept a while for inspection) and statuses that never found their message
     (those of messages sent by other tools sharing the number)."""
     RealtimeEvent.objects.filter(created_at__lt=events_before).delete()
-    WebhookEvent.objects.filter(processed_at__lt=deliveries_before).delete()
+    # One statement: QuerySet.delete() loads every row first here (django-tenants listens to
+    # every model's post_delete, which rules out Django's fast delete), and these are many, some
+    # with a payload Python cannot even read (see ERR_UNREADABLE).
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM inbox_webhookevent WHERE processed_at < %s", [deliveries_before])
     PendingStatus.objects.filter(created_at__lt=pending_before).delete()
 
 
@@ -381,9 +385,20 @@ def _mark(events: list[tuple], outcomes: _Outcomes, now: datetime) -> None:
         if dead_ids:
             cursor.execute(
                 "UPDATE inbox_webhookevent AS e SET processed_at = clock_timestamp(), dead_at = clock_timestamp(),"
-                " retry_at = NULL, error = v.error, attempts = COALESCE(v.attempts, e.attempts)"
+                " retry_at = NULL, error = v.error, attempts = COALESCE(v.attempts, e.attempts),"
+                # A payload Python cannot read (an integer past its digit limit) would fail
+                # every later read of the row through Django (the admin, a delete): kept as
+                # text instead, like the bodies that were never JSON.
+                " body = CASE WHEN v.error = %s THEN e.payload::text ELSE e.body END,"
+                " payload = CASE WHEN v.error = %s THEN NULL ELSE e.payload END"
                 " FROM unnest(%s::bigint[], %s::text[], %s::int[]) AS v(id, error, attempts) WHERE e.id = v.id",
-                [dead_ids, [pg_text(e, MAX_ERROR) for e in dead_errors], dead_attempts],
+                [
+                    ERR_UNREADABLE,
+                    ERR_UNREADABLE,
+                    dead_ids,
+                    [pg_text(e, MAX_ERROR) for e in dead_errors],
+                    dead_attempts,
+                ],
             )
         for pk in dead_ids:
             logger.warning("webhook event %s parked as dead: %s", pk, outcomes.dead.get(pk) or "failed")

@@ -43,3 +43,34 @@ def test_nul_byte_in_a_posted_form_changes_nothing(conversation, tenant_client_f
     assert response.status_code == 400
     connection.set_tenant(acme)
     assert not Message.objects.filter(conversation=conversation).exists()
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "9" * 30])
+def test_numeric_filters_that_are_not_ascii_numbers(conversation, tenant_client_factory, make_member, acme, value):
+    """ "²".isdigit() is true and int("²") fails: these filters answered 500."""
+    connection.set_schema_to_public()
+    client = tenant_client_factory(acme, make_member("admin", email=f"admin{len(value)}@nul.test"))
+    for param in ("channel", "label", "assignee"):
+        response = client.get("/api/v1/inbox/conversations/", {param: value})
+        assert response.status_code == 200, param
+    response = client.patch(f"/api/v1/inbox/agents/{value}/", {"capacity": 3}, content_type="application/json")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("post", "/api/v1/inbox/conversations/null,null/assign/"),
+        ("post", "/api/v1/inbox/conversations/abc/read/"),
+        ("get", "/api/v1/inbox/conversations/1.5/"),
+        ("delete", "/api/v1/inbox/labels/x/"),
+        ("get", "/api/v1/contacts/null/"),
+        ("patch", "/api/v1/tags/%C2%B2/"),
+    ],
+)
+def test_an_id_that_is_not_a_number_is_a_404(tenant, tenant_client_factory, make_member, acme, method, url):
+    """Found by schemathesis: the lookup failed in the database with a 500."""
+    connection.set_schema_to_public()
+    client = tenant_client_factory(acme, make_member("admin", email="admin-ids@nul.test"))
+    response = getattr(client, method)(url, {}, content_type="application/json")
+    assert response.status_code == 404

@@ -349,3 +349,32 @@ def test_webhook_admin_is_for_staff_only(client, acme, make_user):
     assert client.get(f"/admin/inbox/webhookevent/{acme.slug}/", HTTP_HOST="localhost").status_code == 302
     client.force_login(make_user(email="staff-noperm@dead.test", is_staff=True))
     assert client.get(f"/admin/inbox/webhookevent/{acme.slug}/", HTTP_HOST="localhost").status_code == 403
+
+
+def test_a_payload_python_cannot_read_is_kept_as_text_and_can_be_pruned(cloud_channel, client, acme, make_user):
+    """jsonb holds a 5,000-digit integer; Python's json refuses it. Parked as dead, the row must
+    still be readable through Django (the admin page) and deletable (the daily prune)."""
+    import hashlib
+
+    from inbox.services import inbox_logs_prune
+    from inbox.services.webhook_events import ERR_UNREADABLE
+
+    body = b'{"object": "whatsapp_business_account", "n": ' + b"1" * 5000 + b"}"
+    key = "meta:" + hashlib.sha256(body).hexdigest()
+    with connection.cursor() as cursor:  # as the intake server records it (jsonb takes it)
+        cursor.execute(
+            "INSERT INTO inbox_webhookevent (provider, channel_id, dedupe_key, payload, body, received_at, error)"
+            " VALUES ('whatsapp_cloud', %s, %s, %s::jsonb, '', now(), '')",
+            [cloud_channel.pk, key, body.decode()],
+        )
+    assert webhook_events_process() == 1
+    event = WebhookEvent.objects.get(dedupe_key=key)
+    assert event.dead_at is not None and event.error == ERR_UNREADABLE and event.payload is None
+    assert "1" * 5000 in event.body
+    connection.set_schema_to_public()
+    client.force_login(make_user(email="suporte2@dead.test", is_staff=True, is_superuser=True))
+    assert client.get(f"/admin/inbox/webhookevent/{acme.slug}/", HTTP_HOST="localhost").status_code == 200
+    connection.set_tenant(acme)
+    later = timezone.now() + timedelta(days=1)
+    inbox_logs_prune(events_before=later, deliveries_before=later, pending_before=later)
+    assert not WebhookEvent.objects.filter(dedupe_key=key).exists()

@@ -25,6 +25,9 @@ class TenantAPIMixin:
     """
 
     permission_classes: Sequence[_PermissionClass] = ()
+    # Every id in the API is an integer: anything else in the URL is a 404 from the router, not
+    # a lookup that fails in the database (``/conversations/null,null/assign/`` answered 500).
+    lookup_value_regex = r"[0-9]+"
 
     def get_permissions(self) -> list[_SupportsHasPermission]:
         extra = [permission() for permission in self.permission_classes if permission is not HasCompanyRole]
