@@ -18,7 +18,20 @@ class CampaignsConfig(AppConfig):
 
     def ready(self):
         from campaigns import hooks
+        from tenants.roles import Role
         from tenants.signals import demo_company_ready
+        from ui.navigation import NavItem, register
 
+        register(NavItem(key="campaigns", label=_("Campaigns"), url_name="campaigns:list", icon="megaphone", order=40))
+        register(
+            NavItem(
+                key="templates",
+                label=_("Message templates"),
+                url_name="campaigns:templates",
+                icon="document-text",
+                order=41,
+                min_role=Role.VIEWER,
+            )
+        )
         hooks.register()
         demo_company_ready.connect(_demo_campaigns, dispatch_uid="campaigns-demo")

@@ -509,17 +509,3 @@ def template_updates_apply(*, channel: Channel, updates: list[dict[str, Any]]) -
         )
         _emit(template)
     return len(changed)
-
-
-# --- reads ----------------------------------------------------------------------------------
-
-
-def sendable_templates(*, channel: Channel | None = None):
-    """Templates a campaign or the inbox may send now through ``channel``: approved Meta
-    templates of its WABA for a Cloud number, approved local templates otherwise."""
-    qs = MessageTemplate.objects.filter(status=TemplateStatus.APPROVED)
-    if channel is None:
-        return qs
-    if channel.kind == ChannelKind.WHATSAPP_CLOUD:
-        return qs.filter(origin=TemplateOrigin.META, waba_id=str((channel.config or {}).get("waba_id", "")))
-    return qs.filter(origin=TemplateOrigin.LOCAL)

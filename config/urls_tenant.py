@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("inbox.urls")),
     path("", include("ai_personas.urls")),
+    path("", include("campaigns.urls")),
     *common,
 ]
