@@ -4,6 +4,7 @@ preview with."""
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_noop
 
 from campaigns.models import MessageTemplate, TemplateOrigin, TemplateStatus
 from crm.models import Contact
@@ -70,3 +71,187 @@ def preview_contacts(*, query: str = "", limit: int = 30) -> list[Contact]:
             condition |= Q(phone__contains=digits)
         qs = qs.filter(condition)
     return list(qs.only("id", "name", "phone").order_by("-id")[:limit])
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+
+def pause_text(campaign) -> str:
+    """Why a campaign is paused, in plain words (with the provider's own words after it)."""
+    from campaigns.models import CampaignState, PauseReason
+
+    if campaign.state != CampaignState.PAUSED or not campaign.pause_reason:
+        return ""
+    try:
+        text = str(PauseReason(campaign.pause_reason).label)
+    except ValueError:
+        text = campaign.pause_reason
+    if campaign.pause_detail:
+        text = f"{text} — {campaign.pause_detail}"
+    return text
+
+
+WAITING_REASONS = {
+    "window": gettext_noop("Outside the send window: it continues by itself at %(when)s."),
+    "daily_cap": gettext_noop("The number's daily limit is used up: it continues by itself at %(when)s."),
+    "tier": gettext_noop("The number's 24-hour messaging limit is used up: it continues by itself at %(when)s."),
+}
+WAITING_OTHER = gettext_noop("Waiting: it continues by itself at %(when)s.")
+
+
+def waiting_text(campaign) -> str:
+    """A running campaign that waits (window closed, caps), in plain words, in its time zone."""
+    import zoneinfo
+
+    from django.utils import timezone
+    from django.utils.translation import gettext as _
+
+    if not campaign.waiting_until:
+        return ""
+    local = timezone.localtime(campaign.waiting_until, zoneinfo.ZoneInfo(campaign.time_zone or "America/Sao_Paulo"))
+    template = WAITING_REASONS.get(campaign.waiting_reason, WAITING_OTHER)
+    return _(template) % {"when": local.strftime("%d/%m %H:%M")}
+
+
+def estimate(campaign) -> dict:
+    """What starting would do (the engine's ``campaign_estimate``), with what the page needs
+    when the price table or the limiter cannot answer."""
+    from campaigns.services import campaign_estimate
+
+    data = campaign_estimate(campaign=campaign)
+    excluded = data.get("excluded") or {}
+    data["excluded_total"] = sum(int(v or 0) for v in excluded.values())
+    return data
+
+
+def rate_series(campaign, *, points: int = 60) -> list[dict]:
+    """Messages per second sent, delivered and read over the campaign's life, in ``points``
+    buckets (the chart's history when the page opens; live events extend it)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    start = campaign.started_at or campaign.snapshot_at
+    if start is None:
+        return []
+    end = campaign.completed_at or campaign.cancelled_at or timezone.now()
+    span = max(1.0, (end - start).total_seconds())
+    width = max(1.0, span / points)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT kind, floor(extract(epoch FROM at - %s) / %s)::int AS bucket, count(*)
+            FROM (
+                SELECT 's' AS kind, sent_at AS at FROM campaigns_recipient
+                 WHERE campaign_id = %s AND sent_at IS NOT NULL
+                UNION ALL
+                SELECT 'd', delivered_at FROM campaigns_recipient
+                 WHERE campaign_id = %s AND delivered_at IS NOT NULL
+                UNION ALL
+                SELECT 'r', read_at FROM campaigns_recipient WHERE campaign_id = %s AND read_at IS NOT NULL
+            ) t
+            WHERE at >= %s
+            GROUP BY 1, 2
+            """,
+            [start, width, campaign.pk, campaign.pk, campaign.pk, start],
+        )
+        rows = cursor.fetchall()
+    buckets = min(points, int(span // width) + 1)
+    series = [{"sent": 0.0, "delivered": 0.0, "read": 0.0} for _ in range(buckets)]
+    names = {"s": "sent", "d": "delivered", "r": "read"}
+    for kind, bucket, count in rows:
+        if 0 <= bucket < buckets:
+            series[bucket][names[kind]] = round(count / width, 1)
+    out = []
+    for index, point in enumerate(series):
+        at = timezone.localtime(start + timezone.timedelta(seconds=index * width))
+        out.append({"t": at.strftime("%H:%M:%S"), **point})
+    return out
+
+
+def failure_codes(campaign) -> list[tuple[str, int]]:
+    """The failure codes of a campaign with how many recipients each (the table's filter)."""
+    from django.db.models import Count
+
+    from campaigns.models import Recipient, RecipientState
+
+    rows = (
+        Recipient.objects.filter(campaign=campaign, state=RecipientState.FAILED)
+        .values_list("error_code")
+        .annotate(n=Count("id"))
+        .order_by("-n")[:50]
+    )
+    return [(code or "?", n) for code, n in rows]
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value) -> str:
+    """A cell a spreadsheet shows as text: one that starts like a formula gets a quote first."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def export_rows(campaign, queryset):
+    """The CSV export, row by row (header first), in keyset batches."""
+    import csv
+    import io
+
+    from django.utils import timezone
+    from django.utils.translation import gettext as _
+
+    from campaigns.errors import recipient_reason
+
+    variants = {v.pk: v.key for v in campaign.variants.all()}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+
+    def flush() -> str:
+        value = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate(0)
+        return value
+
+    def when(value) -> str:
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+    yield "\ufeff"
+    writer.writerow(
+        [
+            _("Name"),
+            _("Phone"),
+            _("Variant"),
+            _("Status"),
+            _("Reason"),
+            _("Error code"),
+            _("Sent at"),
+            _("Delivered at"),
+            _("Read at"),
+            _("Replied at"),
+            _("First click"),
+        ]
+    )
+    yield flush()
+    last = 0
+    while True:
+        batch = list(queryset.filter(id__gt=last).order_by("id")[:2000])
+        if not batch:
+            break
+        for r in batch:
+            writer.writerow(
+                [
+                    csv_safe(r.name),
+                    csv_safe(r.phone),
+                    variants.get(r.variant_id, ""),
+                    r.get_state_display(),
+                    csv_safe(recipient_reason(r)),
+                    csv_safe(r.error_code),
+                    when(r.sent_at),
+                    when(r.delivered_at),
+                    when(r.read_at),
+                    when(r.replied_at),
+                    when(r.clicked_at),
+                ]
+            )
+        last = batch[-1].id
+        yield flush()
