@@ -92,10 +92,11 @@ def short_base() -> str:
 def urls_in(text: str) -> list[str]:
     """The distinct links of a text, in order (trailing punctuation is not part of a link)."""
     out: list[str] = []
-    for match in URL_RE.finditer(text or ""):
+    text = text or ""
+    for match in URL_RE.finditer(text):
         url = match.group(0).rstrip(TRAILING)
-        if "{{" in url or url in out:
-            continue
+        if text.startswith("{{", match.end()) or url in out:
+            continue  # a link completed by a variable differs per person: sent as it is
         out.append(url)
     return out
 
