@@ -12,6 +12,13 @@ def _demo_campaigns(sender, company, **kwargs):
         demo_campaigns_setup()
 
 
+def _composer_templates(request, conversation, window_open):
+    """The inbox composer's template picker button (``inbox.extensions``)."""
+    from campaigns.views_inbox import composer_button
+
+    return composer_button(request, conversation, window_open)
+
+
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
@@ -34,4 +41,7 @@ class CampaignsConfig(AppConfig):
             )
         )
         hooks.register()
+        from inbox.extensions import register_composer_section
+
+        register_composer_section("templates", _composer_templates)
         demo_company_ready.connect(_demo_campaigns, dispatch_uid="campaigns-demo")
