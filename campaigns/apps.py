@@ -3,13 +3,16 @@ from django.utils.translation import gettext_lazy as _
 
 
 def _demo_campaigns(sender, company, **kwargs):
-    """The demo company gets a finished sandbox campaign with delivered and read counts."""
+    """The demo company gets a finished sandbox campaign with delivered and read counts
+    (``campaigns.demo``), more templates and a scheduled campaign (``campaigns.demo_pages``)."""
     from django_tenants.utils import tenant_context
 
     from campaigns.demo import demo_campaigns_setup
+    from campaigns.demo_pages import demo_pages_setup
 
     with tenant_context(company):
         demo_campaigns_setup()
+        demo_pages_setup()
 
 
 def _composer_templates(request, conversation, window_open):

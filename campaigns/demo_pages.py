@@ -1,0 +1,86 @@
+"""Demo data that the campaign and template pages show beside the engine's finished demo
+campaign (``campaigns.demo``): a few more local templates (one for SMS-length texts, one
+utility reminder) and a campaign scheduled for next week with a send window, so the list shows
+every kind of state. Idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django.db import transaction
+from django.utils import timezone
+
+SCHEDULED_CAMPAIGN = "Dia das Mães (agendada)"
+TEMPLATES = [
+    {
+        "name": "lembrete_pagamento",
+        "category": "UTILITY",
+        "body": "Oi {{1}}, sua fatura de {{2}} vence amanhã. Pague pelo app ou responda AJUDA.",
+        "variables": {
+            "1": {"source": "contact.first_name", "fallback": "cliente"},
+            "2": {"source": "field.valor_gasto", "fallback": "este mês"},
+        },
+    },
+    {
+        "name": "dia_das_maes",
+        "category": "MARKETING",
+        "body": "{{1}}, o Dia das Mães está chegando! Presentes com até 20% de desconto na loja de {{2}}. "
+        "Confira: https://loja.exemplo.com.br/maes",
+        "variables": {
+            "1": {"source": "contact.first_name", "fallback": "Olá"},
+            "2": {"source": "field.cidade", "fallback": "sua cidade"},
+        },
+    },
+]
+
+
+@transaction.atomic
+def demo_pages_setup() -> int:
+    """The extra templates and the scheduled campaign; returns how many things were created."""
+    from campaigns.links import campaign_links_prepare
+    from campaigns.models import AudienceKind, Campaign, MessageTemplate, TemplateOrigin, TemplateStatus
+    from campaigns.services import campaign_create, campaign_start
+    from crm.models import Segment
+    from inbox.models import Channel, ChannelKind
+
+    created = 0
+    templates = {}
+    for spec in TEMPLATES:
+        template, made = MessageTemplate.objects.get_or_create(
+            waba_id="",
+            name=spec["name"],
+            language="pt_BR",
+            defaults={
+                "origin": TemplateOrigin.LOCAL,
+                "category": spec["category"],
+                "status": TemplateStatus.APPROVED,
+                "components": [{"type": "BODY", "text": spec["body"]}],
+                "variables": spec["variables"],
+            },
+        )
+        templates[spec["name"]] = template
+        created += int(made)
+    if Campaign.objects.filter(name=SCHEDULED_CAMPAIGN).exists():
+        return created
+    channel = Channel.objects.filter(kind=ChannelKind.SANDBOX, is_active=True).order_by("pk").first()
+    if channel is None:
+        return created
+    template = templates["dia_das_maes"]
+    segment = Segment.objects.order_by("pk").first()
+    body = str((template.component("BODY") or {}).get("text", ""))
+    campaign = campaign_create(
+        name=SCHEDULED_CAMPAIGN,
+        channel=channel,
+        variants=[{"template": template, "body": body, "split": 100}],
+        audience_kind=AudienceKind.SEGMENTS if segment else AudienceKind.ALL,
+        segment_ids=[segment.pk] if segment else [],
+        window_start=dt.time(9, 0),
+        window_end=dt.time(20, 0),
+        window_days=[0, 1, 2, 3, 4, 5],
+    )
+    campaign_links_prepare(campaign=campaign)
+    zone = zoneinfo.ZoneInfo(campaign.time_zone or "America/Sao_Paulo")
+    day = timezone.localtime(timezone.now(), zone).date() + dt.timedelta(days=7)
+    campaign_start(campaign=campaign, at=dt.datetime.combine(day, dt.time(10, 0), tzinfo=zone))
+    return created + 1
