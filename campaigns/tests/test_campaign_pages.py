@@ -115,7 +115,12 @@ def test_the_form_says_what_is_wrong_and_creates_nothing(admin_client, sandbox_c
 
 def test_ab_variants_need_splits_that_add_up(admin_client, sandbox_channel, audience):
     segment, _ = audience
-    fields = {"variant_count": "2", "variant_A_split": "50", "variant_B_split": "40", "variant_B_body": "Oi {{first_name}}!"}
+    fields = {
+        "variant_count": "2",
+        "variant_A_split": "50",
+        "variant_B_split": "40",
+        "variant_B_body": "Oi {{first_name}}!",
+    }
     response = _create(admin_client, sandbox_channel, segment, **fields)
     assert response.status_code == 400 and "must add up to 100%" in response.content.decode()
     fields.update({"variant_B_split": "50", "ab_test": "on", "ab_test_share": "20", "ab_wait_hours": "4"})
@@ -228,7 +233,9 @@ def test_scheduling_in_the_past_or_without_a_time_is_refused(admin_client, sandb
     segment, _ = audience
     _create(admin_client, sandbox_channel, segment)
     campaign = Campaign.objects.get()
-    response = admin_client.post(f"/campaigns/{campaign.pk}/start/", {"when": "later", "at": "2020-01-01T10:00"}, follow=True)
+    response = admin_client.post(
+        f"/campaigns/{campaign.pk}/start/", {"when": "later", "at": "2020-01-01T10:00"}, follow=True
+    )
     assert "Choose a moment in the future to send." in response.content.decode()
     response = admin_client.post(f"/campaigns/{campaign.pk}/start/", {"when": "later", "at": "amanhã"}, follow=True)
     assert "Choose the date and time to send." in response.content.decode()
@@ -260,7 +267,9 @@ def _launched(admin_client, sandbox_channel, audience):
     services.campaign_launch(campaign_id=campaign.pk)
     rows = list(Recipient.objects.filter(campaign=campaign).order_by("id"))
     now = timezone.now()
-    Recipient.objects.filter(pk=rows[0].pk).update(state=RecipientState.READ, sent_at=now, delivered_at=now, read_at=now)
+    Recipient.objects.filter(pk=rows[0].pk).update(
+        state=RecipientState.READ, sent_at=now, delivered_at=now, read_at=now
+    )
     Recipient.objects.filter(pk=rows[1].pk).update(
         state=RecipientState.FAILED,
         failed_at=now,
@@ -269,7 +278,7 @@ def _launched(admin_client, sandbox_channel, audience):
         error_details="Unable to deliver message.",
     )
     Recipient.objects.filter(pk=rows[2].pk).update(
-        state=RecipientState.FAILED, failed_at=now, error_code="131050", name="=HYPERLINK(\"http://x\")"
+        state=RecipientState.FAILED, failed_at=now, error_code="131050", name='=HYPERLINK("http://x")'
     )
     return campaign, rows
 
@@ -308,7 +317,7 @@ def test_export_is_formula_safe(admin_client, sandbox_channel, audience):
     assert table[0][:4] == ["Name", "Phone", "Variant", "Status"]
     assert len(table) == 5
     names = [row[0] for row in table[1:]]
-    assert "'=HYPERLINK(\"http://x\")" in names
+    assert '\'=HYPERLINK("http://x")' in names
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in table for cell in row)
 
 
