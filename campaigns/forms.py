@@ -36,6 +36,7 @@ SAMPLE_TYPES = {
 ERR_CHANNEL = gettext_noop("Choose the number this template is for.")
 ERR_SAMPLE_TYPE = gettext_noop("The sample must be a %(types)s file of at most 16 MB.")
 ERR_SOURCE = gettext_noop("Choose where the value of %(variable)s comes from.")
+ERR_TRACKED_URL = gettext_noop("Button %(n)s: enter the address the tracked link opens, starting with https://.")
 
 # Languages offered first (Meta accepts many more; a synced template keeps its own).
 LANGUAGES = [
@@ -109,8 +110,9 @@ class ButtonRow:
     index: int
     kind: str = ""
     text: str = ""
-    url: str = ""
+    url: str = ""  # a tracked button: the destination (the button itself points at our redirect)
     phone: str = ""
+    track: bool = False
 
 
 @dataclass
@@ -158,7 +160,13 @@ class TemplateInput:
             if not row.kind:
                 continue
             button: dict[str, Any] = {"type": row.kind, "text": row.text.strip()}
-            if row.kind == "URL":
+            if row.kind == "URL" and row.track:
+                # Clicks are counted: the button opens our short redirect, whose code (one
+                # per recipient) is the variable suffix; the destination is in the mapping.
+                from campaigns.links import short_base
+
+                button["url"] = short_base() + "{{1}}"
+            elif row.kind == "URL":
                 button["url"] = row.url.strip()
             if row.kind == "PHONE_NUMBER":
                 button["phone_number"] = row.phone.strip()
@@ -167,8 +175,16 @@ class TemplateInput:
             components.append({"type": "BUTTONS", "buttons": buttons})
         return components
 
+    def tracked_buttons(self) -> list[tuple[int, ButtonRow]]:
+        """``(index among the template's buttons, row)`` of the buttons whose clicks count."""
+        used = [row for row in self.buttons if row.kind]
+        return [(index, row) for index, row in enumerate(used) if row.kind == "URL" and row.track]
+
     def examples(self) -> dict[str, str]:
-        return {_example_key(v.key): v.example.strip() for v in self.variables}
+        examples = {_example_key(v.key): v.example.strip() for v in self.variables}
+        for index, _row in self.tracked_buttons():
+            examples[f"button.{index}"] = "AbC123"  # what a short code looks like to the reviewer
+        return examples
 
     def components(self) -> list[dict]:
         """Meta's components with the examples (what is saved and submitted); local templates
@@ -184,10 +200,14 @@ class TemplateInput:
                 out[row.key] = {"source": "static", "value": row.value}
             else:
                 out[row.key] = {"source": row.source, "fallback": row.fallback}
+        for index, row in self.tracked_buttons():
+            out[f"button.{index}.1"] = {"source": f"link.button.{index}", "url": row.url.strip()}
         return out
 
     def variable_keys(self) -> list[str]:
-        return template_variable_keys(self.raw_components())
+        """The variables the form asks about (a tracked button's suffix is ours, not asked)."""
+        tracked = {f"button.{index}.1" for index, _row in self.tracked_buttons()}
+        return [key for key in template_variable_keys(self.raw_components()) if key not in tracked]
 
     def errors_by_field(self) -> dict[str, list[str]]:
         """Problems by form field; a variable's own problems also go onto its row."""
@@ -219,18 +239,28 @@ class TemplateInput:
             elif kind == "FOOTER":
                 data.footer = str(part.get("text") or "")
             elif kind == "BUTTONS":
+                from campaigns.links import is_tracked_button
+
                 for index, button in enumerate(part.get("buttons") or []):
+                    url = str(button.get("url") or "")
+                    track = is_tracked_button(url)
+                    if track:
+                        url = str(((template.variables or {}).get(f"button.{index}.1") or {}).get("url") or "")
                     data.buttons.append(
                         ButtonRow(
                             index=index,
                             kind=str(button.get("type", "")).upper(),
                             text=str(button.get("text") or ""),
-                            url=str(button.get("url") or ""),
+                            url=url,
                             phone=str(button.get("phone_number") or ""),
+                            track=track,
                         )
                     )
         examples = examples_of(template.components)
+        tracked = {f"button.{index}.1" for index, _row in data.tracked_buttons()}
         for key in template_variable_keys(template.components):
+            if key in tracked:
+                continue
             spec = (template.variables or {}).get(key) or {}
             data.variables.append(
                 VariableRow(
@@ -273,6 +303,7 @@ class TemplateInput:
                     text=post.get(f"button_text_{index}") or "",
                     url=post.get(f"button_url_{index}") or "",
                     phone=post.get(f"button_phone_{index}") or "",
+                    track=post.get(f"button_track_{index}") == "on",
                 )
             )
         for key in data.variable_keys():
@@ -314,11 +345,16 @@ class TemplateInput:
         for row in self.variables:
             if row.source == "static" and not row.value:
                 self.problems.append(Problem(f"var.{row.key}", _(ERR_SOURCE) % {"variable": row.label}))
+        for index, row in self.tracked_buttons():
+            url = row.url.strip()
+            if not url.startswith(("https://", "http://")) or len(url) > 2000 or " " in url:
+                self.problems.append(Problem("buttons", _(ERR_TRACKED_URL) % {"n": index + 1}))
 
     def pad_buttons(self) -> None:
         """Rows for the form: the buttons in use plus empty ones up to the limit."""
         used = [b for b in self.buttons if b.kind]
         self.buttons = [
-            ButtonRow(index=i, kind=b.kind, text=b.text, url=b.url, phone=b.phone) for i, b in enumerate(used)
+            ButtonRow(index=i, kind=b.kind, text=b.text, url=b.url, phone=b.phone, track=b.track)
+            for i, b in enumerate(used)
         ]
         self.buttons += [ButtonRow(index=i) for i in range(len(used), MAX_BUTTON_ROWS)]

@@ -293,3 +293,24 @@ def test_a_template_in_review_cannot_be_edited(admin_client, cloud_channel, grap
     mt.template_submit(template=template)
     response = admin_client.get(f"/templates/{template.pk}/edit/", follow=True)
     assert "only when it is approved, rejected or paused" in response.content.decode()
+
+
+def test_a_tracked_url_button_points_at_our_short_link_and_keeps_the_destination(admin_client, cloud_channel, graph):
+    post = _builder_post(
+        cloud_channel,
+        action="submit",
+        category="MARKETING",
+        button_type_0="URL",
+        button_text_0="Ver oferta",
+        button_url_0="https://loja.com.br/oferta",
+        button_track_0="on",
+    )
+    response = admin_client.post("/templates/new/", post)
+    assert response.status_code == 302, response.content.decode()[:1500]
+    template = MessageTemplate.objects.get(name="consulta_amanha")
+    button = template.component("BUTTONS")["buttons"][0]
+    assert button["url"] == "http://acme.localhost:8000/l/{{1}}" and button["example"] == ["AbC123"]
+    assert template.variables["button.0.1"] == {"source": "link.button.0", "url": "https://loja.com.br/oferta"}
+    # editing shows the destination again, not our redirect
+    page = admin_client.get(f"/templates/{template.pk}/").content.decode()
+    assert "Ver oferta" in page
