@@ -35,16 +35,36 @@ TEMPLATES = [
 ]
 
 
+# Reference prices for a demo whose price table support staff have not filled yet (BRL; what
+# Meta charged in Brazil in 2025, rounded): the review page then shows an estimated cost.
+DEMO_PRICES = [("whatsapp", "MARKETING", "0.3500"), ("whatsapp", "UTILITY", "0.0400"), ("sms", "SMS", "0.0600")]
+
+
+def _demo_prices() -> int:
+    from decimal import Decimal
+
+    from campaigns.pricing.models import MessagePrice
+
+    if MessagePrice.objects.exists():
+        return 0
+    for kind, category, price in DEMO_PRICES:
+        MessagePrice.objects.create(
+            kind=kind, category=category, country="BR", price=Decimal(price), notes="demo reference price"
+        )
+    return len(DEMO_PRICES)
+
+
 @transaction.atomic
 def demo_pages_setup() -> int:
-    """The extra templates and the scheduled campaign; returns how many things were created."""
+    """The extra templates, the scheduled campaign and (when the table is empty) reference
+    prices; returns how many things were created."""
     from campaigns.links import campaign_links_prepare
     from campaigns.models import AudienceKind, Campaign, MessageTemplate, TemplateOrigin, TemplateStatus
     from campaigns.services import campaign_create, campaign_start
     from crm.models import Segment
     from inbox.models import Channel, ChannelKind
 
-    created = 0
+    created = _demo_prices()
     templates = {}
     for spec in TEMPLATES:
         template, made = MessageTemplate.objects.get_or_create(

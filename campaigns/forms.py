@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from campaigns.models import MessageTemplate, TemplateCategory, TemplateOrigin
 from campaigns.template_rules import (
@@ -40,29 +39,29 @@ ERR_TRACKED_URL = gettext_noop("Button %(n)s: enter the address the tracked link
 
 # Languages offered first (Meta accepts many more; a synced template keeps its own).
 LANGUAGES = [
-    ("pt_BR", _lazy("Portuguese (Brazil)")),
-    ("pt_PT", _lazy("Portuguese (Portugal)")),
-    ("en_US", _lazy("English (US)")),
-    ("en_GB", _lazy("English (UK)")),
-    ("es", _lazy("Spanish")),
-    ("es_AR", _lazy("Spanish (Argentina)")),
-    ("es_MX", _lazy("Spanish (Mexico)")),
-    ("fr", _lazy("French")),
-    ("it", _lazy("Italian")),
-    ("de", _lazy("German")),
+    ("pt_BR", gettext_lazy("Portuguese (Brazil)")),
+    ("pt_PT", gettext_lazy("Portuguese (Portugal)")),
+    ("en_US", gettext_lazy("English (US)")),
+    ("en_GB", gettext_lazy("English (UK)")),
+    ("es", gettext_lazy("Spanish")),
+    ("es_AR", gettext_lazy("Spanish (Argentina)")),
+    ("es_MX", gettext_lazy("Spanish (Mexico)")),
+    ("fr", gettext_lazy("French")),
+    ("it", gettext_lazy("Italian")),
+    ("de", gettext_lazy("German")),
 ]
 HEADER_FORMATS = [
-    ("", _lazy("No header")),
-    ("TEXT", _lazy("Text")),
-    ("IMAGE", _lazy("Image")),
-    ("VIDEO", _lazy("Video")),
-    ("DOCUMENT", _lazy("Document (PDF)")),
+    ("", gettext_lazy("No header")),
+    ("TEXT", gettext_lazy("Text")),
+    ("IMAGE", gettext_lazy("Image")),
+    ("VIDEO", gettext_lazy("Video")),
+    ("DOCUMENT", gettext_lazy("Document (PDF)")),
 ]
 BUTTON_TYPES = [
-    ("", _lazy("No button")),
-    ("QUICK_REPLY", _lazy("Quick reply")),
-    ("URL", _lazy("Link")),
-    ("PHONE_NUMBER", _lazy("Call a phone number")),
+    ("", gettext_lazy("No button")),
+    ("QUICK_REPLY", gettext_lazy("Quick reply")),
+    ("URL", gettext_lazy("Link")),
+    ("PHONE_NUMBER", gettext_lazy("Call a phone number")),
 ]
 
 
@@ -70,23 +69,23 @@ def source_choices(definitions, *, csv_columns: list[str] | None = None) -> list
     """Where a variable's value can come from: contact fields, custom fields, a fixed text,
     and the columns of a campaign's uploaded file."""
     choices: list[tuple[str, Any]] = [
-        ("contact.first_name", _lazy("First name")),
-        ("contact.name", _lazy("Full name")),
-        ("contact.phone", _lazy("Phone")),
-        ("contact.email", _lazy("Email")),
+        ("contact.first_name", gettext_lazy("First name")),
+        ("contact.name", gettext_lazy("Full name")),
+        ("contact.phone", gettext_lazy("Phone")),
+        ("contact.email", gettext_lazy("Email")),
     ]
     choices += [(f"field.{d.key}", d.label) for d in definitions]
     choices += [(f"csv.{column}", column) for column in csv_columns or []]
-    choices.append(("static", _lazy("Fixed text")))
+    choices.append(("static", gettext_lazy("Fixed text")))
     return choices
 
 
 def variable_label(key: str) -> str:
     """How the form names a variable key (``header.1`` -> ``{{1}} (header)``)."""
     if key.startswith("header."):
-        return "{{" + key.split(".", 1)[1] + "}} · " + str(_lazy("header"))
+        return "{{" + key.split(".", 1)[1] + "}} · " + str(gettext_lazy("header"))
     if key.startswith("button."):
-        return "{{1}} · " + str(_lazy("button %(n)s")) % {"n": int(key.split(".")[1]) + 1}
+        return "{{1}} · " + str(gettext_lazy("button %(n)s")) % {"n": int(key.split(".")[1]) + 1}
     return "{{" + key + "}}"
 
 

@@ -166,7 +166,7 @@ def _builder_context(request, data: TemplateInput, *, template: MessageTemplate 
         "button_types": BUTTON_TYPES,
         "sources": source_choices(definitions),
         "var_keys": ",".join(v.key for v in data.variables),
-        "preview": _preview_for(data, contact, sms=is_sms or data.is_local),
+        "preview": _preview_for(data, contact, sms=is_sms),
         "preview_contact": contact,
         "preview_contacts": selectors.preview_contacts(),
         "is_sms": is_sms,
@@ -332,7 +332,7 @@ def template_detail(request, pk: int):
         components=template.components,
         mapping=template.variables,
         values=values,
-        sms=is_sms or template.origin == TemplateOrigin.LOCAL,
+        sms=is_sms,
     )
     if request.htmx and request.htmx.target == "template-preview":
         return render(request, "campaigns/partials/phone.html", {"preview": preview, "channel": template.channel})

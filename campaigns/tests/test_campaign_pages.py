@@ -172,7 +172,7 @@ def test_review_shows_the_audience_after_exclusions_the_cost_and_the_tier_warnin
     html = admin_client.get(f"/campaigns/{campaign.pk}/").content.decode()
 
     assert 'data-testid="estimate-recipients">4<' in html  # 5 in the segment, 1 opted out
-    assert "1 left out: opted out" in html
+    assert "Left out because they opted out: 1" in html
     assert "R$1.40" in html, re.search(r"estimate-cost.{0,300}", html, re.S).group(0)  # 4 x R$ 0.35
     assert 'data-testid="tier-warning"' in html
     assert "Olá cliente, temos ofertas para você hoje." in html

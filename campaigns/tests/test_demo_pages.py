@@ -11,7 +11,11 @@ def test_demo_adds_templates_and_a_scheduled_campaign_once(sandbox_channel):
 
     Segment.objects.create(name="Todos", filters={})
 
-    assert demo_pages_setup() == 3
+    from campaigns.pricing.models import MessagePrice
+
+    prices = 0 if MessagePrice.objects.exists() else 3
+    assert demo_pages_setup() == 3 + prices
+    assert MessagePrice.objects.filter(country="BR", kind="whatsapp", category="MARKETING").exists()
     assert demo_pages_setup() == 0
 
     names = set(MessageTemplate.objects.filter(status=TemplateStatus.APPROVED).values_list("name", flat=True))
