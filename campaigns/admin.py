@@ -116,7 +116,7 @@ class CompanyCampaignsAdmin(admin.ModelAdmin):
         with schema_context(company.schema_name):
             campaigns = list(Campaign.objects.select_related("channel").order_by("-created_at")[:100])
             for campaign in campaigns:
-                campaign.pause_words = pause_text(campaign)
+                campaign.pause_words = pause_text(campaign)  # type: ignore[attr-defined]
             templates = list(MessageTemplate.objects.select_related("channel").order_by("name", "language")[:300])
         context = {
             **self.admin_site.each_context(request),

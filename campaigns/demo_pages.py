@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 SCHEDULED_CAMPAIGN = "Dia das Mães (agendada)"
-TEMPLATES = [
+TEMPLATES: list[dict[str, Any]] = [
     {
         "name": "lembrete_pagamento",
         "category": "UTILITY",

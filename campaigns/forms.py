@@ -199,8 +199,8 @@ class TemplateInput:
                 out[row.key] = {"source": "static", "value": row.value}
             else:
                 out[row.key] = {"source": row.source, "fallback": row.fallback}
-        for index, row in self.tracked_buttons():
-            out[f"button.{index}.1"] = {"source": f"link.button.{index}", "url": row.url.strip()}
+        for index, button in self.tracked_buttons():
+            out[f"button.{index}.1"] = {"source": f"link.button.{index}", "url": button.url.strip()}
         return out
 
     def variable_keys(self) -> list[str]:
@@ -344,8 +344,8 @@ class TemplateInput:
         for row in self.variables:
             if row.source == "static" and not row.value:
                 self.problems.append(Problem(f"var.{row.key}", _(ERR_SOURCE) % {"variable": row.label}))
-        for index, row in self.tracked_buttons():
-            url = row.url.strip()
+        for index, button in self.tracked_buttons():
+            url = button.url.strip()
             if not url.startswith(("https://", "http://")) or len(url) > 2000 or " " in url:
                 self.problems.append(Problem("buttons", _(ERR_TRACKED_URL) % {"n": index + 1}))
 

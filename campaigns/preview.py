@@ -31,7 +31,7 @@ _LINK = re.compile(r"(https?://[^\s<]+[^\s<.,;:!?)\]'\"])")
 
 def whatsapp_html(text: str) -> SafeString:
     """``text`` escaped, then WhatsApp's formatting, links and line breaks as HTML."""
-    html = escape(text or "")
+    html = str(escape(text or ""))
     for pattern, replacement in _FORMATS:
         html = pattern.sub(replacement, html)
     html = _LINK.sub(r'<span class="text-sky-700 underline dark:text-sky-300">\1</span>', html)
@@ -146,10 +146,8 @@ def build(
                 btype = str(button.get("type", "")).upper()
                 target = ""
                 if btype == "URL":
-                    target = rendering.VARIABLE_RE.sub(
-                        lambda m, i=index: rendering.value_for(effective.get(f"button.{i}.1"), values),
-                        str(button.get("url") or ""),
-                    )
+                    suffix = rendering.value_for(effective.get(f"button.{index}.1"), values)
+                    target = rendering.VARIABLE_RE.sub(suffix.replace("\\", "\\\\"), str(button.get("url") or ""))
                 elif btype == "PHONE_NUMBER":
                     target = str(button.get("phone_number") or "")
                 preview.buttons.append(Button(kind=btype, text=str(button.get("text") or ""), target=target))

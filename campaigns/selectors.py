@@ -43,7 +43,7 @@ def sendable_templates(*, channel: Channel | None = None) -> QuerySet[MessageTem
 
 def template_channels() -> list[Channel]:
     """Active channels a template can be made for, Cloud numbers first."""
-    order = {ChannelKind.WHATSAPP_CLOUD: 0, ChannelKind.WHATSAPP_WEB: 1, ChannelKind.SMS: 2, ChannelKind.SANDBOX: 3}
+    order: dict[str, int] = {"whatsapp_cloud": 0, "whatsapp_web": 1, "sms": 2, "sandbox": 3}
     channels = list(Channel.objects.filter(is_active=True).order_by("name", "pk"))
     return sorted(channels, key=lambda c: order.get(c.kind, 9))
 
@@ -127,6 +127,8 @@ def estimate(campaign) -> dict:
 def rate_series(campaign, *, points: int = 60) -> list[dict]:
     """Messages per second sent, delivered and read over the campaign's life, in ``points``
     buckets (the chart's history when the page opens; live events extend it)."""
+    import datetime as dt
+
     from django.db import connection
     from django.utils import timezone
 
@@ -163,7 +165,7 @@ def rate_series(campaign, *, points: int = 60) -> list[dict]:
             series[bucket][names[kind]] = round(count / width, 1)
     out = []
     for index, point in enumerate(series):
-        at = timezone.localtime(start + timezone.timedelta(seconds=index * width))
+        at = timezone.localtime(start + dt.timedelta(seconds=index * width))
         out.append({"t": at.strftime("%H:%M:%S"), **point})
     return out
 

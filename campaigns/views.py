@@ -60,7 +60,7 @@ MSG_CANCELLED = gettext_noop("Campaign cancelled. Whoever was still waiting will
 MSG_TEST_SENT = gettext_noop("Test message sent to %(phone)s.")
 ERR_UPLOAD_FILE = gettext_noop("Choose a CSV or XLSX file.")
 
-STATE_COLORS = {
+STATE_COLORS: dict[str, str] = {
     CampaignState.DRAFT: "gray",
     CampaignState.SCHEDULED: "blue",
     CampaignState.RUNNING: "green",
@@ -68,7 +68,7 @@ STATE_COLORS = {
     CampaignState.COMPLETED: "purple",
     CampaignState.CANCELLED: "gray",
 }
-RECIPIENT_COLORS = {
+RECIPIENT_COLORS: dict[str, str] = {
     RecipientState.QUEUED: "gray",
     RecipientState.CLAIMED: "blue",
     RecipientState.SENT: "blue",

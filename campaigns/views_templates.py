@@ -52,7 +52,7 @@ MSG_DELETED = gettext_noop("Template deleted.")
 MSG_SYNCED = gettext_noop("%(count)s templates brought from WhatsApp.")
 MSG_VARIABLES = gettext_noop("Variables saved.")
 
-STATUS_COLORS = {
+STATUS_COLORS: dict[str, str] = {
     TemplateStatus.DRAFT: "gray",
     TemplateStatus.PENDING: "blue",
     TemplateStatus.APPROVED: "green",
@@ -65,7 +65,7 @@ STATUS_COLORS = {
     TemplateStatus.LIMIT_EXCEEDED: "yellow",
     TemplateStatus.ARCHIVED: "gray",
 }
-QUALITY_COLORS = {
+QUALITY_COLORS: dict[str, str] = {
     TemplateQuality.GREEN: "green",
     TemplateQuality.YELLOW: "yellow",
     TemplateQuality.RED: "red",

@@ -157,7 +157,13 @@ def test_review_shows_the_audience_after_exclusions_the_cost_and_the_tier_warnin
         variables={"1": {"source": "contact.first_name", "fallback": "cliente"}},
     )
     connection.set_schema_to_public()
-    MessagePrice.objects.create(kind="whatsapp", category="MARKETING", country="BR", price=Decimal("0.35"))
+    MessagePrice.objects.update_or_create(
+        kind="whatsapp",
+        category="MARKETING",
+        country="BR",
+        valid_from=timezone.localdate(),
+        defaults={"price": Decimal("0.35")},
+    )
     connection.set_tenant(acme)
     import time
 
