@@ -39,6 +39,8 @@ TEMPLATES: list[dict[str, Any]] = [
 # Reference prices for a demo whose price table support staff have not filled yet (BRL; what
 # Meta charged in Brazil in 2025, rounded): the review page then shows an estimated cost.
 DEMO_PRICES = [("whatsapp", "MARKETING", "0.3500"), ("whatsapp", "UTILITY", "0.0400"), ("sms", "SMS", "0.0600")]
+# Meta's per-message pricing started on 2025-07-01; a row support staff add later wins.
+DEMO_PRICES_FROM = dt.date(2025, 7, 1)
 
 
 def _demo_prices() -> int:
@@ -50,7 +52,12 @@ def _demo_prices() -> int:
         return 0
     for kind, category, price in DEMO_PRICES:
         MessagePrice.objects.create(
-            kind=kind, category=category, country="BR", price=Decimal(price), notes="demo reference price"
+            kind=kind,
+            category=category,
+            country="BR",
+            price=Decimal(price),
+            valid_from=DEMO_PRICES_FROM,
+            notes="demo reference price",
         )
     return len(DEMO_PRICES)
 

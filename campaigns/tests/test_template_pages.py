@@ -210,7 +210,7 @@ def test_sms_counter_shows_gsm7_or_ucs2_and_segments(admin_client, tenant):
         kind="sms",
         name="SMS",
         config={"account_sid": "AC1", "from_number": "+5511940001000"},
-        secrets_={"auth_token": "t"},
+        credentials={"auth_token": "t"},
     )
     plain = admin_client.post(
         "/templates/live/", _builder_post(sms, body="Oi {{1}}, sua fatura vence amanha. Pague pelo app.")

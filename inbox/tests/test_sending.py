@@ -243,10 +243,10 @@ def test_a_template_goes_out_even_outside_the_window(conversation, graph):
     conversation.last_inbound_at = None
     conversation.save()
     components = [{"type": "body", "parameters": [{"type": "text", "text": "Maria"}]}]
-    message = message_send_template(
+    message, created = message_send_template(
         conversation=conversation, name="hello_world", language="pt_BR", components=components, body="Olá Maria"
     )
-    assert message.kind == "template" and message.body == "Olá Maria"
+    assert created and message.kind == "template" and message.body == "Olá Maria"
     message = message_deliver(message_id=message.pk)
     assert message.status == "sent" and message.provider_message_id
     assert graph.sent[-1]["type"] == "template"

@@ -149,7 +149,7 @@ def test_templates_and_campaigns_end_to_end(new_context, url_for, unique, commit
     page.goto(url_for("/campaigns/", slug=company.slug))
     page.locator("a", has_text="Black Friday (demonstração)").click()
     page.click('[data-testid="show-failed"]')
-    page.locator('[data-testid="recipients"] [data-recipient]').first.wait_for()
+    page.locator('[data-testid="recipients"][data-state-filter="failed"] [data-recipient]').first.wait_for()
     page.locator('[data-testid="recipient-link"]').first.click()
     reason = page.locator('[data-testid="recipient-reason"]')
     reason.wait_for()

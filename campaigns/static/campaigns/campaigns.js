@@ -125,6 +125,11 @@
     if (!this.statsUrl || !window.htmx) return;
     var target = this.root.querySelector("[data-campaign-stats]");
     if (target) window.htmx.ajax("GET", this.statsUrl, { target: target, swap: "outerHTML" });
+    // The recipient table follows too, unless the person is paging through it.
+    var table = document.getElementById("recipients");
+    if (table && table.dataset.refreshUrl && !("paged" in table.dataset) && !table.contains(document.activeElement)) {
+      window.htmx.ajax("GET", table.dataset.refreshUrl, { target: table, swap: "outerHTML" });
+    }
   };
 
   Live.prototype.event = function (ev) {
