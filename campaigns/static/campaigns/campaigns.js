@@ -11,6 +11,15 @@
   document.addEventListener("change", function (e) {
     var el = e.target;
     if (el && el.matches && el.matches("[data-autosubmit]") && el.form) el.form.submit();
+    // The campaign form's number of variants: even shares for the variants shown.
+    if (el && el.matches && el.matches("[data-variant-count]")) {
+      var n = Number(el.value) || 1;
+      var shares = n === 1 ? [100] : n === 2 ? [50, 50] : [34, 33, 33];
+      ["A", "B", "C"].forEach(function (key, i) {
+        var box = document.getElementById("c-" + key + "-split");
+        if (box && i < n) box.value = shares[i];
+      });
+    }
   });
 
   /* --- templates --------------------------------------------------------------------------- */
@@ -50,7 +59,6 @@
     if (!canvas || !window.Chart) return;
     var series = [];
     try { series = JSON.parse(canvas.dataset.series || "[]"); } catch (err) { series = []; }
-    var styles = getComputedStyle(document.documentElement);
     var dark = document.documentElement.classList.contains("dark");
     var grid = dark ? "rgba(148,163,184,0.15)" : "rgba(100,116,139,0.15)";
     var text = dark ? "#cbd5e1" : "#475569";
@@ -77,7 +85,6 @@
         plugins: { legend: { labels: { color: text, boxWidth: 12 } } }
       }
     });
-    void styles;
   };
 
   Live.prototype.apply = function (ev) {
