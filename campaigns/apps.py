@@ -4,15 +4,17 @@ from django.utils.translation import gettext_lazy as _
 
 def _demo_campaigns(sender, company, **kwargs):
     """The demo company gets a finished sandbox campaign with delivered and read counts
-    (``campaigns.demo``), more templates and a scheduled campaign (``campaigns.demo_pages``)."""
+    (``campaigns.demo``), more templates, a scheduled campaign and one that sends live, slowly,
+    once the worker runs (``campaigns.demo_pages``)."""
     from django_tenants.utils import tenant_context
 
     from campaigns.demo import demo_campaigns_setup
-    from campaigns.demo_pages import demo_pages_setup
+    from campaigns.demo_pages import demo_live_campaign_setup, demo_pages_setup
 
     with tenant_context(company):
         demo_campaigns_setup()
         demo_pages_setup()
+        demo_live_campaign_setup()
 
 
 def _composer_templates(request, conversation, window_open):

@@ -1,7 +1,9 @@
 """Demo data that the campaign and template pages show beside the engine's finished demo
 campaign (``campaigns.demo``): a few more local templates (one for SMS-length texts, one
 utility reminder) and a campaign scheduled for next week with a send window, so the list shows
-every kind of state. Idempotent."""
+every kind of state; and a campaign that sends live, slowly, from the moment the demo is
+created (``demo_live_campaign_setup``), so its page shows the counters and the chart moving
+without anyone configuring anything. Idempotent."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 SCHEDULED_CAMPAIGN = "Dia das Mães (agendada)"
+LIVE_CAMPAIGN = "Novidades da semana (ao vivo)"
+# One message a second: the demo's 300 contacts take about five minutes, long enough to watch.
+LIVE_RATE_MPS = 1
 TEMPLATES: list[dict[str, Any]] = [
     {
         "name": "lembrete_pagamento",
@@ -32,6 +37,12 @@ TEMPLATES: list[dict[str, Any]] = [
             "1": {"source": "contact.first_name", "fallback": "Olá"},
             "2": {"source": "field.cidade", "fallback": "sua cidade"},
         },
+    },
+    {
+        "name": "novidades_semana",
+        "category": "MARKETING",
+        "body": "Oi {{1}}! Chegaram as novidades da semana. Veja a vitrine: https://loja.exemplo.com.br/novidades",
+        "variables": {"1": {"source": "contact.first_name", "fallback": "cliente"}},
     },
 ]
 
@@ -112,3 +123,34 @@ def demo_pages_setup() -> int:
     day = timezone.localtime(timezone.now(), zone).date() + dt.timedelta(days=7)
     campaign_start(campaign=campaign, at=dt.datetime.combine(day, dt.time(10, 0), tzinfo=zone))
     return created + 1
+
+
+@transaction.atomic
+def demo_live_campaign_setup() -> int:
+    """A sandbox campaign to every demo contact, started now at ``LIVE_RATE_MPS``: the worker
+    sends it as soon as it runs (its launch waits in the queue until then), the sandbox brings
+    statuses and a few replies back, and its page moves live. Created once; returns 1 when
+    created. Needs the templates of ``demo_pages_setup``."""
+    from campaigns.links import campaign_links_prepare
+    from campaigns.models import AudienceKind, Campaign, MessageTemplate
+    from campaigns.services import campaign_create, campaign_start
+    from inbox.models import Channel, ChannelKind
+
+    if Campaign.objects.filter(name=LIVE_CAMPAIGN).exists():
+        return 0
+    channel = Channel.objects.filter(kind=ChannelKind.SANDBOX, is_active=True).order_by("pk").first()
+    template = MessageTemplate.objects.filter(waba_id="", name="novidades_semana", language="pt_BR").first()
+    if channel is None or template is None:
+        return 0
+    body = str((template.component("BODY") or {}).get("text", ""))
+    campaign = campaign_create(
+        name=LIVE_CAMPAIGN,
+        channel=channel,
+        variants=[{"template": template, "body": body, "split": 100}],
+        audience_kind=AudienceKind.ALL,
+        rate_mps=LIVE_RATE_MPS,
+        window_days=list(range(7)),
+    )
+    campaign_links_prepare(campaign=campaign)
+    campaign_start(campaign=campaign)
+    return 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest_worker import celery_worker_process  # noqa: F401
 from tests.browser.support import log_in
@@ -112,10 +113,8 @@ def test_templates_and_campaigns_end_to_end(new_context, url_for, unique, commit
     page.click('[data-testid="campaign-start"]')
     page.click("#confirm-dialog [data-confirm-accept]")
     page.locator('[data-testid="campaign-state"]', has_text="Concluída").wait_for(timeout=LIVE_TIMEOUT)
-    page.wait_for_function(
-        "Number(document.querySelector('[data-testid=count-read]').textContent.replace(/\\D/g, '')) > 0",
-        timeout=LIVE_TIMEOUT,
-    )
+    # (a locator wait, not wait_for_function: the page's CSP runs no eval, Playwright's included)
+    expect(page.locator('[data-testid="count-read"]')).to_have_text(re.compile(r"[1-9]"), timeout=LIVE_TIMEOUT)
     assert _count(page, "delivered") > 0 and _count(page, "read") > 0
     assert _count(page, "delivered") + _count(page, "failed") >= _count(page, "sent") > 0
     screenshot(page, "campaigns-live-completed-desktop")
@@ -135,12 +134,12 @@ def test_templates_and_campaigns_end_to_end(new_context, url_for, unique, commit
     page.locator('[data-testid="pause-reason"]', has_text="Pausada por uma pessoa").wait_for()
     screenshot(page, "campaigns-paused-desktop")
     sent_when_paused = _count(page, "sent")
+    sent_text_when_paused = page.locator('[data-testid="count-sent"]').inner_text()
     page.click('[data-testid="campaign-resume"]')
     page.locator('[data-testid="campaign-state"]', has_text="Enviando").wait_for()
-    page.wait_for_function(
-        f"Number(document.querySelector('[data-testid=count-sent]').textContent.replace(/\\D/g, '')) > {sent_when_paused}",
-        timeout=LIVE_TIMEOUT,
-    )
+    # the counter only grows: a new text is a larger count
+    expect(page.locator('[data-testid="count-sent"]')).not_to_have_text(sent_text_when_paused, timeout=LIVE_TIMEOUT)
+    assert _count(page, "sent") > sent_when_paused
     page.click('[data-testid="campaign-cancel"]')
     page.click("#confirm-dialog [data-confirm-accept]")
     page.locator('[data-testid="campaign-state"]', has_text="Cancelada").wait_for()
@@ -148,6 +147,9 @@ def test_templates_and_campaigns_end_to_end(new_context, url_for, unique, commit
     # --- a failed recipient's reason, in plain words ---------------------------------------------
     page.goto(url_for("/campaigns/", slug=company.slug))
     page.locator("a", has_text="Black Friday (demonstração)").click()
+    # the socket is open and its first counters fetch is back: nothing swaps the links any more
+    page.locator('html[data-campaigns-live="open"]').wait_for(state="attached")
+    expect(page.locator(".htmx-request")).to_have_count(0)
     page.click('[data-testid="show-failed"]')
     page.locator('[data-testid="recipients"][data-state-filter="failed"] [data-recipient]').first.wait_for()
     page.locator('[data-testid="recipient-link"]').first.click()

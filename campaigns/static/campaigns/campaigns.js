@@ -128,10 +128,11 @@
     }
   };
 
-  Live.prototype.fetchStats = function () {
+  Live.prototype.fetchStats = function (countersOnly) {
     if (!this.statsUrl || !window.htmx) return;
     var target = this.root.querySelector("[data-campaign-stats]");
     if (target) window.htmx.ajax("GET", this.statsUrl, { target: target, swap: "outerHTML" });
+    if (countersOnly) return;
     // The recipient table follows too, unless the person is paging through it.
     var table = document.getElementById("recipients");
     if (table && table.dataset.refreshUrl && !("paged" in table.dataset) && !table.contains(document.activeElement)) {
@@ -148,14 +149,19 @@
 
   function connect(lives) {
     var delay = 1000;
+    var opened = false;
     (function open() {
       var scheme = location.protocol === "https:" ? "wss://" : "ws://";
       var socket = new WebSocket(scheme + location.host + "/ws/campaigns/");
       socket.addEventListener("open", function () {
         delay = 1000;
+        // Whatever happened while the socket was away: the counters as they are now. On the
+        // first open only the counters: the table was just rendered, and swapping it under a
+        // person's click would drop the click's request.
+        var again = opened;
+        opened = true;
+        lives.forEach(function (live) { live.fetchStats(!again); });
         document.documentElement.dataset.campaignsLive = "open";
-        // Whatever happened while the socket was away: the counters as they are now.
-        lives.forEach(function (live) { live.fetchStats(); });
       });
       socket.addEventListener("message", function (msg) {
         var ev;
