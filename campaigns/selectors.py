@@ -257,3 +257,35 @@ def export_rows(campaign, queryset):
             )
         last = batch[-1].id
         yield flush()
+
+
+def sending_pace(channel: Channel, *, time_zone: str) -> dict:
+    """How a WhatsApp Web number sends campaigns: the random pause between messages, the daily
+    cap with its warm-up, today's cap and what it sent since local midnight (``time_zone``)."""
+    from django.utils import timezone
+
+    from campaigns.models import Recipient
+    from campaigns.schedule import _zone, local_midnight, warmup_cap
+    from inbox.models import SendingLimit
+
+    row = SendingLimit.objects.filter(channel_id=channel.pk).first() or SendingLimit(channel_id=channel.pk)
+    today = timezone.localdate(timezone.now(), timezone=_zone(time_zone))
+    cap = row.daily_cap or 1000
+    return {
+        "min_delay_s": row.min_delay_s,
+        "max_delay_s": max(row.min_delay_s, row.max_delay_s),
+        "daily_cap": cap,
+        "warmup_start": row.warmup_start,
+        "warmup_growth_pct": row.warmup_growth_pct,
+        "warmup_started_on": row.warmup_started_on,
+        "today_cap": warmup_cap(
+            daily_cap=cap,
+            start=row.warmup_start,
+            growth_pct=row.warmup_growth_pct,
+            started_on=row.warmup_started_on,
+            today=today,
+        ),
+        "sent_today": Recipient.objects.filter(
+            campaign__channel_id=channel.pk, sent_at__gte=local_midnight(time_zone)
+        ).count(),
+    }

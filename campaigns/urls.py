@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns import views, views_inbox, views_links, views_templates
+from campaigns import views, views_inbox, views_links, views_pace, views_templates
 
 app_name = "campaigns"
 
@@ -33,6 +33,7 @@ urlpatterns = [
     path("campaigns/<int:pk>/recipients/", views.campaign_recipients, name="campaign-recipients"),
     path("campaigns/<int:pk>/recipients/<int:rid>/", views.campaign_recipient, name="campaign-recipient"),
     path("campaigns/<int:pk>/export.csv", views.campaign_export, name="campaign-export"),
+    path("campaigns/numbers/<int:pk>/pace/", views_pace.channel_pace, name="channel-pace"),
     path("inbox/c/<int:pk>/templates/", views_inbox.template_picker, name="inbox-templates"),
     # Tracked links: short, no login, on the company's own domain.
     path("l/<str:code>", views_links.link_redirect, name="link"),

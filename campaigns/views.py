@@ -298,6 +298,8 @@ def _detail_context(request, campaign: Campaign) -> dict:
         context["estimate"] = selectors.estimate(campaign)
         context["test_phone"] = request.session.get("campaigns_test_phone", "")
         context["previews"] = [(v, _variant_preview(_as_input(v), campaign.channel, None)) for v in variants]
+        if campaign.channel.kind == ChannelKind.WHATSAPP_WEB:
+            context["pace"] = selectors.sending_pace(campaign.channel, time_zone=campaign.time_zone)
     else:
         context["series_json"] = json.dumps(selectors.rate_series(campaign))
     return context
