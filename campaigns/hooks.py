@@ -1,5 +1,5 @@
 """What campaigns register in the inbox's hook registry (``inbox.hooks``) in ``ready()``: status
-batches and inbound messages queue a campaigns task by name, after the inbox's commit. The
+batches, inbound messages and Meta's template changes queue a campaigns task by name, after the inbox's commit. The
 hooks carry no logic of their own (CODE-REVIEW rule 2); the tasks do the work."""
 
 from __future__ import annotations
@@ -10,3 +10,4 @@ def register() -> None:
 
     hooks.register(hooks.ON_MESSAGE_STATUS, "campaigns.statuses")
     hooks.register(hooks.ON_INBOUND_MESSAGE, "campaigns.reply")
+    hooks.register(hooks.ON_TEMPLATE_UPDATE, "campaigns.template_updates_apply")

@@ -434,3 +434,55 @@ def campaigns_tick(*, now: dt.datetime | None = None) -> dict[str, int]:
                 _queue_runs(campaign, RUNS_PER_CAMPAIGN)
             done["runs"] += 1
     return done
+
+
+# --- a WhatsApp Web number's pace -----------------------------------------------------------------
+
+ERR_PACE_DELAY = gettext_noop("The pauses must be between 1 and 300 seconds, the shortest no longer than the longest.")
+ERR_PACE_CAP = gettext_noop("The daily cap must be between 1 and 100,000 messages.")
+ERR_PACE_WARMUP = gettext_noop("The first day's cap must be between 1 and the daily cap.")
+ERR_PACE_GROWTH = gettext_noop("The growth per day must be between 1% and 100%.")
+ERR_PACE_KIND = gettext_noop("Only WhatsApp Web numbers have a pace to set.")
+
+
+@transaction.atomic
+def sending_pace_update(
+    *,
+    channel,
+    min_delay_s: float,
+    max_delay_s: float,
+    daily_cap: int,
+    warmup_start: int,
+    warmup_growth_pct: int,
+):
+    """Set how a WhatsApp Web number sends campaigns (``inbox.SendingLimit``): a random pause
+    of ``min_delay_s``-``max_delay_s`` between messages, and a daily cap that starts at
+    ``warmup_start`` and grows by ``warmup_growth_pct`` a day up to ``daily_cap``. Running
+    campaigns read it before their next message. Bad values change nothing."""
+    from inbox.models import ChannelKind, SendingLimit
+
+    errors: dict[str, str] = {}
+    if channel.kind != ChannelKind.WHATSAPP_WEB:
+        raise ValidationError(_(ERR_PACE_KIND))
+    if not (1 <= min_delay_s <= max_delay_s <= 300):
+        errors["delay"] = _(ERR_PACE_DELAY)
+    if not (1 <= daily_cap <= 100_000):
+        errors["daily_cap"] = _(ERR_PACE_CAP)
+    elif not (1 <= warmup_start <= daily_cap):
+        errors["warmup_start"] = _(ERR_PACE_WARMUP)
+    if not (1 <= warmup_growth_pct <= 100):
+        errors["warmup_growth_pct"] = _(ERR_PACE_GROWTH)
+    if errors:
+        raise ValidationError(errors)
+    row, _created = SendingLimit.objects.select_for_update().get_or_create(
+        channel_id=channel.pk, defaults={"throughput_mps": 1}
+    )
+    row.min_delay_s = float(min_delay_s)
+    row.max_delay_s = float(max_delay_s)
+    row.daily_cap = int(daily_cap)
+    row.warmup_start = int(warmup_start)
+    row.warmup_growth_pct = int(warmup_growth_pct)
+    row.save(
+        update_fields=["min_delay_s", "max_delay_s", "daily_cap", "warmup_start", "warmup_growth_pct", "updated_at"]
+    )
+    return row

@@ -55,3 +55,19 @@ def tick() -> None:
     from core.tasks import for_each_company
 
     for_each_company(lambda schema: campaigns_tick(), work="campaigns")
+
+
+# --- message templates ----------------------------------------------------------------------
+
+
+@shared_task(base=TenantTask, name="campaigns.template_updates_apply", ignore_result=True)
+def template_updates_apply(schema_name: str, payload: dict) -> int:
+    """Meta's template status and quality webhooks, handed up by the inbox
+    (``inbox.hooks.ON_TEMPLATE_UPDATE``: ``{"channel": id, "updates": [...]}``)."""
+    from campaigns.message_templates import template_updates_apply as apply
+    from inbox.models import Channel
+
+    channel = Channel.objects.filter(pk=int(payload.get("channel") or 0)).first()
+    if channel is None:
+        return 0
+    return apply(channel=channel, updates=list(payload.get("updates") or []))

@@ -10,6 +10,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("crm.api.urls")),
     path("", include("inbox.api.urls")),
     path("", include("ai_personas.api.urls")),
+    path("", include("campaigns.api.urls")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
 ]
@@ -21,5 +22,6 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("inbox.urls")),
     path("", include("ai_personas.urls")),
+    path("", include("campaigns.urls")),
     *common,
 ]

@@ -21,6 +21,12 @@ The hooks and their payloads (plain JSON: ids and short strings):
     that carried our ``biz_opaque_callback_data`` (``{"callback", "provider_message_id",
     "status", "at", "error_code", "error_title", "error_details"}``), known message or not:
     campaigns settle their recipients by it. The hook fires when either list has something.
+``on_template_update``
+    A webhook delivery carried Meta's ``message_template_status_update`` or
+    ``message_template_quality_update`` changes (the templates live in campaigns).
+    ``{"channel": id, "updates": [{"kind": "status" | "quality", "waba_id": ...,
+    "template_id": ..., "name": ..., "language": ..., "event": ..., "reason": ...,
+    "quality": ..., "previous_quality": ..., "detail": ..., "timestamp": iso}, ...]}``.
 
 An upper app registers the name of one of its Celery tasks in its ``AppConfig.ready()``::
 
@@ -44,7 +50,8 @@ from core.tenancy import require_tenant_schema
 ON_INBOUND_MESSAGE = "on_inbound_message"
 ON_AGENT_MESSAGE = "on_agent_message"
 ON_MESSAGE_STATUS = "on_message_status"
-HOOKS = (ON_INBOUND_MESSAGE, ON_AGENT_MESSAGE, ON_MESSAGE_STATUS)
+ON_TEMPLATE_UPDATE = "on_template_update"
+HOOKS = (ON_INBOUND_MESSAGE, ON_AGENT_MESSAGE, ON_MESSAGE_STATUS, ON_TEMPLATE_UPDATE)
 
 _registry: dict[str, list[str]] = {hook: [] for hook in HOOKS}
 

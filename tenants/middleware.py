@@ -96,6 +96,7 @@ class MembershipMiddleware(MiddlewareMixin):
         "/webhooks/",
         "/healthz",
         "/readyz",
+        "/l/",  # campaign link redirects: anyone who got the message may open them
     )
 
     def process_request(self, request):

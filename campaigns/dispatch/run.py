@@ -164,6 +164,10 @@ class CampaignRun:
         provider = get_provider(channel, callback_url=sms_callback)
         provider._schema = self.schema  # type: ignore[attr-defined]  # providers never look it up
         limiter = limiter_for(channel)
+        from campaigns.links import LinkRewriter
+
+        # Tracked links: each recipient's short address (texts) and button suffix (templates).
+        self.links = LinkRewriter.for_campaign(campaign)
         return campaign, channel, contents, provider, limiter, sms_callback
 
     def _read_state(self) -> RunState:
@@ -355,8 +359,9 @@ class CampaignRun:
         ref = callback_ref(self.campaign_id, row.id)
         to = row.wa_id if self.channel.kind in ("whatsapp_cloud", "sandbox") and row.wa_id else row.phone
         mapping = content.mapping or {}
+        values = {**row.variables, **self.links.values(row.variant_id, row.id)}
         if content.kind == "template":
-            components = template_components(content.template, mapping, row.variables)
+            components = template_components(content.template, mapping, values)
             item = Outbound(
                 ref=ref,
                 to=to,
@@ -366,13 +371,13 @@ class CampaignRun:
                     "components": components,
                 },
             )
-            body = template_body_text(content.template, mapping, row.variables)
+            body = template_body_text(content.template, mapping, values)
             payload = {
                 "template": {"name": content.template.name, "language": content.template.language},
                 "campaign": self.campaign_id,
             }
             return item, "template", body, payload
-        text = render_text(content.body, mapping, row.variables)
+        text = self.links.text(render_text(content.body, mapping, values), row.variant_id, row.id)
         if content.kind == "media":
             media = {**(content.media or {}), "caption": text}
             return Outbound(ref=ref, to=to, media=media), str(media["kind"]), text, {"campaign": self.campaign_id}

@@ -15,6 +15,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tenants.models import Company
+
 
 class PriceKind(models.TextChoices):
     WHATSAPP = "whatsapp", _("WhatsApp (per delivered template)")
@@ -60,3 +62,13 @@ class MessagePrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.category} {self.country}: {self.price} {self.currency}"
+
+
+class CompanyCampaigns(Company):
+    """Companies as the support admin's campaigns overview lists them (no table of its own):
+    their templates and campaigns are read inside each company's schema."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("company campaigns")
+        verbose_name_plural = _("companies' campaigns")

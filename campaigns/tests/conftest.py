@@ -16,6 +16,8 @@ from django_tenants.utils import schema_context
 
 from tests.stubs.graph import GraphStub
 
+WABA = "2025550001"
+
 
 @pytest.fixture(autouse=True)
 def _english():
@@ -42,6 +44,7 @@ def graph(_graph_server, settings):
     server.webhooks.clear()
     server.next_ids.clear()
     server.call(server.reset_counts)
+    server.call(server.reset_templates)
     settings.WHATSAPP_GRAPH_URL = server.url
     settings.WHATSAPP_GRAPH_VERSION = server.version
     return server
@@ -223,3 +226,58 @@ class HookPump:
 @pytest.fixture
 def pump(queued_tasks, committed):
     return HookPump(queued_tasks, committed)
+
+
+# --- the pages, templates and API tests: rows in the test's transaction ------------------------
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    from inbox import webhooks
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    webhooks.clear_cache()
+    yield
+    webhooks.clear_cache()
+
+
+@pytest.fixture
+def cloud_channel(tenant, graph):
+    from inbox.services import channel_create
+
+    return channel_create(
+        kind="whatsapp_cloud",
+        name="Atendimento",
+        config={"phone_number_id": "1065550001", "waba_id": WABA, "display_phone": "+55 11 3000-0000"},
+        credentials={"access_token": graph.token, "app_secret": "meta-app-secret", "verify_token": "verify-me"},
+    )
+
+
+@pytest.fixture
+def sandbox_channel(tenant):
+    from inbox.services import channel_create
+
+    return channel_create(kind="sandbox", name="Sandbox")
+
+
+@pytest.fixture
+def contact(tenant):
+    from crm.models import Contact, CustomFieldDefinition
+
+    CustomFieldDefinition.objects.get_or_create(key="cidade", defaults={"label": "Cidade"})
+    return Contact.objects.create(
+        phone="+5511987654321", wa_id="5511987654321", name="Maria Souza", custom_fields={"cidade": "Recife"}
+    )
+
+
+@pytest.fixture
+def tenant_client_factory(tenant_client_factory):
+    """Clients that ask for English, whatever the company's language."""
+    from django.conf import settings
+
+    def make(company, user=None):
+        client = tenant_client_factory(company, user)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        return client
+
+    return make

@@ -160,6 +160,8 @@ class InboxMessageInput(serializers.Serializer):
     text = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     template = serializers.CharField(required=False, allow_blank=True)
     language = serializers.CharField(required=False, allow_blank=True, default="pt_BR")
+    # Meta's send parameters of the template, filled ("components" of a template message).
+    components = serializers.ListField(child=serializers.DictField(), required=False, default=list)
     file = serializers.FileField(required=False)
     caption = serializers.CharField(required=False, allow_blank=True, default="")
 

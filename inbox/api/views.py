@@ -246,7 +246,12 @@ class MessageViewSet(mixins.ListModelMixin, TenantViewSet):
         try:
             if v["type"] == "template":
                 message, created = services.message_send_template(
-                    conversation=conversation, name=v.get("template", ""), language=v.get("language", ""), **sender
+                    conversation=conversation,
+                    name=v.get("template", ""),
+                    language=v.get("language", ""),
+                    components=v.get("components") or [],
+                    body=v.get("text", ""),
+                    **sender,
                 )
             elif v["type"] == "media":
                 upload = v.get("file")

@@ -81,10 +81,32 @@ class StatusUpdate:
 
 
 @dataclass
+class TemplateUpdate:
+    """A change Meta reports about one message template of the WABA: ``kind`` is ``"status"``
+    (``message_template_status_update``: ``event`` APPROVED, REJECTED with ``reason``, PAUSED,
+    DISABLED...) or ``"quality"`` (``message_template_quality_update``: ``quality`` GREEN,
+    YELLOW, RED or UNKNOWN). The inbox does nothing with it but hand it upward
+    (``inbox.hooks``)."""
+
+    kind: str
+    waba_id: str
+    template_id: str
+    name: str = ""
+    language: str = ""
+    event: str = ""
+    reason: str = ""
+    quality: str = ""
+    previous_quality: str = ""
+    detail: str = ""
+    timestamp: datetime | None = None
+
+
+@dataclass
 class ParsedEvent:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # why parts of the payload were skipped
+    templates: list[TemplateUpdate] = field(default_factory=list)
 
 
 @dataclass

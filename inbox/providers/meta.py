@@ -7,7 +7,7 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any
 
-from inbox.providers.base import InboundMessage, ParsedEvent, StatusUpdate
+from inbox.providers.base import InboundMessage, ParsedEvent, StatusUpdate, TemplateUpdate
 
 # Meta message types we map to our kinds; anything else is kept as "unsupported".
 _KIND = {
@@ -24,6 +24,8 @@ _KIND = {
     "interactive": "text",
 }
 _STATUSES = {"sent", "delivered", "read", "failed"}
+# Template changes Meta reports on the same webhook (the app subscribes to these fields too).
+TEMPLATE_FIELDS = {"message_template_status_update": "status", "message_template_quality_update": "quality"}
 
 
 def meta_signature(secret: str, body: bytes) -> str:
@@ -150,6 +152,28 @@ MAX_ID = 128
 MAX_WA_ID = 32
 
 
+def _template_update(kind: str, waba_id: str, value: dict, at: datetime | None) -> TemplateUpdate | None:
+    template_id = str(value.get("message_template_id") or "")
+    if not template_id:
+        return None
+    other_info = value.get("other_info")
+    other: dict = other_info if isinstance(other_info, dict) else {}
+    reason = value.get("reason")
+    return TemplateUpdate(
+        kind=kind,
+        waba_id=waba_id,
+        template_id=template_id,
+        name=str(value.get("message_template_name") or "")[:512],
+        language=str(value.get("message_template_language") or "")[:15],
+        event=str(value.get("event") or "").upper()[:32],
+        reason="" if reason in (None, "NONE") else str(reason)[:255],
+        quality=str(value.get("new_quality_score") or "").upper()[:16],
+        previous_quality=str(value.get("previous_quality_score") or "").upper()[:16],
+        detail=str(other.get("title") or other.get("description") or "")[:255],
+        timestamp=at,
+    )
+
+
 def parse_meta_payload(payload: Any, *, phone_number_id: str = "") -> ParsedEvent:
     """Messages and statuses of a Meta ``whatsapp_business_account`` webhook.
 
@@ -169,6 +193,19 @@ def parse_meta_payload(payload: Any, *, phone_number_id: str = "") -> ParsedEven
         for change in _list(entry.get("changes"), "changes", event):
             if not isinstance(change, dict):
                 event.ignored.append("malformed change")
+                continue
+            template_kind = TEMPLATE_FIELDS.get(str(change.get("field")))
+            if template_kind is not None:
+                value = change.get("value")
+                update = (
+                    _template_update(template_kind, str(entry.get("id") or ""), value, _ts(entry.get("time")))
+                    if isinstance(value, dict)
+                    else None
+                )
+                if update is None:
+                    event.ignored.append(f"malformed {_short(change.get('field'))}")
+                else:
+                    event.templates.append(update)
                 continue
             if change.get("field") != "messages":
                 event.ignored.append(f"field {_short(change.get('field'))}")

@@ -50,9 +50,8 @@ ERR_TEXT_TOO_LONG = gettext_noop("The message is too long (at most 4,096 charact
 ERR_OUTSIDE_WINDOW = gettext_noop(
     "More than 24 hours have passed since the customer's last message. WhatsApp only allows an approved template now."
 )
-ERR_TEMPLATES_NOT_AVAILABLE = gettext_noop(
-    "Template messages are not available yet: approved templates arrive with the campaigns module."
-)
+ERR_TEMPLATES_NOT_AVAILABLE = gettext_noop("This channel cannot send message templates.")
+ERR_TEMPLATE_REQUIRED = gettext_noop("Choose an approved template.")
 ERR_CHANNEL_INACTIVE = gettext_noop("This channel is disconnected. Reconnect it in the channel settings.")
 ERR_MEDIA_NOT_SUPPORTED = gettext_noop("This channel cannot send files.")
 ERR_MEDIA_MISSING = gettext_noop("Choose a file to send.")
@@ -205,21 +204,52 @@ def message_send_text(
     )
 
 
+@transaction.atomic
 def message_send_template(
     *,
     conversation: Conversation,
     name: str,
     language: str,
-    components=None,
+    components: list | None = None,
+    body: str = "",
     by=None,
     idempotency_key: str | None = None,
     api_key_id: int | None = None,
 ) -> tuple[Message, bool]:
-    """Templates need the approved-template catalogue the campaigns module brings."""
-    existing = _existing_for_key(_scoped_key(idempotency_key, by, api_key_id), conversation)
+    """Queue an approved template (delivered by a worker): the one message WhatsApp accepts
+    outside the 24-hour window; returns ``(message, created)``. ``components`` are Meta's send
+    parameters, already filled (the campaigns app owns templates and their variables);
+    ``body`` is the text as the customer reads it, kept on the message for the thread. The
+    same key (per sender) never sends twice."""
+    key = _scoped_key(idempotency_key, by, api_key_id)
+    existing = _existing_for_key(key, conversation)
     if existing is not None:
         return existing, False
-    raise ValidationError(_(ERR_TEMPLATES_NOT_AVAILABLE))
+    name, language = (name or "").strip(), (language or "").strip()
+    if not name or not language:
+        raise ValidationError(_(ERR_TEMPLATE_REQUIRED))
+    _check_can_send(conversation)
+    if not get_provider(conversation.channel).supports_templates:
+        # Local templates (WhatsApp Web, SMS, sandbox) are plain texts for the provider.
+        text = (body or "").strip()
+        if not text:
+            raise ValidationError(_(ERR_TEXT_EMPTY))
+        return _create_outbound(
+            conversation=conversation,
+            kind=MessageKind.TEXT,
+            body=text[:MAX_TEXT],
+            by=by,
+            key=key,
+            payload={"template": {"name": name, "language": language}},
+        )
+    return _create_outbound(
+        conversation=conversation,
+        kind=MessageKind.TEMPLATE,
+        body=(body or "").strip()[:MAX_TEXT] or name,
+        by=by,
+        key=key,
+        payload={"template": {"name": name, "language": language, "components": list(components or [])}},
+    )
 
 
 def _media_kind(mime: str) -> str:
@@ -361,6 +391,14 @@ def message_deliver(*, message_id: int) -> Message | None:
             elif message.kind == MessageKind.REACTION and message.reply_to is not None:
                 result = provider.send_reaction(
                     to=to, provider_message_id=message.reply_to.provider_message_id, emoji=message.body
+                )
+            elif message.kind == MessageKind.TEMPLATE:
+                template = (message.payload or {}).get("template") or {}
+                result = provider.send_template(
+                    to=to,
+                    name=str(template.get("name", "")),
+                    language=str(template.get("language", "")),
+                    components=template.get("components") or None,
                 )
             elif message.kind in MEDIA_KINDS:
                 with message.media.open("rb") as fh:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from core.redis import redis_client
 from core.tasks import enqueue, enqueue_on_commit
 from core.tenancy import current_schema, require_tenant_schema
 from crm.phones import InvalidPhoneError
+from inbox import hooks
 from inbox.models import (
     ERR_FAILED,
     ERR_MALFORMED,
@@ -45,7 +46,7 @@ from inbox.models import (
     WebhookEvent,
 )
 from inbox.providers import get_provider
-from inbox.providers.base import InboundMessage, ParsedEvent, StatusUpdate
+from inbox.providers.base import InboundMessage, ParsedEvent, StatusUpdate, TemplateUpdate
 from inbox.selectors import channel_webhook_url
 from inbox.services.channels import channel_touch
 from inbox.services.messages import inbound_message_receive
@@ -305,10 +306,13 @@ def _apply(work: list[_Work]) -> dict[int, str]:
     applied per channel in one statement; a failure there raises (the caller isolates)."""
     failed: dict[int, str] = {}
     statuses: dict[int, list[StatusUpdate]] = {}
+    templates: dict[int, list[TemplateUpdate]] = {}
     channels: dict[int, Channel] = {}
     for item in work:
         channels[item.channel.pk] = item.channel
         statuses.setdefault(item.channel.pk, []).extend(item.parsed.statuses)
+        if item.parsed.templates:
+            templates.setdefault(item.channel.pk, []).extend(item.parsed.templates)
         for inbound in item.parsed.messages:
             error = _receive(item.channel, inbound)
             if error is None:
@@ -321,7 +325,17 @@ def _apply(work: list[_Work]) -> dict[int, str]:
         if updates:
             message_statuses_apply(channel=channels[channel_id], statuses=updates)
             channel_touch(channels[channel_id], timezone.now())
+    for channel_id, changes in templates.items():
+        # Templates belong to the campaigns app, above the inbox: handed upward after commit.
+        hooks.fire(
+            hooks.ON_TEMPLATE_UPDATE,
+            {"channel": channel_id, "updates": [_json_ready(asdict(change)) for change in changes]},
+        )
     return failed
+
+
+def _json_ready(data: dict) -> dict:
+    return {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in data.items()}
 
 
 def _receive(channel: Channel, inbound: InboundMessage) -> str | Exception | None:

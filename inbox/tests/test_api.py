@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from inbox.models import Conversation, Label, Message
-from inbox.services import ERR_OUTSIDE_WINDOW, ERR_TEMPLATES_NOT_AVAILABLE
+from inbox.services import ERR_OUTSIDE_WINDOW, ERR_TEMPLATE_REQUIRED
 
 API = "/api/v1/inbox"
 
@@ -79,8 +79,10 @@ def test_send_outside_window_and_template_give_clear_messages(setup, tenant_clie
     url = f"{API}/conversations/{setup.pk}/messages/"
     response = agent.post(url, {"text": "Olá"}, content_type="application/json")
     assert response.status_code == 400 and response.json()["detail"] == [ERR_OUTSIDE_WINDOW]
-    response = agent.post(url, {"type": "template", "template": "hello"}, content_type="application/json")
-    assert response.status_code == 400 and response.json()["detail"] == [ERR_TEMPLATES_NOT_AVAILABLE]
+    response = agent.post(
+        url, {"type": "template", "template": "hello", "language": ""}, content_type="application/json"
+    )
+    assert response.status_code == 400 and response.json()["detail"] == [ERR_TEMPLATE_REQUIRED]
 
 
 def test_send_media_multipart(setup, tenant_client_factory, make_member, acme):

@@ -16,7 +16,7 @@ from django_tenants.utils import schema_context
 from inbox.models import ChannelStatus, Message, MessageStatus, RealtimeEvent
 from inbox.services import (
     ERR_OUTSIDE_WINDOW,
-    ERR_TEMPLATES_NOT_AVAILABLE,
+    ERR_TEMPLATE_REQUIRED,
     ERR_TEXT_EMPTY,
     message_deliver,
     message_react,
@@ -237,10 +237,30 @@ def test_no_customer_message_means_window_closed(conversation):
         message_send_text(conversation=conversation, text="oi")
 
 
-def test_templates_not_available_yet(conversation):
+def test_a_template_goes_out_even_outside_the_window(conversation, graph):
+    from inbox.services import message_deliver
+
+    conversation.last_inbound_at = None
+    conversation.save()
+    components = [{"type": "body", "parameters": [{"type": "text", "text": "Maria"}]}]
+    message, created = message_send_template(
+        conversation=conversation, name="hello_world", language="pt_BR", components=components, body="Olá Maria"
+    )
+    assert created and message.kind == "template" and message.body == "Olá Maria"
+    message = message_deliver(message_id=message.pk)
+    assert message.status == "sent" and message.provider_message_id
+    assert graph.sent[-1]["type"] == "template"
+    assert graph.sent[-1]["template"] == {
+        "name": "hello_world",
+        "language": {"code": "pt_BR"},
+        "components": components,
+    }
+
+
+def test_a_template_needs_its_name_and_language(conversation):
     with pytest.raises(ValidationError) as exc:
-        message_send_template(conversation=conversation, name="hello_world", language="pt_BR")
-    assert exc.value.messages == [ERR_TEMPLATES_NOT_AVAILABLE]
+        message_send_template(conversation=conversation, name="hello_world", language="")
+    assert exc.value.messages == [ERR_TEMPLATE_REQUIRED]
 
 
 def test_empty_text_refused(conversation):

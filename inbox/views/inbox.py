@@ -30,7 +30,7 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_POST
 
 from inbox import media, selectors
-from inbox.extensions import panel_sections
+from inbox.extensions import composer_sections, panel_sections
 from inbox.models import (
     Channel,
     ChannelKind,
@@ -119,6 +119,8 @@ def _conversation_context(request, conversation: Conversation, *, with_thread: b
     from crm.models import Tag
 
     messages_, has_more = selectors.thread_messages(conversation) if with_thread else ([], False)
+    window = selectors.window_state(conversation)
+    can_work = request.principal.can(Role.AGENT)
     return {
         "conversation": conversation,
         "contact": conversation.contact,
@@ -126,14 +128,15 @@ def _conversation_context(request, conversation: Conversation, *, with_thread: b
         "all_tags": list(Tag.objects.order_by("name").values("id", "name")[:500]),
         "thread": messages_,
         "has_more": has_more,
-        "window": selectors.window_state(conversation),
+        "window": window,
         "agents": list(company_agents(company=request.tenant)),
         "labels": list(Label.objects.order_by("name")),
         "conversation_labels": {label.pk for label in conversation.labels.all()},
         "snooze_choices": SNOOZE_CHOICES,
         "is_sandbox": conversation.channel.kind == ChannelKind.SANDBOX,
-        "can_work": request.principal.can(Role.AGENT),
+        "can_work": can_work,
         "extension_panels": panel_sections(request, conversation),
+        "composer_extensions": composer_sections(request, conversation, window_open=window["open"]) if can_work else [],
     }
 
 

@@ -15,6 +15,7 @@ const ICONS = [
   "paper-airplane", "bolt", "clock", "arrow-path", "ellipsis-vertical", "funnel", "view-columns",
   "cpu-chip", "lock-closed", "globe-alt", "calendar", "document-text", "eye", "arrow-right",
   "rectangle-stack", "swatch", "computer-desktop", "pencil-square", "queue-list", "arrow-top-right-on-square",
+  "pause-circle", "play-circle", "arrow-down-tray", "cursor-arrow-rays", "photo", "film", "phone",
 ];
 
 const dir = path.join(__dirname, "node_modules", "heroicons", "24", "outline");

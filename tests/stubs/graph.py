@@ -34,6 +34,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from tests.stubs.aserver import AsyncStubServer
+from tests.stubs.graph_templates import TemplatesMixin
 from tests.stubs.http import Recorded
 
 __all__ = ["ERRORS", "GraphStub", "Recorded", "graph_error"]
@@ -89,7 +90,7 @@ def error_response(code: int) -> tuple[int, dict]:
     return status, graph_error(code, f"(#{code}) {message}", title=message, details=details)
 
 
-class GraphStub(AsyncStubServer):
+class GraphStub(TemplatesMixin, AsyncStubServer):
     """Graph API ``/<version>/...``. Configure ``token`` (the valid access token), ``fail_to``
     (recipient -> (HTTP status, Graph error object)), ``fail_codes`` (recipient -> Meta codes
     answered to its next attempts, one each), ``media`` (media id -> (bytes, mime)),
@@ -122,6 +123,7 @@ class GraphStub(AsyncStubServer):
         self.read_share = 1.0
         self.webhook_batch = 100
         self.reset_counts()
+        self.reset_templates()  # message templates: tests/stubs/graph_templates.py
 
     # --- counters -------------------------------------------------------------------------
 
@@ -214,6 +216,9 @@ class GraphStub(AsyncStubServer):
                     "id": rest,
                 },
             )
+        templates = self.route_templates(rest, record)
+        if templates is not None:
+            return templates
         return 404, {}, graph_error(100, f"Unsupported request - method type: {record.method.lower()}", subcode=33)
 
     def _message(self, phone_number_id: str, body: dict):
