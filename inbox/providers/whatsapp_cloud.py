@@ -3,6 +3,7 @@ loopback stub speaking the same request and response formats."""
 
 from __future__ import annotations
 
+import json as _json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -180,13 +181,16 @@ class WhatsAppCloudProvider(Provider):
     async def asend(self, item: Outbound) -> Outcome:
         from inbox.providers import http
 
-        status, data = await http.request(
-            "POST",
-            graph_url(f"{self.channel.phone_number_id}/messages"),
-            json=cloud_message_body(item),
-            headers=self._headers(),
-            what="the WhatsApp API",
-        )
+        cached = self.__dict__.get("_send_target")
+        if cached is None:
+            # URL and header lines once per provider: a campaign sends thousands through one.
+            cached = self.__dict__["_send_target"] = (
+                graph_url(f"{self.channel.phone_number_id}/messages"),
+                http.header_lines(self._headers()),
+            )
+        url, headers = cached
+        body = _json.dumps(cloud_message_body(item), separators=(",", ":"), ensure_ascii=False).encode()
+        status, data = await http.post(url, body, headers=headers, what="the WhatsApp API")
         if status >= 400:
             raise graph_error_from(status, data)
         try:
