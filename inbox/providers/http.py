@@ -231,6 +231,19 @@ class _Pool:
             self.waiting.append(waiter)
             await waiter
 
+    def take_idle(self, n: int, loop: asyncio.AbstractEventLoop) -> list[_Connection]:
+        """Up to ``n`` idle connections that can be used now (no waiting, no connecting)."""
+        now = loop.time()
+        out: list[_Connection] = []
+        while self.idle and len(out) < n:
+            conn = self.idle.pop()
+            if conn.usable(now):
+                self.busy += 1
+                out.append(conn)
+            else:
+                conn.close()
+        return out
+
     def release(self, conn: _Connection, loop: asyncio.AbstractEventLoop) -> None:
         self.busy -= 1
         if conn.reusable and conn.transport is not None and not conn.transport.is_closing():
@@ -323,6 +336,68 @@ async def post(url: str, body: bytes, *, headers: bytes = b"", what: str = "the 
         return status, _json.loads(raw)
     except ValueError:
         return status, None
+
+
+async def post_many(
+    url: str, bodies: list[bytes], *, headers: bytes = b"", what: str = "the provider"
+) -> list[tuple[int, Any] | ProviderError]:
+    """``post`` for many bodies at once, one answer (or ``ProviderError``) per body, in order.
+
+    The requests that find an idle keep-alive connection are written right away, one after
+    another in this call, with no task or coroutine per request (the campaign engine's
+    claim-to-wire window is this loop); the others wait for a connection as ``post`` does.
+    """
+    loop = asyncio.get_running_loop()
+    pool, target = _pool_for(loop, url)
+    prefix = b"POST %s HTTP/1.1\r\n%s%sContent-Type: application/json\r\nContent-Length: " % (
+        target,
+        pool.host_header,
+        headers,
+    )
+    conns = pool.take_idle(len(bodies), loop)
+    waiters: list[asyncio.Future] = []
+    for conn, body in zip(conns, bodies, strict=False):
+        waiter = conn.waiter = loop.create_future()
+        assert conn.transport is not None
+        conn.transport.write(b"%s%d\r\n\r\n%s" % (prefix, len(body), body))
+        waiters.append(waiter)
+    rest = [asyncio.ensure_future(post(url, body, headers=headers, what=what)) for body in bodies[len(conns) :]]
+
+    def expire() -> None:
+        for conn in conns:
+            if conn.waiter is not None:
+                conn._fail(TimeoutError("no answer in time"))
+
+    timer = loop.call_later(READ_TIMEOUT_S, expire)
+    try:
+        await asyncio.wait([*waiters, *rest])
+    finally:
+        timer.cancel()
+    out: list[tuple[int, Any] | ProviderError] = []
+    for conn, waiter in zip(conns, waiters, strict=True):
+        exc = waiter.exception()
+        if exc is not None:
+            conn.close()
+            out.append(
+                ProviderError(
+                    f"No answer from {what}.",
+                    code="timeout",
+                    details=str(exc) or type(exc).__name__,
+                    retryable=True,
+                    uncertain=True,
+                )
+            )
+        else:
+            status, raw = waiter.result()
+            try:
+                out.append((status, _json.loads(raw) if raw else None))
+            except ValueError:
+                out.append((status, None))
+        pool.release(conn, loop)
+    for task in rest:
+        exc = task.exception()
+        out.append(exc if isinstance(exc, ProviderError) else task.result())
+    return out
 
 
 # --- sync callers ---------------------------------------------------------------------------

@@ -124,3 +124,20 @@ async def test_no_answer_in_time_is_uncertain(monkeypatch):
         with pytest.raises(ProviderError) as raised:
             await http.post(server.url, b"{}")
     assert raised.value.code == "timeout" and raised.value.uncertain is True
+
+
+async def test_post_many_answers_in_order_on_reused_connections():
+    async with Server() as server:
+        first = await http.post_many(server.url, [b'{"n":%d}' % n for n in range(10)])
+        second = await http.post_many(server.url, [b'{"n":%d}' % n for n in range(10)])
+    assert [status for status, _data in first + second] == [200] * 20
+    assert len({data["messages"][0]["id"] for _status, data in first + second}) == 20
+    assert server.connections == 10  # the second batch found the first one's connections idle
+    bodies = [r.rsplit(b"\r\n\r\n", 1)[1] for r in server.requests]
+    assert sorted(bodies) == sorted([b'{"n":%d}' % n for n in range(10)] * 2)
+
+
+async def test_post_many_reports_each_failure_as_an_error_in_its_place():
+    async with Server("drop") as server:
+        answers = await http.post_many(server.url, [b"{}", b"{}", b"{}"])
+    assert all(isinstance(a, ProviderError) and a.uncertain for a in answers)
