@@ -28,6 +28,7 @@ clock instead.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -134,6 +135,28 @@ return 1
 """
 
 
+# Redis names scripts by their SHA-1 (an identifier, not a security measure).
+_SHA = {
+    source: hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest() for source in (_TAKE, _SLOW, _TIER, _SEED)
+}
+
+
+def _eval(client: redis.Redis, source: str, keys: int, *args):
+    """EVALSHA (the script is sent only when Redis does not know it yet, after a restart)."""
+    try:
+        return client.evalsha(_SHA[source], keys, *args)
+    except redis.exceptions.NoScriptError:
+        return client.eval(source, keys, *args)
+
+
+async def _aeval(source: str, keys: int, *args):
+    client = async_redis_client()
+    try:
+        return await client.evalsha(_SHA[source], keys, *args)
+    except redis.exceptions.NoScriptError:
+        return await client.eval(source, keys, *args)
+
+
 class LimiterUnavailable(Exception):
     """Redis could not be reached: nobody may send on this number until it can."""
 
@@ -205,14 +228,14 @@ class SendLimiter:
     def take(self, n: int = 1) -> float:
         """Reserve ``n`` sends; returns the seconds to wait before making them."""
         try:
-            return float(self._sync().eval(_TAKE, 1, self.key, *self._take_args(n)))
+            return float(_eval(self._sync(), _TAKE, 1, self.key, *self._take_args(n)))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
     def slow_down(self) -> float:
         """Meta answered 130429: halve the effective rate for a while. Returns the factor."""
         try:
-            return float(self._sync().eval(_SLOW, 1, self.key, *self._slow_args()))
+            return float(_eval(self._sync(), _SLOW, 1, self.key, *self._slow_args()))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
@@ -222,7 +245,7 @@ class SendLimiter:
         if self.limit.tier_users is None or not members:
             return [True] * len(members)
         try:
-            out = self._sync().eval(_TIER, 2, self.tier_key, self.seeded_key, *self._tier_args(members))
+            out = _eval(self._sync(), _TIER, 2, self.tier_key, self.seeded_key, *self._tier_args(members))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
         return None if out == [-1] else [bool(x) for x in out]
@@ -230,7 +253,7 @@ class SendLimiter:
     def tier_seed(self, sent: Iterable[tuple[str, float]]) -> None:
         """Load who was messaged in the last 24 hours (``(phone, unix time)`` pairs)."""
         try:
-            self._sync().eval(_SEED, 2, self.tier_key, self.seeded_key, *self._seed_args(sent))
+            _eval(self._sync(), _SEED, 2, self.tier_key, self.seeded_key, *self._seed_args(sent))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
@@ -256,13 +279,13 @@ class SendLimiter:
 
     async def atake(self, n: int = 1) -> float:
         try:
-            return float(await async_redis_client().eval(_TAKE, 1, self.key, *self._take_args(n)))
+            return float(await _aeval(_TAKE, 1, self.key, *self._take_args(n)))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
     async def aslow_down(self) -> float:
         try:
-            return float(await async_redis_client().eval(_SLOW, 1, self.key, *self._slow_args()))
+            return float(await _aeval(_SLOW, 1, self.key, *self._slow_args()))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
@@ -270,14 +293,14 @@ class SendLimiter:
         if self.limit.tier_users is None or not members:
             return [True] * len(members)
         try:
-            out = await async_redis_client().eval(_TIER, 2, self.tier_key, self.seeded_key, *self._tier_args(members))
+            out = await _aeval(_TIER, 2, self.tier_key, self.seeded_key, *self._tier_args(members))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
         return None if out == [-1] else [bool(x) for x in out]
 
     async def atier_seed(self, sent: Iterable[tuple[str, float]]) -> None:
         try:
-            await async_redis_client().eval(_SEED, 2, self.tier_key, self.seeded_key, *self._seed_args(sent))
+            await _aeval(_SEED, 2, self.tier_key, self.seeded_key, *self._seed_args(sent))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 

@@ -95,7 +95,11 @@ class CampaignRun:
         self.campaign_id = campaign_id
         self.owner = owner or worker_id()
         self.clock = clock
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"camp{campaign_id}-db")
+        # Two database threads, each keeping its connection (in the company's schema) for the
+        # whole run: claims and state reads on one, so a claim never queues behind a
+        # write-back; write-backs on the other.
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"camp{campaign_id}-claim")
+        self.write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"camp{campaign_id}-write")
         self.stop_reason = ""
         self._state: RunState | None = None
         self._state_at = 0.0
@@ -109,25 +113,34 @@ class CampaignRun:
 
     # --- database, in the pool's threads ------------------------------------------------------
 
-    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def db(self, fn: Callable[..., Any], *args: Any, write: bool = False, **kwargs: Any) -> Any:
+        """Run ``fn`` in a database thread of the run (``write``: the write-back's), in the
+        company's schema. The thread keeps its connection between calls (no pool round trip,
+        no new ``search_path`` per call); a failed call gives it back, the next opens another."""
         queued = time.perf_counter()
 
         def call():
-            from django_tenants.utils import schema_context
-
             started = time.perf_counter()
-            close_old_connections()
-            with schema_context(self.schema):
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    name = getattr(fn, "__name__", "db")
-                    spent = self.timings.setdefault(name, [0, 0.0, 0.0])
-                    spent[0] += 1
-                    spent[1] += time.perf_counter() - started
-                    spent[2] += started - queued
+            if connection.schema_name != self.schema:
+                close_old_connections()
+                connection.set_schema(self.schema)
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                connection.close()
+                raise
+            finally:
+                name = getattr(fn, "__name__", "db")
+                spent = self.timings.setdefault(name, [0, 0.0, 0.0])
+                spent[0] += 1
+                spent[1] += time.perf_counter() - started
+                spent[2] += started - queued
 
-        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+        return await asyncio.get_running_loop().run_in_executor(self.write_pool if write else self.pool, call)
+
+    def _close_thread_connection(self) -> None:
+        connection.close()
+        connection.set_schema_to_public()
 
     def _load(self):
         from campaigns.models import Campaign, CampaignVariant
@@ -225,8 +238,10 @@ class CampaignRun:
             from inbox.providers.http import close_session
 
             await close_session()
+            await self.db(self._close_thread_connection, write=True)
             await self.db(self._finish)
             self.pool.shutdown(wait=True)
+            self.write_pool.shutdown(wait=True)
 
     def _finish(self) -> None:
         from campaigns.realtime import progress_publish
@@ -460,7 +475,9 @@ class CampaignRun:
         self._quality_at = self.clock()
         if not (sent or failed):
             return
-        tripped = await self.db(control.quality_guard_record, campaign_id=self.campaign_id, sent=sent, failed=failed)
+        tripped = await self.db(
+            control.quality_guard_record, campaign_id=self.campaign_id, sent=sent, failed=failed, write=True
+        )
         if tripped:
             self.stop_reason = "paused: quality_guard"
             self._state = None
@@ -507,7 +524,7 @@ class CampaignRun:
 
         for attempt in range(4):
             try:
-                await self.db(write)
+                await self.db(write, write=True)
                 return
             except Exception:  # noqa: BLE001 - retried, then left to the reconciler
                 logger.exception("campaign %s write-back failed (attempt %d)", self.campaign_id, attempt + 1)

@@ -110,7 +110,9 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
     if campaign.audience_kind == AudienceKind.UPLOAD:
         audience_sql, audience_params, opted_out = _upload_audience(campaign)
     else:
-        audience = marketing_audience(**filters).values("id", "phone", "wa_id", "name", "email", "custom_fields")
+        audience = (
+            marketing_audience(**filters).order_by().values("id", "phone", "wa_id", "name", "email", "custom_fields")
+        )
         inner, inner_params = audience.query.sql_with_params()
         audience_sql = f"SELECT q.*, NULL::jsonb AS row_values, q.id AS ord FROM ({inner}) q"
         audience_params = list(inner_params)
@@ -118,12 +120,25 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
     variables_sql, variables_params = _variables_sql(variants, campaign)
     variant_expr, next_expr, variant_params = _variant_sql(variants, campaign)
     share = int(campaign.ab_test_share or 0)
+    upload = campaign.audience_kind == AudienceKind.UPLOAD
+    # Only what the campaign needs is computed per row (a million rows: each window is a sort):
+    # a contact's phone is unique in the CRM, so only an uploaded file can repeat a number; the
+    # bucket only matters with several variants, the hash only with an A/B test share; the
+    # insert follows the file's order for an upload, the scan's order otherwise (rows are
+    # claimed by id, so that is the order they are sent in).
+    dup_sql = "row_number() OVER (PARTITION BY a.phone ORDER BY a.ord)" if upload else "1"
+    bucket_sql = "(row_number() OVER (ORDER BY a.ord) - 1) %% 100" if len(variants) > 1 else "0"
+    ab_test = bool(share) and len(variants) > 1
+    test_sql = "((hashtext(a.phone) & 2147483647) %% 100) < %s" if ab_test else "FALSE"
+    test_params = [share] if ab_test else []
+    order_sql = "ORDER BY a.ord" if upload else ""
     sql = f"""
         WITH a AS (
             SELECT a.*,
-                   row_number() OVER (PARTITION BY a.phone ORDER BY a.ord) AS dup,
-                   (row_number() OVER (ORDER BY a.ord) - 1) %% 100 AS bucket,
-                   ((hashtext(a.phone) & 2147483647) %% 100) < %s AS test
+                   {dup_sql} AS dup,
+                   {bucket_sql} AS bucket,
+                   {test_sql} AS test,
+                   a.phone !~ %s AS invalid
             FROM ({audience_sql}) a
         ), ins AS (
             INSERT INTO campaigns_recipient (
@@ -131,15 +146,15 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
                 lease_owner, attempts, next_attempt_at, provider_message_id, segments,
                 error_code, error_title, error_details, created_at)
             SELECT %s,
-                   CASE WHEN a.phone !~ %s OR a.dup > 1 THEN NULL ELSE {variant_expr} END,
+                   CASE WHEN a.invalid OR a.dup > 1 THEN NULL ELSE {variant_expr} END,
                    a.id, a.phone, COALESCE(a.wa_id, ''), a.name, {variables_sql},
-                   CASE WHEN a.phone !~ %s OR a.dup > 1 THEN %s ELSE %s END,
-                   CASE WHEN a.phone !~ %s THEN %s WHEN a.dup > 1 THEN %s ELSE '' END,
+                   CASE WHEN a.invalid OR a.dup > 1 THEN %s ELSE %s END,
+                   CASE WHEN a.invalid THEN %s WHEN a.dup > 1 THEN %s ELSE '' END,
                    '', 0,
-                   CASE WHEN a.phone !~ %s OR a.dup > 1 THEN NULL ELSE {next_expr} END,
+                   CASE WHEN a.invalid OR a.dup > 1 THEN NULL ELSE {next_expr} END,
                    '', 1, '', '', '', now()
             FROM a
-            ORDER BY a.ord
+            {order_sql}
             RETURNING state, reason
         )
         SELECT count(*) FILTER (WHERE state = 'queued'),
@@ -148,19 +163,16 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
         FROM ins
     """
     params = [
-        share,
+        *test_params,
+        E164,
         *audience_params,
         campaign.pk,
-        E164,
         *variant_params,
         *variables_params,
-        E164,
         RecipientState.SKIPPED,
         RecipientState.QUEUED,
-        E164,
         SkipReason.INVALID,
         SkipReason.DUPLICATE,
-        E164,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
