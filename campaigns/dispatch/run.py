@@ -140,7 +140,7 @@ class CampaignRun:
 
     def _close_thread_connection(self) -> None:
         connection.close()
-        connection.set_schema_to_public()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
 
     def _load(self):
         from campaigns.models import Campaign, CampaignVariant
