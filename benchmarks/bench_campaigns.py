@@ -128,15 +128,23 @@ class Cpu:
             out[part] = out.get(part, 0.0) + seconds
         return out
 
+    def exited(self, proc: subprocess.Popen, part: str = "worker") -> bool:
+        """Whether the child ended (then reaped, its CPU time added to ``part``); never waits."""
+        if proc.returncode is not None:
+            return True
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if not pid:
+            return False
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        self.reaped[part] = self.reaped.get(part, 0.0) + usage.ru_utime + usage.ru_stime
+        return True
+
     def reap(self, proc: subprocess.Popen, part: str = "worker", timeout: float = 120) -> int:
         """Wait for a child and add its CPU time to ``part``."""
         deadline = time.monotonic() + timeout
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                self.reaped[part] = self.reaped.get(part, 0.0) + usage.ru_utime + usage.ru_stime
-                return proc.returncode
+            if self.exited(proc, part):
+                return int(proc.returncode or 0)
             if time.monotonic() > deadline:
                 proc.kill()
                 timeout, deadline = 10, time.monotonic() + 10
@@ -625,6 +633,8 @@ def crash(report, stub, env, bench, channels, template):
     """
     from datetime import timedelta
 
+    from django.utils import timezone
+
     from campaigns.dispatch.reconcile import leases_reconcile
     from campaigns.models import Recipient
 
@@ -648,9 +658,24 @@ def crash(report, stub, env, bench, channels, template):
             while stub.stats()["accepted"] == before:
                 time.sleep(0.02)
             resumes.append(time.perf_counter() - killed_at)
-        while Recipient.objects.filter(campaign=campaign, state="queued").exists():
+        # The last worker stops when nothing is due soon; retries due later are what beat is
+        # for (campaigns_tick, every 5 s: a running campaign with due rows and no live run gets
+        # one), done here by hand until no row is left queued.
+        beat_runs = 0
+        while True:
+            if CPU.exited(worker):
+                due = (
+                    Recipient.objects.filter(campaign=campaign, state="queued")
+                    .order_by("next_attempt_at")
+                    .values_list("next_attempt_at", flat=True)
+                    .first()
+                )
+                if due is None:
+                    break
+                time.sleep(max(0.0, min(60.0, (due - timezone.now()).total_seconds())))
+                worker = _worker(crash_env, bench.schema_name, [campaign.pk])
+                beat_runs += 1
             time.sleep(0.2)
-        CPU.reap(worker)
         pipeline.settle()
         time.sleep(LEASE_S + GRACE_S + 1)  # the dead workers' leases run out, then the grace
         leases_reconcile(grace=timedelta(seconds=GRACE_S))
@@ -663,6 +688,14 @@ def crash(report, stub, env, bench, channels, template):
     for _p, state in rows:
         states[state] = states.get(state, 0) + 1
     lost = sum(1 for p, s in rows if p.lstrip("+") not in accepted and s in ("queued", "claimed"))
+    if lost:
+        detail: dict[tuple, int] = {}
+        for row in Recipient.objects.filter(campaign=campaign, state__in=["queued", "claimed"]).values(
+            "state", "attempts", "error_code", "next_attempt_at", "lease_expires_at"
+        ):
+            key = (row["state"], row["attempts"], row["error_code"], str(row["next_attempt_at"])[:19])
+            detail[key] = detail.get(key, 0) + 1
+        print(f"# crash: not final (state, attempts, last error, next attempt): {detail}", flush=True)
     unknown = [p for p, s in rows if s == "unknown"]
     unknown_sent = sum(1 for p in unknown if p.lstrip("+") in accepted)
     recorded = sum(1 for p, s in rows if p.lstrip("+") in accepted and s in ("sent", "delivered", "read"))
@@ -676,6 +709,7 @@ def crash(report, stub, env, bench, channels, template):
     report("campaign_crash_unknown", len(unknown), "count")
     report("campaign_crash_unknown_sent", unknown_sent, "count")
     print(f"# crash: kill -> next accepted send: {', '.join(f'{r:.1f}' for r in resumes)} s", flush=True)
+    print(f"# crash: runs started for retries due after the last worker stopped (beat's job): {beat_runs}", flush=True)
     report("campaign_crash_resume_s", max(resumes), "s")
 
 
@@ -805,11 +839,34 @@ def statuses(report, stub, env, bench, channels, template):
     _cpu_report(report, "campaign_with_statuses_cpu_ms_per_msg", before, after, STATUS_RECIPIENTS)
 
 
+RUNS_QUEUE = "bench-campaign-runs"
+
+
+def _runs_unconsumed() -> None:
+    """The campaign runs the benchmark's own starts queue (``campaigns.launch`` / ``campaigns.run``)
+    go to a queue nobody consumes: the scenarios start their worker processes themselves, and
+    the Celery worker of the status pipeline must not become a second sender (a kill -9 of
+    "the" worker would then not stop the sending)."""
+    from kombu import Connection
+
+    from config.celery import app
+
+    app.conf.task_routes = {name: {"queue": RUNS_QUEUE} for name in ("campaigns.launch", "campaigns.run")}
+    with Connection(app.conf.broker_url) as conn:
+        client = conn.default_channel.client
+        client.delete(RUNS_QUEUE)
+        # Runs left in the default queue by an earlier benchmark process.
+        for raw in client.lrange("celery", 0, -1):
+            if json.loads(raw).get("headers", {}).get("task") in ("campaigns.launch", "campaigns.run"):
+                client.lrem("celery", 0, raw)
+
+
 def run(report) -> None:
     from django.conf import settings
     from django.db import connection
 
     global CPU
+    _runs_unconsumed()
     stub = Stub()
     try:
         CPU = Cpu(stub.proc.pid)
