@@ -537,9 +537,10 @@ class SkipReason(models.TextChoices):
 class Recipient(models.Model):
     """One person a campaign sends to: a snapshot taken at start, worked through by the engine.
 
-    ``phone`` (E.164) and ``wa_id`` are copied from the contact at the snapshot; ``variables``
-    holds the values of the content's variables as rendered then (``{"1": "Ana", ...}``), so a
-    later CRM edit changes nothing. ``contact`` keeps no database constraint: deleting a contact
+    ``phone`` (E.164), ``wa_id`` and ``name`` are copied from the contact at the snapshot;
+    ``variables`` holds the source values the content's variables read then, beyond what the
+    name and phone give (``{"field.cidade": "Recife"}``; ``values`` adds those), so a later CRM
+    edit changes nothing. ``contact`` keeps no database constraint: deleting a contact
     must not delete the history of who was reached.
 
     Engine columns: ``lease_owner`` / ``lease_expires_at`` (a claim is a lease: the worker that
@@ -632,6 +633,14 @@ class Recipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}:{self.phone} ({self.state})"
+
+    @property
+    def values(self) -> dict:
+        """The source values of the content's variables (``rendering.row_values``): the name
+        and phone columns, then ``variables``."""
+        from campaigns.rendering import row_values
+
+        return row_values(name=self.name, phone=self.phone, variables=self.variables or {})
 
 
 class AudienceUpload(models.Model):

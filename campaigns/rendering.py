@@ -2,9 +2,12 @@
 become Meta's ``components`` parameters or a plain text.
 
 The audience snapshot stores, per recipient, the *source values* the content needs
-(``{"contact.name": "Ana", "field.cidade": "Recife"}``), taken in SQL at start; sending renders
-them with the variant's mapping and fallbacks. So a later CRM edit changes nothing, and one
-snapshot serves every variant.
+(``{"field.cidade": "Recife", "contact.email": "ana@example.com"}``), taken in SQL at start;
+sending renders them with the variant's mapping and fallbacks. So a later CRM edit changes
+nothing, and one snapshot serves every variant. The recipient row copies the contact's name
+and phone anyway, so the sources those give (``ROW_SOURCES``) are read from its columns
+(``row_values``) rather than copied a second time: a million-row snapshot builds no JSON for
+a template that only says the first name.
 """
 
 from __future__ import annotations
@@ -14,6 +17,18 @@ from typing import Any
 
 VARIABLE_RE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 CONTACT_SOURCES = {"contact.name", "contact.first_name", "contact.phone", "contact.email"}
+ROW_SOURCES = frozenset({"contact.name", "contact.first_name", "contact.phone"})
+
+
+def first_name(name: str) -> str:
+    """The first word of a name, as the snapshot's SQL takes it (``split_part(name, ' ', 1)``)."""
+    return (name or "").split(" ", 1)[0]
+
+
+def row_values(*, name: str, phone: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """A recipient's source values: its own name and phone columns, then the snapshotted
+    ``variables``."""
+    return {"contact.name": name or "", "contact.first_name": first_name(name), "contact.phone": phone, **variables}
 
 
 def text_variables(text: str) -> list[str]:

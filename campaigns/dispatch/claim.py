@@ -16,6 +16,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
+from campaigns.rendering import row_values
+
 LEASE = timedelta(seconds=float(getattr(settings, "CAMPAIGN_LEASE_S", 30)))
 
 _CLAIM_SQL = """
@@ -71,7 +73,7 @@ def recipients_claim(*, campaign_id: int, limit: int, owner: str, lease: timedel
             phone=r[3],
             wa_id=r[4],
             name=r[5],
-            variables=json.loads(r[6]) if r[6] else {},
+            variables=row_values(name=r[5], phone=r[3], variables=json.loads(r[6]) if r[6] else {}),
             attempts=r[7],
         )
         for r in rows

@@ -65,7 +65,9 @@ def test_opted_out_invalid_numbers_are_excluded_and_counted(channel):
     skipped = [r for r in rows if r.state == RecipientState.SKIPPED]
     assert [(r.contact_id, r.reason) for r in skipped] == [(contacts[1].pk, "invalid")]
     queued = [r for r in rows if r.state == RecipientState.QUEUED]
-    assert queued[0].variables == {"contact.first_name": "Ana", "field.cidade": "Recife"}
+    # the first name comes from the row's own name column, copied like the variables
+    assert queued[0].variables == {"field.cidade": "Recife"}
+    assert queued[0].values["contact.first_name"] == "Ana" and queued[0].name.startswith("Ana")
     assert all(r.next_attempt_at is not None and r.variant_id for r in queued)
 
 
@@ -83,7 +85,7 @@ def test_later_crm_edits_do_not_change_who_is_reached_or_what_they_get(channel):
     ContactListMember.objects.create(contact_list=tag_list, contact=extra)
     rows = list(Recipient.objects.filter(campaign=campaign).order_by("id"))
     assert [r.contact_id for r in rows] == [c.pk for c in contacts]
-    assert rows[0].variables["contact.first_name"] == "Ana"
+    assert rows[0].values["contact.first_name"] == "Ana"
 
 
 def test_segments_and_tags_audiences(channel):
