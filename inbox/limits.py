@@ -13,6 +13,14 @@ gets its own slot, in the order it asked. ``burst`` slots may be used at once af
 period. The limiter paces at ``LIMIT_HEADROOM`` (98 %) of the configured rate: requests leave
 on time but reach Meta with network jitter, and Meta counts by arrival.
 
+**Two looks**: a caller that reserves before it has something to send (the campaign engine
+takes its tokens, waits for its slot, then claims the rows) can still send late: a claim that
+took longer than usual, a stalled process. A late batch then leaves right before the next one,
+and the two can put more than the rate into one second as Meta counts it. So right before a
+batch goes on the wire, ``aconform`` checks the same GCRA on the times sends really leave
+(a key of its own): a batch that would follow a late one too closely waits the difference.
+Normally the wait is zero (the first look already paced it).
+
 **Adaptive slowdown**: a 130429 ("rate limit hit") answer halves the number's effective rate
 (down to ``MIN_FACTOR``); it recovers linearly (``RECOVERY_PER_S``) while nothing goes wrong.
 
@@ -171,9 +179,9 @@ class NumberLimit:
     tier_users: int | None = None
 
 
-def _keys(schema: str, channel_id: int) -> tuple[str, str, str]:
+def _keys(schema: str, channel_id: int) -> tuple[str, str, str, str]:
     base = f"lim:{schema}:{channel_id}"
-    return base, f"{base}:tier", f"{base}:tier:seeded"
+    return base, f"{base}:tier", f"{base}:tier:seeded", f"{base}:sent"
 
 
 class SendLimiter:
@@ -193,7 +201,7 @@ class SendLimiter:
         clock: Callable[[], float] | None = None,
         client: redis.Redis | None = None,
     ):
-        self.key, self.tier_key, self.seeded_key = _keys(schema, channel_id)
+        self.key, self.tier_key, self.seeded_key, self.sent_key = _keys(schema, channel_id)
         self.limit = limit
         self.clock = clock
         self._client = client
@@ -203,9 +211,10 @@ class SendLimiter:
     def _now(self) -> str:
         return repr(self.clock()) if self.clock is not None else ""
 
-    def _take_args(self, n: int) -> list:
+    def _take_args(self, n: int, burst: int | None = None) -> list:
         rate = max(self.limit.rate * LIMIT_HEADROOM, 0.001)
-        return [self._now(), repr(rate), max(1, self.limit.burst), max(1, n), RECOVERY_PER_S, KEY_TTL_S]
+        burst = max(1, self.limit.burst if burst is None else burst)
+        return [self._now(), repr(rate), burst, max(1, n), RECOVERY_PER_S, KEY_TTL_S]
 
     def _slow_args(self) -> list:
         return [self._now(), SLOWDOWN, MIN_FACTOR, RECOVERY_PER_S, KEY_TTL_S]
@@ -280,6 +289,16 @@ class SendLimiter:
     async def atake(self, n: int = 1) -> float:
         try:
             return float(await _aeval(_TAKE, 1, self.key, *self._take_args(n)))
+        except redis.RedisError as exc:
+            raise LimiterUnavailable(str(exc)) from exc
+
+    async def aconform(self, n: int = 1) -> float:
+        """The second look (see the module docstring), right before ``n`` sends leave at once:
+        the seconds to wait so that the sends really leaving stay within the rate. A batch
+        may leave ``n`` slots after the previous one (a burst of ``n``, no more: what a late
+        batch lost is not caught up)."""
+        try:
+            return float(await _aeval(_TAKE, 1, self.sent_key, *self._take_args(n, burst=max(n, self.limit.burst))))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 

@@ -10,7 +10,9 @@ Inside a run, an asyncio loop keeps up to ``DEPTH`` sub-batches in flight. Each 
    is put on the wire right after its claim commits (a crash between the two is the only way
    a never-sent row ends ``unknown``, and that window is a few milliseconds);
 2. claims that many due rows with a lease;
-3. sends them concurrently over the process's pooled client (``inbox.providers.http``);
+3. takes the limiter's second look (``aconform``: a sub-batch whose claim was slow must not
+   leave right behind the next one and pass the rate), then sends them concurrently over the
+   process's pooled client (``inbox.providers.http``);
 4. writes the outcomes, the conversation messages and the timeline in one transaction.
 
 Between sub-batches the run reads the campaign's state (at most every ``STATE_EVERY`` s), so a
@@ -334,7 +336,7 @@ class CampaignRun:
             return
         rows = await self._tier_filter(rows)
         if rows:
-            await self._step(rows)
+            await self._step(rows, conform=True)
 
     async def _tier_filter(self, rows: list[Claimed]) -> list[Claimed]:
         """Rows the number's 24 h tier admits; the others go back to the queue and the
@@ -398,12 +400,24 @@ class CampaignRun:
             {"campaign": self.campaign_id},
         )
 
-    async def _step(self, rows: list[Claimed]) -> None:
+    async def _step(self, rows: list[Claimed], *, conform: bool = False) -> None:
         state = await self.state()
         if not self._running(state):
             await self.db(recipients_release, ids=[r.id for r in rows], owner=self.owner)
             return
         prepared = [self._outbound(row) for row in rows]
+        if conform:
+            # The limiter's second look: a sub-batch right behind a late one waits the
+            # difference, so the sends really leaving never pass the number's rate.
+            try:
+                wait = await self.limiter.aconform(len(rows))
+            except Exception as exc:  # noqa: BLE001 - Redis down: nothing leaves, the rows go back
+                logger.warning("limiter unavailable for campaign %s: %s", self.campaign_id, exc)
+                await self.db(recipients_release, ids=[r.id for r in rows], owner=self.owner)
+                await asyncio.sleep(1.0)
+                return
+            if wait > 0:
+                await asyncio.sleep(wait)
         results = await self.provider.send_batch([p[0] for p in prepared])
         await self._record(rows, prepared, results)
 
