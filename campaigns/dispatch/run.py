@@ -19,8 +19,9 @@ Between sub-batches the run reads the campaign's state (at most every ``STATE_EV
 pause, resume or cancel reaches every worker within that time; requests in flight finish and
 their outcomes are written, nothing claimed is lost (unsent claims are released).
 
-Database calls run in a small thread pool of the process (Django's connections are per
-thread), each in the company's schema, so the loop keeps sending while a write commits.
+Database calls run in three threads of the run (Django's connections are per thread: claims,
+write-backs, and the looks between sub-batches), each in the company's schema, so the loop
+keeps sending while a write commits and a claim never waits behind another kind of call.
 """
 
 from __future__ import annotations
@@ -97,11 +98,14 @@ class CampaignRun:
         self.campaign_id = campaign_id
         self.owner = owner or worker_id()
         self.clock = clock
-        # Two database threads, each keeping its connection (in the company's schema) for the
-        # whole run: claims and state reads on one, so a claim never queues behind a
-        # write-back; write-backs on the other.
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"camp{campaign_id}-claim")
-        self.write_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"camp{campaign_id}-write")
+        # Three database threads, each keeping its connection (in the company's schema) for
+        # the whole run: claims on one, write-backs on another, and the looks between
+        # sub-batches (state, heartbeat, quality guard) on the third, so a claim never queues
+        # behind a write-back or a state read.
+        self.pools = {
+            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"camp{campaign_id}-{name}")
+            for name in ("claim", "write", "state")
+        }
         self.stop_reason = ""
         self._state: RunState | None = None
         self._state_at = 0.0
@@ -115,8 +119,8 @@ class CampaignRun:
 
     # --- database, in the pool's threads ------------------------------------------------------
 
-    async def db(self, fn: Callable[..., Any], *args: Any, write: bool = False, **kwargs: Any) -> Any:
-        """Run ``fn`` in a database thread of the run (``write``: the write-back's), in the
+    async def db(self, fn: Callable[..., Any], *args: Any, on: str = "claim", **kwargs: Any) -> Any:
+        """Run ``fn`` in the run's database thread ``on`` (claim, write, state), in the
         company's schema. The thread keeps its connection between calls (no pool round trip,
         no new ``search_path`` per call); a failed call gives it back, the next opens another."""
         queued = time.perf_counter()
@@ -138,7 +142,7 @@ class CampaignRun:
                 spent[1] += time.perf_counter() - started
                 spent[2] += started - queued
 
-        return await asyncio.get_running_loop().run_in_executor(self.write_pool if write else self.pool, call)
+        return await asyncio.get_running_loop().run_in_executor(self.pools[on], call)
 
     def _close_thread_connection(self) -> None:
         connection.close()
@@ -197,7 +201,7 @@ class CampaignRun:
     async def state(self, *, fresh: bool = False) -> RunState:
         now = self.clock()
         if fresh or self._state is None or now - self._state_at >= STATE_EVERY:
-            self._state = await self.db(self._read_state)
+            self._state = await self.db(self._read_state, on="state")
             self._state_at = now
         return self._state
 
@@ -240,10 +244,11 @@ class CampaignRun:
             from inbox.providers.http import close_session
 
             await close_session()
-            await self.db(self._close_thread_connection, write=True)
+            for name in ("write", "state"):
+                await self.db(self._close_thread_connection, on=name)
             await self.db(self._finish)
-            self.pool.shutdown(wait=True)
-            self.write_pool.shutdown(wait=True)
+            for pool in self.pools.values():
+                pool.shutdown(wait=True)
 
     def _finish(self) -> None:
         from campaigns.realtime import progress_publish
@@ -284,7 +289,7 @@ class CampaignRun:
         while True:
             state = await self.state()
             if self.clock() - last_beat > HEARTBEAT_TTL / 3:
-                await self.db(_heartbeat, self.schema, self.campaign_id, self.owner)
+                await self.db(_heartbeat, self.schema, self.campaign_id, self.owner, on="state")
                 last_beat = self.clock()
             if not self._running(state):
                 return self.stop_reason or f"state {state.state}"
@@ -490,7 +495,7 @@ class CampaignRun:
         if not (sent or failed):
             return
         tripped = await self.db(
-            control.quality_guard_record, campaign_id=self.campaign_id, sent=sent, failed=failed, write=True
+            control.quality_guard_record, campaign_id=self.campaign_id, sent=sent, failed=failed, on="state"
         )
         if tripped:
             self.stop_reason = "paused: quality_guard"
@@ -538,7 +543,7 @@ class CampaignRun:
 
         for attempt in range(4):
             try:
-                await self.db(write, write=True)
+                await self.db(write, on="write")
                 return
             except Exception:  # noqa: BLE001 - retried, then left to the reconciler
                 logger.exception("campaign %s write-back failed (attempt %d)", self.campaign_id, attempt + 1)
