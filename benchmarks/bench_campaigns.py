@@ -622,11 +622,10 @@ def crash(report, stub, env, bench, channels, template):
     - ``campaign_crash_duplicates``: recipients the stub accepted more than once (must be 0);
     - ``campaign_crash_lost``: recipients the stub never accepted that did not end in a final
       state either (queued or claimed forever; must be 0: every row ends somewhere);
-    - ``campaign_crash_unknown``: rows that ended ``unknown`` (``no_evidence``): claimed by a
-      worker that died before their request left, so no status ever named them. They were
-      never sent and never will be (resending blindly could send twice): the business sees
-      them counted on the campaign. Their number is the rows claimed in the instant between
-      a claim's commit and its requests being written, times three kills;
+    - ``campaign_crash_unknown``: rows that ended ``unknown`` (``no_evidence``): marked as
+      leaving by a worker that died before their request was written, so no status ever
+      named them (rows it claimed but had not marked go back to the queue and are sent). Only
+      a sub-batch marked in the instant between the mark's commit and the write can end so;
     - ``campaign_crash_unknown_sent``: ``unknown`` rows the stub did accept (a send whose
       outcome the status webhooks should have settled; 0 when they work);
     - ``campaign_crash_resume_s``: kill -> next accepted send (a new worker process starting
@@ -659,27 +658,23 @@ def crash(report, stub, env, bench, channels, template):
             while stub.stats()["accepted"] == before:
                 time.sleep(0.02)
             resumes.append(time.perf_counter() - killed_at)
-        # The last worker stops when nothing is due soon; retries due later are what beat is
-        # for (campaigns_tick, every 5 s: a running campaign with due rows and no live run gets
-        # one), done here by hand until no row is left queued.
+        # What beat does (campaigns_tick, every 5 s here every second): reconcile the leases
+        # that ran out (the dead workers' claims never marked as leaving go back to the
+        # queue), and give a running campaign with due rows and no live run a new run; until
+        # no row is left queued or claimed.
         beat_runs = 0
         while True:
+            leases_reconcile(grace=timedelta(seconds=GRACE_S))
             if CPU.exited(worker):
-                due = (
-                    Recipient.objects.filter(campaign=campaign, state="queued")
-                    .order_by("next_attempt_at")
-                    .values_list("next_attempt_at", flat=True)
-                    .first()
-                )
-                if due is None:
+                left = Recipient.objects.filter(campaign=campaign, state__in=["queued", "claimed"])
+                if not left.exists():
                     break
-                time.sleep(max(0.0, min(60.0, (due - timezone.now()).total_seconds())))
-                worker = _worker(crash_env, bench.schema_name, [campaign.pk])
-                beat_runs += 1
-            time.sleep(0.2)
+                due = left.filter(state="queued", next_attempt_at__lte=timezone.now()).exists()
+                if due:
+                    worker = _worker(crash_env, bench.schema_name, [campaign.pk])
+                    beat_runs += 1
+            time.sleep(1.0)
         pipeline.settle()
-        time.sleep(LEASE_S + GRACE_S + 1)  # the dead workers' leases run out, then the grace
-        leases_reconcile(grace=timedelta(seconds=GRACE_S))
     finally:
         pipeline.stop()
     accepted = stub.recipients()
@@ -709,8 +704,10 @@ def crash(report, stub, env, bench, channels, template):
     report("campaign_crash_lost", lost, "count")
     report("campaign_crash_unknown", len(unknown), "count")
     report("campaign_crash_unknown_sent", unknown_sent, "count")
+    # the recipients the kills cost: never sent, and never will be
+    report("campaign_crash_unknown_never_sent", len(unknown) - unknown_sent, "count")
     print(f"# crash: kill -> next accepted send: {', '.join(f'{r:.1f}' for r in resumes)} s", flush=True)
-    print(f"# crash: runs started for retries due after the last worker stopped (beat's job): {beat_runs}", flush=True)
+    print(f"# crash: runs started after the last worker stopped (beat's job): {beat_runs}", flush=True)
     report("campaign_crash_resume_s", max(resumes), "s")
 
 

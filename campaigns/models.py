@@ -544,7 +544,9 @@ class Recipient(models.Model):
     must not delete the history of who was reached.
 
     Engine columns: ``lease_owner`` / ``lease_expires_at`` (a claim is a lease: the worker that
-    claimed the row owns it until then), ``attempts`` (requests put on the wire),
+    claimed the row owns it until then), ``claimed_at`` (empty at the claim, set when the
+    engine marks the row as leaving, right before its request: a claim whose lease ran out
+    unmarked never left and is queued again), ``attempts`` (requests put on the wire),
     ``next_attempt_at`` (claimable from then on: the snapshot sets it to the snapshot time, a
     retry to later, a held A/B row to the year 9000, "never" in a form Python can read), ``provider_message_id`` (Meta's wamid),
     ``message_id`` (the ``inbox.Message`` written in the contact's conversation).

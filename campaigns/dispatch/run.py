@@ -7,20 +7,22 @@ number's limiter in Redis and claim disjoint rows with ``SKIP LOCKED``.
 Inside a run, an asyncio loop keeps up to ``DEPTH`` sub-batches in flight. Each one:
 
 1. takes its tokens from the number's limiter first and waits for its slot, so a claimed row
-   is put on the wire right after its claim commits (a crash between the two is the only way
-   a never-sent row ends ``unknown``, and that window is a few milliseconds);
+   is put on the wire right after its claim commits;
 2. claims that many due rows with a lease;
 3. takes the limiter's second look (``aconform``: a sub-batch whose claim was slow must not
-   leave right behind the next one and pass the rate), then sends them concurrently over the
-   process's pooled client (``inbox.providers.http``);
+   leave right behind the next one and pass the rate), marks the rows as leaving
+   (``recipients_sending``, committed: a row that dies unmarked provably never left and goes
+   back to the queue; only the instant between the mark's commit and the write can leave a
+   never-sent row ``unknown``), then sends them concurrently over the process's pooled
+   client (``inbox.providers.http``);
 4. writes the outcomes, the conversation messages and the timeline in one transaction.
 
 Between sub-batches the run reads the campaign's state (at most every ``STATE_EVERY`` s), so a
 pause, resume or cancel reaches every worker within that time; requests in flight finish and
 their outcomes are written, nothing claimed is lost (unsent claims are released).
 
-Database calls run in three threads of the run (Django's connections are per thread: claims,
-write-backs, and the looks between sub-batches), each in the company's schema, so the loop
+Database calls run in four threads of the run (Django's connections are per thread: claims,
+marks, write-backs, and the looks between sub-batches), each in the company's schema, so the loop
 keeps sending while a write commits and a claim never waits behind another kind of call.
 """
 
@@ -43,7 +45,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from campaigns.dispatch import outcomes as oc
-from campaigns.dispatch.claim import Claimed, recipients_claim, recipients_release
+from campaigns.dispatch.claim import Claimed, recipients_claim, recipients_release, recipients_sending
 from campaigns.dispatch.reconcile import callback_ref
 from campaigns.models import CampaignState, PauseReason
 from campaigns.rendering import render_text, template_body_text, template_components
@@ -98,13 +100,13 @@ class CampaignRun:
         self.campaign_id = campaign_id
         self.owner = owner or worker_id()
         self.clock = clock
-        # Three database threads, each keeping its connection (in the company's schema) for
-        # the whole run: claims on one, write-backs on another, and the looks between
-        # sub-batches (state, heartbeat, quality guard) on the third, so a claim never queues
-        # behind a write-back or a state read.
+        # Database threads, each keeping its connection (in the company's schema) for the
+        # whole run: claims, the marks right before sends, write-backs, and the looks between
+        # sub-batches (state, heartbeat, quality guard), so a claim or a mark never queues
+        # behind another kind of call.
         self.pools = {
             name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"camp{campaign_id}-{name}")
-            for name in ("claim", "write", "state")
+            for name in ("claim", "mark", "write", "state")
         }
         self.stop_reason = ""
         self._state: RunState | None = None
@@ -244,7 +246,7 @@ class CampaignRun:
             from inbox.providers.http import close_session
 
             await close_session()
-            for name in ("write", "state"):
+            for name in ("mark", "write", "state"):
                 await self.db(self._close_thread_connection, on=name)
             await self.db(self._finish)
             for pool in self.pools.values():
@@ -300,6 +302,11 @@ class CampaignRun:
                 if self._inflight:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
                     continue
+                # A claim also comes back empty when the campaign stopped running (paused or
+                # cancelled since the last look): that is the verdict then, not "done".
+                state = await self.state(fresh=True)
+                if not self._running(state):
+                    return self.stop_reason or f"state {state.state}"
                 verdict = await self.db(control.campaign_progress_check, campaign_id=self.campaign_id)
                 if verdict == "wait":
                     self._drained = False
@@ -423,6 +430,15 @@ class CampaignRun:
                 return
             if wait > 0:
                 await asyncio.sleep(wait)
+        # Marked as leaving, committed, and only then on the wire (nothing awaited between the
+        # two): a row whose worker dies before its mark provably never left, and goes back to
+        # the queue when its lease runs out. A row no longer ours is not sent.
+        marked = await self.db(recipients_sending, ids=[r.id for r in rows], owner=self.owner, on="mark")
+        if len(marked) < len(rows):
+            keep = [i for i, row in enumerate(rows) if row.id in marked]
+            rows, prepared = [rows[i] for i in keep], [prepared[i] for i in keep]
+            if not rows:
+                return
         results = await self.provider.send_batch([p[0] for p in prepared])
         await self._record(rows, prepared, results)
 
