@@ -52,10 +52,12 @@ from campaigns.rendering import render_text, template_body_text, template_compon
 
 logger = logging.getLogger(__name__)
 
-# Sub-batches in flight. With STEP_SECONDS of the rate each, DEPTH x chunk stays within the
-# pooled client's connections: a claimed row waits for no connection before its request leaves,
-# which keeps the window where a crash leaves a never-sent row "unknown" a few milliseconds.
-DEPTH = int(getattr(settings, "CAMPAIGN_PIPELINE_DEPTH", 3))
+# Sub-batches in flight (waiting for their slot, claiming, marking, sending, recording). With
+# STEP_SECONDS of the rate each, the few of them on the wire at once stay within the pooled
+# client's connections: a marked row waits for no connection before its request leaves, which
+# keeps the window where a crash leaves a never-sent row "unknown" to an instant. Four, since
+# the mark before each send added a round trip to every sub-batch.
+DEPTH = int(getattr(settings, "CAMPAIGN_PIPELINE_DEPTH", 4))
 STATE_EVERY = float(getattr(settings, "CAMPAIGN_STATE_EVERY_S", 0.1))
 STEP_SECONDS = 0.02  # a sub-batch holds about this much of the number's rate
 MAX_CHUNK = 20
