@@ -23,6 +23,13 @@ from campaigns.models import AudienceKind, Campaign, CampaignVariant, RecipientS
 from campaigns.rendering import ROW_SOURCES, source_sql, sources_of
 
 E164 = r"^\+[1-9][0-9]{7,14}$"
+# The same check as ``E164`` without the regular expression engine (a third of a million-row
+# snapshot's time went to it): 9 to 16 characters, a "+", a first digit that is not 0, then
+# digits only. ``{phone}`` is the column.
+E164_SQL = (
+    "(length({phone}) BETWEEN 9 AND 16 AND left({phone}, 1) = '+' AND substr({phone}, 2, 1) <> '0'"
+    " AND ltrim(substr({phone}, 2), '0123456789') = '')"
+)
 
 
 def audience_filters(campaign: Campaign) -> dict[str, Any]:
@@ -139,7 +146,7 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
                    {dup_sql} AS dup,
                    {bucket_sql} AS bucket,
                    {test_sql} AS test,
-                   a.phone !~ %s AS invalid
+                   NOT COALESCE({E164_SQL.format(phone="a.phone")}, FALSE) AS invalid
             FROM ({audience_sql}) a
         )
         INSERT INTO campaigns_recipient (
@@ -159,7 +166,6 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
     """
     params = [
         *test_params,
-        E164,
         *audience_params,
         campaign.pk,
         *variant_params,
