@@ -237,6 +237,16 @@ def leases_reconcile(*, now: datetime | None = None, grace: timedelta = GRACE, l
             )
             total += deltas["changed"]
             _progress(campaign_id)
+        # Rows given back to a campaign cancelled meanwhile are skipped like its other queued ones.
+        requeued = sorted({campaign_id for campaign_id, unsent in groups if unsent})
+        if requeued:
+            from campaigns.dispatch.control import cancelled_skip
+            from campaigns.models import Campaign, CampaignState
+
+            for campaign_id in Campaign.objects.filter(pk__in=requeued, state=CampaignState.CANCELLED).values_list(
+                "pk", flat=True
+            ):
+                cancelled_skip(campaign_id=campaign_id)
     return total
 
 

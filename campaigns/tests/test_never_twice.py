@@ -256,3 +256,22 @@ def test_kill_9_mid_campaign_then_resume_sends_nobody_twice(committed, graph, wa
     assert final.sent_count == len(sent_phones)
     assert final.unknown_count == len(rows) - len(sent_phones)
     assert committed(lambda: Recipient.objects.filter(campaign=campaign, state=RecipientState.CLAIMED).count()) == 0
+
+
+def test_unmarked_claims_of_a_cancelled_campaign_end_skipped(committed, graph):
+    from campaigns.dispatch.claim import recipients_claim
+    from campaigns.dispatch.reconcile import leases_reconcile
+    from campaigns.services import campaign_cancel
+
+    channel = committed.channel("whatsapp_cloud", token=graph.token)
+    contacts = committed.contacts(3)
+    campaign = _campaign(committed, channel, contacts, template=committed.template(channel))
+    _start_and_launch(committed, campaign)
+    claimed = committed(lambda: recipients_claim(campaign_id=campaign.pk, limit=2, owner="vanished"))
+    committed(lambda: campaign_cancel(campaign=campaign.pk))
+    committed(lambda: Recipient.objects.filter(pk__in=[r.id for r in claimed]).update(lease_expires_at=timezone.now()))
+    assert committed(lambda: leases_reconcile(now=timezone.now() + timedelta(seconds=1))) == 2
+    rows = _recipients(committed, campaign)
+    assert {(r.state, r.reason) for r in rows} == {(RecipientState.SKIPPED, "cancelled")}
+    final = _state(committed, campaign)
+    assert (final.skipped_count, final.queued_count, final.unknown_count) == (3, 0, 0)
