@@ -420,6 +420,7 @@ class CampaignRun:
             await self.db(recipients_release, ids=[r.id for r in rows], owner=self.owner)
             return
         prepared = [self._outbound(row) for row in rows]
+        bodies = self.provider.batch_prepare([p[0] for p in prepared])
         if conform:
             # The limiter's second look: a sub-batch right behind a late one waits the
             # difference, so the sends really leaving never pass the number's rate.
@@ -439,9 +440,10 @@ class CampaignRun:
         if len(marked) < len(rows):
             keep = [i for i, row in enumerate(rows) if row.id in marked]
             rows, prepared = [rows[i] for i in keep], [prepared[i] for i in keep]
+            bodies = [bodies[i] for i in keep] if bodies is not None else None
             if not rows:
                 return
-        results = await self.provider.send_batch([p[0] for p in prepared])
+        results = await self.provider.send_batch([p[0] for p in prepared], prepared=bodies)
         await self._record(rows, prepared, results)
 
     async def _record(self, rows, prepared, results) -> None:

@@ -95,7 +95,7 @@ def wamids(graph):
 
 
 def test_lost_write_back_is_settled_by_status_webhooks_and_never_resent(committed, graph, wamids, pump):
-    from campaigns.dispatch.claim import recipients_claim
+    from campaigns.dispatch.claim import recipients_claim, recipients_sending
     from campaigns.dispatch.reconcile import callback_ref
     from inbox.providers import get_provider
     from inbox.providers.base import Outbound
@@ -110,6 +110,7 @@ def test_lost_write_back_is_settled_by_status_webhooks_and_never_resent(committe
 
     def send_and_die():
         rows = recipients_claim(campaign_id=campaign.pk, limit=5, owner="dead-worker")
+        assert recipients_sending(ids=[r.id for r in rows], owner="dead-worker") == {r.id for r in rows}
         provider = get_provider(channel)
         items = [
             Outbound(

@@ -216,13 +216,18 @@ class WhatsAppCloudProvider(Provider):
             raise outcome.error
         return outcome
 
-    async def send_batch(self, items: list[Outbound]) -> list[Outcome]:
+    def batch_prepare(self, items: list[Outbound]) -> list[bytes]:
+        """The request bodies, encoded ahead of the send."""
+        return [_body(item) for item in items]
+
+    async def send_batch(self, items: list[Outbound], *, prepared: list[Any] | None = None) -> list[Outcome]:
         """All of ``items`` at once over the pooled keep-alive connections (``http.post_many``):
         the requests leave in one go right after the caller's claim."""
         from inbox.providers import http
 
         url, headers = self._send_target()
-        answers = await http.post_many(url, [_body(item) for item in items], headers=headers, what="the WhatsApp API")
+        bodies = prepared if prepared is not None else self.batch_prepare(items)
+        answers = await http.post_many(url, bodies, headers=headers, what="the WhatsApp API")
         return [
             Outcome(ref=item.ref, error=answer) if isinstance(answer, ProviderError) else self._outcome(item, *answer)
             for item, answer in zip(items, answers, strict=True)
