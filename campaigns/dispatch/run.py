@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from campaigns.dispatch import outcomes as oc
 from campaigns.dispatch.claim import Claimed, recipients_claim, recipients_release, recipients_sending
-from campaigns.dispatch.reconcile import callback_ref
+from campaigns.dispatch.reconcile import callback_ref, leases_reconcile
 from campaigns.models import CampaignState, PauseReason
 from campaigns.rendering import render_text, template_body_text, template_components
 
@@ -310,6 +310,10 @@ class CampaignRun:
                 if not self._running(state):
                     return self.stop_reason or f"state {state.state}"
                 verdict = await self.db(control.campaign_progress_check, campaign_id=self.campaign_id)
+                if verdict == "draining" and await self.db(leases_reconcile, on="state"):
+                    # Claims of a dead worker whose lease ran out: those it never marked went
+                    # back to the queue (what beat would do a few seconds later); send them.
+                    verdict = "wait"
                 if verdict == "wait":
                     self._drained = False
                     await asyncio.sleep(0.5)
