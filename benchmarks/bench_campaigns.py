@@ -19,6 +19,7 @@ Prints
   BENCH campaign_crash_duplicates / _lost <n> count   kill -9 of the worker 3 times during 100,000 recipients
   BENCH campaign_crash_resume_s <s> s                 kill -> next accepted send (the worker restarted at once)
   BENCH campaign_snapshot_1m_s <s> s                  audience snapshot of 1,000,000 contacts
+  BENCH campaign_snapshot_1m_cpu_s <s> s              the CPU its database backend spent on it
   BENCH campaign_with_statuses_rate <n> msg/s         the stub sending sent/delivered/read back to the intake
   BENCH campaign_status_lag_p95 <s> s                 status posted by the stub -> counted on the campaign
 
@@ -58,7 +59,109 @@ APP_SECRET = "bench-app-secret"
 NUMBERS = ["1065557001", "1065557002", "1065557003", "1065557004"]
 LEASE_S = 5
 WORKERS = int(os.environ.get("BENCH_CAMPAIGN_WORKERS", "2"))
+MULTI_WORKERS = int(os.environ.get("BENCH_CAMPAIGN_MULTI_WORKERS", "2"))
 GRACE_S = 3
+CPU: Cpu
+
+
+# --- CPU accounting -------------------------------------------------------------------------------
+
+
+class Cpu:
+    """CPU seconds (user + system) spent by each part of the pipeline, robust to a machine that
+    other work loads (wall-clock rates swing with the load; the CPU a message costs does not,
+    much). Parts:
+
+    - ``worker``: the campaign worker processes (our children, reaped with ``wait4``, so a
+      process that exited or was killed still counts);
+    - ``stub``: the Graph stub process (it receives the sends and posts the status webhooks);
+    - ``postgres``: the server's backends, including those that exited meanwhile (the
+      postmaster's children's times) and its own background processes (WAL writer,
+      checkpointer, autovacuum): everything the database did while the scenario ran;
+    - ``redis``: the Redis server (limiter scripts, heartbeats, progress gates);
+    - ``intake`` / ``celery``: the webhook intake server and the status-applying worker, in the
+      scenario that runs them.
+
+    The benchmark's own process (which polls the counters a few times per second) is left out.
+    """
+
+    def __init__(self, stub_pid: int):
+        import psutil
+
+        from benchmarks.bench_webhooks import _postgres_pid
+        from core.redis import redis_client
+
+        self.psutil = psutil
+        self.stub_pid = stub_pid
+        self.pg_pid = _postgres_pid()
+        try:
+            self.redis_pid = int(redis_client().info("server")["process_id"])
+        except Exception:  # noqa: BLE001 - a remote Redis: its CPU is not ours to read
+            self.redis_pid = None
+        self.reaped: dict[str, float] = {}
+
+    def _proc(self, pid: int | None, *, children: bool = False) -> float:
+        if pid is None:
+            return 0.0
+        try:
+            process = self.psutil.Process(pid)
+            t = process.cpu_times()
+            total = t.user + t.system
+            if children:
+                total += t.children_user + t.children_system
+                for child in process.children():
+                    try:
+                        c = child.cpu_times()
+                        total += c.user + c.system
+                    except self.psutil.Error:
+                        pass
+            return total
+        except self.psutil.Error:
+            return 0.0
+
+    def sample(self) -> dict[str, float]:
+        out = {
+            "stub": self._proc(self.stub_pid),
+            "postgres": self._proc(self.pg_pid, children=True),
+            "redis": self._proc(self.redis_pid),
+        }
+        for part, seconds in self.reaped.items():
+            out[part] = out.get(part, 0.0) + seconds
+        return out
+
+    def exited(self, proc: subprocess.Popen, part: str = "worker") -> bool:
+        """Whether the child ended (then reaped, its CPU time added to ``part``); never waits."""
+        if proc.returncode is not None:
+            return True
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if not pid:
+            return False
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        self.reaped[part] = self.reaped.get(part, 0.0) + usage.ru_utime + usage.ru_stime
+        return True
+
+    def reap(self, proc: subprocess.Popen, part: str = "worker", timeout: float = 120) -> int:
+        """Wait for a child and add its CPU time to ``part``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.exited(proc, part):
+                return int(proc.returncode or 0)
+            if time.monotonic() > deadline:
+                proc.kill()
+                timeout, deadline = 10, time.monotonic() + 10
+            time.sleep(0.05)
+
+    def live(self, proc: subprocess.Popen) -> float:
+        return self._proc(proc.pid)
+
+
+def _cpu_report(report, name: str, before: dict[str, float], after: dict[str, float], messages: int) -> None:
+    """``BENCH <name> <ms> ms`` per message for the whole pipeline, and one line per part."""
+    parts = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    total = sum(parts.values())
+    report(name, total * 1000 / max(1, messages), "ms")
+    for part, seconds in sorted(parts.items()):
+        report(f"{name}.{part}", seconds * 1000 / max(1, messages), "ms")
 
 
 # --- the stub -------------------------------------------------------------------------------------
@@ -209,9 +312,11 @@ def _campaign(bench, channel, template, *, tag_id=None, rate=None, name="Bench")
 
 
 def _worker(env, schema: str, campaign_ids: list[int]) -> subprocess.Popen:
+    lease = env.get("CAMPAIGN_LEASE_S")
     code = (
         "from benchmarks.support import production_connections; production_connections();"
-        "import logging; logging.basicConfig(level=logging.INFO);"
+        + (f"from django.conf import settings; settings.CAMPAIGN_LEASE_S = {float(lease)!r};" if lease else "")
+        + "import logging; logging.basicConfig(level=logging.INFO);"
         "from campaigns.dispatch.run import campaign_run_many;"
         f"campaign_run_many(schema={schema!r}, campaign_ids={campaign_ids!r})"
     )
@@ -267,10 +372,71 @@ def _windows(stats: dict, pnid: str, limit: int) -> tuple[int, float]:
     return over, error
 
 
+class StatusPipeline:
+    """The way back: the intake server (``inbox.intake``) receiving the stub's signed status
+    webhooks for one number, and a Celery worker applying them (the inbox's drain, then the
+    campaigns' status task). Their CPU is reaped into ``intake`` and ``celery``."""
+
+    def __init__(self, stub: Stub, env: dict, channel, pnid: str):
+        from django.conf import settings
+
+        from inbox.models import Channel
+
+        self.stub, self.pnid = stub, pnid
+        port = free_port()
+        self.intake = subprocess.Popen(
+            [sys.executable, "-c", "from benchmarks.bench_webhooks import intake; intake()", str(port)],
+            cwd=ROOT,
+            env=env,
+        )
+        self.celery = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "WARNING", "-Q", "celery"],
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            wait_port(port)
+        except RuntimeError:
+            self.stop()
+            raise
+        public_id = Channel.objects.get(pk=channel.pk).public_id
+        stub.config(
+            webhooks={
+                pnid: {
+                    "url": f"http://127.0.0.1:{port}/webhooks/whatsapp/{public_id}/",
+                    "secret": APP_SECRET,
+                    "host": settings.BASE_DOMAIN,
+                }
+            }
+        )
+
+    def settle(self, timeout: float = 180) -> None:
+        """Wait until the stub has posted every status it owes and the worker applied them all."""
+        from inbox.models import WebhookEvent
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stats = self.stub.stats()
+            if not stats["pending_statuses"] and not WebhookEvent.objects.filter(processed_at__isnull=True).exists():
+                return
+            time.sleep(0.2)
+        raise RuntimeError("statuses did not settle")
+
+    def stop(self) -> None:
+        self.stub.config(webhooks={self.pnid: {}})
+        for proc in (self.intake, self.celery):
+            proc.send_signal(signal.SIGTERM)
+        CPU.reap(self.intake, "intake", timeout=20)
+        CPU.reap(self.celery, "celery", timeout=20)
+
+
 # --- scenarios ------------------------------------------------------------------------------------
 
 
-def baseline(stub: Stub, count: int = 20000) -> float:
+BASELINE_SENDS = 20000
+
+
+def baseline(stub: Stub, count: int = BASELINE_SENDS) -> float:
     """The same aiohttp client, a bare loop of sends against the same stub: the machine's
     ceiling for this client (64 connections, as the engine's pool)."""
     import aiohttp
@@ -308,17 +474,22 @@ def baseline(stub: Stub, count: int = 20000) -> float:
 def dispatch(report, stub, env, bench, channels, template):
     _clean(bench)
     stub.reset()
+    stub_before, own_before = CPU.sample()["stub"], os.times()
     rate_base = baseline(stub)
+    own_after = os.times()
+    base_cpu = CPU.sample()["stub"] - stub_before + (own_after.user - own_before.user)
+    base_cpu += own_after.system - own_before.system
     stub.reset()
     campaign, _snap = _campaign(bench, channels[0], template, name="dispatch")
-    # Two worker processes share the campaign (one per core), as two Celery workers would.
+    before = CPU.sample()
     workers = [_worker(env, bench.schema_name, [campaign.pk]) for _ in range(WORKERS)]
     try:
         first = _wait_first_send(stub)
         last = _wait_done([campaign.pk])
     finally:
         for worker in workers:
-            worker.wait(60)
+            CPU.reap(worker)
+    after = CPU.sample()
     counters = _counters(campaign.pk)
     stats = stub.stats()
     assert counters["sent"] == RECIPIENTS and stats["accepted"] == RECIPIENTS, (counters, stats["accepted"])
@@ -328,6 +499,8 @@ def dispatch(report, stub, env, bench, channels, template):
     report("campaign_dispatch_rate", rate, "msg/s")
     report("campaign_dispatch_rate.baseline", rate_base, "msg/s")
     report("campaign_dispatch_ratio", rate / rate_base, "x")
+    _cpu_report(report, "campaign_dispatch_cpu_ms_per_msg", before, after, RECIPIENTS)
+    report("campaign_dispatch_cpu_ms_per_msg.baseline", base_cpu * 1000 / BASELINE_SENDS, "ms")
     over, error = _windows(stats, NUMBERS[0], 1000)
     report("campaign_limiter_windows_over", over, "count")
     print("# (limit 1,000 mps)", flush=True)
@@ -362,17 +535,23 @@ def multi(report, stub, env, bench, channels, template, tags):
         for i, (channel, tag) in enumerate(zip(channels, tags, strict=True))
     ]
     ids = [c.pk for c in campaigns]
-    workers = [_worker(env, bench.schema_name, ids[:2]), _worker(env, bench.schema_name, ids[2:])]
+    before = CPU.sample()
+    if MULTI_WORKERS == 1:
+        workers = [_worker(env, bench.schema_name, ids)]
+    else:
+        workers = [_worker(env, bench.schema_name, ids[:2]), _worker(env, bench.schema_name, ids[2:])]
     try:
         first = _wait_first_send(stub)
         last = _wait_done(ids)
     finally:
         for w in workers:
-            w.wait(60)
+            CPU.reap(w)
+    after = CPU.sample()
     stats = stub.stats()
     total = sum(_counters(c)["total"] for c in ids)
     assert stats["accepted"] == total and stats["duplicates"] == 0, (stats["accepted"], total)
     report("campaign_dispatch_rate_4_numbers", total / (last - first), "msg/s")
+    _cpu_report(report, "campaign_dispatch_4_numbers_cpu_ms_per_msg", before, after, total)
     worst = max(_windows(stats, pnid, 1000)[0] for pnid in NUMBERS)
     print(f"# 4 numbers: worst number had {worst} one-second windows over 1,000", flush=True)
 
@@ -433,54 +612,111 @@ def pause(report, stub, env, bench, channels, template):
 
 
 def crash(report, stub, env, bench, channels, template):
+    """kill -9 of the only worker three times during a 100,000-recipient campaign, the stub
+    posting its status webhooks (with our ``biz_opaque_callback_data``) to the intake, as Meta
+    does. A new worker starts right after each kill. At the end the dead workers' leases run
+    out and the reconciler settles their claims.
+
+    Figures, after everything settled:
+
+    - ``campaign_crash_duplicates``: recipients the stub accepted more than once (must be 0);
+    - ``campaign_crash_lost``: recipients the stub never accepted that did not end in a final
+      state either (queued or claimed forever; must be 0: every row ends somewhere);
+    - ``campaign_crash_unknown``: rows that ended ``unknown`` (``no_evidence``): marked as
+      leaving by a worker that died before their request was written, so no status ever
+      named them (rows it claimed but had not marked go back to the queue and are sent). Only
+      a sub-batch marked in the instant between the mark's commit and the write can end so;
+    - ``campaign_crash_unknown_sent``: ``unknown`` rows the stub did accept (a send whose
+      outcome the status webhooks should have settled; 0 when they work);
+    - ``campaign_crash_resume_s``: kill -> next accepted send (a new worker process starting
+      with Django, as a restarted Celery worker would).
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from campaigns.dispatch.reconcile import leases_reconcile
     from campaigns.models import Recipient
 
     _clean(bench)
     stub.reset()
-    campaign, _ = _campaign(bench, channels[0], template, name="crash")
+    pipeline = StatusPipeline(stub, env, channels[0], NUMBERS[0])
     crash_env = {**env, "CAMPAIGN_LEASE_S": str(LEASE_S)}
-    worker = _worker(crash_env, bench.schema_name, [campaign.pk])
     resumes = []
     try:
+        campaign, _ = _campaign(bench, channels[0], template, name="crash")
+        worker = _worker(crash_env, bench.schema_name, [campaign.pk])
         for kill in range(3):
             target = RECIPIENTS * (kill + 1) // 4
             while stub.stats()["accepted"] < target:
                 time.sleep(0.05)
             os.kill(worker.pid, signal.SIGKILL)
-            worker.wait(10)
+            CPU.reap(worker)
             killed_at = time.perf_counter()
             before = stub.stats()["accepted"]
             worker = _worker(crash_env, bench.schema_name, [campaign.pk])
             while stub.stats()["accepted"] == before:
                 time.sleep(0.02)
             resumes.append(time.perf_counter() - killed_at)
-        # the dead workers' claims: their leases run out, then the reconciler settles them
-        while Recipient.objects.filter(campaign=campaign, state="queued").exists():
-            time.sleep(0.2)
-        worker.wait(120)
-        time.sleep(LEASE_S + GRACE_S + 1)
-        from datetime import timedelta
-
-        leases_reconcile(grace=timedelta(seconds=GRACE_S))
+        # What beat does (campaigns_tick, every 5 s here every second): reconcile the leases
+        # that ran out (the dead workers' claims never marked as leaving go back to the
+        # queue), and give a running campaign with due rows and no live run a new run; until
+        # no row is left queued or claimed.
+        beat_runs = 0
+        while True:
+            leases_reconcile(grace=timedelta(seconds=GRACE_S))
+            if CPU.exited(worker):
+                left = Recipient.objects.filter(campaign=campaign, state__in=["queued", "claimed"])
+                if not left.exists():
+                    break
+                due = left.filter(state="queued", next_attempt_at__lte=timezone.now()).exists()
+                if due:
+                    worker = _worker(crash_env, bench.schema_name, [campaign.pk])
+                    beat_runs += 1
+            time.sleep(1.0)
+        pipeline.settle()
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        pipeline.stop()
     accepted = stub.recipients()
     duplicates = sum(1 for n in accepted.values() if n > 1)
     rows = list(Recipient.objects.filter(campaign=campaign).values_list("phone", "state"))
-    not_final = sum(1 for _p, s in rows if s in ("queued", "claimed"))
-    never_sent = sum(1 for p, s in rows if p.lstrip("+") not in accepted and s != "failed")
-    unknown = sum(1 for _p, s in rows if s == "unknown")
+    states: dict[str, int] = {}
+    for _p, state in rows:
+        states[state] = states.get(state, 0) + 1
+    lost = sum(1 for p, s in rows if p.lstrip("+") not in accepted and s in ("queued", "claimed"))
+    if lost:
+        detail: dict[tuple, int] = {}
+        for row in Recipient.objects.filter(campaign=campaign, state__in=["queued", "claimed"]).values(
+            "state", "attempts", "error_code", "next_attempt_at", "lease_expires_at"
+        ):
+            key = (row["state"], row["attempts"], row["error_code"], str(row["next_attempt_at"])[:19])
+            detail[key] = detail.get(key, 0) + 1
+        print(f"# crash: not final (state, attempts, last error, next attempt): {detail}", flush=True)
+    unknown = [p for p, s in rows if s == "unknown"]
+    unknown_sent = sum(1 for p in unknown if p.lstrip("+") in accepted)
+    recorded = sum(1 for p, s in rows if p.lstrip("+") in accepted and s in ("sent", "delivered", "read"))
     print(
-        f"# crash: {len(rows)} recipients, {len(accepted)} accepted by the stub, {unknown} unknown"
-        f" (sent but never written back: reconciled from webhooks when they come), {not_final} not final",
+        f"# crash: {len(rows)} recipients, {len(accepted)} accepted by the stub, {recorded} of them recorded as"
+        f" sent/delivered/read; states {dict(sorted(states.items()))}",
         flush=True,
     )
     report("campaign_crash_duplicates", duplicates, "count")
-    report("campaign_crash_lost", never_sent + not_final, "count")
+    report("campaign_crash_lost", lost, "count")
+    report("campaign_crash_unknown", len(unknown), "count")
+    report("campaign_crash_unknown_sent", unknown_sent, "count")
+    # the recipients the kills cost: never sent, and never will be
+    report("campaign_crash_unknown_never_sent", len(unknown) - unknown_sent, "count")
     print(f"# crash: kill -> next accepted send: {', '.join(f'{r:.1f}' for r in resumes)} s", flush=True)
+    print(f"# crash: runs started after the last worker stopped (beat's job): {beat_runs}", flush=True)
     report("campaign_crash_resume_s", max(resumes), "s")
+
+
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a local PostgreSQL backend so far."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def snapshot(report, stub, env, bench, channels, template):
@@ -521,79 +757,63 @@ def snapshot(report, stub, env, bench, channels, template):
         time_zone="America/Sao_Paulo",
     )
     campaign_start(campaign=campaign)
-    # the start enqueued the launch; the benchmark takes the snapshot itself, timed
+    # the start enqueued the launch; the benchmark takes the snapshot itself, timed, with the
+    # CPU its database backend spent (robust to a loaded machine, unlike the wall clock)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    cpu_before = _backend_cpu(backend)
     started = time.perf_counter()
     launched = campaign_launch(campaign_id=campaign.pk)
     elapsed = time.perf_counter() - started
+    backend_cpu = _backend_cpu(backend) - cpu_before
     print(f"# snapshot: {launched.total_count} recipients, excluded {launched.excluded}", flush=True)
     from campaigns.services import campaign_cancel
 
     campaign_cancel(campaign=campaign)
     report("campaign_snapshot_1m_s", elapsed, "s")
+    report("campaign_snapshot_1m_cpu_s", backend_cpu, "s")
     connection.set_tenant(bench)
 
 
 def statuses(report, stub, env, bench, channels, template):
     """The same pipeline with the stub posting sent/delivered/read back to the intake server,
-    a Celery worker applying them (inbox drain + the campaigns status task)."""
-    from django.conf import settings
+    a Celery worker applying them (inbox drain + the campaigns status task).
 
+    ``campaign_with_statuses_rate``: recipients / (first send -> last recipient sent) while
+    the statuses flow back; ``campaign_status_lag_p95``: from the moment the stub had posted
+    N delivered statuses to the moment the campaign counted N delivered, sampled every 0.2 s.
+    """
     _clean(bench)
     stub.reset()
-    intake_port = free_port()
-    intake = subprocess.Popen(
-        [sys.executable, "-c", "from benchmarks.bench_webhooks import intake; intake()", str(intake_port)],
-        cwd=ROOT,
-        env=env,
-    )
-    celery = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "WARNING", "-Q", "celery"],
-        cwd=ROOT,
-        env=env,
-    )
-    from inbox.models import Channel
+    channel = channels[2]
+    from crm.models import Contact, ContactList, ContactListMember
 
+    ids = list(
+        Contact.objects.filter(source="bench-campaign").order_by("id").values_list("id", flat=True)[:STATUS_RECIPIENTS]
+    )
+    contact_list, _ = ContactList.objects.get_or_create(name="bench statuses")
+    ContactListMember.objects.filter(contact_list=contact_list).delete()
+    ContactListMember.objects.bulk_create(
+        [ContactListMember(contact_list=contact_list, contact_id=i) for i in ids], batch_size=5000
+    )
+    from campaigns.models import AudienceKind
+    from campaigns.services import campaign_create, campaign_launch, campaign_start
+
+    campaign = campaign_create(
+        name="statuses",
+        channel=channel,
+        variants=[{"template": template, "split": 100}],
+        audience_kind=AudienceKind.LISTS,
+        list_ids=[contact_list.pk],
+        window_days=list(range(7)),
+        time_zone="America/Sao_Paulo",
+    )
+    campaign_start(campaign=campaign)
+    campaign_launch(campaign_id=campaign.pk)
+    pipeline = StatusPipeline(stub, env, channel, NUMBERS[2])
     try:
-        wait_port(intake_port)
-        channel = channels[2]
-        public_id = Channel.objects.get(pk=channel.pk).public_id
-        stub.config(
-            webhooks={
-                NUMBERS[2]: {
-                    "url": f"http://127.0.0.1:{intake_port}/webhooks/whatsapp/{public_id}/",
-                    "secret": APP_SECRET,
-                    "host": settings.BASE_DOMAIN,
-                }
-            }
-        )
-        from crm.models import Contact
-
-        ids = list(
-            Contact.objects.filter(source="bench-campaign")
-            .order_by("id")
-            .values_list("id", flat=True)[:STATUS_RECIPIENTS]
-        )
-        from crm.models import ContactList, ContactListMember
-
-        contact_list, _ = ContactList.objects.get_or_create(name="bench statuses")
-        ContactListMember.objects.filter(contact_list=contact_list).delete()
-        ContactListMember.objects.bulk_create(
-            [ContactListMember(contact_list=contact_list, contact_id=i) for i in ids], batch_size=5000
-        )
-        from campaigns.models import AudienceKind
-        from campaigns.services import campaign_create, campaign_launch, campaign_start
-
-        campaign = campaign_create(
-            name="statuses",
-            channel=channel,
-            variants=[{"template": template, "split": 100}],
-            audience_kind=AudienceKind.LISTS,
-            list_ids=[contact_list.pk],
-            window_days=list(range(7)),
-            time_zone="America/Sao_Paulo",
-        )
-        campaign_start(campaign=campaign)
-        campaign_launch(campaign_id=campaign.pk)
+        before = CPU.sample()
         worker = _worker(env, bench.schema_name, [campaign.pk])
         first = _wait_first_send(stub)
         samples: list[tuple[float, int]] = []
@@ -611,36 +831,58 @@ def statuses(report, stub, env, bench, channels, template):
             if counters["read"] >= STATUS_RECIPIENTS and counters["delivered"] >= STATUS_RECIPIENTS:
                 break
             time.sleep(0.2)
-        worker.wait(60)
-        lags = []
-        for at, posted in samples:
-            if not posted:
-                continue
-            when = next((t for t, n in seen if t >= at and n >= posted), None)
-            if when is not None:
-                lags.append(when - at)
-        final = _counters(campaign.pk)
-        print(f"# with statuses: {final}", flush=True)
-        assert final["delivered"] == final["read"] == STATUS_RECIPIENTS, final
-        report("campaign_with_statuses_rate", STATUS_RECIPIENTS / (sent_done - first), "msg/s")
-        report("campaign_status_lag_p95", percentile(lags, 95), "s")
+        CPU.reap(worker)
     finally:
-        stub.config(webhooks={})
-        for proc in (intake, celery):
-            proc.send_signal(signal.SIGTERM)
-        for proc in (intake, celery):
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        pipeline.stop()
+    after = CPU.sample()
+    lags = []
+    for at, posted in samples:
+        if not posted:
+            continue
+        when = next((t for t, n in seen if t >= at and n >= posted), None)
+        if when is not None:
+            lags.append(when - at)
+    final = _counters(campaign.pk)
+    print(f"# with statuses: {final}", flush=True)
+    assert final["delivered"] == final["read"] == STATUS_RECIPIENTS, final
+    assert sent_done is not None
+    report("campaign_with_statuses_rate", STATUS_RECIPIENTS / (sent_done - first), "msg/s")
+    report("campaign_status_lag_p95", percentile(lags, 95), "s")
+    # sends + three statuses each, applied to the inbox messages and the recipients
+    _cpu_report(report, "campaign_with_statuses_cpu_ms_per_msg", before, after, STATUS_RECIPIENTS)
+
+
+RUNS_QUEUE = "bench-campaign-runs"
+
+
+def _runs_unconsumed() -> None:
+    """The campaign runs the benchmark's own starts queue (``campaigns.launch`` / ``campaigns.run``)
+    go to a queue nobody consumes: the scenarios start their worker processes themselves, and
+    the Celery worker of the status pipeline must not become a second sender (a kill -9 of
+    "the" worker would then not stop the sending)."""
+    from kombu import Connection
+
+    from config.celery import app
+
+    app.conf.task_routes = {name: {"queue": RUNS_QUEUE} for name in ("campaigns.launch", "campaigns.run")}
+    with Connection(app.conf.broker_url) as conn:
+        client = conn.default_channel.client
+        client.delete(RUNS_QUEUE)
+        # Runs left in the default queue by an earlier benchmark process.
+        for raw in client.lrange("celery", 0, -1):
+            if json.loads(raw).get("headers", {}).get("task") in ("campaigns.launch", "campaigns.run"):
+                client.lrem("celery", 0, raw)
 
 
 def run(report) -> None:
     from django.conf import settings
     from django.db import connection
 
+    global CPU
+    _runs_unconsumed()
     stub = Stub()
     try:
+        CPU = Cpu(stub.proc.pid)
         env = {**_env(), "WHATSAPP_GRAPH_URL": stub.url}
         settings.WHATSAPP_GRAPH_URL = stub.url
         bench, channels, tags, template = _prepare(stub)

@@ -83,7 +83,7 @@ def demo_campaigns_setup() -> int:
                 provider_message_id=sandbox_message_id(),
                 message_status="sent",
                 kind="template",
-                body=render_text(body, mapping, row.variables),
+                body=render_text(body, mapping, row.values),
                 payload={"template": {"name": template.name, "language": "pt_BR"}, "campaign": campaign.pk},
                 to=row.wa_id or row.phone,
             )

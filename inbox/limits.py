@@ -13,6 +13,14 @@ gets its own slot, in the order it asked. ``burst`` slots may be used at once af
 period. The limiter paces at ``LIMIT_HEADROOM`` (98 %) of the configured rate: requests leave
 on time but reach Meta with network jitter, and Meta counts by arrival.
 
+**Two looks**: a caller that reserves before it has something to send (the campaign engine
+takes its tokens, waits for its slot, then claims the rows) can still send late: a claim that
+took longer than usual, a stalled process. A late batch then leaves right before the next one,
+and the two can put more than the rate into one second as Meta counts it. So right before a
+batch goes on the wire, ``aconform`` checks the same GCRA on the times sends really leave
+(a key of its own): a batch that would follow a late one too closely waits the difference.
+Normally the wait is zero (the first look already paced it).
+
 **Adaptive slowdown**: a 130429 ("rate limit hit") answer halves the number's effective rate
 (down to ``MIN_FACTOR``); it recovers linearly (``RECOVERY_PER_S``) while nothing goes wrong.
 
@@ -28,6 +36,7 @@ clock instead.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -134,6 +143,28 @@ return 1
 """
 
 
+# Redis names scripts by their SHA-1 (an identifier, not a security measure).
+_SHA = {
+    source: hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest() for source in (_TAKE, _SLOW, _TIER, _SEED)
+}
+
+
+def _eval(client: redis.Redis, source: str, keys: int, *args):
+    """EVALSHA (the script is sent only when Redis does not know it yet, after a restart)."""
+    try:
+        return client.evalsha(_SHA[source], keys, *args)
+    except redis.exceptions.NoScriptError:
+        return client.eval(source, keys, *args)
+
+
+async def _aeval(source: str, keys: int, *args):
+    client = async_redis_client()
+    try:
+        return await client.evalsha(_SHA[source], keys, *args)
+    except redis.exceptions.NoScriptError:
+        return await client.eval(source, keys, *args)
+
+
 class LimiterUnavailable(Exception):
     """Redis could not be reached: nobody may send on this number until it can."""
 
@@ -148,9 +179,9 @@ class NumberLimit:
     tier_users: int | None = None
 
 
-def _keys(schema: str, channel_id: int) -> tuple[str, str, str]:
+def _keys(schema: str, channel_id: int) -> tuple[str, str, str, str]:
     base = f"lim:{schema}:{channel_id}"
-    return base, f"{base}:tier", f"{base}:tier:seeded"
+    return base, f"{base}:tier", f"{base}:tier:seeded", f"{base}:sent"
 
 
 class SendLimiter:
@@ -170,7 +201,7 @@ class SendLimiter:
         clock: Callable[[], float] | None = None,
         client: redis.Redis | None = None,
     ):
-        self.key, self.tier_key, self.seeded_key = _keys(schema, channel_id)
+        self.key, self.tier_key, self.seeded_key, self.sent_key = _keys(schema, channel_id)
         self.limit = limit
         self.clock = clock
         self._client = client
@@ -180,9 +211,10 @@ class SendLimiter:
     def _now(self) -> str:
         return repr(self.clock()) if self.clock is not None else ""
 
-    def _take_args(self, n: int) -> list:
+    def _take_args(self, n: int, burst: int | None = None) -> list:
         rate = max(self.limit.rate * LIMIT_HEADROOM, 0.001)
-        return [self._now(), repr(rate), max(1, self.limit.burst), max(1, n), RECOVERY_PER_S, KEY_TTL_S]
+        burst = max(1, self.limit.burst if burst is None else burst)
+        return [self._now(), repr(rate), burst, max(1, n), RECOVERY_PER_S, KEY_TTL_S]
 
     def _slow_args(self) -> list:
         return [self._now(), SLOWDOWN, MIN_FACTOR, RECOVERY_PER_S, KEY_TTL_S]
@@ -205,14 +237,14 @@ class SendLimiter:
     def take(self, n: int = 1) -> float:
         """Reserve ``n`` sends; returns the seconds to wait before making them."""
         try:
-            return float(self._sync().eval(_TAKE, 1, self.key, *self._take_args(n)))
+            return float(_eval(self._sync(), _TAKE, 1, self.key, *self._take_args(n)))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
     def slow_down(self) -> float:
         """Meta answered 130429: halve the effective rate for a while. Returns the factor."""
         try:
-            return float(self._sync().eval(_SLOW, 1, self.key, *self._slow_args()))
+            return float(_eval(self._sync(), _SLOW, 1, self.key, *self._slow_args()))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
@@ -222,7 +254,7 @@ class SendLimiter:
         if self.limit.tier_users is None or not members:
             return [True] * len(members)
         try:
-            out = self._sync().eval(_TIER, 2, self.tier_key, self.seeded_key, *self._tier_args(members))
+            out = _eval(self._sync(), _TIER, 2, self.tier_key, self.seeded_key, *self._tier_args(members))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
         return None if out == [-1] else [bool(x) for x in out]
@@ -230,7 +262,7 @@ class SendLimiter:
     def tier_seed(self, sent: Iterable[tuple[str, float]]) -> None:
         """Load who was messaged in the last 24 hours (``(phone, unix time)`` pairs)."""
         try:
-            self._sync().eval(_SEED, 2, self.tier_key, self.seeded_key, *self._seed_args(sent))
+            _eval(self._sync(), _SEED, 2, self.tier_key, self.seeded_key, *self._seed_args(sent))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
@@ -256,13 +288,23 @@ class SendLimiter:
 
     async def atake(self, n: int = 1) -> float:
         try:
-            return float(await async_redis_client().eval(_TAKE, 1, self.key, *self._take_args(n)))
+            return float(await _aeval(_TAKE, 1, self.key, *self._take_args(n)))
+        except redis.RedisError as exc:
+            raise LimiterUnavailable(str(exc)) from exc
+
+    async def aconform(self, n: int = 1) -> float:
+        """The second look (see the module docstring), right before ``n`` sends leave at once:
+        the seconds to wait so that the sends really leaving stay within the rate. A batch
+        may leave ``n`` slots after the previous one (a burst of ``n``, no more: what a late
+        batch lost is not caught up)."""
+        try:
+            return float(await _aeval(_TAKE, 1, self.sent_key, *self._take_args(n, burst=max(n, self.limit.burst))))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
     async def aslow_down(self) -> float:
         try:
-            return float(await async_redis_client().eval(_SLOW, 1, self.key, *self._slow_args()))
+            return float(await _aeval(_SLOW, 1, self.key, *self._slow_args()))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 
@@ -270,14 +312,14 @@ class SendLimiter:
         if self.limit.tier_users is None or not members:
             return [True] * len(members)
         try:
-            out = await async_redis_client().eval(_TIER, 2, self.tier_key, self.seeded_key, *self._tier_args(members))
+            out = await _aeval(_TIER, 2, self.tier_key, self.seeded_key, *self._tier_args(members))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
         return None if out == [-1] else [bool(x) for x in out]
 
     async def atier_seed(self, sent: Iterable[tuple[str, float]]) -> None:
         try:
-            await async_redis_client().eval(_SEED, 2, self.tier_key, self.seeded_key, *self._seed_args(sent))
+            await _aeval(_SEED, 2, self.tier_key, self.seeded_key, *self._seed_args(sent))
         except redis.RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
 

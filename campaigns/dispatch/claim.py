@@ -4,8 +4,11 @@ machines claim from the same campaign at once without waiting on each other or t
 row twice; the claim commits before the sends, so the lease (not a held lock) is what marks
 the row as taken.
 
-A claim counts as an attempt: from the moment it commits the row may be on the wire, so a row
-whose lease runs out is never simply re-queued (see ``reconcile``).
+A claim counts as an attempt. Right before its request goes out, the engine marks the row as
+leaving (``recipients_sending`` sets ``claimed_at``, committed, still within the lease) and
+sends only the rows that mark took. So when a lease runs out, a row never marked provably
+never left: the reconciler puts it back in the queue. A marked one may be on the wire: it is
+never simply re-queued (see ``reconcile``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+
+from campaigns.rendering import row_values
 
 LEASE = timedelta(seconds=float(getattr(settings, "CAMPAIGN_LEASE_S", 30)))
 
@@ -30,10 +35,18 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE campaigns_recipient r
-SET state = 'claimed', lease_owner = %s, lease_expires_at = now() + %s * interval '1 second', claimed_at = now(),
+SET state = 'claimed', lease_owner = %s, lease_expires_at = now() + %s * interval '1 second', claimed_at = NULL,
     attempts = r.attempts + 1
 FROM picked WHERE r.id = picked.id
 RETURNING r.id, r.variant_id, r.contact_id, r.phone, r.wa_id, r.name, r.variables::text, r.attempts
+"""
+
+# Only rows still ours and within the lease: after it ran out the reconciler may have given
+# the row to another worker.
+_SENDING_SQL = """
+UPDATE campaigns_recipient SET claimed_at = now()
+WHERE id = ANY(%s) AND state = 'claimed' AND lease_owner = %s AND lease_expires_at > now()
+RETURNING id
 """
 
 _RELEASE_SQL = """
@@ -71,11 +84,21 @@ def recipients_claim(*, campaign_id: int, limit: int, owner: str, lease: timedel
             phone=r[3],
             wa_id=r[4],
             name=r[5],
-            variables=json.loads(r[6]) if r[6] else {},
+            variables=row_values(name=r[5], phone=r[3], variables=json.loads(r[6]) if r[6] else {}),
             attempts=r[7],
         )
         for r in rows
     ]
+
+
+def recipients_sending(*, ids: list[int], owner: str) -> set[int]:
+    """Mark claimed rows as leaving now (committed on return); returns the ids marked, the
+    only ones the caller may send."""
+    if not ids:
+        return set()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_SENDING_SQL, [ids, owner])
+        return {r[0] for r in cursor.fetchall()}
 
 
 def recipients_release(*, ids: list[int], owner: str) -> int:

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -108,19 +109,25 @@ def campaign_window_check(*, campaign_id: int) -> bool:
     return True
 
 
+# A run whose claim came back empty stays for retries due within this many seconds (the
+# backoff of the first attempts) rather than leaving them to beat's next tick and a new run.
+RETRY_HOLD_S = float(getattr(settings, "CAMPAIGN_RETRY_HOLD_S", 10))
+
+
 def campaign_progress_check(*, campaign_id: int) -> str:
     """After an empty claim: ``wait`` (retries due soon, or rows claimed by other workers),
-    ``ab`` (the rest waits for the A/B winner), ``draining`` (claims of gone workers: the
-    reconciler settles them) or ``done`` (the campaign is completed)."""
+    ``retries later`` (beat queues a run when they are due), ``ab`` (the rest waits for the
+    A/B winner), ``draining`` (claims of gone workers: the reconciler settles them) or
+    ``done`` (the campaign is completed)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FILTER (WHERE state = 'queued' AND next_attempt_at <= now() + interval '2 seconds'),"
+            "SELECT count(*) FILTER (WHERE state = 'queued' AND next_attempt_at <= now() + %s * interval '1 second'),"
             " count(*) FILTER (WHERE state = 'queued' AND next_attempt_at < '9000-01-01 00:00:00+00'),"
             " count(*) FILTER (WHERE state = 'queued' AND next_attempt_at >= '9000-01-01 00:00:00+00'),"
             " count(*) FILTER (WHERE state = 'claimed' AND lease_expires_at > now()),"
             " count(*) FILTER (WHERE state = 'claimed')"
             " FROM campaigns_recipient WHERE campaign_id = %s AND state IN ('queued', 'claimed')",
-            [campaign_id],
+            [RETRY_HOLD_S, campaign_id],
         )
         due_soon, queued, held, leased, claimed = cursor.fetchone()
     if due_soon or leased:

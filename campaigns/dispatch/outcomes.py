@@ -116,7 +116,8 @@ def merge(results: list[BatchResult]) -> BatchResult:
 
 # Counters move with the recipient columns they count, in the statement that changes them:
 # ``old`` locks the rows (in id order, so two writers cannot deadlock) and keeps their state
-# before; the final SELECT sums what changed per variant.
+# before; ``d`` sums what changed per variant, and the same statement adds those sums to the
+# campaign's and the variants' counters (one round trip for the whole transition).
 _COUNTED = """
 WITH v AS ({values}),
 old AS (
@@ -132,18 +133,40 @@ old AS (
     WHERE r.id = v.id AND old.id = v.id {upd_where}
     RETURNING r.id, r.variant_id, r.state, r.sent_at IS NOT NULL AS s, r.delivered_at IS NOT NULL AS d,
               r.read_at IS NOT NULL AS rd, r.replied_at IS NOT NULL AS rp, r.clicked_at IS NOT NULL AS ck
+), d AS (
+    SELECT upd.variant_id,
+           sum((upd.s AND NOT old.s)::int) AS sent, sum((upd.d AND NOT old.d)::int) AS delivered,
+           sum((upd.rd AND NOT old.rd)::int) AS read, sum((upd.rp AND NOT old.rp)::int) AS replied,
+           sum((upd.state = 'failed')::int - (old.state = 'failed')::int) AS failed,
+           sum((upd.state = 'skipped')::int - (old.state = 'skipped')::int) AS skipped,
+           sum((upd.state = 'unknown')::int - (old.state = 'unknown')::int) AS unknown,
+           sum((old.state IN ('queued', 'claimed'))::int - (upd.state IN ('queued', 'claimed'))::int) AS left_,
+           sum((upd.ck AND NOT old.ck)::int) AS clicked,
+           count(*) AS changed
+    FROM upd JOIN old ON old.id = upd.id
+    GROUP BY upd.variant_id
+), bump AS (
+    UPDATE campaigns_campaign c SET sent_count = c.sent_count + t.sent, delivered_count = c.delivered_count + t.delivered,
+        read_count = c.read_count + t.read, replied_count = c.replied_count + t.replied,
+        failed_count = c.failed_count + t.failed, skipped_count = c.skipped_count + t.skipped,
+        unknown_count = c.unknown_count + t.unknown, queued_count = c.queued_count - t.left_,
+        clicked_count = c.clicked_count + t.clicked
+    FROM (SELECT sum(sent) AS sent, sum(delivered) AS delivered, sum(read) AS read, sum(replied) AS replied,
+                 sum(failed) AS failed, sum(skipped) AS skipped, sum(unknown) AS unknown, sum(left_) AS left_,
+                 sum(clicked) AS clicked
+          FROM d HAVING count(*) > 0) t
+    WHERE c.id = %s AND (t.sent <> 0 OR t.delivered <> 0 OR t.read <> 0 OR t.replied <> 0 OR t.failed <> 0
+                         OR t.skipped <> 0 OR t.unknown <> 0 OR t.left_ <> 0 OR t.clicked <> 0)
+), vbump AS (
+    UPDATE campaigns_campaignvariant cv SET sent_count = cv.sent_count + d.sent,
+        delivered_count = cv.delivered_count + d.delivered, read_count = cv.read_count + d.read,
+        replied_count = cv.replied_count + d.replied, failed_count = cv.failed_count + d.failed,
+        clicked_count = cv.clicked_count + d.clicked
+    FROM d
+    WHERE cv.id = d.variant_id
+      AND (d.sent <> 0 OR d.delivered <> 0 OR d.read <> 0 OR d.replied <> 0 OR d.failed <> 0 OR d.clicked <> 0)
 )
-SELECT upd.variant_id,
-       sum((upd.s AND NOT old.s)::int), sum((upd.d AND NOT old.d)::int), sum((upd.rd AND NOT old.rd)::int),
-       sum((upd.rp AND NOT old.rp)::int),
-       sum((upd.state = 'failed')::int - (old.state = 'failed')::int),
-       sum((upd.state = 'skipped')::int - (old.state = 'skipped')::int),
-       sum((upd.state = 'unknown')::int - (old.state = 'unknown')::int),
-       sum((old.state IN ('queued', 'claimed'))::int - (upd.state IN ('queued', 'claimed'))::int),
-       sum((upd.ck AND NOT old.ck)::int),
-       count(*)
-FROM upd JOIN old ON old.id = upd.id
-GROUP BY upd.variant_id
+SELECT variant_id, sent, delivered, read, replied, failed, skipped, unknown, left_, clicked, changed FROM d
 """
 
 COUNTERS = ("sent", "delivered", "read", "replied", "failed", "skipped", "unknown", "left", "clicked")
@@ -160,14 +183,18 @@ def counted_update(
     upd_where: str = "",
 ) -> dict[str, int]:
     """Run one counted transition (``values`` is a SELECT giving at least ``id``, with
-    ``params``; ``set_sql`` may use ``set_params``) and bump the campaign's and variants'
-    counters. Returns the campaign-wide deltas (``changed``: rows updated). Call inside a
-    transaction."""
+    ``params``; ``set_sql`` may use ``set_params``); the same statement bumps the campaign's
+    and variants' counters. Returns the campaign-wide deltas (``changed``: rows updated).
+    Call inside a transaction when it must commit with other writes."""
     sql = _COUNTED.format(values=values, set=set_sql, old_where=old_where, upd_where=upd_where)
     with binary_cursor() as cursor:
-        cursor.execute(sql, [*params, campaign_id, *(set_params or [])])
+        cursor.execute(sql, [*params, campaign_id, *(set_params or []), campaign_id])
         rows = cursor.fetchall()
-    return counters_bump(campaign_id=campaign_id, rows=rows)
+    total = dict.fromkeys((*COUNTERS, "changed"), 0)
+    for _variant_id, *numbers in rows:
+        for key, value in zip((*COUNTERS, "changed"), numbers, strict=True):
+            total[key] += int(value or 0)
+    return total
 
 
 def counters_bump(*, campaign_id: int, rows: list[tuple]) -> dict[str, int]:

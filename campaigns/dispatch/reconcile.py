@@ -7,9 +7,12 @@ unknown.
   yet (Meta can report "sent" before the send's answer reached us); statuses without it (SMS,
   WhatsApp Web) find the recipient through the inbox message they moved.
 - ``replies_apply``: an inbound message from a recipient within the campaign's reply window.
-- ``leases_reconcile``: a claim whose lease ran out ``GRACE`` ago with no status naming it
-  becomes ``unknown`` (counted and shown), never sent again: the send may have happened. A
-  late status still moves it to sent / delivered / read.
+- ``leases_reconcile``: a claim whose lease ran out and that was never marked as leaving
+  (``claimed_at`` empty: the worker died between its claim and its send) goes back to the
+  queue at once, its attempt given back: it provably never left. One marked as leaving whose
+  lease ran out ``GRACE`` ago with no status naming it becomes ``unknown`` (counted and
+  shown), never sent again: the send may have happened. A late status still moves it to
+  sent / delivered / read.
 """
 
 from __future__ import annotations
@@ -194,32 +197,56 @@ def replies_apply(*, channel_id: int, contact_id: int, at: datetime) -> int:
 
 
 def leases_reconcile(*, now: datetime | None = None, grace: timedelta = GRACE, limit: int = 10000) -> int:
-    """Claims whose lease ran out ``grace`` ago and that no status has named: ``unknown``."""
+    """Claims whose lease ran out: back to the queue when never marked as leaving, ``unknown``
+    when marked, ``grace`` after the lease, with no status naming them. Returns rows moved."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, campaign_id FROM campaigns_recipient WHERE state = 'claimed' AND lease_expires_at < %s"
+            "SELECT id, campaign_id, claimed_at IS NULL FROM campaigns_recipient"
+            " WHERE state = 'claimed' AND lease_expires_at < %s AND (claimed_at IS NULL OR lease_expires_at < %s)"
             " ORDER BY id LIMIT %s",
-            [now - grace, limit],
+            [now, now - grace, limit],
         )
         rows = cursor.fetchall()
     if not rows:
         return 0
-    groups: dict[int, list[int]] = defaultdict(list)
-    for recipient_id, campaign_id in rows:
-        groups[campaign_id].append(recipient_id)
+    groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
+    for recipient_id, campaign_id, unsent in rows:
+        groups[(campaign_id, unsent)].append(recipient_id)
     total = 0
     with transaction.atomic():
-        for campaign_id, ids in sorted(groups.items()):
+        for (campaign_id, unsent), ids in sorted(groups.items()):
+            if unsent:
+                # Never left: queued again now, the attempt given back (still unmarked: the
+                # statement re-checks, a mark that raced this read keeps the row claimed).
+                set_sql = (
+                    "state = 'queued', lease_owner = '', lease_expires_at = NULL, next_attempt_at = %b,"
+                    " attempts = GREATEST(r.attempts - 1, 0)"
+                )
+                where, set_params = "AND old.state = 'claimed' AND r.claimed_at IS NULL", [timezone.now()]
+            else:
+                set_sql = "state = 'unknown', reason = 'no_evidence', lease_owner = '', lease_expires_at = NULL"
+                where, set_params = "AND old.state = 'claimed'", []
             deltas = counted_update(
                 campaign_id=campaign_id,
                 values="SELECT * FROM unnest(%b::bigint[]) AS v(id)",
                 params=[ids],
-                set_sql="state = 'unknown', reason = 'no_evidence', lease_owner = '', lease_expires_at = NULL",
-                upd_where="AND old.state = 'claimed'",
+                set_sql=set_sql,
+                set_params=set_params,
+                upd_where=where,
             )
             total += deltas["changed"]
             _progress(campaign_id)
+        # Rows given back to a campaign cancelled meanwhile are skipped like its other queued ones.
+        requeued = sorted({campaign_id for campaign_id, unsent in groups if unsent})
+        if requeued:
+            from campaigns.dispatch.control import cancelled_skip
+            from campaigns.models import Campaign, CampaignState
+
+            for campaign_id in Campaign.objects.filter(pk__in=requeued, state=CampaignState.CANCELLED).values_list(
+                "pk", flat=True
+            ):
+                cancelled_skip(campaign_id=campaign_id)
     return total
 
 

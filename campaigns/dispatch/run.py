@@ -7,18 +7,23 @@ number's limiter in Redis and claim disjoint rows with ``SKIP LOCKED``.
 Inside a run, an asyncio loop keeps up to ``DEPTH`` sub-batches in flight. Each one:
 
 1. takes its tokens from the number's limiter first and waits for its slot, so a claimed row
-   is put on the wire right after its claim commits (a crash between the two is the only way
-   a never-sent row ends ``unknown``, and that window is a few milliseconds);
+   is put on the wire right after its claim commits;
 2. claims that many due rows with a lease;
-3. sends them concurrently over the process's pooled client (``inbox.providers.http``);
+3. takes the limiter's second look (``aconform``: a sub-batch whose claim was slow must not
+   leave right behind the next one and pass the rate), marks the rows as leaving
+   (``recipients_sending``, committed: a row that dies unmarked provably never left and goes
+   back to the queue; only the instant between the mark's commit and the write can leave a
+   never-sent row ``unknown``), then sends them concurrently over the process's pooled
+   client (``inbox.providers.http``);
 4. writes the outcomes, the conversation messages and the timeline in one transaction.
 
 Between sub-batches the run reads the campaign's state (at most every ``STATE_EVERY`` s), so a
 pause, resume or cancel reaches every worker within that time; requests in flight finish and
 their outcomes are written, nothing claimed is lost (unsent claims are released).
 
-Database calls run in a small thread pool of the process (Django's connections are per
-thread), each in the company's schema, so the loop keeps sending while a write commits.
+Database calls run in four threads of the run (Django's connections are per thread: claims,
+marks, write-backs, and the looks between sub-batches), each in the company's schema, so the loop
+keeps sending while a write commits and a claim never waits behind another kind of call.
 """
 
 from __future__ import annotations
@@ -40,17 +45,19 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from campaigns.dispatch import outcomes as oc
-from campaigns.dispatch.claim import Claimed, recipients_claim, recipients_release
-from campaigns.dispatch.reconcile import callback_ref
+from campaigns.dispatch.claim import Claimed, recipients_claim, recipients_release, recipients_sending
+from campaigns.dispatch.reconcile import callback_ref, leases_reconcile
 from campaigns.models import CampaignState, PauseReason
 from campaigns.rendering import render_text, template_body_text, template_components
 
 logger = logging.getLogger(__name__)
 
-# Sub-batches in flight. With STEP_SECONDS of the rate each, DEPTH x chunk stays within the
-# pooled client's connections: a claimed row waits for no connection before its request leaves,
-# which keeps the window where a crash leaves a never-sent row "unknown" a few milliseconds.
-DEPTH = int(getattr(settings, "CAMPAIGN_PIPELINE_DEPTH", 3))
+# Sub-batches in flight (waiting for their slot, claiming, marking, sending, recording). With
+# STEP_SECONDS of the rate each, the few of them on the wire at once stay within the pooled
+# client's connections: a marked row waits for no connection before its request leaves, which
+# keeps the window where a crash leaves a never-sent row "unknown" to an instant. Four, since
+# the mark before each send added a round trip to every sub-batch.
+DEPTH = int(getattr(settings, "CAMPAIGN_PIPELINE_DEPTH", 4))
 STATE_EVERY = float(getattr(settings, "CAMPAIGN_STATE_EVERY_S", 0.1))
 STEP_SECONDS = 0.02  # a sub-batch holds about this much of the number's rate
 MAX_CHUNK = 20
@@ -95,7 +102,14 @@ class CampaignRun:
         self.campaign_id = campaign_id
         self.owner = owner or worker_id()
         self.clock = clock
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"camp{campaign_id}-db")
+        # Database threads, each keeping its connection (in the company's schema) for the
+        # whole run: claims, the marks right before sends, write-backs, and the looks between
+        # sub-batches (state, heartbeat, quality guard), so a claim or a mark never queues
+        # behind another kind of call.
+        self.pools = {
+            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"camp{campaign_id}-{name}")
+            for name in ("claim", "mark", "write", "state")
+        }
         self.stop_reason = ""
         self._state: RunState | None = None
         self._state_at = 0.0
@@ -109,25 +123,34 @@ class CampaignRun:
 
     # --- database, in the pool's threads ------------------------------------------------------
 
-    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def db(self, fn: Callable[..., Any], *args: Any, on: str = "claim", **kwargs: Any) -> Any:
+        """Run ``fn`` in the run's database thread ``on`` (claim, write, state), in the
+        company's schema. The thread keeps its connection between calls (no pool round trip,
+        no new ``search_path`` per call); a failed call gives it back, the next opens another."""
         queued = time.perf_counter()
 
         def call():
-            from django_tenants.utils import schema_context
-
             started = time.perf_counter()
-            close_old_connections()
-            with schema_context(self.schema):
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    name = getattr(fn, "__name__", "db")
-                    spent = self.timings.setdefault(name, [0, 0.0, 0.0])
-                    spent[0] += 1
-                    spent[1] += time.perf_counter() - started
-                    spent[2] += started - queued
+            if connection.schema_name != self.schema:
+                close_old_connections()
+                connection.set_schema(self.schema)
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                connection.close()
+                raise
+            finally:
+                name = getattr(fn, "__name__", "db")
+                spent = self.timings.setdefault(name, [0, 0.0, 0.0])
+                spent[0] += 1
+                spent[1] += time.perf_counter() - started
+                spent[2] += started - queued
 
-        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+        return await asyncio.get_running_loop().run_in_executor(self.pools[on], call)
+
+    def _close_thread_connection(self) -> None:
+        connection.close()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
 
     def _load(self):
         from campaigns.models import Campaign, CampaignVariant
@@ -186,7 +209,7 @@ class CampaignRun:
     async def state(self, *, fresh: bool = False) -> RunState:
         now = self.clock()
         if fresh or self._state is None or now - self._state_at >= STATE_EVERY:
-            self._state = await self.db(self._read_state)
+            self._state = await self.db(self._read_state, on="state")
             self._state_at = now
         return self._state
 
@@ -229,8 +252,11 @@ class CampaignRun:
             from inbox.providers.http import close_session
 
             await close_session()
+            for name in ("mark", "write", "state"):
+                await self.db(self._close_thread_connection, on=name)
             await self.db(self._finish)
-            self.pool.shutdown(wait=True)
+            for pool in self.pools.values():
+                pool.shutdown(wait=True)
 
     def _finish(self) -> None:
         from campaigns.realtime import progress_publish
@@ -271,7 +297,7 @@ class CampaignRun:
         while True:
             state = await self.state()
             if self.clock() - last_beat > HEARTBEAT_TTL / 3:
-                await self.db(_heartbeat, self.schema, self.campaign_id, self.owner)
+                await self.db(_heartbeat, self.schema, self.campaign_id, self.owner, on="state")
                 last_beat = self.clock()
             if not self._running(state):
                 return self.stop_reason or f"state {state.state}"
@@ -282,7 +308,16 @@ class CampaignRun:
                 if self._inflight:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
                     continue
+                # A claim also comes back empty when the campaign stopped running (paused or
+                # cancelled since the last look): that is the verdict then, not "done".
+                state = await self.state(fresh=True)
+                if not self._running(state):
+                    return self.stop_reason or f"state {state.state}"
                 verdict = await self.db(control.campaign_progress_check, campaign_id=self.campaign_id)
+                if verdict == "draining" and await self.db(leases_reconcile, on="state"):
+                    # Claims of a dead worker whose lease ran out: those it never marked went
+                    # back to the queue (what beat would do a few seconds later); send them.
+                    verdict = "wait"
                 if verdict == "wait":
                     self._drained = False
                     await asyncio.sleep(0.5)
@@ -323,7 +358,7 @@ class CampaignRun:
             return
         rows = await self._tier_filter(rows)
         if rows:
-            await self._step(rows)
+            await self._step(rows, conform=True)
 
     async def _tier_filter(self, rows: list[Claimed]) -> list[Claimed]:
         """Rows the number's 24 h tier admits; the others go back to the queue and the
@@ -388,13 +423,36 @@ class CampaignRun:
             {"campaign": self.campaign_id},
         )
 
-    async def _step(self, rows: list[Claimed]) -> None:
+    async def _step(self, rows: list[Claimed], *, conform: bool = False) -> None:
         state = await self.state()
         if not self._running(state):
             await self.db(recipients_release, ids=[r.id for r in rows], owner=self.owner)
             return
         prepared = [self._outbound(row) for row in rows]
-        results = await self.provider.send_batch([p[0] for p in prepared])
+        bodies = self.provider.batch_prepare([p[0] for p in prepared])
+        if conform:
+            # The limiter's second look: a sub-batch right behind a late one waits the
+            # difference, so the sends really leaving never pass the number's rate.
+            try:
+                wait = await self.limiter.aconform(len(rows))
+            except Exception as exc:  # noqa: BLE001 - Redis down: nothing leaves, the rows go back
+                logger.warning("limiter unavailable for campaign %s: %s", self.campaign_id, exc)
+                await self.db(recipients_release, ids=[r.id for r in rows], owner=self.owner)
+                await asyncio.sleep(1.0)
+                return
+            if wait > 0:
+                await asyncio.sleep(wait)
+        # Marked as leaving, committed, and only then on the wire (nothing awaited between the
+        # two): a row whose worker dies before its mark provably never left, and goes back to
+        # the queue when its lease runs out. A row no longer ours is not sent.
+        marked = await self.db(recipients_sending, ids=[r.id for r in rows], owner=self.owner, on="mark")
+        if len(marked) < len(rows):
+            keep = [i for i, row in enumerate(rows) if row.id in marked]
+            rows, prepared = [rows[i] for i in keep], [prepared[i] for i in keep]
+            bodies = [bodies[i] for i in keep] if bodies is not None else None
+            if not rows:
+                return
+        results = await self.provider.send_batch([p[0] for p in prepared], prepared=bodies)
         await self._record(rows, prepared, results)
 
     async def _record(self, rows, prepared, results) -> None:
@@ -465,7 +523,9 @@ class CampaignRun:
         self._quality_at = self.clock()
         if not (sent or failed):
             return
-        tripped = await self.db(control.quality_guard_record, campaign_id=self.campaign_id, sent=sent, failed=failed)
+        tripped = await self.db(
+            control.quality_guard_record, campaign_id=self.campaign_id, sent=sent, failed=failed, on="state"
+        )
         if tripped:
             self.stop_reason = "paused: quality_guard"
             self._state = None
@@ -512,7 +572,7 @@ class CampaignRun:
 
         for attempt in range(4):
             try:
-                await self.db(write)
+                await self.db(write, on="write")
                 return
             except Exception:  # noqa: BLE001 - retried, then left to the reconciler
                 logger.exception("campaign %s write-back failed (attempt %d)", self.campaign_id, attempt + 1)

@@ -65,7 +65,9 @@ def test_opted_out_invalid_numbers_are_excluded_and_counted(channel):
     skipped = [r for r in rows if r.state == RecipientState.SKIPPED]
     assert [(r.contact_id, r.reason) for r in skipped] == [(contacts[1].pk, "invalid")]
     queued = [r for r in rows if r.state == RecipientState.QUEUED]
-    assert queued[0].variables == {"contact.first_name": "Ana", "field.cidade": "Recife"}
+    # the first name comes from the row's own name column, copied like the variables
+    assert queued[0].variables == {"field.cidade": "Recife"}
+    assert queued[0].values["contact.first_name"] == "Ana" and queued[0].name.startswith("Ana")
     assert all(r.next_attempt_at is not None and r.variant_id for r in queued)
 
 
@@ -83,7 +85,7 @@ def test_later_crm_edits_do_not_change_who_is_reached_or_what_they_get(channel):
     ContactListMember.objects.create(contact_list=tag_list, contact=extra)
     rows = list(Recipient.objects.filter(campaign=campaign).order_by("id"))
     assert [r.contact_id for r in rows] == [c.pk for c in contacts]
-    assert rows[0].variables["contact.first_name"] == "Ana"
+    assert rows[0].values["contact.first_name"] == "Ana"
 
 
 def test_segments_and_tags_audiences(channel):
@@ -184,3 +186,26 @@ def test_estimate_counts_after_exclusions_prices_by_country_and_warns_about_the_
     assert estimate["price"] == Decimal("0.35000")
     assert estimate["estimated_cost"] == (Decimal("0.35") * reachable).quantize(Decimal("0.01"))
     assert estimate["tier_users"] == 250 and estimate["exceeds_tier"] is True
+
+
+def test_the_snapshot_s_phone_check_is_the_e164_pattern(tenant):
+    """The snapshot checks numbers without the regular expression engine; it must say exactly
+    what the E.164 pattern says."""
+    import re
+
+    from django.db import connection
+
+    from campaigns.dispatch.snapshot import E164, E164_SQL
+
+    samples = [
+        "+5511987654321", "+12025550123", "+551198765", "+55119876", "+5511987", "+123456789012345",
+        "+1234567890123456", "+0511987654321", "5511987654321", "+55 11 98765-4321", "+55119876543a1",
+        "++5511987654321", "+", "", "0800", "+٥٥١١٩٨٧٦٥٤٣٢١", "+５５１１９８７６５４３２１", "+5511987654321\n",
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p, COALESCE({E164_SQL.format(phone='p')}, FALSE) FROM unnest(%s::text[]) AS t(p)", [samples]
+        )
+        answers = dict(cursor.fetchall())
+    assert answers == {p: re.fullmatch(E164[1:-1], p) is not None for p in samples}
+    assert sum(answers.values()) == 5

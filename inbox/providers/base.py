@@ -203,9 +203,16 @@ class Provider:
         """Send one message of a batch on the running loop's pooled client (``providers.http``)."""
         raise ProviderError(ERR_NOT_SUPPORTED)
 
-    async def send_batch(self, items: list[Outbound]) -> list[Outcome]:
+    def batch_prepare(self, items: list[Outbound]) -> list[Any] | None:
+        """What ``send_batch`` can work out ahead of the moment of sending (one entry per item,
+        in order; ``None``: nothing), so the instant between a caller's last commit and the
+        request's write holds no work."""
+        return None
+
+    async def send_batch(self, items: list[Outbound], *, prepared: list[Any] | None = None) -> list[Outcome]:
         """Send ``items`` concurrently; one outcome per item, in order. Never raises for one
-        item's failure: it is that item's ``error``."""
+        item's failure: it is that item's ``error``. ``prepared``: ``batch_prepare``'s answer
+        for these items."""
         import asyncio
 
         async def one(item: Outbound) -> Outcome:

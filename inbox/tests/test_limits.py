@@ -43,7 +43,7 @@ def _cleanup():
     yield
     client = redis_client()
     for limiter in yield_keys:
-        client.delete(limiter.key, limiter.tier_key, limiter.seeded_key)
+        client.delete(limiter.key, limiter.tier_key, limiter.seeded_key, limiter.sent_key)
     yield_keys.clear()
 
 
@@ -145,3 +145,32 @@ async def test_async_take_shares_the_slots_of_sync_take(clock):
     limiter.take(1)
     assert await limiter.atake(1) == pytest.approx(1 / (100 * LIMIT_HEADROOM))
     assert await limiter.atier_admit(["x"]) == [True]  # no tier configured
+
+
+async def test_second_look_holds_a_batch_that_follows_a_late_one_too_closely(clock):
+    """Batches of 20 reserved ahead at the rate (the engine keeps a few sub-batches in flight);
+    one leaves 15 ms late (a slow claim). The next, on time by its reservation, waits the
+    difference, so no second of real sends passes the rate; an on-time stream never waits."""
+    rate, n, batches = 1000, 20, 200
+    limiter = make_limiter(clock, rate=rate)
+    start = clock()
+    slots = [start + await limiter.atake(n) for _ in range(batches)]  # reserved ahead
+    sent: list[float] = []
+    behind = 0.0
+    for batch, slot in enumerate(slots):
+        clock.now = max(clock(), slot)
+        if batch % 7 == 3:
+            clock.advance(0.015)  # this batch's claim was slow
+            behind = 0.015
+        hold = await limiter.aconform(n)
+        if batch % 7 == 4:
+            assert hold == pytest.approx(behind, abs=1e-6)  # right behind the late one
+        elif batch % 7 != 3 and batch > 3:
+            assert hold <= behind + 1e-6
+        clock.advance(hold)
+        sent += [clock()] * n
+    for first in sent[::n]:
+        assert sum(1 for t in sent if first <= t < first + 1) <= rate
+    # the stream runs 15 ms behind its reservations from the first late batch on (a later
+    # one as late adds nothing), and keeps their pace
+    assert sent[-1] - sent[0] == pytest.approx(slots[-1] - slots[0] + 0.015, abs=1e-3)

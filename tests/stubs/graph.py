@@ -247,7 +247,7 @@ class GraphStub(TemplatesMixin, AsyncStubServer):
             self.sent.append(body)
             self.accepted_at[phone_number_id].append(now)
         wamid = self.next_ids.pop(0) if self.next_ids else "wamid.HBgN" + secrets.token_hex(16).upper()
-        if phone_number_id in self.webhooks:
+        if self.webhooks.get(phone_number_id):  # an emptied entry turns the webhooks off
             self._report(phone_number_id, wamid, to, str(body.get("biz_opaque_callback_data") or ""), now)
         return (
             200,
