@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from tenants import services
-from tenants.forms import LockoutAdminAuthenticationForm, SupportAccessForm
+from tenants import limits, services
+from tenants.forms import LockoutAdminAuthenticationForm, SupportAccessForm, SuspendForm
 from tenants.middleware import SUPPORT_PERMISSION
-from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, SupportAction, User
+from tenants.models import ApiKey, Company, Domain, Invitation, Membership, Plan, SupportAccess, SupportAction, User
 
 admin.site.login_form = LockoutAdminAuthenticationForm
 
@@ -33,13 +34,77 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "code",
+        "max_members",
+        "max_channels",
+        "max_contacts",
+        "max_messages_month",
+        "max_ai_tokens_month",
+    ]
+    ordering = ["position", "code"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["code"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # companies point at plans (PROTECT); move them to another plan instead
+
+
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "plan", "member_count", "is_active", "created_at", "open_link"]
     list_filter = ["plan", "is_active", "locale"]
     search_fields = ["name", "slug", "schema_name"]
-    readonly_fields = ["schema_name", "created_at"]
+    readonly_fields = ["schema_name", "created_at", "status", "usage"]
     inlines = [DomainInline, MembershipInline]
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "schema_name", "time_zone", "locale", "default_country", "created_at")}),
+        (
+            _("Plan and limits"),
+            {
+                "fields": (
+                    "plan",
+                    "usage",
+                    "limit_members",
+                    "limit_channels",
+                    "limit_contacts",
+                    "limit_messages_month",
+                    "limit_ai_tokens_month",
+                ),
+                "description": _("An empty limit is the plan's. Set a number to override it for this company only."),
+            },
+        ),
+        (_("Status and security"), {"fields": ("status", "require_mfa")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None:
+            fields.append("slug")  # the schema and the domain are named after it
+        return fields
+
+    @admin.display(description=_("usage"))
+    def usage(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        return render_to_string("admin/tenants/company_usage.html", {"usage": limits.usage_all(obj)})
+
+    @admin.display(description=_("status"))
+    def status(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        return render_to_string(
+            "admin/tenants/company_status.html",
+            {
+                "company": obj,
+                "suspend_url": reverse("admin:tenants_company_suspend", args=[obj.pk]),
+                "reactivate_url": reverse("admin:tenants_company_reactivate", args=[obj.pk]),
+            },
+        )
 
     def get_queryset(self, request):
         return (
@@ -61,6 +126,12 @@ class CompanyAdmin(admin.ModelAdmin):
     def get_urls(self):
         extra = [
             path("<int:pk>/open/", self.admin_site.admin_view(self.open_workspace), name="tenants_company_open"),
+            path("<int:pk>/suspend/", self.admin_site.admin_view(self.suspend_view), name="tenants_company_suspend"),
+            path(
+                "<int:pk>/reactivate/",
+                self.admin_site.admin_view(self.reactivate_view),
+                name="tenants_company_reactivate",
+            ),
         ]
         return extra + super().get_urls()
 
@@ -88,6 +159,35 @@ class CompanyAdmin(admin.ModelAdmin):
             "title": _("Open %(name)s for support") % {"name": company.name},
         }
         return render(request, "admin/tenants/open_workspace.html", context)
+
+    def suspend_view(self, request, pk: int):
+        """Ask why, then suspend (``tenants.services.company_suspend``)."""
+        company = get_object_or_404(Company.objects.exclude(schema_name="public"), pk=pk)
+        if not self.has_change_permission(request, company):
+            raise PermissionDenied
+        form = SuspendForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            services.company_suspend(company=company, reason=form.cleaned_data["reason"], by=request.user)
+            self.log_change(request, company, _("Suspended: %(reason)s") % {"reason": form.cleaned_data["reason"]})
+            messages.success(request, _("%(name)s is suspended.") % {"name": company.name})
+            return HttpResponseRedirect(reverse("admin:tenants_company_change", args=[company.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "company": company,
+            "form": form,
+            "opts": self.model._meta,
+            "title": _("Suspend %(name)s") % {"name": company.name},
+        }
+        return render(request, "admin/tenants/suspend.html", context)
+
+    def reactivate_view(self, request, pk: int):
+        company = get_object_or_404(Company.objects.exclude(schema_name="public"), pk=pk)
+        if not self.has_change_permission(request, company) or request.method != "POST":
+            raise PermissionDenied
+        services.company_reactivate(company=company, by=request.user)
+        self.log_change(request, company, _("Reactivated"))
+        messages.success(request, _("%(name)s is active again.") % {"name": company.name})
+        return HttpResponseRedirect(reverse("admin:tenants_company_change", args=[company.pk]))
 
 
 @admin.register(Domain)

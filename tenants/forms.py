@@ -130,6 +130,18 @@ class SupportAccessForm(forms.Form):
     )
 
 
+class SuspendForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=500,
+        min_length=5,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Why the company is suspended (unpaid invoice, abuse report...). Staff see it on the company page."
+        ),
+    )
+
+
 class ProfileForm(forms.Form):
     full_name = forms.CharField(label=_("Your name"), max_length=150, required=False)
     language = forms.ChoiceField(

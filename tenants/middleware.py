@@ -10,7 +10,6 @@ from django.http import Http404, HttpResponse, HttpResponseForbidden, JsonRespon
 from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
-from tenants.api.permissions import ERR_SUSPENDED
 from tenants.models import Membership, SupportAccess, SupportAction
 from tenants.permissions import Principal
 
@@ -115,7 +114,11 @@ class MembershipMiddleware(MiddlewareMixin):
                     role="admin", user_id=user.pk, is_support=True, support_access_id=access_id
                 )
         if not tenant.is_active and request.principal is not None and not request.principal.is_support:
-            return HttpResponseForbidden(str(ERR_SUSPENDED))
+            # A page that says what happened and that nothing is lost (the API answers 403 too).
+            from django.template.loader import render_to_string
+
+            html = render_to_string("tenants/suspended.html", {"company": tenant}, request=request)
+            return HttpResponseForbidden(html)
         if user.is_authenticated and request.principal is None:
             if request.path.startswith(self.OPEN_PREFIXES):
                 return None

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_noop
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from core.realtime import membership_changed_on_commit
+from tenants import limits
 from tenants.context import use_public_schema
 from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
 from tenants.roles import Role, assignable_roles, role_at_least
@@ -106,7 +107,7 @@ def company_create(
         schema_name=schema_name_for(slug),
         time_zone=time_zone,
         locale=locale,
-        plan=plan,
+        plan_id=plan,
     )
     company.save(verbosity=0)
     try:
@@ -246,6 +247,13 @@ def invitation_create(*, company: Company, email: str, role: str, by: Membership
         raise ValidationError(_(ERR_ALREADY_MEMBER), code="member")
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
+        # One invitation at a time per company passes the members limit (the row lock).
+        Company.objects.select_for_update().filter(pk=company.pk).first()
+        pending = Invitation.objects.filter(
+            company=company, email=email, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+        ).exists()
+        # Renewing someone's pending invitation takes no new seat.
+        limits.limit_check(company, limits.MEMBERS, adding=0 if pending else 1)
         Invitation.objects.filter(company=company, email=email, accepted_at=None, revoked_at=None).update(
             revoked_at=timezone.now()
         )
@@ -300,6 +308,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     if not email_verified(user=user, email=invitation.email):
         # Anyone can register any address: only its proven owner joins through it.
         raise ValidationError(_(ERR_EMAIL_NOT_VERIFIED), code="unverified")
+    # The invitation already holds its seat (pending invitations count): this fails only when
+    # staff lowered the limit since it was sent.
+    limits.limit_check(invitation.company, limits.MEMBERS, adding=0)
     membership, created = Membership.objects.get_or_create(
         user=user, company=invitation.company, defaults={"role": invitation.role}
     )
@@ -342,6 +353,40 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 def company_update(*, company: Company, name: str, time_zone: str, locale: str) -> Company:
     company.name, company.time_zone, company.locale = name, time_zone, locale
     company.save(update_fields=["name", "time_zone", "locale"])
+    return company
+
+
+@transaction.atomic
+def company_suspend(*, company: Company, reason: str, by: User | None = None) -> Company:
+    """Suspend a company (unpaid, abuse): members see a notice instead of the workspace, API
+    keys and tokens stop, campaigns pause and no message is sent; webhooks are still recorded
+    and nothing is deleted. Support staff keep their audited access."""
+    from tenants.signals import company_suspended
+
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    if not company.is_active:
+        return company
+    company.is_active = False
+    company.suspended_at = timezone.now()
+    company.suspension_reason = (reason or "").strip()[:500]
+    company.save(update_fields=["is_active", "suspended_at", "suspension_reason"])
+    transaction.on_commit(lambda: company_suspended.send(sender=Company, company=company))
+    return company
+
+
+@transaction.atomic
+def company_reactivate(*, company: Company, by: User | None = None) -> Company:
+    """Undo a suspension: everything is where it was; campaigns the suspension paused resume."""
+    from tenants.signals import company_reactivated
+
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    if company.is_active:
+        return company
+    company.is_active = True
+    company.suspended_at = None
+    company.suspension_reason = ""
+    company.save(update_fields=["is_active", "suspended_at", "suspension_reason"])
+    transaction.on_commit(lambda: company_reactivated.send(sender=Company, company=company))
     return company
 
 

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_POST
 
-from tenants import selectors, services
+from tenants import limits, selectors, services
 from tenants.adapters import ask_to_verify_email
 from tenants.context import current_schema
 from tenants.forms import (
@@ -337,6 +337,7 @@ def dashboard(request):
         "show_steps": done < len(steps),
         "greeting": greeting,
         "team": selectors.company_members(company=company).order_by("created_at")[:5],
+        "usage": limits.usage_all(company),
     }
     return render(request, "tenants/dashboard.html", context)
 
