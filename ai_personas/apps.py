@@ -18,6 +18,9 @@ class AiPersonasConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from ai_personas.support import register_sections
+
+        register_sections()
         from ai_personas.selectors import ai_tokens_query
         from tenants import limits
 

@@ -35,6 +35,9 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self):
+        from campaigns.support import register_sections
+
+        register_sections()
         from campaigns import hooks
         from tenants.signals import company_reactivated, company_suspended, demo_company_ready
 

@@ -17,6 +17,9 @@ class CrmConfig(AppConfig):
     verbose_name = _("CRM")
 
     def ready(self):
+        from crm.support import register_sections
+
+        register_sections()
         from crm.selectors import contacts_count_query
         from tenants import limits
 

@@ -17,6 +17,9 @@ class InboxConfig(AppConfig):
     verbose_name = _("Inbox")
 
     def ready(self):
+        from inbox.support import register_sections
+
+        register_sections()
         from inbox import selectors as inbox_selectors
         from tenants import limits
 

@@ -6,14 +6,18 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django_tenants.utils import tenant_context
 
 from tenants import limits, services
 from tenants.forms import LockoutAdminAuthenticationForm, SupportAccessForm, SuspendForm
@@ -21,6 +25,9 @@ from tenants.middleware import SUPPORT_PERMISSION
 from tenants.models import ApiKey, Company, Domain, Invitation, Membership, Plan, SupportAccess, SupportAction, User
 
 admin.site.login_form = LockoutAdminAuthenticationForm
+
+# The admin session's live support accesses opened from the support pages: {company pk: access id}.
+SUPPORT_ADMIN_SESSION_KEY = "support_admin_access"
 
 
 class DomainInline(admin.TabularInline):
@@ -127,6 +134,22 @@ class CompanyAdmin(admin.ModelAdmin):
         extra = [
             path("<int:pk>/open/", self.admin_site.admin_view(self.open_workspace), name="tenants_company_open"),
             path("<int:pk>/suspend/", self.admin_site.admin_view(self.suspend_view), name="tenants_company_suspend"),
+            path("<int:pk>/support/", self.admin_site.admin_view(self.support_view), name="tenants_company_support"),
+            path(
+                "<int:pk>/support/<slug:section>/",
+                self.admin_site.admin_view(self.support_view),
+                name="tenants_company_support_section",
+            ),
+            path(
+                "<int:pk>/support/<slug:section>/<int:obj>/",
+                self.admin_site.admin_view(self.support_view),
+                name="tenants_company_support_detail",
+            ),
+            path(
+                "<int:pk>/support/<slug:section>/<int:obj>/<slug:action>/",
+                self.admin_site.admin_view(self.support_view),
+                name="tenants_company_support_action",
+            ),
             path(
                 "<int:pk>/reactivate/",
                 self.admin_site.admin_view(self.reactivate_view),
@@ -159,6 +182,107 @@ class CompanyAdmin(admin.ModelAdmin):
             "title": _("Open %(name)s for support") % {"name": company.name},
         }
         return render(request, "admin/tenants/open_workspace.html", context)
+
+    # --- Support over the company's data (tenants.support sections) ---------------------------
+
+    def _support_access(self, request, company: Company) -> SupportAccess | None:
+        """The staff member's live support access to the company, opened from these pages
+        (the reason step); None when there is none or it expired."""
+        access_id = request.session.get(SUPPORT_ADMIN_SESSION_KEY, {}).get(str(company.pk))
+        if not access_id:
+            return None
+        return SupportAccess.objects.filter(
+            pk=access_id, staff=request.user, company=company, expires_at__gt=timezone.now()
+        ).first()
+
+    def support_view(self, request, pk: int, section: str = "", obj: int | None = None, action: str = ""):
+        """Browse a company's data behind the audited reason step. Every page and action is
+        written to the support audit log; the access ends with its window."""
+        if not request.user.has_perm(SUPPORT_PERMISSION):
+            raise PermissionDenied
+        company = get_object_or_404(Company.objects.exclude(schema_name="public"), pk=pk)
+        access = self._support_access(request, company)
+        base = {**self.admin_site.each_context(request), "company": company, "opts": self.model._meta}
+        if access is None:
+            form = SupportAccessForm(request.POST if request.method == "POST" else None)
+            if request.method == "POST" and form.is_valid():
+                access = services.support_access_open(
+                    staff=request.user,
+                    company=company,
+                    reason=form.cleaned_data["reason"],
+                    ip=request.META.get("REMOTE_ADDR"),
+                )
+                request.session.setdefault(SUPPORT_ADMIN_SESSION_KEY, {})[str(company.pk)] = access.pk
+                request.session.modified = True
+                return HttpResponseRedirect(reverse("admin:tenants_company_support", args=[company.pk]))
+            expired = bool(request.session.get(SUPPORT_ADMIN_SESSION_KEY, {}).get(str(company.pk)))
+            context = {
+                **base,
+                "form": form,
+                "expired": expired,
+                "title": _("Support access to %(name)s") % {"name": company.name},
+            }
+            return render(request, "admin/tenants/support/reason.html", context)
+        with tenant_context(company):
+            response = self._support_page(request, company, access, base, section, obj, action)
+            if hasattr(response, "render"):
+                response = response.render()  # inside the company's schema: the template reads its rows
+        SupportAction.objects.create(
+            access=access, method=request.method[:10], path=request.get_full_path()[:500], status=response.status_code
+        )
+        return response
+
+    def _support_page(self, request, company, access, base, key, obj, action):
+        from tenants.support import PAGE_SIZE, section, sections
+
+        context = {**base, "access": access, "sections": sections()}
+        if not key:
+            context["title"] = _("Support: %(name)s") % {"name": company.name}
+            return TemplateResponse(request, "admin/tenants/support/index.html", context)
+        current = section(key)
+        if current is None:
+            raise Http404
+        context["section"] = current
+        if action:
+            chosen = next((a for a in current.actions if a.key == action), None)
+            if chosen is None or request.method != "POST" or obj is None:
+                raise Http404
+            try:
+                with transaction.atomic():
+                    messages.success(request, chosen.run(obj, request.user))
+            except ValidationError as exc:
+                for text in exc.messages:
+                    messages.error(request, text)
+            except ObjectDoesNotExist as exc:
+                raise Http404 from exc
+            name = "admin:tenants_company_support_detail" if current.detail else "admin:tenants_company_support_section"
+            args = [company.pk, key, obj] if current.detail else [company.pk, key]
+            return HttpResponseRedirect(reverse(name, args=args))
+        if obj is not None:
+            detail = current.detail(obj) if current.detail else None
+            if detail is None:
+                raise Http404
+            context.update({"detail": detail, "obj": obj, "title": f"{current.label}: {detail['title']}"})
+            return TemplateResponse(request, "admin/tenants/support/detail.html", context)
+        search = (request.GET.get("q") or "").strip()[:200]
+        try:
+            page = max(1, int(request.GET.get("page") or 1))
+        except ValueError:
+            page = 1
+        rows = current.rows(search, (page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+        context.update(
+            {
+                "title": f"{current.label}: {company.name}",
+                "search": search,
+                "page": page,
+                "has_next": len(rows) > PAGE_SIZE,
+                "rows": [
+                    {"pk": row["pk"], "cells": [row.get(column) for column, _label in current.columns]}
+                    for row in rows[:PAGE_SIZE]
+                ],
+            }
+        )
+        return TemplateResponse(request, "admin/tenants/support/list.html", context)
 
     def suspend_view(self, request, pk: int):
         """Ask why, then suspend (``tenants.services.company_suspend``)."""

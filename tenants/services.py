@@ -270,6 +270,25 @@ def invitation_create(*, company: Company, email: str, role: str, by: Membership
     return invitation, token
 
 
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation) -> Invitation:
+    """Send a pending (or expired, never accepted or revoked) invitation again, with a new link
+    (only the token's hash is stored) and a new expiry; the old link stops working. Support
+    staff use it when the email was lost: the invitation's address and role stay the same."""
+    import secrets
+
+    invitation = Invitation.objects.select_for_update().select_related("company").get(pk=invitation.pk)
+    if invitation.accepted_at is not None or invitation.revoked_at is not None:
+        raise ValidationError(_(ERR_INVITATION_INVALID), code="invalid")
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = Invitation.hash_token(token)
+    invitation.expires_at = timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
+    invitation.save(update_fields=["token_hash", "expires_at"])
+    link = public_url(f"/invitations/{token}/")
+    transaction.on_commit(lambda: _send_invitation_email(invitation, link))
+    return invitation
+
+
 def _send_invitation_email(invitation: Invitation, link: str) -> None:
     context = {"invitation": invitation, "company": invitation.company, "link": link}
     send_mail(
