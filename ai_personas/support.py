@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from tenants.support import Section, register
 
 
-def _persona_rows(search: str, offset: int, limit: int) -> list[dict]:
+def _persona_rows(search: str, offset: int, limit: int) -> list:
     from ai_personas.models import Persona
 
     qs = Persona.objects.order_by("name")
@@ -17,7 +17,7 @@ def _persona_rows(search: str, offset: int, limit: int) -> list[dict]:
     return list(qs.values("pk", "name", "is_active", "language", "model", "created_at")[offset : offset + limit])
 
 
-def _document_rows(search: str, offset: int, limit: int) -> list[dict]:
+def _document_rows(search: str, offset: int, limit: int) -> list:
     from ai_personas.models import Document
 
     qs = Document.objects.order_by("-id")

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy
 from tenants.support import Action, Section, register
 
 
-def _rows(search: str, offset: int, limit: int) -> list[dict]:
+def _rows(search: str, offset: int, limit: int) -> list:
     from campaigns.models import Campaign
 
     qs = Campaign.objects.order_by("-id")

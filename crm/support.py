@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from tenants.support import Section, register
 
 
-def _contact_rows(search: str, offset: int, limit: int) -> list[dict]:
+def _contact_rows(search: str, offset: int, limit: int) -> list:
     from crm.models import Contact
 
     qs = Contact.objects.order_by("-id")
@@ -42,7 +42,7 @@ def _contact_detail(pk: int) -> dict | None:
     }
 
 
-def _import_rows(search: str, offset: int, limit: int) -> list[dict]:
+def _import_rows(search: str, offset: int, limit: int) -> list:
     from crm.models import ContactImport
 
     qs = ContactImport.objects.order_by("-id")

@@ -13,7 +13,7 @@ from tenants.support import Action, Section, register
 THREAD_MESSAGES = 200
 
 
-def _conversation_rows(search: str, offset: int, limit: int) -> list[dict]:
+def _conversation_rows(search: str, offset: int, limit: int) -> list:
     from inbox.models import Conversation
 
     qs = Conversation.objects.order_by("-last_message_at", "-id")
@@ -61,18 +61,19 @@ def _conversation_detail(pk: int) -> dict | None:
     }
 
 
-def _channel_rows(search: str, offset: int, limit: int) -> list[dict]:
+def _channel_rows(search: str, offset: int, limit: int) -> list:
     from inbox.models import Channel, WebhookEvent
 
     qs = Channel.objects.all()
     if search:
         qs = qs.filter(name__icontains=search)
     # Only these columns: the tokens and app secret never leave the model.
-    rows = list(
-        qs.order_by("-is_active", "name").values(
+    rows: list[dict] = [
+        dict(row)
+        for row in qs.order_by("-is_active", "name").values(
             "pk", "name", "kind", "status", "is_active", "last_activity_at", "token_expires_at"
         )[offset : offset + limit]
-    )
+    ]
     dead = dict(
         WebhookEvent.objects.filter(channel_id__in=[r["pk"] for r in rows], dead_at__isnull=False)
         .values_list("channel_id")

@@ -14,7 +14,7 @@ def _company_id() -> int:
     return connection.tenant.pk  # type: ignore[attr-defined]  # the admin runs these in the company's schema
 
 
-def _rows(search: str, offset: int, limit: int) -> list[dict]:
+def _rows(search: str, offset: int, limit: int) -> list:
     from tenants.models import Invitation
 
     qs = Invitation.objects.filter(company_id=_company_id()).order_by("-id")
