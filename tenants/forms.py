@@ -121,6 +121,14 @@ class CompanyProfileForm(forms.ModelForm):
         fields = ["name", "time_zone", "locale"]
 
 
+class CompanySecurityForm(forms.Form):
+    require_mfa = forms.BooleanField(
+        label=_("Require two-factor authentication of every member"),
+        required=False,
+        help_text=_("Members without an authenticator app are asked to set one up before they can use the workspace."),
+    )
+
+
 class SupportAccessForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"),

@@ -376,6 +376,16 @@ def company_update(*, company: Company, name: str, time_zone: str, locale: str) 
 
 
 @transaction.atomic
+def company_require_mfa(*, company: Company, required: bool, by: Membership) -> Company:
+    """An owner requires (or stops requiring) two-factor authentication of every member."""
+    if by.role != Role.OWNER:
+        raise ValidationError(_(ERR_ROLE_NOT_ALLOWED), code="role")
+    company.require_mfa = bool(required)
+    company.save(update_fields=["require_mfa"])
+    return company
+
+
+@transaction.atomic
 def company_suspend(*, company: Company, reason: str, by: User | None = None) -> Company:
     """Suspend a company (unpaid, abuse): members see a notice instead of the workspace, API
     keys and tokens stop, campaigns pause and no message is sent; webhooks are still recorded
