@@ -127,9 +127,10 @@ class MembershipMiddleware(MiddlewareMixin):
         return None
 
     def process_response(self, request, response):
-        """Every change made in a support session goes to the audit log (reads do not)."""
+        """Every change made in a support session goes to the audit log, and so does every page
+        read (not the live partials a page polls, nor static files)."""
         principal = getattr(request, "principal", None)
-        if principal is not None and principal.support_access_id and request.method not in SAFE_METHODS:
+        if principal is not None and principal.support_access_id and self._audited(request):
             SupportAction.objects.create(
                 access_id=principal.support_access_id,
                 method=request.method[:10],
@@ -137,6 +138,16 @@ class MembershipMiddleware(MiddlewareMixin):
                 status=response.status_code,
             )
         return response
+
+    @staticmethod
+    def _audited(request) -> bool:
+        if request.method not in SAFE_METHODS:
+            return True
+        return (
+            request.method == "GET"
+            and not request.headers.get("HX-Request")
+            and not request.path.startswith(("/static/", "/i18n/", "/sw.js", "/manifest"))
+        )
 
     @staticmethod
     def _support_access(request) -> int | None:
