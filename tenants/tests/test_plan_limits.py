@@ -104,6 +104,7 @@ def test_contacts_limit_on_create_page_and_api(tenant, owner, tenant_client_fact
         contact_create(data=contact_data_clean({"phone": "+5511987650002", "name": "Bia"}))
     connection.set_schema_to_public()
     client = tenant_client_factory(tenant, owner)
+    client.cookies["django_language"] = "en"
     page = client.post("/contacts/new/", {"phone": "+5511987650003", "name": "Caio", "consent_status": "unknown"})
     assert page.status_code == 200
     assert "allows 1 contacts" in page.content.decode(), page.content.decode()[page.content.decode().find("<main") :][
@@ -149,7 +150,7 @@ def test_import_is_cut_at_the_limit_with_a_message_and_updates_still_apply(tenan
 
     settings.MEDIA_ROOT = str(tmp_path)
     contact_create(data=contact_data_clean({"phone": "+5511987650001", "name": "Antiga"}))
-    _limit(tenant, limit_contacts=3)
+    _limit(tenant, limit_contacts=3, locale="en")  # the message is written in the company's language
     rows = "".join(f"Cliente {i};(11) 98765-000{i}\r\n" for i in range(1, 7))
     result = _import("Nome;Telefone\r\n" + rows)
     # the existing contact was updated, two new ones fit, three were cut (counted as skipped)
@@ -230,7 +231,8 @@ def test_ai_tokens_limit_stops_model_calls(tenant):
 
 def test_dashboard_shows_usage_against_limits(owner_client, acme, make_member):
     _on_free_plan(acme)
-    response = owner_client.get("/", HTTP_ACCEPT_LANGUAGE="en")
+    owner_client.cookies["django_language"] = "en"
+    response = owner_client.get("/")
     html = response.content.decode()
     assert response.status_code == 200
     assert 'data-testid="plan-usage"' in html and "Your plan: Free" in html
@@ -238,5 +240,15 @@ def test_dashboard_shows_usage_against_limits(owner_client, acme, make_member):
     assert "1 / 3" in html
     make_member("agent")
     make_member("agent")
-    html = owner_client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    html = owner_client.get("/").content.decode()
     assert 'data-limit="members" data-level="full"' in html and "Limit reached" in html
+
+
+def test_limit_messages_are_translated(tenant):
+    from inbox.services import channel_create
+
+    _limit(tenant, limit_channels=0)
+    with translation.override("pt-br"), pytest.raises(limits.LimitReached) as refused:
+        channel_create(kind="sandbox", name="Um")
+    assert refused.value.messages[0].startswith("Seu plano (Enterprise) permite 0 canais conectados")
+    assert "aumentarmos o limite" in refused.value.messages[0]
