@@ -18,6 +18,13 @@ class AiPersonasConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from ai_personas.support import register_sections
+
+        register_sections()
+        from ai_personas.selectors import ai_tokens_query
+        from tenants import limits
+
+        limits.register_counter(limits.AI_TOKENS, ai_tokens_query)
         from ai_personas import tools
         from tenants.roles import Role
         from tenants.signals import demo_company_ready

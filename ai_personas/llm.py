@@ -180,6 +180,22 @@ class LLM:
 
         if self.endpoint.monthly_budget and month_tokens() >= self.endpoint.monthly_budget:
             raise LLMError("budget", _(ERR_BUDGET))
+        self.check_plan()
+
+    def check_plan(self) -> None:
+        """The plan's AI tokens of the month (``tenants.limits``), on top of the company's own
+        budget: a company cannot set its budget past its plan."""
+        from tenants import limits
+        from tenants.context import NoTenantError, current_company
+
+        try:
+            company = current_company()
+        except NoTenantError:
+            return
+        try:
+            limits.limit_check(company, limits.AI_TOKENS)
+        except limits.LimitReached as exc:
+            raise LLMError("budget", exc.messages[0]) from exc
 
     def _record(self, usage: Usage, *, reply: bool = False) -> None:
         if not self.account:

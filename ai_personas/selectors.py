@@ -47,3 +47,11 @@ def conversation_state(*, conversation_id: int) -> dict:
 
 def ai_messages(*, message_ids: list[int]) -> dict[int, AIMessage]:
     return {m.message_id: m for m in AIMessage.objects.filter(message_id__in=message_ids).select_related("persona")}
+
+
+def ai_tokens_query(month_start) -> tuple[str, list]:
+    """Tokens (in + out) used since the start of the company's month (the plan's AI limit)."""
+    from ai_personas.models import UsageDay
+    from tenants.limits import sum_query
+
+    return sum_query(UsageDay.objects.filter(day__gte=month_start.date()), "tokens_in", "tokens_out")

@@ -24,14 +24,35 @@ def _composer_templates(request, conversation, window_open):
     return composer_button(request, conversation, window_open)
 
 
+def _company_suspended(sender, company, **kwargs):
+    from django_tenants.utils import tenant_context
+
+    from campaigns.services import campaigns_pause_for_suspension
+
+    with tenant_context(company):
+        campaigns_pause_for_suspension()
+
+
+def _company_reactivated(sender, company, **kwargs):
+    from django_tenants.utils import tenant_context
+
+    from campaigns.services import campaigns_resume_after_suspension
+
+    with tenant_context(company):
+        campaigns_resume_after_suspension()
+
+
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
 
     def ready(self):
+        from campaigns.support import register_sections
+
+        register_sections()
         from campaigns import hooks
         from tenants.roles import Role
-        from tenants.signals import demo_company_ready
+        from tenants.signals import company_reactivated, company_suspended, demo_company_ready
         from ui.navigation import NavItem, register
 
         register(NavItem(key="campaigns", label=_("Campaigns"), url_name="campaigns:list", icon="megaphone", order=40))
@@ -50,3 +71,5 @@ class CampaignsConfig(AppConfig):
 
         register_composer_section("templates", _composer_templates)
         demo_company_ready.connect(_demo_campaigns, dispatch_uid="campaigns-demo")
+        company_suspended.connect(_company_suspended, dispatch_uid="campaigns-suspended")
+        company_reactivated.connect(_company_reactivated, dispatch_uid="campaigns-reactivated")

@@ -268,6 +268,8 @@ class PauseReason(models.TextChoices):
     DISCONNECTED = "disconnected", _("The WhatsApp Web session is disconnected")
     TIER_LIMIT = "tier_limit", _("The number's messaging limit for 24 hours is used up")
     CHANNEL = "channel", _("The channel is disconnected or was removed")
+    PLAN_LIMIT = "plan_limit", _("The plan's messages for this month are used up")
+    SUSPENDED = "suspended", _("The company is suspended")
 
 
 class AudienceKind(models.TextChoices):

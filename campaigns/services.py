@@ -49,6 +49,7 @@ from campaigns.models import (
     CampaignState,
     CampaignVariant,
     MessageTemplate,
+    PauseReason,
     Recipient,
     RecipientState,
     WinnerMetric,
@@ -486,3 +487,27 @@ def sending_pace_update(
         update_fields=["min_delay_s", "max_delay_s", "daily_cap", "warmup_start", "warmup_growth_pct", "updated_at"]
     )
     return row
+# --- Company suspension (``tenants.signals``) -------------------------------------------------
+
+
+def campaigns_pause_for_suspension() -> int:
+    """Pause every running or scheduled campaign of the current company (it was suspended);
+    returns how many. Their queued recipients stay queued: nothing is lost."""
+    ids = list(
+        Campaign.objects.filter(state__in=[CampaignState.RUNNING, CampaignState.SCHEDULED]).values_list("pk", flat=True)
+    )
+    for campaign_id in ids:
+        campaign_pause(campaign=campaign_id, reason=PauseReason.SUSPENDED)
+    return len(ids)
+
+
+def campaigns_resume_after_suspension() -> int:
+    """Resume the campaigns the suspension paused (not those a person or the engine paused)."""
+    ids = list(
+        Campaign.objects.filter(state=CampaignState.PAUSED, pause_reason=PauseReason.SUSPENDED).values_list(
+            "pk", flat=True
+        )
+    )
+    for campaign_id in ids:
+        campaign_resume(campaign=campaign_id)
+    return len(ids)

@@ -17,6 +17,13 @@ class CrmConfig(AppConfig):
     verbose_name = _("CRM")
 
     def ready(self):
+        from crm.support import register_sections
+
+        register_sections()
+        from crm.selectors import contacts_count_query
+        from tenants import limits
+
+        limits.register_counter(limits.CONTACTS, contacts_count_query)
         from tenants.roles import Role
         from tenants.signals import demo_company_ready
         from ui.navigation import NavItem, register

@@ -165,3 +165,10 @@ def contact_timeline(*, contact: Contact) -> list[dict]:
         )
         rows.sort(key=lambda r: r["at"], reverse=True)
     return rows
+
+
+def contacts_count_query(_month_start=None) -> tuple[str, list]:
+    """Contacts against the plan's limit (deleted ones have left the table)."""
+    from tenants.limits import count_query
+
+    return count_query(Contact.objects.all())

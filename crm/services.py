@@ -51,7 +51,8 @@ from crm.phones import ERR_PHONE_EMPTY, InvalidPhoneError, normalize_phone, wa_i
 from crm.tags import tags_ensure as tags_ensure  # re-exported: services.tags_ensure
 from crm.timeline import actor_id
 from crm.timeline import timeline_record as timeline_record  # re-exported: services.timeline_record
-from tenants.context import company_country, current_schema, require_tenant_schema
+from tenants import limits
+from tenants.context import company_country, current_company, current_schema, require_tenant_schema
 
 
 def _contact_event(op: str, contact: Contact) -> None:
@@ -182,8 +183,10 @@ def tag_delete(*, tag: Tag) -> None:
 
 @transaction.atomic
 def contact_create(*, data: dict, by=None, source: str = ContactSource.MANUAL) -> Contact:
-    """Create a contact from ``validation.contact_data_clean`` output."""
+    """Create a contact from ``validation.contact_data_clean`` output, within the plan's
+    contacts limit (``tenants.limits.LimitReached`` otherwise)."""
     require_tenant_schema()
+    limits.limit_check(current_company(), limits.CONTACTS)
     now = timezone.now()
     contact = Contact(source=source, created_at=now, updated_at=now)
     for key, value in data.items():
@@ -423,6 +426,10 @@ def contact_import_start(
     *, contact_import: ContactImport, mapping: dict, tag_ids: list[int], list_id: int | None, existing: str
 ) -> ContactImport:
     """Queue a mapped import (the worker runs ``crm.tasks.contact_import_run``)."""
+    # A full contacts limit refuses the import at once; one with some room left is cut while it
+    # runs (``crm.importing.copy``), with a message saying how many and why.
+    if limits.room(current_company(), limits.CONTACTS) == 0:
+        limits.limit_check(current_company(), limits.CONTACTS)
     contact_import.mapping = mapping
     contact_import.tag_ids = tag_ids
     contact_import.contact_list_id = list_id

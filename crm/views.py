@@ -61,6 +61,7 @@ from crm.validation import (
     contact_data_clean,
 )
 from tenants.context import current_company, current_schema
+from tenants.limits import LimitReached
 from tenants.permissions import role_required
 from tenants.roles import Role
 from tenants.selectors import company_users, users_by_id
@@ -361,9 +362,13 @@ def contact_create(request):
                     else "; ".join(f"{k}: {v}" for k, v in message.items()),
                 )
         else:
-            contact = services.contact_create(data=clean, by=request.user, source=ContactSource.MANUAL)
-            messages.success(request, _("Contact created."))
-            return redirect("crm:contact", pk=contact.pk)
+            try:
+                contact = services.contact_create(data=clean, by=request.user, source=ContactSource.MANUAL)
+            except LimitReached as exc:
+                form.add_error(None, exc.messages)
+            else:
+                messages.success(request, _("Contact created."))
+                return redirect("crm:contact", pk=contact.pk)
     return render(request, "crm/contact_form.html", {"form": form, "field_rows": field_rows})
 
 
@@ -540,14 +545,18 @@ def import_detail(request, pk: int):
                 if any(len(n) > 64 for n in names):
                     form.add_error("tags", _("Tag names have 1 to 64 characters."))
                 else:
-                    services.contact_import_start(
-                        contact_import=contact_import,
-                        mapping=clean_mapping,
-                        tag_ids=services.tags_ensure(names=names) if names else [],
-                        list_id=form.cleaned_data["contact_list"],
-                        existing=form.cleaned_data["existing"],
-                    )
-                    return redirect("crm:import", pk=contact_import.pk)
+                    try:
+                        services.contact_import_start(
+                            contact_import=contact_import,
+                            mapping=clean_mapping,
+                            tag_ids=services.tags_ensure(names=names) if names else [],
+                            list_id=form.cleaned_data["contact_list"],
+                            existing=form.cleaned_data["existing"],
+                        )
+                    except LimitReached as exc:
+                        error = exc.messages[0]
+                    else:
+                        return redirect("crm:import", pk=contact_import.pk)
     rows, targets = _mapping_rows(contact_import, mapping)
     return render(
         request,

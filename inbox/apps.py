@@ -17,6 +17,14 @@ class InboxConfig(AppConfig):
     verbose_name = _("Inbox")
 
     def ready(self):
+        from inbox.support import register_sections
+
+        register_sections()
+        from inbox import selectors as inbox_selectors
+        from tenants import limits
+
+        limits.register_counter(limits.CHANNELS, inbox_selectors.channels_connected_query)
+        limits.register_counter(limits.MESSAGES, inbox_selectors.messages_sent_query)
         from tenants.roles import Role
         from tenants.signals import demo_company_ready
         from ui.navigation import NavItem, register

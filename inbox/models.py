@@ -268,6 +268,12 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="inbox_msg_conv_created"),
+            # The month's messages against the plan's limit (tenants.limits): an index-only count.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(direction="out") & ~Q(kind="note"),
+                name="inbox_msg_out_created",
+            ),
         ]
 
     def __str__(self) -> str:

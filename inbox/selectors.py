@@ -311,3 +311,25 @@ def serialize_conversation(conversation: Conversation) -> dict[str, Any]:
         "last_message_preview": conversation.last_message_preview,
         "last_inbound_at": conversation.last_inbound_at.isoformat() if conversation.last_inbound_at else None,
     }
+
+
+# --- plan usage (``tenants.limits`` counters) ---------------------------------------------------
+# Messages that count against the plan: everything sent to a customer (agents, API, AI,
+# campaigns), not private notes. Counted from the partial index inbox_msg_out_created.
+COUNTED_OUT = Q(direction="out") & ~Q(kind="note")
+
+
+def channels_connected_query(_month_start: datetime | None = None) -> tuple[str, list]:
+    from tenants.limits import count_query
+
+    return count_query(Channel.objects.filter(is_active=True))
+
+
+def messages_sent_query(month_start: datetime) -> tuple[str, list]:
+    from tenants.limits import count_query
+
+    return count_query(Message.objects.filter(COUNTED_OUT, created_at__gte=month_start))
+
+
+def messages_sent_count(month_start: datetime) -> int:
+    return Message.objects.filter(COUNTED_OUT, created_at__gte=month_start).count()

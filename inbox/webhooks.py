@@ -62,7 +62,9 @@ def _resolve(channel_public_id: str) -> _Target | None:
         return None
     connection.set_schema_to_public()  # type: ignore[attr-defined]
     route = WebhookRoute.objects.select_related("company").filter(channel_public_id=public_id).first()
-    if route is None or not route.company.is_active:
+    # A suspended company's deliveries are still recorded and processed (nothing is lost; it
+    # sends nothing while suspended): only an unknown route is refused.
+    if route is None:
         return None
     connection.set_tenant(route.company)  # type: ignore[attr-defined]
     channel = Channel.objects.filter(public_id=public_id, is_active=True).first()

@@ -26,3 +26,7 @@ class TenantsConfig(AppConfig):
         register(NavItem("members", _("Members"), "tenants:members", "users", 20, Role.VIEWER, "settings"))
         register(NavItem("api-keys", _("API keys"), "tenants:api-keys", "key", 30, Role.ADMIN, "settings"))
         register(NavItem("profile", _("Your profile"), "tenants:profile", "user-circle", 40, Role.VIEWER, "settings"))
+
+        from tenants.support_sections import register_sections
+
+        register_sections()

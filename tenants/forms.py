@@ -121,12 +121,32 @@ class CompanyProfileForm(forms.ModelForm):
         fields = ["name", "time_zone", "locale"]
 
 
+class CompanySecurityForm(forms.Form):
+    require_mfa = forms.BooleanField(
+        label=_("Require two-factor authentication of every member"),
+        required=False,
+        help_text=_("Members without an authenticator app are asked to set one up before they can use the workspace."),
+    )
+
+
 class SupportAccessForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"),
         widget=forms.Textarea(attrs={"rows": 3}),
         min_length=10,
         help_text=_("Why you need to open this workspace (e.g. the ticket number)."),
+    )
+
+
+class SuspendForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=500,
+        min_length=5,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Why the company is suspended (unpaid invoice, abuse report...). Staff see it on the company page."
+        ),
     )
 
 

@@ -22,10 +22,32 @@ from tenants.roles import Role
 TIME_ZONE_CHOICES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz]
 
 
-class Plan(models.TextChoices):
-    FREE = "free", _("Free")
-    PRO = "pro", _("Pro")
-    ENTERPRISE = "enterprise", _("Enterprise")
+class Plan(models.Model):
+    """What a company may use: members, channels, contacts, and per calendar month (in the
+    company's time zone) messages sent and AI tokens. An empty limit is no limit. Staff may
+    override any limit for one company (``Company.limit_*``); ``tenants.limits`` enforces them."""
+
+    code = models.SlugField(_("code"), max_length=20, primary_key=True)
+    name = models.CharField(_("name"), max_length=80)
+    max_members = models.PositiveIntegerField(_("members"), null=True, blank=True)
+    max_channels = models.PositiveIntegerField(_("channels"), null=True, blank=True)
+    max_contacts = models.PositiveIntegerField(_("contacts"), null=True, blank=True)
+    max_messages_month = models.PositiveIntegerField(_("messages per month"), null=True, blank=True)
+    max_ai_tokens_month = models.PositiveBigIntegerField(_("AI tokens per month"), null=True, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
+        ordering = ["position", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# The plan of a company created without one (sign-up), and of the demo company.
+DEFAULT_PLAN = "free"
+DEMO_PLAN = "demo"
 
 
 class Locale(models.TextChoices):
@@ -36,7 +58,25 @@ class Locale(models.TextChoices):
 class Company(TenantMixin):
     name = models.CharField(_("name"), max_length=120)
     slug = models.SlugField(_("slug"), max_length=48, unique=True)
-    plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.FREE)
+    # The column keeps its name and its values (the plan's code), now checked by a foreign key.
+    plan = models.ForeignKey(
+        Plan,
+        verbose_name=_("plan"),
+        on_delete=models.PROTECT,
+        db_column="plan",
+        default=DEFAULT_PLAN,
+        related_name="+",
+    )
+    # Per-company overrides set by staff; empty: the plan's limit.
+    limit_members = models.PositiveIntegerField(_("members limit"), null=True, blank=True)
+    limit_channels = models.PositiveIntegerField(_("channels limit"), null=True, blank=True)
+    limit_contacts = models.PositiveIntegerField(_("contacts limit"), null=True, blank=True)
+    limit_messages_month = models.PositiveIntegerField(_("messages per month limit"), null=True, blank=True)
+    limit_ai_tokens_month = models.PositiveBigIntegerField(_("AI tokens per month limit"), null=True, blank=True)
+    # An owner may require two-factor authentication of every member.
+    require_mfa = models.BooleanField(_("require two-factor authentication"), default=False)
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    suspension_reason = models.CharField(_("suspension reason"), max_length=500, blank=True, default="")
     time_zone = models.CharField(_("time zone"), max_length=64, choices=TIME_ZONE_CHOICES, default="America/Sao_Paulo")
     locale = models.CharField(_("language"), max_length=8, choices=Locale.choices, default=Locale.PT_BR)
     default_country = models.CharField(_("default country"), max_length=2, default="BR")

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_noop
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from core.realtime import membership_changed_on_commit
+from tenants import limits
 from tenants.context import use_public_schema
 from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
 from tenants.roles import Role, assignable_roles, role_at_least
@@ -106,7 +107,7 @@ def company_create(
         schema_name=schema_name_for(slug),
         time_zone=time_zone,
         locale=locale,
-        plan=plan,
+        plan_id=plan,
     )
     company.save(verbosity=0)
     try:
@@ -246,6 +247,13 @@ def invitation_create(*, company: Company, email: str, role: str, by: Membership
         raise ValidationError(_(ERR_ALREADY_MEMBER), code="member")
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
+        # One invitation at a time per company passes the members limit (the row lock).
+        Company.objects.select_for_update().filter(pk=company.pk).first()
+        pending = Invitation.objects.filter(
+            company=company, email=email, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+        ).exists()
+        # Renewing someone's pending invitation takes no new seat.
+        limits.limit_check(company, limits.MEMBERS, adding=0 if pending else 1)
         Invitation.objects.filter(company=company, email=email, accepted_at=None, revoked_at=None).update(
             revoked_at=timezone.now()
         )
@@ -260,6 +268,25 @@ def invitation_create(*, company: Company, email: str, role: str, by: Membership
     link = public_url(f"/invitations/{token}/")
     transaction.on_commit(lambda: _send_invitation_email(invitation, link))
     return invitation, token
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation) -> Invitation:
+    """Send a pending (or expired, never accepted or revoked) invitation again, with a new link
+    (only the token's hash is stored) and a new expiry; the old link stops working. Support
+    staff use it when the email was lost: the invitation's address and role stay the same."""
+    import secrets
+
+    invitation = Invitation.objects.select_for_update().select_related("company").get(pk=invitation.pk)
+    if invitation.accepted_at is not None or invitation.revoked_at is not None:
+        raise ValidationError(_(ERR_INVITATION_INVALID), code="invalid")
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = Invitation.hash_token(token)
+    invitation.expires_at = timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
+    invitation.save(update_fields=["token_hash", "expires_at"])
+    link = public_url(f"/invitations/{token}/")
+    transaction.on_commit(lambda: _send_invitation_email(invitation, link))
+    return invitation
 
 
 def _send_invitation_email(invitation: Invitation, link: str) -> None:
@@ -300,6 +327,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     if not email_verified(user=user, email=invitation.email):
         # Anyone can register any address: only its proven owner joins through it.
         raise ValidationError(_(ERR_EMAIL_NOT_VERIFIED), code="unverified")
+    # The invitation already holds its seat (pending invitations count): this fails only when
+    # staff lowered the limit since it was sent.
+    limits.limit_check(invitation.company, limits.MEMBERS, adding=0)
     membership, created = Membership.objects.get_or_create(
         user=user, company=invitation.company, defaults={"role": invitation.role}
     )
@@ -342,6 +372,50 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 def company_update(*, company: Company, name: str, time_zone: str, locale: str) -> Company:
     company.name, company.time_zone, company.locale = name, time_zone, locale
     company.save(update_fields=["name", "time_zone", "locale"])
+    return company
+
+
+@transaction.atomic
+def company_require_mfa(*, company: Company, required: bool, by: Membership) -> Company:
+    """An owner requires (or stops requiring) two-factor authentication of every member."""
+    if by.role != Role.OWNER:
+        raise ValidationError(_(ERR_ROLE_NOT_ALLOWED), code="role")
+    company.require_mfa = bool(required)
+    company.save(update_fields=["require_mfa"])
+    return company
+
+
+@transaction.atomic
+def company_suspend(*, company: Company, reason: str, by: User | None = None) -> Company:
+    """Suspend a company (unpaid, abuse): members see a notice instead of the workspace, API
+    keys and tokens stop, campaigns pause and no message is sent; webhooks are still recorded
+    and nothing is deleted. Support staff keep their audited access."""
+    from tenants.signals import company_suspended
+
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    if not company.is_active:
+        return company
+    company.is_active = False
+    company.suspended_at = timezone.now()
+    company.suspension_reason = (reason or "").strip()[:500]
+    company.save(update_fields=["is_active", "suspended_at", "suspension_reason"])
+    transaction.on_commit(lambda: company_suspended.send(sender=Company, company=company))
+    return company
+
+
+@transaction.atomic
+def company_reactivate(*, company: Company, by: User | None = None) -> Company:
+    """Undo a suspension: everything is where it was; campaigns the suspension paused resume."""
+    from tenants.signals import company_reactivated
+
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    if company.is_active:
+        return company
+    company.is_active = True
+    company.suspended_at = None
+    company.suspension_reason = ""
+    company.save(update_fields=["is_active", "suspended_at", "suspension_reason"])
+    transaction.on_commit(lambda: company_reactivated.send(sender=Company, company=company))
     return company
 
 

@@ -15,5 +15,6 @@ urlpatterns = [
     path("settings/api-keys/", views.api_keys, name="api-keys"),
     path("settings/api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api-key-revoke"),
     path("settings/company/", views.company_profile, name="company-profile"),
+    path("settings/company/security/", views.company_security, name="company-security"),
     path("settings/profile/", views.profile, name="profile"),
 ]

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_POST
 
-from tenants import selectors, services
+from tenants import limits, selectors, services
 from tenants.adapters import ask_to_verify_email
 from tenants.context import current_schema
 from tenants.forms import (
@@ -32,6 +32,7 @@ from tenants.forms import (
     ApiKeyForm,
     CompanyCreateForm,
     CompanyProfileForm,
+    CompanySecurityForm,
     InviteForm,
     ProfileForm,
     RoleForm,
@@ -337,6 +338,7 @@ def dashboard(request):
         "show_steps": done < len(steps),
         "greeting": greeting,
         "team": selectors.company_members(company=company).order_by("created_at")[:5],
+        "usage": limits.usage_all(company),
     }
     return render(request, "tenants/dashboard.html", context)
 
@@ -484,8 +486,31 @@ def company_profile(request):
         # ModelForm validation assigned the bad values to the tenant instance: undo that so
         # the shell (company name in the top bar) keeps showing what is stored.
         request.tenant.refresh_from_db(fields=["name", "time_zone", "locale"])
-    context = {"form": form, "workspace_address": services.workspace_url(request.tenant)}
+    is_owner = request.membership is not None and request.membership.role == Role.OWNER
+    context = {
+        "form": form,
+        "workspace_address": services.workspace_url(request.tenant),
+        "security_form": CompanySecurityForm(initial={"require_mfa": request.tenant.require_mfa}) if is_owner else None,
+    }
     return render(request, "tenants/company_profile.html", context)
+
+
+@role_required(Role.OWNER)
+@require_POST
+def company_security(request):
+    """The owner's switch: two-factor authentication required of every member."""
+    form = CompanySecurityForm(request.POST)
+    if form.is_valid() and request.membership is not None:
+        try:
+            services.company_require_mfa(
+                company=request.tenant, required=form.cleaned_data["require_mfa"], by=request.membership
+            )
+        except ValidationError as exc:
+            for text in exc.messages:
+                messages.error(request, text)
+        else:
+            messages.success(request, _(MSG_PROFILE_SAVED))
+    return redirect("tenants:company-profile")
 
 
 @role_required("workspace.view")

@@ -109,3 +109,32 @@ def recipients_release(*, ids: list[int], owner: str) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_RELEASE_SQL, [ids, owner])
         return cursor.rowcount
+
+
+# The plan's messages of the month (``tenants.limits``): claims of every campaign of a company
+# go one at a time through this transaction lock, and each claims at most the room left, counted
+# as the month's messages plus the rows claimed and not yet written (on the wire).
+_PLAN_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':campaigns.plan_messages'))"
+_IN_FLIGHT_SQL = "SELECT count(*) FROM campaigns_recipient WHERE state = 'claimed'"
+
+
+def recipients_claim_within_plan(
+    *, campaign_id: int, limit: int, owner: str, messages_limit: int | None, lease: timedelta = LEASE
+) -> tuple[list[Claimed], bool]:
+    """``recipients_claim`` under the plan's messages limit; returns ``(rows, plan_full)``."""
+    if messages_limit is None:
+        return recipients_claim(campaign_id=campaign_id, limit=limit, owner=owner, lease=lease), False
+    from inbox.selectors import messages_sent_count
+    from tenants import limits
+    from tenants.context import current_company
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_PLAN_LOCK_SQL)
+            cursor.execute(_IN_FLIGHT_SQL)
+            in_flight = cursor.fetchone()[0]
+        used = messages_sent_count(limits.month_start(current_company())) + in_flight
+        room = messages_limit - used
+        if room <= 0:
+            return [], True
+        return recipients_claim(campaign_id=campaign_id, limit=min(limit, room), owner=owner, lease=lease), False

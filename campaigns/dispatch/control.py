@@ -58,6 +58,20 @@ def campaign_pause(*, campaign: Campaign | int, reason: str = PauseReason.USER, 
     return campaign
 
 
+def campaign_pause_plan_limit(*, campaign_id: int) -> Campaign:
+    """The engine found the plan's messages of the month used up: pause, with the message that
+    names the limit and how to raise it, in the company's language."""
+    from django.utils import translation
+
+    from tenants import limits
+    from tenants.context import current_company
+
+    company = current_company()
+    with translation.override(company.locale or "pt-br"):
+        detail = limits.limit_message(company, limits.usage_of(company, limits.MESSAGES))
+    return campaign_pause(campaign=campaign_id, reason=PauseReason.PLAN_LIMIT, detail=detail)
+
+
 @transaction.atomic
 def cancelled_skip(*, campaign_id: int) -> int:
     """Queued recipients of a cancelled campaign become skipped (cancelled). Run at the cancel

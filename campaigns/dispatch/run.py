@@ -45,7 +45,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from campaigns.dispatch import outcomes as oc
-from campaigns.dispatch.claim import Claimed, recipients_claim, recipients_release, recipients_sending
+from campaigns.dispatch.claim import Claimed, recipients_claim_within_plan, recipients_release, recipients_sending
 from campaigns.dispatch.reconcile import callback_ref, leases_reconcile
 from campaigns.models import CampaignState, PauseReason
 from campaigns.rendering import render_text, template_body_text, template_components
@@ -191,6 +191,10 @@ class CampaignRun:
 
         # Tracked links: each recipient's short address (texts) and button suffix (templates).
         self.links = LinkRewriter.for_campaign(campaign)
+        from tenants import limits
+        from tenants.context import current_company
+
+        self.messages_limit = limits.limit_of(current_company(), limits.MESSAGES)
         return campaign, channel, contents, provider, limiter, sms_callback
 
     def _read_state(self) -> RunState:
@@ -351,8 +355,29 @@ class CampaignRun:
 
             task.add_done_callback(done)
 
+    async def _claim(self, limit: int) -> list[Claimed] | None:
+        """Claim within the plan's messages of the month; None (and the campaign paused) when
+        they are used up."""
+        rows, full = await self.db(
+            recipients_claim_within_plan,
+            campaign_id=self.campaign_id,
+            limit=limit,
+            owner=self.owner,
+            messages_limit=self.messages_limit,
+        )
+        if full:
+            from campaigns.dispatch import control
+
+            self.stop_reason = "paused: plan_limit"
+            await self.db(control.campaign_pause_plan_limit, campaign_id=self.campaign_id)
+            self._state = None
+            return None
+        return rows
+
     async def _claim_and_step(self, chunk: int) -> None:
-        rows = await self.db(recipients_claim, campaign_id=self.campaign_id, limit=chunk, owner=self.owner)
+        rows = await self._claim(chunk)
+        if rows is None:
+            return
         if not rows:
             self._drained = True
             return
@@ -603,7 +628,9 @@ class CampaignRun:
                 return "daily cap"
             low, high = await self.db(control.pace_range, channel_id=self.channel.pk)
             await asyncio.sleep(rng.uniform(low, high))
-            rows = await self.db(recipients_claim, campaign_id=self.campaign_id, limit=1, owner=self.owner)
+            rows = await self._claim(1)
+            if rows is None:
+                return self.stop_reason
             if not rows:
                 verdict = await self.db(control.campaign_progress_check, campaign_id=self.campaign_id)
                 if verdict == "wait":

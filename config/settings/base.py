@@ -95,6 +95,7 @@ SHARED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.facebook",
@@ -151,6 +152,7 @@ MIDDLEWARE = [
     "ui.htmx.HtmxMessagesMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "tenants.middleware.MembershipMiddleware",
+    "tenants.middleware.MfaRequiredMiddleware",
 ]
 
 TEMPLATES = [
@@ -260,6 +262,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+# Two-factor authentication (django-allauth's MFA): an authenticator app (TOTP) and recovery
+# codes. Optional for members, required for staff to use the admin (MFA_REQUIRED_FOR_STAFF),
+# and required for every member of a company whose owner asks for it (Company.require_mfa).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Master IA"
+MFA_REQUIRED_FOR_STAFF = env_bool("MFA_REQUIRED_FOR_STAFF", True)
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None

@@ -50,6 +50,7 @@ from crm.validation import (
     tag_names_resolve,
 )
 from tenants.api.base import TenantViewSet
+from tenants.limits import LimitReached
 from tenants.permissions import ABILITIES
 from tenants.roles import Role
 
@@ -180,7 +181,10 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
     @extend_schema(request=s.ContactInput, responses={201: s.ContactOutput})
     def create(self, request):
         clean = self._clean(request)
-        contact = services.contact_create(data=clean, by=_actor(request), source="api")
+        try:
+            contact = services.contact_create(data=clean, by=_actor(request), source="api")
+        except LimitReached as exc:
+            raise ValidationError({"detail": exc.messages}) from exc
         return Response(self.get_serializer(contact).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.ContactInput, responses=s.ContactOutput)
@@ -497,13 +501,16 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
             raise ValidationError({"contact_list": [str(ERR_LIST_UNKNOWN)]})
         if any(len(t.strip()) == 0 for t in v["tags"]):
             raise ValidationError({"tags": [str(ERR_TAG_EMPTY)]})
-        services.contact_import_start(
-            contact_import=contact_import,
-            mapping=mapping,
-            tag_ids=services.tags_ensure(names=v["tags"]) if v["tags"] else [],
-            list_id=list_id,
-            existing=v["existing"],
-        )
+        try:
+            services.contact_import_start(
+                contact_import=contact_import,
+                mapping=mapping,
+                tag_ids=services.tags_ensure(names=v["tags"]) if v["tags"] else [],
+                list_id=list_id,
+                existing=v["existing"],
+            )
+        except LimitReached as exc:
+            raise ValidationError({"detail": exc.messages}) from exc
         return Response(s.ImportOutput(contact_import).data)
 
     @extend_schema(responses={(200, "text/csv"): bytes})

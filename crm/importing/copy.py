@@ -88,6 +88,20 @@ WITH up AS (
 SELECT count(*), 0 FROM up
 """
 
+# The plan's contacts limit (``tenants.limits``) on an import: chunks merge one at a time per
+# company (a transaction lock of its own), and the new contacts past the room left are taken
+# out of the staging table before the merge (the file's first ones are kept).
+LIMIT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':crm.contacts_limit'))"
+LIMIT_CUT_SQL = """
+WITH over AS (
+    SELECT s.ctid AS t FROM crm_import_stage s
+    WHERE NOT EXISTS (SELECT 1 FROM crm_contact c WHERE c.phone = s.phone)
+    ORDER BY s.ctid
+    OFFSET GREATEST(0, %(limit)s - (SELECT count(*) FROM crm_contact))
+)
+DELETE FROM crm_import_stage WHERE ctid IN (SELECT t FROM over)
+"""
+
 LIST_SQL = """
 INSERT INTO crm_contactlistmember (contact_list_id, contact_id, added_at)
 SELECT %(list_id)s, c.id, now() FROM crm_import_stage s JOIN crm_contact c ON c.phone = s.phone
@@ -148,23 +162,33 @@ def _copy_direct(cursor, data: bytes, rows: list[str], contact_import: ContactIm
     return True
 
 
-def _flush(cursor, rows: list[str], contact_import: ContactImport, direct: bool = False) -> tuple[int, int]:
+def _flush(
+    cursor, rows: list[str], contact_import: ContactImport, direct: bool = False, limit: int | None = None
+) -> tuple[int, int, int]:
     """Write one chunk (lines from ``copy_line``) in one transaction: COPY into staging and
-    merge, or straight into the table when ``direct``; returns (created, updated)."""
+    merge, or straight into the table when ``direct``; returns (created, updated, cut), cut
+    being the new contacts left out because the plan's ``limit`` of contacts was reached."""
     if not rows:
-        return 0, 0
+        return 0, 0, 0
     data = "".join(rows).encode()
     with transaction.atomic():
         # A chunk's commit need not wait for its WAL flush: a crash loses at most the last
         # chunks of an import that then shows as failed, never another transaction's data.
         cursor.execute("SET LOCAL synchronous_commit = off")
+        cut = 0
+        if limit is not None:
+            direct = False
+            cursor.execute(LIMIT_LOCK_SQL)
         if direct and _copy_direct(cursor, data, rows, contact_import):
-            return len(rows), 0
+            return len(rows), 0, 0
         # GIN indexes (tags, search) take new entries into their pending list; a larger list
         # means fewer, bigger merges during a large import.
         cursor.execute("SET LOCAL gin_pending_list_limit = '32MB'")
         with cursor.copy(f"COPY crm_import_stage ({IMPORT_COLUMNS_SQL}) FROM STDIN") as copy:
             copy.write(data)
+        if limit is not None:
+            cursor.execute(LIMIT_CUT_SQL, {"limit": limit})
+            cut = max(0, cursor.rowcount)
         sql = UPSERT_UPDATE_SQL if contact_import.existing == ExistingPolicy.UPDATE else UPSERT_SKIP_SQL
         event = json.dumps({"import": contact_import.pk, "file": contact_import.original_name})
         cursor.execute(sql, {"data": event, "actor": contact_import.created_by_id})
@@ -172,7 +196,7 @@ def _flush(cursor, rows: list[str], contact_import: ContactImport, direct: bool 
         if contact_import.contact_list_id:
             cursor.execute(LIST_SQL, {"list_id": contact_import.contact_list_id})
         cursor.execute("TRUNCATE crm_import_stage")
-    return created, updated
+    return created, updated, cut
 
 
 IMPORT_WRITERS = int(os.environ.get("CRM_IMPORT_WRITERS", "2"))
@@ -189,12 +213,14 @@ class ChunkWriter:
     uncommitted rows.
     """
 
-    def __init__(self, contact_import: ContactImport, progress, *, direct: bool = False):
+    def __init__(self, contact_import: ContactImport, progress, *, direct: bool = False, limit: int | None = None):
         from django.db import connection as django_connection
 
         self.contact_import = contact_import
         self.progress = progress
         self.direct = direct
+        self.limit = limit  # the plan's contacts limit (None: none)
+        self.cut = 0
         self.tenant = current_company()
         self.threaded = not django_connection.in_atomic_block
         self.error: BaseException | None = None
@@ -244,8 +270,9 @@ class ChunkWriter:
 
     def _write(self, cursor, batch, processed: int, failed_count: int) -> None:
         staged = len(batch)
-        created, updated = _flush(cursor, batch, self.contact_import, self.direct)
+        created, updated, cut = _flush(cursor, batch, self.contact_import, self.direct, self.limit)
         with self.lock:
+            self.cut += cut
             contact_import = self.contact_import
             contact_import.created_count += created
             contact_import.updated_count += updated

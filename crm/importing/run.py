@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from django.core.files import File
 from django.db import connection
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from crm.exporting import spreadsheet_text
 from crm.importing.bulk import bulk_load, contacts_empty
@@ -20,9 +20,30 @@ from crm.importing.copy import ChunkWriter, copy_line, copy_tail
 from crm.importing.inspect import iter_rows
 from crm.importing.mapping import RowParser
 from crm.models import ContactImport, CustomFieldDefinition, ImportStatus
-from tenants.context import company_country, current_schema
+from tenants import limits
+from tenants.context import company_country, current_company, current_schema
 
 CHUNK_ROWS = 50_000
+
+ERR_LIMIT_CUT = gettext_noop(
+    "%(count)s new contacts were not imported: your plan (%(plan)s) allows %(limit)s contacts. "
+    "Delete contacts you no longer need or ask us to raise the limit, then import the file again: "
+    "the contacts already imported are recognised and the missing ones are added."
+)
+
+
+def limit_cut_message(count: int, limit: int | None) -> str:
+    """Written in the company's language (the worker has no request to take it from)."""
+    from django.utils import translation
+    from django.utils.formats import number_format
+
+    company = current_company()
+    with translation.override(company.locale or "pt-br"):
+        return gettext(ERR_LIMIT_CUT) % {
+            "count": number_format(count, force_grouping=True),
+            "plan": company.plan.name,
+            "limit": number_format(limit or 0, force_grouping=True),
+        }
 
 
 @contextmanager
@@ -110,7 +131,8 @@ def run_import(
     processed = 0
     tails = copy_tail(contact_import, contact_import.started_at.isoformat())
     with bulk_load(contact_import.total_rows, parallel=not connection.in_atomic_block):
-        writer = ChunkWriter(contact_import, progress, direct=contacts_empty())
+        contacts_limit = limits.limit_of(current_company(), limits.CONTACTS)
+        writer = ChunkWriter(contact_import, progress, direct=contacts_empty(), limit=contacts_limit)
         try:
             with _local_copy(contact_import.file, path) as local_path:
                 rows_iter = iter_rows(
@@ -137,7 +159,12 @@ def run_import(
     contact_import.status = ImportStatus.DONE
     contact_import.finished_at = timezone.now()
     contact_import.total_rows = processed
-    contact_import.save(update_fields=["status", "finished_at", "failed_file", "total_rows"])
+    fields = ["status", "finished_at", "failed_file", "total_rows"]
+    if writer.cut:
+        # Cut rows count as skipped; the message says why and how to get them in.
+        contact_import.error = limit_cut_message(writer.cut, contacts_limit)
+        fields.append("error")
+    contact_import.save(update_fields=fields)
     if progress:
         progress(contact_import)
     return contact_import

@@ -20,6 +20,7 @@ from inbox.models import Channel, ChannelKind, ChannelStatus
 from inbox.providers.base import ProviderError
 from inbox.providers.whatsapp_cloud import TOKEN_ERROR_CODES, WhatsAppCloudProvider
 from inbox.providers.whatsapp_web import publish_command
+from tenants import limits
 from tenants.context import current_company, require_tenant_schema
 from tenants.models import WebhookRoute
 
@@ -114,6 +115,7 @@ def channel_create(
 ) -> Channel:
     """Connect a channel. Secrets are stored encrypted; a verify token is generated when missing."""
     require_tenant_schema()
+    limits.limit_check(current_company(), limits.CHANNELS)
     config = {k: str(v).strip() for k, v in (config or {}).items() if v not in (None, "")}
     credentials = {k: str(v).strip() for k, v in (credentials or {}).items() if k in SECRET_FIELDS and v}
     name = (name or "").strip()

@@ -41,7 +41,8 @@ from inbox.selectors import channel_webhook_url, window_is_open
 from inbox.services.channels import channel_set_status, channel_touch
 from inbox.services.conversations import conversation_auto_assign, conversation_get_or_create
 from inbox.services.statuses import pending_statuses_apply
-from tenants.context import current_schema
+from tenants import limits
+from tenants.context import current_company, current_schema
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ ERR_MEDIA_TOO_LARGE = gettext_noop("The file is too large (at most 16 MB).")
 ERR_MEDIA_TYPE = gettext_noop("This type of file cannot be sent.")
 ERR_REACTION_NOT_SUPPORTED = gettext_noop("This channel does not support reactions.")
 ERR_REACTION_TARGET = gettext_noop("Only messages already delivered by the provider can get a reaction.")
+ERR_COMPANY_SUSPENDED = gettext_noop("This workspace is suspended: no message is sent until it is reactivated.")
 ERR_NOTE_EMPTY = gettext_noop("Write the note before saving.")
 ERR_IDEMPOTENCY_KEY_REUSED = gettext_noop("This Idempotency-Key was already used for another conversation.")
 
@@ -110,11 +112,17 @@ def _scoped_key(idempotency_key: str | None, by, api_key_id: int | None = None) 
 
 
 def _check_can_send(conversation: Conversation) -> None:
+    """The channel can send, and the plan's messages of the month are not used up (every single
+    send passes here: agents, the API, AI replies; campaigns check in their engine)."""
     channel = conversation.channel
     if not channel.is_active or (
         channel.kind == ChannelKind.WHATSAPP_WEB and channel.session_state != SessionState.OPEN
     ):
         raise ValidationError(_(ERR_CHANNEL_INACTIVE))
+    company = current_company()
+    if not company.is_active:
+        raise ValidationError(_(ERR_COMPANY_SUSPENDED))  # AI replies and automations stop too
+    limits.limit_check(company, limits.MESSAGES)
 
 
 def _create_outbound(

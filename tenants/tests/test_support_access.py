@@ -57,7 +57,8 @@ def test_support_reads_but_mints_no_keys_invitations_or_roles(client, acme, staf
 
 def test_every_change_in_a_support_session_is_audited(client, acme, staff, tenant_client_factory):
     workspace = enter_support(client, tenant_client_factory(acme), staff, acme)
-    workspace.get("/contacts/")  # reading is not an action
+    workspace.get("/contacts/")  # a page read: audited too
+    workspace.get("/contacts/", HTTP_HX_REQUEST="true")  # a partial the page polls: not
     created = workspace.post(
         "/api/v1/tags/", {"name": "suporte"}, content_type="application/json", HTTP_REFERER="http://acme.localhost/"
     )
@@ -65,7 +66,11 @@ def test_every_change_in_a_support_session_is_audited(client, acme, staff, tenan
     workspace.post("/settings/api-keys/", {"name": "x", "role": "admin"})
     access = SupportAccess.objects.get()
     actions = list(SupportAction.objects.filter(access=access).order_by("pk").values_list("method", "path", "status"))
-    assert actions == [("POST", "/api/v1/tags/", 201), ("POST", "/settings/api-keys/", 403)]
+    assert actions == [
+        ("GET", "/contacts/", 200),
+        ("POST", "/api/v1/tags/", 201),
+        ("POST", "/settings/api-keys/", 403),
+    ]
 
 
 def test_support_ends_with_its_window_or_with_the_permission(client, acme, staff, tenant_client_factory):

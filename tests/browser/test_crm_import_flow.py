@@ -59,7 +59,8 @@ def workspace(committed, unique):
     with committed():
         user = User.objects.create_user(email=email, password=PASSWORD, full_name="Carla Gestora")
         EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-        company = company_create(name=f"Loja {slug[-4:].upper()}", slug=slug, owner=user)
+        # 1,200 contacts: more than the Free plan holds
+        company = company_create(name=f"Loja {slug[-4:].upper()}", slug=slug, owner=user, plan="pro")
     return {"slug": company.slug, "email": email}
 
 

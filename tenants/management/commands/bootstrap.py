@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from tenants.models import Company, Domain, Membership, User
+from tenants.models import DEMO_PLAN, Company, Domain, Membership, User
 from tenants.roles import Role
 from tenants.services import company_create, ensure_template_schema, missing_schemas_repair
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
             EmailAddress.objects.create(user=user, email=DEMO_EMAIL, verified=True, primary=True)
         company = Company.objects.filter(slug="demo").first()
         if company is None:
-            company = company_create(name="Demo Company", slug="demo", owner=user)
+            company = company_create(name="Demo Company", slug="demo", owner=user, plan=DEMO_PLAN)
         Membership.objects.get_or_create(user=user, company=company, defaults={"role": Role.OWNER})
         from django.db.models.signals import post_save  # noqa: F401 - apps hook demo data below
 
