@@ -37,7 +37,33 @@ SETTLE_TIMEOUT = float(os.environ.get("BENCH_FUZZ_SETTLE_TIMEOUT", "300"))
 
 
 def _bodies(count: int) -> list[bytes]:
-    """``count`` bodies from the tests' strategy, the same ones every run (fixed seed)."""
+    """``count`` bodies from the tests' strategy, the same ones every run (fixed seed), kept in
+    the checkout's data folder (drawing them one by one takes minutes on a loaded machine) for
+    as long as the strategies, the seed and the count are the same."""
+    import hashlib
+
+    from config.embedded import data_dir
+
+    fuzz_source = (ROOT / "tests" / "fuzz.py").read_bytes() + (
+        ROOT / "benchmarks" / "bench_webhook_fuzz.py"
+    ).read_bytes()
+    key = hashlib.sha256(fuzz_source + f"{SEED}:{count}".encode()).hexdigest()[:16]
+    kept = data_dir() / f"bench-webhook-fuzz-{key}.bin"  # each body: 4 bytes of length, the body
+    if kept.exists():
+        data, bodies, at = kept.read_bytes(), [], 0
+        while at < len(data):
+            size = int.from_bytes(data[at : at + 4], "big")
+            bodies.append(data[at + 4 : at + 4 + size])
+            at += 4 + size
+        return bodies
+    bodies = _draw(count)
+    for old in data_dir().glob("bench-webhook-fuzz-*.bin"):
+        old.unlink()
+    kept.write_bytes(b"".join(len(body).to_bytes(4, "big") + body for body in bodies))
+    return bodies
+
+
+def _draw(count: int) -> list[bytes]:
     from hypothesis import HealthCheck, Phase, given, seed, settings
 
     from tests.fuzz import meta_bodies
@@ -147,7 +173,10 @@ def run(report) -> None:
 
     started = time.perf_counter()
     bodies = _bodies(BODIES)
-    print(f"# {len(bodies)} fuzzed bodies generated in {time.perf_counter() - started:.1f}s (seed {SEED})", flush=True)
+    print(
+        f"# {len(bodies)} fuzzed bodies drawn (or read back) in {time.perf_counter() - started:.1f}s (seed {SEED})",
+        flush=True,
+    )
     bench_company, channel = _prepare()
     host = settings.BASE_DOMAIN
     path = f"/webhooks/whatsapp/{channel.public_id}/"
