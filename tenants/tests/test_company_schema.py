@@ -211,3 +211,15 @@ def test_what_the_generator_cannot_reproduce_is_refused_and_the_schema_migrated(
     assert "migrating instead" in caplog.text
     fallback = snapshot("cmp_fallback")
     assert fallback["migration rows"] == snapshot(schemas.template_schema())["migration rows"]
+
+
+def test_bootstrap_finds_the_companies_behind_the_template(db):
+    state = schemas.migration_state(schemas.template_schema())
+    assert schemas.schemas_behind(["c_acme", "c_other"], state) == []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM c_other.django_migrations WHERE app = 'inbox' AND name = '0004_webhook_event_channel_unindexed'"
+        )
+        cursor.execute("CREATE SCHEMA c_empty")
+
+    assert schemas.schemas_behind(["c_acme", "c_other", "c_empty"], state, chunk=1) == ["c_empty", "c_other"]
