@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from inbox.models import (
@@ -58,6 +58,14 @@ def webhook_events_pending(*, now: datetime | None = None) -> bool:
         WebhookEvent.objects.filter(processed_at__isnull=True)
         .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
         .exists()
+    )
+
+
+def webhook_events_next_retry() -> datetime | None:
+    """When the earliest delivery waiting for a later attempt is due (``None``: none waits)."""
+    return (
+        WebhookEvent.objects.filter(processed_at__isnull=True, retry_at__isnull=False)
+        .aggregate(at=Min("retry_at"))["at"]
     )
 
 

@@ -247,15 +247,17 @@ ORDER BY CASE k.contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'x' THEN 2 WHEN 'c'
 """
 
 _VIEWS = f"""
-SELECT c.oid, pg_catalog.quote_ident(c.relname), c.relkind, pg_catalog.pg_get_viewdef(c.oid, true),
+SELECT c.oid, pg_catalog.quote_ident(c.relname), c.relkind, pg_catalog.pg_get_viewdef(c.oid),
        pg_catalog.array_to_string(c.reloptions, ', '), c.relispopulated
 FROM pg_catalog.pg_class c WHERE c.oid IN {_RELS} AND c.relkind IN ('v', 'm') ORDER BY c.oid
 """
 
 _INDEXES = f"""
-SELECT pg_catalog.pg_get_indexdef(i.indexrelid, 0, true), i.indisclustered,
-       pg_catalog.quote_ident(t.relname), pg_catalog.quote_ident(ic.relname)
+SELECT pg_catalog.pg_get_indexdef(i.indexrelid), i.indisclustered,
+       pg_catalog.quote_ident(t.relname), pg_catalog.quote_ident(ic.relname),
+       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.relname)
 FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_namespace n ON n.oid = %(ns)s
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
 WHERE i.indrelid IN {_RELS}
@@ -265,9 +267,10 @@ ORDER BY i.indexrelid
 """
 
 _TRIGGERS = f"""
-SELECT pg_catalog.pg_get_triggerdef(g.oid, true), g.tgenabled, pg_catalog.quote_ident(c.relname),
-       pg_catalog.quote_ident(g.tgname)
+SELECT pg_catalog.pg_get_triggerdef(g.oid), g.tgenabled, pg_catalog.quote_ident(c.relname),
+       pg_catalog.quote_ident(g.tgname), pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
 FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = %(ns)s
 WHERE c.oid IN {_RELS} AND NOT g.tgisinternal ORDER BY g.oid
 """
 
@@ -347,6 +350,17 @@ class _Column:
             when = "ALWAYS" if self.identity == "a" else "BY DEFAULT"
             parts.append(f"GENERATED {when} AS IDENTITY (SEQUENCE NAME {self.identity_sequence})")
         return " ".join(parts)
+
+
+def _unqualified(definition: str, qualified: str, plain: str) -> str:
+    """``definition`` with its one schema-qualified table reference made plain. PostgreSQL
+    always qualifies the table of an index or trigger definition, except in its "pretty" form,
+    which we do not use: it drops parentheses that change what a predicate such as
+    ``state::text = ANY ((ARRAY[...])::text[])`` means when read back."""
+    head, found, tail = definition.partition(qualified)
+    if not found:
+        raise TemplateUnsupported(f"unexpected definition: {definition}")
+    return head + plain + tail
 
 
 def schema_ddl(schema: str) -> str:
@@ -460,15 +474,15 @@ def schema_ddl(schema: str) -> str:
                 with_ = f" WITH ({options})" if options else ""
                 data_ = "WITH DATA" if populated else "WITH NO DATA"
                 out.append(f"CREATE MATERIALIZED VIEW {name}{with_} AS\n{query}\n{data_};")
-        for definition, clustered, table, index in rows(_INDEXES):
-            out.append(definition + ";")
+        for definition, clustered, table, index, qualified in rows(_INDEXES):
+            out.append(_unqualified(definition, f" ON {qualified} USING ", f" ON {table} USING ") + ";")
             if clustered:
                 out.append(f"ALTER TABLE {table} CLUSTER ON {index};")
         for _oid, table, name, definition, kind in constraints:
             if kind == "f":
                 out.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition};")
-        for definition, enabled, table, name in rows(_TRIGGERS):
-            out.append(definition + ";")
+        for definition, enabled, table, name, qualified in rows(_TRIGGERS):
+            out.append(_unqualified(definition, f" ON {qualified} ", f" ON {table} ") + ";")
             state = {"D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}.get(enabled)
             if state:
                 out.append(f"ALTER TABLE {table} {state} TRIGGER {name};")
@@ -489,23 +503,41 @@ def schema_ddl(schema: str) -> str:
 
 
 def template_ensure() -> None:
-    """Create the template schema if needed and apply every migration to it. Holds the template
-    lock, so no company is made from it halfway through (``bootstrap`` runs this before it
-    migrates the companies; a new migration reaches the template first)."""
+    """Make the template schema a fresh migration of the current code when it is missing or any
+    migration is not applied to it yet. Rebuilt from nothing rather than migrated step by step:
+    a template migrated step by step numbers rows differently from a fresh migration (the
+    content types of a new app come after the old ones), and new companies should be what
+    migrating an empty schema gives. Holds the template lock, so no company is made from it
+    halfway through (``bootstrap`` runs this before it migrates the companies)."""
     from django.core.management import call_command
 
     name = template_schema()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_catalog.pg_advisory_lock(%s)", [TEMPLATE_LOCK])
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
-        call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
+        if schema_behind_code(name):
+            with connection.cursor() as cursor:
+                cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+                cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+            call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
+            cache_clear()
     finally:
         # django-tenants closes the connection after migrating (which releases the lock); when
         # it did not, release it here.
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_catalog.pg_advisory_unlock_all()")
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+def schema_behind_code(name: str) -> bool:
+    """Whether the code has a migration that schema ``name`` lacks (or it does not exist)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    connection.set_schema(name, include_public=False)  # type: ignore[attr-defined]
+    try:
+        executor = MigrationExecutor(connection)
+        return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    finally:
         connection.set_schema_to_public()  # type: ignore[attr-defined]
 
 

@@ -10,11 +10,12 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from core import duework
 from core.tasks import enqueue_on_commit
 from inbox import realtime
 from inbox.models import (
@@ -35,6 +36,10 @@ from tenants.models import User
 from tenants.selectors import company_agents
 
 logger = logging.getLogger(__name__)
+
+# The due-work kind (``core.duework``) of snoozed conversations to reopen: a company is marked
+# for the earliest moment one of its conversations wakes.
+SNOOZED = "snoozed"
 
 ERR_NOT_AN_AGENT = gettext_noop("This person is not an agent of the company.")
 ERR_LABEL_UNKNOWN = gettext_noop("Unknown label.")
@@ -139,6 +144,7 @@ def conversation_set_status(
         if snoozed_until is None or snoozed_until <= now:
             raise ValidationError(_(ERR_SNOOZE_IN_PAST))
         conversation.snoozed_until = snoozed_until
+        duework.mark_on_commit(SNOOZED, current_schema(), snoozed_until)
     else:
         conversation.snoozed_until = None
     conversation.resolved_at = now if status == ConversationStatus.RESOLVED else None
@@ -164,7 +170,8 @@ def conversation_snooze(*, conversation: Conversation, until: datetime, by=None)
 
 @transaction.atomic
 def conversations_wake_snoozed(*, now: datetime | None = None) -> int:
-    """Reopen snoozed conversations whose time has come (beat task)."""
+    """Reopen snoozed conversations whose time has come (beat task), and mark the company due
+    again for the next one to wake (one locked by someone else now included)."""
     now = now or timezone.now()
     woken = 0
     for conversation in Conversation.objects.select_for_update(skip_locked=True).filter(
@@ -172,6 +179,9 @@ def conversations_wake_snoozed(*, now: datetime | None = None) -> int:
     ):
         conversation_set_status(conversation=conversation, status=ConversationStatus.OPEN)
         woken += 1
+    following = Conversation.objects.filter(status=ConversationStatus.SNOOZED).aggregate(at=Min("snoozed_until"))
+    if following["at"] is not None:
+        duework.mark_on_commit(SNOOZED, current_schema(), following["at"])
     return woken
 
 

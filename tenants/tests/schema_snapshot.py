@@ -97,13 +97,43 @@ CATEGORIES = {
 }
 
 
+_ARRAY_CAST = re.compile(r"\(ARRAY\[((?:[^\[\]']|'(?:[^']|'')*')*)\]\)::([\w ]+)\[\]")
+
+
+def _split_top_level(items: str) -> list[str]:
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, char in enumerate(items):
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and char == ",":
+            parts.append(items[start:i].strip())
+            start = i + 1
+    return [*parts, items[start:].strip()]
+
+
+def _array_casts_pushed_in(text: str) -> str:
+    """``(ARRAY[a, b])::t[]`` written as ``ARRAY[(a)::t, (b)::t]``, the form PostgreSQL reads it
+    back as (parse_expr.c pushes a cast of an ARRAY[] constructor into its elements). A
+    predicate Django wrote as ``state IN ('running', 'paused')`` is stored in the first form and
+    comes back from its own definition in the second: the same predicate, and the only case
+    where reading a definition back does not give the stored expression again."""
+    return _ARRAY_CAST.sub(
+        lambda m: "ARRAY[" + ", ".join(f"({item})::{m.group(2)}" for item in _split_top_level(m.group(1))) + "]",
+        text,
+    )
+
+
 def snapshot(schema: str) -> dict[str, set[tuple]]:
     """Every object of ``schema`` as comparable tuples, by category, plus the migration rows and
     a digest of every other table's rows."""
     own = re.compile(r"(?<![\w$])" + re.escape(schema) + r"(?![\w$])")
 
     def norm(value):
-        return own.sub("<S>", value) if isinstance(value, str) else value
+        return _array_casts_pushed_in(own.sub("<S>", value)) if isinstance(value, str) else value
 
     result: dict[str, set[tuple]] = {}
     with transaction.atomic(), connection.cursor() as cursor:

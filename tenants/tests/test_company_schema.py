@@ -33,8 +33,10 @@ CREATE TABLE doc (
   owner_id bigint REFERENCES public.tenants_user (id) DEFERRABLE INITIALLY DEFERRED,
   feeling mood DEFAULT 'happy',
   code text COLLATE "C",
-  score numeric(20, 10) DEFAULT 0.5
+  score numeric(20, 10) DEFAULT 0.5,
+  state varchar(10) NOT NULL DEFAULT 'draft' CHECK (state IN ('draft', 'running', 'paused'))
 );
+CREATE INDEX doc_live ON doc (state) WHERE state IN ('running', 'paused');
 CREATE INDEX doc_embedding_hnsw ON doc USING hnsw (embedding public.vector_cosine_ops) WITH (m = 16, ef_construction = 64);
 CREATE INDEX doc_search_gin ON doc USING gin (search);
 CREATE INDEX doc_title_lower ON doc (lower(title));
