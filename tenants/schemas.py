@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 # Bumped whenever the generator changes what it writes, so cached SQL of an older generator is
 # never replayed.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 # Serialises migrating the template (exclusive) against making a company from it (shared): a
 # company is made from one migration state, and exists before ``bootstrap`` lists the
 # companies it migrates after the template.
@@ -236,11 +236,11 @@ LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass 
 WHERE c.oid IN {_RELS} AND c.relkind = 'S' ORDER BY c.oid
 """
 
-# Primary keys, unique, exclusion and check constraints (before the rows' indexes); foreign
-# keys come last, once every unique index they may point at exists.
+# Every table constraint but not-null ones (those come with their column): primary keys,
+# unique, exclusion and check constraints, then foreign keys.
 _CONSTRAINTS = f"""
 SELECT k.oid, pg_catalog.quote_ident(c.relname), pg_catalog.quote_ident(k.conname),
-       pg_catalog.pg_get_constraintdef(k.oid), k.contype
+       pg_catalog.pg_get_constraintdef(k.oid), k.contype, k.conrelid, k.convalidated
 FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
 WHERE c.oid IN {_RELS} AND k.contype IN ('p', 'u', 'x', 'c', 'f') AND k.conislocal
 ORDER BY CASE k.contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'x' THEN 2 WHEN 'c' THEN 3 ELSE 4 END, k.oid
@@ -415,11 +415,19 @@ def schema_ddl(schema: str) -> str:
         for attrelid, *values in rows(_COLUMNS):
             columns.setdefault(attrelid, []).append(_Column(*values))
         tables = rows(_TABLES)
+        constraints = rows(_CONSTRAINTS)
+        # Primary keys, unique, exclusion and check constraints go inside CREATE TABLE (one
+        # catalog change per table instead of one per constraint); foreign keys come last,
+        # once every unique index they may point at exists; a NOT VALID check stays so.
+        inline: dict[int, list[str]] = {}
+        for _oid, _table, name, definition, kind, relid, valid in constraints:
+            if kind != "f" and valid:
+                inline.setdefault(relid, []).append(f"CONSTRAINT {name} {definition}")
         after_tables: list[str] = []
         for oid, name, persistence, options in tables:
             cols = columns.get(oid, [])
             unlogged = "UNLOGGED " if persistence == "u" else ""
-            body = ",\n  ".join(column.definition() for column in cols)
+            body = ",\n  ".join([column.definition() for column in cols] + inline.get(oid, []))
             with_ = f" WITH ({options})" if options else ""
             out.append(f"CREATE {unlogged}TABLE {name} (\n  {body}\n){with_};")
             for column in cols:
@@ -461,9 +469,8 @@ def schema_ddl(schema: str) -> str:
                 value = cursor.fetchone()[0]
             if value is not None:
                 out.append(f"SELECT pg_catalog.setval({name}, {value}, true);")
-        constraints = rows(_CONSTRAINTS)
-        for _oid, table, name, definition, kind in constraints:
-            if kind != "f":
+        for _oid, table, name, definition, kind, _relid, valid in constraints:
+            if kind != "f" and not valid:
                 out.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition};")
         for _oid, name, kind, definition, options, populated in rows(_VIEWS):
             query = definition.strip().rstrip(";")
@@ -478,7 +485,7 @@ def schema_ddl(schema: str) -> str:
             out.append(_unqualified(definition, f" ON {qualified} USING ", f" ON {table} USING ") + ";")
             if clustered:
                 out.append(f"ALTER TABLE {table} CLUSTER ON {index};")
-        for _oid, table, name, definition, kind in constraints:
+        for _oid, table, name, definition, kind, _relid, _valid in constraints:
             if kind == "f":
                 out.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition};")
         for definition, enabled, table, name, qualified in rows(_TRIGGERS):
