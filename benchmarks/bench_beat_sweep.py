@@ -50,7 +50,7 @@ def _snooze_due(conversations: dict[str, int]) -> None:
     """Each company's conversation was snoozed until a moment that has just passed."""
     from core import duework
     from inbox.models import Conversation, ConversationStatus
-    from inbox.services.conversations import SNOOZED
+    from inbox.services import SNOOZED
 
     past = timezone.now() - timedelta(seconds=1)
     for schema, pk in conversations.items():
@@ -77,13 +77,10 @@ def _timed(fn) -> float:
 
 def run(report) -> None:
     from core import duework
-    from crm.services import CRM_HOUSEKEEPING
+    from crm.services import CONTACTS_MAINTENANCE
     from crm.tasks import bulk_operations_purge_all
     from inbox import tasks
-    from inbox.retention import INBOX_LOGS
-    from inbox.services.channels import CHANNEL_TOKENS
-    from inbox.services.conversations import SNOOZED
-    from inbox.webhooks import WEBHOOKS
+    from inbox.services import CHANNEL_TOKENS, INBOX_LOGS, SNOOZED, WEBHOOKS
     from tenants.models import Company
 
     fill = fill_companies(COMPANIES)
@@ -118,7 +115,7 @@ def run(report) -> None:
         "webhooks": (WEBHOOKS, tasks.webhook_drain_all),
         "channel_tokens": (CHANNEL_TOKENS, tasks.check_channel_tokens),
         "inbox_logs": (INBOX_LOGS, tasks.prune_logs),
-        "crm_housekeeping": (CRM_HOUSEKEEPING, bulk_operations_purge_all),
+        "contacts_maintenance": (CONTACTS_MAINTENANCE, bulk_operations_purge_all),
     }
     for name, (kind, task) in sweeps.items():
         duework.forget(kind)
