@@ -45,13 +45,22 @@ def _drop_fill_companies_behind() -> None:
     if not fill or not schema_behind_code(fill[0]):
         return
     print(f"# a migration came: dropping the {len(fill)} fill- companies to make them again", flush=True)
+    with connection.cursor() as cursor:
+        # Rows of the public schema that point at a company (domains, webhook routes...).
+        cursor.execute(
+            "SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c"
+            " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+            " WHERE c.contype = 'f' AND c.confrelid = 'public.tenants_company'::regclass"
+        )
+        referencing = cursor.fetchall()
     for schema in fill:
         with connection.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            cursor.execute(
-                "DELETE FROM tenants_domain WHERE tenant_id IN (SELECT id FROM tenants_company WHERE schema_name = %s)",
-                [schema],
-            )
+            for table, column in referencing:
+                cursor.execute(
+                    f'DELETE FROM {table} WHERE "{column}" IN (SELECT id FROM tenants_company WHERE schema_name = %s)',
+                    [schema],
+                )
             cursor.execute("DELETE FROM tenants_company WHERE schema_name = %s", [schema])
 
 
