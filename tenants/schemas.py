@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 # Bumped whenever the generator changes what it writes, so cached SQL of an older generator is
 # never replayed.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 # Serialises migrating the template (exclusive) against making a company from it (shared): a
 # company is made from one migration state, and exists before ``bootstrap`` lists the
 # companies it migrates after the template.
@@ -242,7 +242,7 @@ WHERE c.oid IN {_RELS} AND c.relkind = 'S' ORDER BY c.oid
 # unique, exclusion and check constraints, then foreign keys.
 _CONSTRAINTS = f"""
 SELECT k.oid, pg_catalog.quote_ident(c.relname), pg_catalog.quote_ident(k.conname),
-       pg_catalog.pg_get_constraintdef(k.oid), k.contype, k.conrelid, k.convalidated
+       pg_catalog.pg_get_constraintdef(k.oid), k.contype, k.conrelid, k.convalidated, k.confrelid, k.conindid
 FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
 WHERE c.oid IN {_RELS} AND k.contype IN ('p', 'u', 'x', 'c', 'f') AND k.conislocal
 ORDER BY CASE k.contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'x' THEN 2 WHEN 'c' THEN 3 ELSE 4 END, k.oid
@@ -417,14 +417,39 @@ def schema_ddl(schema: str) -> str:
         for attrelid, *values in rows(_COLUMNS):
             columns.setdefault(attrelid, []).append(_Column(*values))
         tables = rows(_TABLES)
+        # Rows the migrations left (django_migrations, content types), as JSON the new tables
+        # read back: exact values of every type, no per-type quoting here.
+        data: dict[int, str] = {}
+        for oid, name, _persistence, _options in tables:
+            cursor.execute(
+                sql.SQL("SELECT pg_catalog.quote_literal(pg_catalog.json_agg(t)::text) FROM {} t").format(sql.SQL(name))
+            )
+            literal = cursor.fetchone()[0]
+            if literal is not None:
+                data[oid] = literal
         constraints = rows(_CONSTRAINTS)
-        # Primary keys, unique, exclusion and check constraints go inside CREATE TABLE (one
-        # catalog change per table instead of one per constraint); foreign keys come last,
-        # once every unique index they may point at exists; a NOT VALID check stays so.
+        # Constraints go inside CREATE TABLE where they can (one catalog change per table, and
+        # no check of rows a new table does not have): primary keys, unique, exclusion and check
+        # constraints, and foreign keys to a table made before (or to itself, or outside the
+        # schema) through one of those. The others come after the tables and their indexes:
+        # a NOT VALID check, a foreign key through a unique index, or out of a table that gets
+        # rows (they must all be in first).
+        position = {oid: n for n, (oid, *_rest) in enumerate(tables)}
         inline: dict[int, list[str]] = {}
-        for _oid, _table, name, definition, kind, relid, valid in constraints:
+        inline_indexes: set[int] = set()
+        for _oid, _table, name, definition, kind, relid, valid, _frelid, index in constraints:
             if kind != "f" and valid:
                 inline.setdefault(relid, []).append(f"CONSTRAINT {name} {definition}")
+                inline_indexes.add(index)
+        fks_after: list[str] = []
+        for _oid, table, name, definition, kind, relid, _valid, frelid, index in constraints:
+            if kind != "f":
+                continue
+            target_ready = frelid not in position or (position[frelid] <= position[relid] and index in inline_indexes)
+            if target_ready and relid not in data:
+                inline.setdefault(relid, []).append(f"CONSTRAINT {name} {definition}")
+            else:
+                fks_after.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition};")
         after_tables: list[str] = []
         for oid, name, persistence, options in tables:
             cols = columns.get(oid, [])
@@ -447,18 +472,13 @@ def schema_ddl(schema: str) -> str:
                     )
         out.extend(owned)
         out.extend(after_tables)
-        # Rows the migrations left (django_migrations, content types), as JSON the new tables
-        # read back: exact values of every type, no per-type quoting here.
         for oid, name, _persistence, _options in tables:
-            cursor.execute(sql.SQL("SELECT pg_catalog.json_agg(t)::text FROM {} t").format(sql.SQL(name)))
-            data = cursor.fetchone()[0]
-            if data is None:
+            if oid not in data:
                 continue
             cols = [c for c in columns.get(oid, []) if not c.generated]
             names = ", ".join(c.name for c in cols)
             overriding = " OVERRIDING SYSTEM VALUE" if any(c.identity == "a" for c in cols) else ""
-            cursor.execute("SELECT pg_catalog.quote_literal(%s)", [data])
-            literal = cursor.fetchone()[0]
+            literal = data[oid]
             out.append(
                 f"INSERT INTO {name} ({names}){overriding} SELECT {names}"
                 f" FROM pg_catalog.json_populate_recordset(NULL::{name}, {literal});"
@@ -471,7 +491,7 @@ def schema_ddl(schema: str) -> str:
                 value = cursor.fetchone()[0]
             if value is not None:
                 out.append(f"SELECT pg_catalog.setval({name}, {value}, true);")
-        for _oid, table, name, definition, kind, _relid, valid in constraints:
+        for _oid, table, name, definition, kind, _relid, valid, _frelid, _index in constraints:
             if kind != "f" and not valid:
                 out.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition};")
         for _oid, name, kind, definition, options, populated in rows(_VIEWS):
@@ -487,9 +507,7 @@ def schema_ddl(schema: str) -> str:
             out.append(_unqualified(definition, f" ON {qualified} USING ", f" ON {table} USING ") + ";")
             if clustered:
                 out.append(f"ALTER TABLE {table} CLUSTER ON {index};")
-        for _oid, table, name, definition, kind, _relid, _valid in constraints:
-            if kind == "f":
-                out.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition};")
+        out.extend(fks_after)
         for definition, enabled, table, name, qualified in rows(_TRIGGERS):
             out.append(_unqualified(definition, f" ON {qualified} ", f" ON {table} ") + ";")
             state = {"D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}.get(enabled)
