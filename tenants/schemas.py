@@ -28,8 +28,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from psycopg import sql
@@ -539,21 +542,32 @@ def template_ensure() -> None:
     from django.core.management import call_command
 
     name = template_schema()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_catalog.pg_advisory_lock(%s)", [TEMPLATE_LOCK])
-    try:
+    with _template_lock_exclusive():
         if schema_behind_code(name):
             with connection.cursor() as cursor:
                 cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
                 cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
             call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
             cache_clear()
-    finally:
-        # django-tenants closes the connection after migrating (which releases the lock); when
-        # it did not, release it here.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_catalog.pg_advisory_unlock_all()")
         connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _template_lock_exclusive() -> Iterator[None]:
+    """The template lock, exclusive, on a connection of its own: migrating closes Django's
+    connection, which with a connection pool goes back to the pool still holding a session
+    lock taken on it (and every later company would wait for it)."""
+    params = {
+        key: value
+        for key, value in connection.get_connection_params().items()
+        if key not in ("cursor_factory", "context", "prepare_threshold")
+    }
+    with psycopg.connect(autocommit=True, **params) as lock:
+        lock.execute("SELECT pg_catalog.pg_advisory_lock(%s)", [TEMPLATE_LOCK])
+        try:
+            yield
+        finally:
+            lock.execute("SELECT pg_catalog.pg_advisory_unlock(%s)", [TEMPLATE_LOCK])
 
 
 def schema_behind_code(name: str) -> bool:
