@@ -9,7 +9,9 @@ work falls due (Unix seconds). The services mark work where it appears::
 
 and ``core.tasks.for_each_company(fn, work="snoozed")`` visits the due companies: it takes their
 marks off before calling ``fn`` for each, and ``fn`` marks again whatever it leaves for later
-(the next snooze, say). A mark is the earliest moment anything is due: marking a company again
+(the next snooze, say). Only a kind that its app has registered (:func:`register`, once it
+marks its work everywhere the work appears) narrows a sweep; a sweep of any other kind visits
+every company. A mark is the earliest moment anything is due: marking a company again
 with a later moment changes nothing (``ZADD LT``).
 
 Losing a mark never loses work, it only delays it: the work itself is in PostgreSQL, and
@@ -39,7 +41,6 @@ from core.redis import async_redis_client, redis_client
 
 logger = logging.getLogger(__name__)
 
-SAFETY_SWEEP_DEFAULT = 3600.0
 _safety_sweep: dict[str, float] = {}
 
 # Take every due mark off and return it, atomically (a mark made meanwhile is either taken and
@@ -53,10 +54,16 @@ return due
 """
 
 
-def register(kind: str, *, safety_sweep: timedelta) -> None:
-    """How often ``kind`` gets a full sweep over every company at the least (default: hourly).
-    A kind whose beat runs once a day registers a day or more, or every run would be a full one."""
+def register(kind: str, *, safety_sweep: timedelta = timedelta(hours=1)) -> None:
+    """Sweeps of ``kind`` visit only the companies marked due, and every company at least once
+    per ``safety_sweep``. Register a kind once its work is marked wherever it appears; a kind
+    whose beat runs once a day gives a day or more, or every run would be a full one."""
     _safety_sweep[kind] = safety_sweep.total_seconds()
+
+
+def indexed(kind: str) -> bool:
+    """Whether sweeps of ``kind`` are narrowed by the index (the kind is registered)."""
+    return kind in _safety_sweep
 
 
 def _key(kind: str) -> str:
@@ -158,7 +165,7 @@ def pop_due(kind: str, now: float | None = None) -> list[str]:
 def full_sweep_due(kind: str) -> bool:
     """Whether this sweep of ``kind`` must visit every company: true once per safety-sweep
     interval, on the first sweep after Redis lost its data, and whenever Redis fails."""
-    interval = _safety_sweep.get(kind, SAFETY_SWEEP_DEFAULT)
+    interval = _safety_sweep.get(kind, 3600.0)
     try:
         return bool(redis_client().set(_key(kind) + ":full", "1", nx=True, ex=max(1, int(interval))))
     except redis.RedisError:

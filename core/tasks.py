@@ -38,15 +38,16 @@ def company_schemas(*, work: str | None = None, include_inactive: bool = False) 
     """Schemas of the companies a sweep visits.
 
     ``work`` names the kind of due work the sweep looks for (``"webhooks"``, ``"snoozed"``,
-    ...): only the companies the due-work index (``core.duework``) has marked due are visited,
-    and their marks are taken off, so the caller must visit them (each visit marks again what
-    it leaves for later). Every company is visited when the kind's safety sweep is due (hourly
-    by default), when Redis does not answer, and without ``work``.
+    ...): when the kind is registered with the due-work index (``core.duework``), only the
+    companies it holds as due are visited, and their marks are taken off, so the caller must
+    visit them (each visit marks again what it leaves for later). Every company is visited when
+    the kind's safety sweep is due (hourly by default), when Redis does not answer, for a kind
+    nobody registered, and without ``work``.
     """
     companies = get_tenant_model().objects.exclude(schema_name=get_public_schema_name())
     if not include_inactive:
         companies = companies.filter(is_active=True)
-    if work is not None:
+    if work is not None and duework.indexed(work):
         try:
             due = duework.pop_due(work)
         except redis.RedisError:

@@ -85,6 +85,7 @@ ERR_DELETE_IN_USE = _(
 # The due-work kind (``core.duework``) of the contacts' periodic maintenance: bulk operations
 # to forget once their undo window closes, and contact indexes a dead bulk import left out.
 CONTACTS_MAINTENANCE = "contacts_maintenance"
+duework.register(CONTACTS_MAINTENANCE)
 
 
 def _ids_sql(queryset) -> tuple[str, list]:

@@ -13,6 +13,7 @@ from core.redis import reset_clients
 from core.tasks import company_schemas, for_each_company
 
 KIND = "test_work"
+duework.register(KIND)
 
 
 @pytest.fixture
@@ -78,6 +79,13 @@ def test_a_kind_never_swept_starts_with_a_full_sweep(db, acme, other_company):
     duework.forget(KIND)  # a new kind, or a Redis that lost its data
     assert {"c_acme", "c_other"} <= set(company_schemas(work=KIND))
     assert company_schemas(work=KIND) == []
+
+
+def test_a_kind_nobody_registered_visits_every_company(regular_sweeps, acme, other_company):
+    # (the WhatsApp Web session manager finds the channels to resume this way, say)
+    duework.mark("unregistered_work", acme.schema_name)
+    assert {"c_acme", "c_other"} <= set(company_schemas(work="unregistered_work"))
+    assert {"c_acme", "c_other"} <= set(company_schemas(work="unregistered_work"))
 
 
 def test_without_redis_every_company_is_visited_and_marks_fail_quietly(db, acme, other_company):

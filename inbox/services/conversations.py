@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 # The due-work kind (``core.duework``) of snoozed conversations to reopen: a company is marked
 # for the earliest moment one of its conversations wakes.
 SNOOZED = "snoozed"
+duework.register(SNOOZED)
 
 ERR_NOT_AN_AGENT = gettext_noop("This person is not an agent of the company.")
 ERR_LABEL_UNKNOWN = gettext_noop("Unknown label.")

@@ -76,6 +76,8 @@ DRAIN_GRACE = 60.0
 # after the earliest attempt (plus the grace), when the drain queued with a countdown for it
 # should have run; a mark of WEBHOOKS that far ahead would hold back the drain of new events.
 WEBHOOK_RETRIES = "webhook_retries"
+duework.register(WEBHOOKS)
+duework.register(WEBHOOK_RETRIES)
 
 
 def webhook_drain_trigger(schema: str) -> None:
