@@ -78,11 +78,11 @@ def _score(at: datetime | float | None) -> float:
     return float(at)
 
 
-def mark(kind: str, schema: str, at: datetime | float | None = None) -> bool:
+def mark(kind: str, schema: str, at: datetime | float | None = None) -> bool | None:
     """Work of ``kind`` falls due for ``schema`` at ``at`` (now by default). Returns whether the
-    company had no mark of that kind (the mark is new). A Redis failure is logged and swallowed:
-    the full sweep finds the work."""
-    return bool(_zadd(kind, schema, _score(at)))
+    company had no mark of that kind (the mark is new), ``None`` when Redis failed: the failure
+    is logged and swallowed, and the full sweep finds the work."""
+    return _zadd(kind, schema, _score(at))
 
 
 def _zadd(kind: str, schema: str, score: float) -> bool | None:
@@ -94,13 +94,13 @@ def _zadd(kind: str, schema: str, score: float) -> bool | None:
         return None
 
 
-async def amark(kind: str, schema: str, at: datetime | float | None = None) -> bool:
+async def amark(kind: str, schema: str, at: datetime | float | None = None) -> bool | None:
     """:func:`mark` for async code (the webhook intake): one Redis command."""
     try:
         return bool(await async_redis_client().zadd(_key(kind), {schema: _score(at)}, lt=True))
     except redis.RedisError:
         logger.warning("could not mark %s work due for %s; the full sweep will find it", kind, schema)
-        return False
+        return None
 
 
 def mark_on_commit(kind: str, schema: str, at: datetime | float | None = None) -> None:

@@ -63,10 +63,8 @@ def webhook_events_pending(*, now: datetime | None = None) -> bool:
 
 def webhook_events_next_retry() -> datetime | None:
     """When the earliest delivery waiting for a later attempt is due (``None``: none waits)."""
-    return (
-        WebhookEvent.objects.filter(processed_at__isnull=True, retry_at__isnull=False)
-        .aggregate(at=Min("retry_at"))["at"]
-    )
+    waiting = WebhookEvent.objects.filter(processed_at__isnull=True, retry_at__isnull=False)
+    return waiting.aggregate(at=Min("retry_at"))["at"]
 
 
 @dataclass(frozen=True)

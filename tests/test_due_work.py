@@ -92,7 +92,7 @@ def test_without_redis_every_company_is_visited_and_marks_fail_quietly(db, acme,
     with override_settings(REDIS_APP_URL="redis://127.0.0.1:9/0"):
         reset_clients()
         try:
-            assert duework.mark(KIND, acme.schema_name) is False
+            assert duework.mark(KIND, acme.schema_name) is None
             assert {"c_acme", "c_other"} <= set(company_schemas(work=KIND))
         finally:
             reset_clients()

@@ -120,10 +120,10 @@ from inbox.services.webhook_events import (
     webhook_drain_again,
     webhook_drain_done,
     webhook_drain_trigger,
-    webhook_retries_mark,
     webhook_event_record,
     webhook_events_process,
     webhook_events_reprocess,
+    webhook_retries_mark,
 )
 
 __all__ = [

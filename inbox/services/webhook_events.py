@@ -94,9 +94,10 @@ def webhook_drain_done(schema: str) -> None:
 
 
 def webhook_drain_again(schema: str) -> None:
-    """The sweep found events left behind: mark the company and queue a drain."""
-    duework.mark(WEBHOOKS, schema, at=time.time() + DRAIN_GRACE)
-    enqueue("inbox.webhook_drain", schema)
+    """The sweep found events left behind: mark the company and queue a drain, unless a mark
+    not due yet says one is queued already (by the intake, or by this beat's other sweep)."""
+    if duework.mark(WEBHOOKS, schema, at=time.time() + DRAIN_GRACE) is not False:
+        enqueue("inbox.webhook_drain", schema)
 
 
 def webhook_retries_mark(schema: str, first_retry: datetime) -> None:

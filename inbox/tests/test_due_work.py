@@ -13,7 +13,7 @@ from django.utils import timezone
 from core import duework
 from inbox import retention, tasks
 from inbox.models import Conversation, ConversationStatus, RealtimeEvent, WebhookEvent
-from inbox.services import WEBHOOKS, conversation_snooze, webhook_drain_trigger
+from inbox.services import WEBHOOK_RETRIES, WEBHOOKS, conversation_snooze, webhook_drain_trigger
 from inbox.services.channels import CHANNEL_TOKENS
 from inbox.services.conversations import SNOOZED
 from inbox.services.webhook_events import DRAIN_GRACE
@@ -22,7 +22,7 @@ from inbox.services.webhook_events import DRAIN_GRACE
 @pytest.fixture
 def regular_sweeps(db):
     """Every inbox kind has had its full (safety) sweep: sweeps visit marked companies only."""
-    for kind in (SNOOZED, WEBHOOKS, CHANNEL_TOKENS, retention.INBOX_LOGS):
+    for kind in (SNOOZED, WEBHOOKS, WEBHOOK_RETRIES, CHANNEL_TOKENS, retention.INBOX_LOGS):
         duework.forget(kind)
         duework.full_sweep_due(kind)
 
@@ -166,7 +166,7 @@ def test_connecting_a_cloud_channel_marks_the_token_check(
             kind="whatsapp_cloud",
             name="Vendas",
             config={"phone_number_id": "1065550009", "waba_id": "2025550009"},
-            secrets_={"access_token": graph.token, "app_secret": "s"},
+            credentials={"access_token": graph.token, "app_secret": "s"},
         )
         channel_create(kind="sandbox", name="Sandbox")
 
