@@ -627,11 +627,14 @@ def replay_script(schema_name: str, ddl: str) -> str:
 
 
 def template_ready_or_ensure() -> None:
-    """Make sure the template exists and is migrated, once per process (a fresh database whose
-    ``bootstrap`` has not run yet). Call outside a transaction: migrating commits."""
+    """Make sure the template exists and has every migration of this process's code, once per
+    process: a fresh database whose ``bootstrap`` has not run yet, or a deploy that added a
+    migration (a new app's, say) and ran ``migrate_schemas`` instead of ``bootstrap``, would
+    otherwise have companies made from a template without it. The SQL follows by itself (it is
+    kept per migration state). Call outside a transaction: migrating commits."""
     global _template_checked
     if not _template_checked:
-        if not template_ready():
+        if not template_ready() or schema_behind_code(template_schema()):
             template_ensure()
         _template_checked = True
 
