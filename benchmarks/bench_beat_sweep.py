@@ -76,11 +76,15 @@ def _timed(fn) -> float:
 
 
 def run(report) -> None:
+    from ai_personas.agent import AI_REPLIES
+    from ai_personas.tasks import replies_sweep_all
+    from campaigns.services import CAMPAIGNS
+    from campaigns.tasks import tick
     from core import duework
     from crm.services import CONTACTS_MAINTENANCE
     from crm.tasks import bulk_operations_purge_all
     from inbox import tasks
-    from inbox.services import CHANNEL_TOKENS, INBOX_LOGS, SNOOZED, WEBHOOKS
+    from inbox.services import CHANNEL_TOKENS, INBOX_LOGS, SNOOZED, WEBHOOK_RETRIES, WEBHOOKS
     from tenants.models import Company
 
     fill = fill_companies(COMPANIES)
@@ -113,18 +117,23 @@ def run(report) -> None:
     # The other sweeps, 10 companies marked due each (little or nothing to do in them).
     sweeps = {
         "webhooks": (WEBHOOKS, tasks.webhook_drain_all),
+        "webhook_retries": (WEBHOOK_RETRIES, tasks.webhook_drain_all),
         "channel_tokens": (CHANNEL_TOKENS, tasks.check_channel_tokens),
         "inbox_logs": (INBOX_LOGS, tasks.prune_logs),
         "contacts_maintenance": (CONTACTS_MAINTENANCE, bulk_operations_purge_all),
+        "campaigns_tick": (CAMPAIGNS, tick),
+        "ai_replies": (AI_REPLIES, replies_sweep_all),
     }
-    for name, (kind, task) in sweeps.items():
+    for kind, _task in sweeps.values():  # every safety sweep has just run (one task may sweep two kinds)
         duework.forget(kind)
         duework.full_sweep_due(kind)
+    for name, (kind, task) in sweeps.items():
         samples = []
         for _ in range(5):
             for schema in with_work:
                 duework.mark(kind, schema, time.time() - 1)
             samples.append(_timed(task))
         report(f"beat_sweep_{name}_ms", percentile(samples, 50), "ms")
+    for kind, _task in sweeps.values():
         duework.forget(kind)
     print_host_speed()
