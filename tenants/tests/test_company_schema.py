@@ -114,6 +114,7 @@ def test_a_company_schema_is_the_migrated_schema(db, migrated_schema):
 
 
 def test_company_create_replays_the_template_instead_of_migrating(db, make_user, migrated_schema):
+    schemas.template_ready_or_ensure()  # once per process, not per company
     schemas.template_ddl()  # generated once per migration state, not per company
     owner = make_user()
 
@@ -185,6 +186,35 @@ def test_a_new_migration_regenerates_the_sql(db):
     new_state, new_ddl = schemas.template_ddl()
 
     assert new_state != state and "9999_new" in new_ddl and "9999_new" not in ddl
+
+
+def test_a_template_behind_the_code_is_rebuilt_before_the_next_company(db, monkeypatch, migrated_schema):
+    """A deploy that added a migration (a new app's) and migrated the companies but not the
+    template (``migrate_schemas`` instead of ``bootstrap``): the next process's first sign-up
+    brings the template up to the code, and the company has everything a migrated one has."""
+    template = schemas.template_schema()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("SELECT app, name FROM {} ORDER BY applied DESC, id DESC LIMIT 1").format(
+                sql.Identifier(template, "django_migrations")
+            )
+        )
+        latest = cursor.fetchone()
+        cursor.execute(
+            sql.SQL("DELETE FROM {} WHERE app = %s AND name = %s").format(
+                sql.Identifier(template, "django_migrations")
+            ),
+            latest,
+        )
+    assert schemas.schema_behind_code(template)
+    monkeypatch.setattr(schemas, "_template_checked", False)  # a new process
+
+    company = company_create(name="Depois do Deploy", slug="depois-do-deploy", owner=None)
+
+    assert not schemas.schema_behind_code(template)
+    created = snapshot(company.schema_name)
+    assert latest in created["migration rows"]
+    assert differences(snapshot(migrated_schema), created) == []
 
 
 def test_a_failed_creation_leaves_no_company_and_no_schema(db, acme):
