@@ -174,16 +174,26 @@ def conversations_wake_snoozed(*, now: datetime | None = None) -> int:
     """Reopen snoozed conversations whose time has come (beat task), and mark the company due
     again for the next one to wake (one locked by someone else now included)."""
     now = now or timezone.now()
-    woken = 0
-    for conversation in Conversation.objects.select_for_update(skip_locked=True).filter(
-        status=ConversationStatus.SNOOZED, snoozed_until__lte=now
-    ):
-        conversation_set_status(conversation=conversation, status=ConversationStatus.OPEN)
-        woken += 1
+    due = list(
+        Conversation.objects.select_for_update(skip_locked=True).filter(
+            status=ConversationStatus.SNOOZED, snoozed_until__lte=now
+        )
+    )
+    if due:
+        # One statement for all of them (a beat sweep's cost is mostly round trips), then the
+        # event of each, as conversation_set_status sends it.
+        changed = timezone.now()
+        Conversation.objects.filter(pk__in=[c.pk for c in due]).update(
+            status=ConversationStatus.OPEN, snoozed_until=None, resolved_at=None, updated_at=changed
+        )
+        for conversation in due:
+            conversation.status, conversation.snoozed_until = ConversationStatus.OPEN, None
+            conversation.resolved_at, conversation.updated_at = None, changed
+            realtime.emit_conversation(conversation, "status", by=None)
     following = Conversation.objects.filter(status=ConversationStatus.SNOOZED).aggregate(at=Min("snoozed_until"))
     if following["at"] is not None:
         duework.mark_on_commit(SNOOZED, current_schema(), following["at"])
-    return woken
+    return len(due)
 
 
 @transaction.atomic
