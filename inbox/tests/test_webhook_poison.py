@@ -388,6 +388,7 @@ def test_a_payload_python_cannot_read_is_kept_as_text_and_can_be_pruned(cloud_ch
     still be readable through Django (the admin page) and deletable (the daily prune)."""
     import hashlib
 
+    from inbox import retention
     from inbox.services import inbox_logs_prune
     from inbox.services.webhook_events import ERR_UNREADABLE
 
@@ -407,6 +408,6 @@ def test_a_payload_python_cannot_read_is_kept_as_text_and_can_be_pruned(cloud_ch
     client.force_login(make_user(email="suporte2@dead.test", is_staff=True, is_superuser=True))
     assert client.get(f"/admin/inbox/webhookevent/{acme.slug}/", HTTP_HOST="localhost").status_code == 200
     connection.set_tenant(acme)
-    later = timezone.now() + timedelta(days=1)
-    inbox_logs_prune(events_before=later, deliveries_before=later, pending_before=later)
+    # processed deliveries are kept WEBHOOK_EVENT_RETENTION: a day past it
+    inbox_logs_prune(now=timezone.now() + retention.WEBHOOK_EVENT_RETENTION + timedelta(days=1))
     assert not WebhookEvent.objects.filter(dedupe_key=key).exists()
