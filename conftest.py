@@ -223,3 +223,16 @@ def _clear_login_lockouts() -> None:
     keys = list(client.scan_iter(match=KEY_PREFIX + "*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _forget_due_work():
+    """Every test starts with an empty due-work index (``core.duework``): its keys live in
+    Redis, outside the test's rolled-back transaction."""
+    yield
+    from core import duework
+
+    try:
+        duework.forget_all()
+    except Exception:  # noqa: BLE001 - Redis may be stopped by the test
+        pass

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -34,6 +35,7 @@ from ai_personas.knowledge.retrieval import Hit, retrieve
 from ai_personas.llm import LLM, LLMError, Usage
 from ai_personas.models import AIMessage, AIState, ConversationAI, Persona, ReplyPart, Schedule
 from ai_personas.usage import usage_add
+from core import duework
 from core.realtime import send_event_on_commit
 from core.tasks import enqueue_on_commit
 from core.tenancy import require_tenant_schema
@@ -43,6 +45,11 @@ logger = logging.getLogger(__name__)
 HISTORY = 12  # messages of the thread given to the model
 TOOL_ROUNDS = 3
 TOP_K = 5
+# The due-work kind (``core.duework``) of the safety sweep: a company is due once a reply or a
+# part is SWEEP_GRACE seconds late (its countdown task was lost with a worker).
+AI_REPLIES = "ai_replies"
+SWEEP_GRACE = 30.0
+duework.register(AI_REPLIES)
 
 
 @dataclass
@@ -282,6 +289,7 @@ def inbound_note(*, message_id: int, now: datetime | None = None) -> Conversatio
     enqueue_on_commit(
         "ai_personas.reply_due", require_tenant_schema(), conversation.pk, countdown=persona.debounce_seconds + 0.05
     )
+    duework.mark_on_commit(AI_REPLIES, require_tenant_schema(), state.due_at.timestamp() + SWEEP_GRACE)
     return state
 
 
@@ -550,6 +558,9 @@ def _schedule_parts(*, state: ConversationAI, composed: Composed, now: datetime)
     parts = ReplyPart.objects.bulk_create(parts)
     for part, delay in zip(parts, composed.delays, strict=True):
         enqueue_on_commit("ai_personas.part_send", require_tenant_schema(), part.pk, countdown=delay)
+    if parts:
+        earliest = min(part.send_at for part in parts)
+        duework.mark_on_commit(AI_REPLIES, require_tenant_schema(), earliest.timestamp() + SWEEP_GRACE)
     return parts
 
 
@@ -626,8 +637,10 @@ def agent_replied(*, conversation_id: int) -> str:
     return "agent_active"
 
 
-def sweep(*, now: datetime | None = None, grace: float = 30.0) -> int:
-    """Re-queue replies and parts whose countdown task was lost (beat)."""
+def sweep(*, now: datetime | None = None, grace: float = SWEEP_GRACE) -> int:
+    """Re-queue replies and parts whose countdown task was lost (beat); mark the company due
+    again for the earliest reply or part still waiting (one requeued here included: its task
+    may be lost too)."""
     now = now or timezone.now()
     edge = now - timedelta(seconds=grace)
     schema = require_tenant_schema()
@@ -644,4 +657,10 @@ def sweep(*, now: datetime | None = None, grace: float = 30.0) -> int:
     )[:500]:
         enqueue("ai_personas.part_send", schema, part_id)
         queued += 1
+    waiting = [
+        ConversationAI.objects.filter(due_at__isnull=False).aggregate(at=Min("due_at"))["at"],
+        ReplyPart.objects.filter(message_id=None, cancelled=False).aggregate(at=Min("send_at"))["at"],
+    ]
+    if any(waiting):
+        duework.mark(AI_REPLIES, schema, min(at for at in waiting if at).timestamp() + SWEEP_GRACE)
     return queued

@@ -46,7 +46,9 @@ def part_send(schema_name: str, part_id: int) -> None:
 
 @shared_task(name="ai_personas.replies_sweep_all", ignore_result=True)
 def replies_sweep_all() -> None:
-    from ai_personas.agent import sweep
+    """Beat: the safety net for replies and parts whose countdown task was lost, in the
+    companies the due-work index holds as due."""
+    from ai_personas.agent import AI_REPLIES, sweep
     from core.tasks import for_each_company
 
-    for_each_company(lambda schema: sweep(), work="ai_replies")
+    for_each_company(lambda schema: sweep(), work=AI_REPLIES)

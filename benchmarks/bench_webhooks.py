@@ -300,10 +300,10 @@ def _prepare():
         batch_size=2000,
     )
     connection.set_schema_to_public()
-    from core.redis import redis_client
-    from inbox.services.webhook_events import DRAIN_KEY
+    from core import duework
+    from inbox.services.webhook_events import WEBHOOKS
 
-    redis_client().delete(DRAIN_KEY.format(schema=bench_company.schema_name))
+    duework.clear(WEBHOOKS, bench_company.schema_name)
     return bench_company, channel
 
 

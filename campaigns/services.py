@@ -20,12 +20,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from campaigns.dispatch.control import (
+    CAMPAIGNS,
     ERR_NOT_PAUSABLE,
     _set_state,
     campaign_complete_if_done,
@@ -54,6 +56,7 @@ from campaigns.models import (
     RecipientState,
     WinnerMetric,
 )
+from core import duework
 from core.tasks import enqueue_on_commit
 from core.tenancy import require_tenant_schema
 
@@ -84,6 +87,7 @@ def _campaign(campaign: Campaign | int) -> Campaign:
 
 
 __all__ = [
+    "CAMPAIGNS",
     "ERR_NOT_PAUSABLE",
     "ab_winner_choose",
     "campaign_cancel",
@@ -434,7 +438,27 @@ def campaigns_tick(*, now: dt.datetime | None = None) -> dict[str, int]:
             with transaction.atomic():
                 _queue_runs(campaign, RUNS_PER_CAMPAIGN)
             done["runs"] += 1
+    _tick_again(schema)
     return done
+
+
+def _tick_again(schema: str) -> None:
+    """Mark the company due (``CAMPAIGNS``) for what this tick leaves: the next tick while a
+    campaign sends, else the earliest wake-up, scheduled start or lease to reconcile."""
+    from campaigns.dispatch.reconcile import GRACE
+
+    if Campaign.objects.filter(state=CampaignState.RUNNING, waiting_until__isnull=True).exists():
+        duework.mark_on_commit(CAMPAIGNS, schema)
+        return
+    moments = [
+        Campaign.objects.filter(state=CampaignState.RUNNING).aggregate(at=Min("waiting_until"))["at"],
+        Campaign.objects.filter(state=CampaignState.SCHEDULED).aggregate(at=Min("scheduled_at"))["at"],
+    ]
+    lease = Recipient.objects.filter(state=RecipientState.CLAIMED).aggregate(at=Min("lease_expires_at"))["at"]
+    if lease is not None:
+        moments.append(lease + GRACE)
+    if any(moments):
+        duework.mark_on_commit(CAMPAIGNS, schema, min(at for at in moments if at))
 
 
 # --- a WhatsApp Web number's pace -----------------------------------------------------------------

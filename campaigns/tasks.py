@@ -51,10 +51,10 @@ def reply(schema_name: str, payload: dict) -> None:
 @shared_task(name="campaigns.tick", ignore_result=True)
 def tick() -> None:
     """Beat: scheduled starts, send windows, lease reconciliation, A/B winners, completion."""
-    from campaigns.services import campaigns_tick
+    from campaigns.services import CAMPAIGNS, campaigns_tick
     from core.tasks import for_each_company
 
-    for_each_company(lambda schema: campaigns_tick(), work="campaigns")
+    for_each_company(lambda schema: campaigns_tick(), work=CAMPAIGNS)
 
 
 # --- message templates ----------------------------------------------------------------------

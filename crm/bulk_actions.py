@@ -9,9 +9,11 @@ import json
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import duework
 from core.realtime import send_event_on_commit
 from crm.models import BulkAction, BulkOperation, DeletedContact
 from crm.timeline import actor_id
@@ -80,6 +82,10 @@ ERR_DELETE_IN_USE = _(
     "These contacts have conversations in the inbox (or other records that point to them), so they "
     "cannot be deleted. Nothing was deleted."
 )
+# The due-work kind (``core.duework``) of the contacts' periodic maintenance: bulk operations
+# to forget once their undo window closes, and contact indexes a dead bulk import left out.
+CONTACTS_MAINTENANCE = "contacts_maintenance"
+duework.register(CONTACTS_MAINTENANCE)
 
 
 def _ids_sql(queryset) -> tuple[str, list]:
@@ -95,8 +101,9 @@ def contacts_bulk_action(*, queryset, action: str, params: dict, by=None) -> Bul
     ``params``: ``tag_id`` (tag/untag), ``list_id`` (add_to_list), ``owner_id`` (assign_owner;
     None clears). Caller checks the ids exist.
     """
-    require_tenant_schema()
+    schema = require_tenant_schema()
     operation = BulkOperation.objects.create(action=action, params=params, actor_id=actor_id(by))
+    duework.mark_on_commit(CONTACTS_MAINTENANCE, schema, operation.created_at + UNDO_WINDOW)
     where_sql, where_params = _ids_sql(queryset)
     actor = actor_id(by)
     # action -> (timeline kind, SET clause, its params, extra WHERE, previous-value SQL or None)
@@ -294,7 +301,11 @@ def contacts_bulk_undo(*, operation: BulkOperation, by=None) -> int:
 
 
 def bulk_operations_purge(*, older_than: dt.timedelta = UNDO_WINDOW) -> int:
-    """Forget operations past their undo window (deleted contacts' data goes for good)."""
-    require_tenant_schema()
+    """Forget operations past their undo window (deleted contacts' data goes for good), and mark
+    the company due again for when the next one's window closes."""
+    schema = require_tenant_schema()
     deleted, _ = BulkOperation.objects.filter(created_at__lt=timezone.now() - older_than).delete()
+    oldest = BulkOperation.objects.aggregate(at=Min("created_at"))["at"]
+    if oldest is not None:
+        duework.mark_on_commit(CONTACTS_MAINTENANCE, schema, oldest + older_than)
     return deleted

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.realtime import send_event_on_commit
 from core.tasks import enqueue_on_commit
+from crm.bulk_actions import CONTACTS_MAINTENANCE as CONTACTS_MAINTENANCE  # re-exported
 from crm.bulk_actions import UNDO_WINDOW as UNDO_WINDOW  # re-exported, like the three below
 from crm.bulk_actions import bulk_operations_purge as bulk_operations_purge
 from crm.bulk_actions import contacts_bulk_action

@@ -53,11 +53,11 @@ def contact_import_run(self, schema_name: str, import_id: int) -> None:
 
 @shared_task(name="crm.bulk_operations_purge_all")
 def bulk_operations_purge_all() -> int:
-    """Forget bulk operations past their undo window in every company (beat, every 10 min),
-    and rebuild contact indexes a bulk import left out if its worker died mid-way (see
-    ``crm.importing.bulk_load``; one catalog query per company when nothing is missing)."""
+    """Forget bulk operations past their undo window, and rebuild contact indexes a bulk import
+    left out if its worker died mid-way (see ``crm.importing.bulk_load``), in the companies
+    the due-work index holds as due (beat, every 10 min)."""
     from crm.importing import contact_indexes_ensure
-    from crm.services import bulk_operations_purge
+    from crm.services import CONTACTS_MAINTENANCE, bulk_operations_purge
 
     def maintain(schema: str) -> int:
         purged = bulk_operations_purge()
@@ -66,7 +66,7 @@ def bulk_operations_purge_all() -> int:
             logger.warning("rebuilt contact indexes %s in %s", ", ".join(rebuilt), schema)
         return purged
 
-    return sum(for_each_company(maintain, work="contacts_maintenance", include_inactive=True).values())
+    return sum(for_each_company(maintain, work=CONTACTS_MAINTENANCE, include_inactive=True).values())
 
 
 @shared_task(base=TenantTask, bind=True, name="crm.contacts_bulk_action_run")

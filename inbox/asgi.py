@@ -20,6 +20,7 @@ import hmac
 import logging
 import re
 import struct
+import time
 from collections import defaultdict
 
 import psycopg
@@ -28,13 +29,13 @@ from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+from core import duework
 from core.jsonlimits import json_too_deep, pg_text
-from core.redis import async_redis_client
 from core.tasks import enqueue
 
 # Imported by config.asgi after Django is set up (the webhook module reads models and settings).
 from inbox import webhooks
-from inbox.services.webhook_events import DRAIN_KEY, DRAIN_KEY_TTL, ERR_MALFORMED, ERR_NOT_STORED, ERR_TOO_DEEP
+from inbox.services.webhook_events import DRAIN_GRACE, ERR_MALFORMED, ERR_NOT_STORED, ERR_TOO_DEEP, WEBHOOKS
 
 logger = logging.getLogger(__name__)
 
@@ -294,9 +295,10 @@ class WebhookIntake:
             self.trailing[schema] = loop.create_task(trailing())
 
     async def _set_flag(self, schema: str) -> None:
-        """Same "pending" flag as the Django view (``webhook_events.webhook_drain_trigger``)."""
+        """Same "pending" flag as the Django view (``webhook_events.webhook_drain_trigger``): the
+        company's due-work mark, one Redis command."""
         try:
-            if await async_redis_client().set(DRAIN_KEY.format(schema=schema), "1", nx=True, ex=DRAIN_KEY_TTL):
+            if await duework.amark(WEBHOOKS, schema, at=time.time() + DRAIN_GRACE):
                 await asyncio.to_thread(enqueue, "inbox.webhook_drain", schema)
         except Exception:  # noqa: BLE001 - recorded; the periodic sweep processes it
             logger.warning("could not queue webhook processing for %s", schema)

@@ -23,7 +23,7 @@ from django.db import transaction
 
 from core.realtime import scoped_group, send_event_on_commit, send_many
 from core.tenancy import require_tenant_schema
-from inbox import watching
+from inbox import retention, watching
 from inbox.models import Conversation, Message, RealtimeEvent
 from inbox.selectors import serialize_conversation, serialize_message
 
@@ -77,6 +77,7 @@ def emit(
     row = RealtimeEvent.objects.create(
         type=type, op=op, payload=payload, conversation_id=conversation_id, user_ids=user_ids or []
     )
+    retention.logs_appeared(retention.REALTIME_EVENT_RETENTION)
     event = stored_event(row)
     if row.user_ids:
         send_event_on_commit(event, user_ids=list(row.user_ids))

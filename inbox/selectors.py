@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from inbox.models import (
@@ -59,6 +59,12 @@ def webhook_events_pending(*, now: datetime | None = None) -> bool:
         .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
         .exists()
     )
+
+
+def webhook_events_next_retry() -> datetime | None:
+    """When the earliest delivery waiting for a later attempt is due (``None``: none waits)."""
+    waiting = WebhookEvent.objects.filter(processed_at__isnull=True, retry_at__isnull=False)
+    return waiting.aggregate(at=Min("retry_at"))["at"]
 
 
 @dataclass(frozen=True)

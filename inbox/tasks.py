@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 
 from celery import shared_task
-from django.utils import timezone
 
-from core.tasks import enqueue, for_each_company
+from core.tasks import for_each_company
 from inbox.providers.base import ProviderError
 from tenants.tasks import TenantTask
 
@@ -52,15 +50,22 @@ def webhook_drain(schema_name: str) -> int:
 
 @shared_task(name="inbox.webhook_drain_all", ignore_result=True)
 def webhook_drain_all() -> None:
-    """Safety net (beat): queue a drain for every company with events due (unprocessed, and
-    not waiting for a later attempt)."""
-    from inbox.selectors import webhook_events_pending
+    """Safety net (beat): queue a drain for the companies whose recorded events have waited
+    longer than ``DRAIN_GRACE`` (a drain lost with its worker, or a long backlog) or whose
+    events waiting for a later attempt are past it (the drain queued for the attempt was
+    lost), as the due-work index says; every company once an hour."""
+    from inbox.selectors import webhook_events_next_retry, webhook_events_pending
+    from inbox.services import WEBHOOK_RETRIES, WEBHOOKS, webhook_drain_again, webhook_retries_mark
 
     def sweep(schema: str) -> None:
         if webhook_events_pending():
-            enqueue("inbox.webhook_drain", schema)
+            webhook_drain_again(schema)
+        first_retry = webhook_events_next_retry()
+        if first_retry is not None:
+            webhook_retries_mark(schema, first_retry)
 
-    for_each_company(sweep, work="webhooks")
+    for_each_company(sweep, work=WEBHOOKS)
+    for_each_company(sweep, work=WEBHOOK_RETRIES)
 
 
 @shared_task(
@@ -143,38 +148,34 @@ def sandbox_emit_replies(schema_name: str, channel_id: int, replies: list[list[s
 
 @shared_task(name="inbox.check_channel_tokens", ignore_result=True)
 def check_channel_tokens() -> None:
-    """Beat: ask Meta about every Cloud API channel's access token (expiry warning 7 days ahead)."""
-    from inbox.services import channel_tokens_check
+    """Beat: ask Meta about the Cloud API access tokens of the companies due a check (expiry
+    warning 7 days ahead)."""
+    from inbox.services import CHANNEL_TOKENS, channel_tokens_check
 
-    for_each_company(lambda schema: channel_tokens_check(), work="channel_tokens")
+    def check(schema: str) -> int:
+        return channel_tokens_check()
+
+    for_each_company(check, work=CHANNEL_TOKENS)
 
 
 @shared_task(name="inbox.wake_snoozed", ignore_result=True)
 def wake_snoozed() -> None:
-    """Beat: reopen snoozed conversations whose time has come."""
-    from inbox.services import conversations_wake_snoozed
+    """Beat: reopen snoozed conversations whose time has come, in the companies due."""
+    from inbox.services import SNOOZED, conversations_wake_snoozed
 
-    for_each_company(lambda schema: conversations_wake_snoozed(), work="snoozed")
+    def wake(schema: str) -> int:
+        return conversations_wake_snoozed()
 
-
-# Catch-up needs recent events only; raw webhook deliveries are kept a month for inspection.
-REALTIME_EVENT_RETENTION_DAYS = 7
-WEBHOOK_EVENT_RETENTION_DAYS = 30
+    for_each_company(wake, work=SNOOZED)
 
 
 @shared_task(name="inbox.prune_logs", ignore_result=True)
 def prune_logs() -> None:
-    """Beat: trim the realtime event log and processed webhook deliveries of every company
-    (inactive ones too: their logs still take room)."""
-    from inbox.services import inbox_logs_prune
+    """Beat: trim the realtime event log, processed webhook deliveries and parked statuses of
+    the companies with rows old enough (inactive ones too: their logs still take room)."""
+    from inbox.services import INBOX_LOGS, inbox_logs_prune
 
-    now = timezone.now()
+    def prune(schema: str) -> int:
+        return inbox_logs_prune()
 
-    def prune(schema: str) -> None:
-        inbox_logs_prune(
-            events_before=now - timedelta(days=REALTIME_EVENT_RETENTION_DAYS),
-            deliveries_before=now - timedelta(days=WEBHOOK_EVENT_RETENTION_DAYS),
-            pending_before=now - timedelta(days=1),
-        )
-
-    for_each_company(prune, work="inbox_logs", include_inactive=True)
+    for_each_company(prune, work=INBOX_LOGS, include_inactive=True)

@@ -86,6 +86,20 @@ class Company(TenantMixin):
     auto_create_schema = True
     auto_drop_schema = False
 
+    def create_schema(self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1) -> bool:
+        """Make the company's schema from the migrated template (``tenants.schemas``), in the
+        caller's transaction, instead of django-tenants' migrating or cloning."""
+        from django_tenants.postgresql_backend.base import _check_schema_name
+        from django_tenants.utils import schema_exists
+
+        from tenants.schemas import schema_create
+
+        _check_schema_name(self.schema_name)
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        schema_create(self.schema_name)
+        return True
+
     class Meta:
         verbose_name = _("company")
         verbose_name_plural = _("companies")

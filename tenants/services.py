@@ -19,7 +19,7 @@ from django.utils.translation import gettext_noop
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from core.realtime import membership_changed_on_commit
-from tenants import limits
+from tenants import limits, schemas
 from tenants.context import use_public_schema
 from tenants.models import ApiKey, Company, Domain, Invitation, Membership, SupportAccess, User
 from tenants.roles import Role, assignable_roles, role_at_least
@@ -94,41 +94,35 @@ def company_create(
     locale: str = "pt-br",
     plan: str = "free",
 ) -> Company:
-    """Create a company, its schema (migrated), its domain and owner.
-
-    Not atomic as a whole: the schema's migrations run in their own transactions; if a later
-    step fails the company row and schema are removed again.
-    """
+    """Create a company, its schema, its domain and owner, in one transaction: the schema is
+    the migrated template's SQL replayed in one round trip (``tenants.schemas``), so nothing of
+    a failed creation remains."""
     slug = slug or suggest_slug(name)
     validate_slug(slug)
-    company = Company(
-        name=name,
-        slug=slug,
-        schema_name=schema_name_for(slug),
-        time_zone=time_zone,
-        locale=locale,
-        plan_id=plan,
-    )
-    company.save(verbosity=0)
-    try:
-        with transaction.atomic():
-            Domain.objects.create(domain=domain_for(slug), tenant=company, is_primary=True)
-            if owner is not None:
-                Membership.objects.create(user=owner, company=company, role=Role.OWNER)
-    except Exception:
-        company.delete(force_drop=True)
-        raise
+    schemas.template_ready_or_ensure()
+    with transaction.atomic():
+        company = Company(
+            name=name,
+            slug=slug,
+            schema_name=schema_name_for(slug),
+            time_zone=time_zone,
+            locale=locale,
+            plan_id=plan,
+        )
+        company.save(verbosity=0)
+        Domain.objects.create(domain=domain_for(slug), tenant=company, is_primary=True)
+        if owner is not None:
+            Membership.objects.create(user=owner, company=company, role=Role.OWNER)
     use_public_schema()
     return company
 
 
 def missing_schemas_repair() -> list[str]:
-    """Give every company whose schema is missing an empty one, which the tenant migrations then
-    fill; returns their schema names. ``company_create`` commits the company row before its
-    schema is migrated, so a process killed in between leaves such a row, and migrating every
-    company (``bootstrap``) would fail on it at each deploy."""
-    from psycopg import sql
-
+    """Give every company whose schema is missing its schema back (the template's, which the
+    tenant migrations then bring up to date); returns their schema names. Companies created
+    before creation became one transaction committed the row before the schema was made, so a
+    process killed in between left such a row, and migrating every company (``bootstrap``)
+    would fail on it at each deploy."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT schema_name FROM tenants_company c WHERE schema_name <> %s"
@@ -136,25 +130,16 @@ def missing_schemas_repair() -> list[str]:
             [get_public_schema_name()],
         )
         missing = [row[0] for row in cursor.fetchall()]
-        for schema in missing:
-            cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    if missing:
+        schemas.template_ready_or_ensure()
+    for schema in missing:
+        schemas.schema_create(schema)
     return missing
 
 
 def ensure_template_schema() -> None:
-    """Create and migrate the template schema new companies are cloned from, when cloning is
-    configured (``TENANT_BASE_SCHEMA``; off, see the settings)."""
-    from django.core.management import call_command
-    from django_tenants.utils import schema_exists
-
-    name = settings.TENANT_BASE_SCHEMA
-    if not name:
-        return
-    if not schema_exists(name):
-        with connection.cursor() as cursor:
-            cursor.execute(f'CREATE SCHEMA "{name}"')
-    call_command("migrate_schemas", schema_name=name, interactive=False, verbosity=0)
-    use_public_schema()
+    """Create and migrate the template schema new companies are made from (``tenants.schemas``)."""
+    schemas.template_ensure()
 
 
 @transaction.atomic

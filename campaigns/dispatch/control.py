@@ -21,11 +21,19 @@ from django.utils.translation import gettext_noop
 
 from campaigns.lock_objects import campaign_for_update
 from campaigns.models import Campaign, CampaignState, PauseReason, Recipient, RecipientState, SkipReason
+from core import duework
 from core.tenancy import require_tenant_schema
 
 logger = logging.getLogger(__name__)
 
 ERR_NOT_PAUSABLE = gettext_noop("Only a sending campaign can be paused.")
+
+# The due-work kind (``core.duework``) of beat's ``campaigns.tick``: a company is due when a
+# campaign becomes scheduled (at its time) or running (now); each tick marks the company again
+# for what it leaves (``campaigns_tick``): the next tick while a campaign sends, the earliest
+# wake-up, scheduled start or lease to reconcile otherwise.
+CAMPAIGNS = "campaigns"
+duework.register(CAMPAIGNS)
 
 
 def _campaign(campaign: Campaign | int) -> Campaign:
@@ -38,6 +46,10 @@ def _set_state(campaign: Campaign, state: str, **fields: Any) -> None:
     for key, value in fields.items():
         setattr(campaign, key, value)
     campaign.save(update_fields=["state", "state_changed_at", "updated_at", *fields])
+    if state == CampaignState.SCHEDULED:
+        duework.mark_on_commit(CAMPAIGNS, require_tenant_schema(), campaign.scheduled_at)
+    elif state == CampaignState.RUNNING:
+        duework.mark_on_commit(CAMPAIGNS, require_tenant_schema())
     from campaigns.realtime import progress_publish_on_commit
 
     progress_publish_on_commit(campaign.pk, force=True)

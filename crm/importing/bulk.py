@@ -105,6 +105,19 @@ def _try_bulk_lock() -> bool:
         return bool(cursor.fetchone()[0])
 
 
+def _indexes_check_later() -> None:
+    """Mark the company for the periodic check of its contact indexes (``contact_indexes_ensure``)
+    while a bulk load has them dropped: should the load die, the check puts them back."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from core import duework
+    from crm.bulk_actions import CONTACTS_MAINTENANCE
+
+    duework.mark(CONTACTS_MAINTENANCE, current_schema(), timezone.now() + dt.timedelta(minutes=15))
+
+
 def _bulk_unlock() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_bulk_lock_key()])
@@ -112,8 +125,10 @@ def _bulk_unlock() -> None:
 
 def contact_indexes_ensure() -> list[str]:
     """Rebuild contact indexes a bulk load left out (its process died before restoring them);
-    returns the names rebuilt. Does nothing while a bulk load of the company runs."""
+    returns the names rebuilt. Does nothing while a bulk load of the company runs (but looks
+    again later: it may die)."""
     if not _try_bulk_lock():
+        _indexes_check_later()
         return []
     try:
         return _restore_indexes(parallel=False)
@@ -157,6 +172,7 @@ def bulk_load(total_rows: int, *, parallel: bool) -> Iterator[bool]:
                     cursor.execute("SET LOCAL lock_timeout = '2s'")
                     cursor.execute("DROP INDEX IF EXISTS " + ", ".join(BULK_INDEXES))
                 dropped = True
+                _indexes_check_later()
             except DatabaseError:
                 dropped = False
         if not dropped:

@@ -17,7 +17,9 @@ public ones.
 """
 
 from inbox.realtime import emit as realtime_emit
+from inbox.retention import INBOX_LOGS, inbox_logs_prune
 from inbox.services.channels import (
+    CHANNEL_TOKENS,
     ERR_CHANNEL_FIELD_REQUIRED,
     ERR_CHANNEL_NAME,
     ERR_NUMBER_IN_USE,
@@ -45,6 +47,7 @@ from inbox.services.conversations import (
     ERR_SHORTCUT_INVALID,
     ERR_SNOOZE_IN_PAST,
     ERR_STATUS_INVALID,
+    SNOOZED,
     agent_get,
     agent_settings_update,
     canned_response_create,
@@ -110,20 +113,26 @@ from inbox.services.sessions import (
 )
 from inbox.services.statuses import message_statuses_apply, pending_statuses_apply, pending_statuses_apply_many
 from inbox.services.webhook_events import (
-    DRAIN_KEY,
-    DRAIN_KEY_TTL,
-    inbox_logs_prune,
+    DRAIN_GRACE,
+    WEBHOOK_RETRIES,
+    WEBHOOKS,
     webhook_delivery_accept,
+    webhook_drain_again,
     webhook_drain_done,
     webhook_drain_trigger,
     webhook_event_record,
     webhook_events_process,
     webhook_events_reprocess,
+    webhook_retries_mark,
 )
 
 __all__ = [
-    "DRAIN_KEY",
-    "DRAIN_KEY_TTL",
+    "CHANNEL_TOKENS",
+    "DRAIN_GRACE",
+    "INBOX_LOGS",
+    "SNOOZED",
+    "WEBHOOK_RETRIES",
+    "WEBHOOKS",
     "ERR_CANNED_BODY",
     "ERR_CAPACITY",
     "ERR_CHANNEL_FIELD_REQUIRED",
@@ -211,8 +220,10 @@ __all__ = [
     "sandbox_status_report",
     "sandbox_statuses_schedule",
     "webhook_delivery_accept",
+    "webhook_drain_again",
     "webhook_drain_done",
     "webhook_drain_trigger",
+    "webhook_retries_mark",
     "webhook_event_record",
     "webhook_events_process",
     "webhook_events_reprocess",

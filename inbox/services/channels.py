@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from core import duework
 from crm.phones import InvalidPhoneError, normalize_phone
 from inbox import realtime
 from inbox.models import Channel, ChannelKind, ChannelStatus
@@ -25,6 +26,14 @@ from tenants.context import current_company, require_tenant_schema
 from tenants.models import WebhookRoute
 
 logger = logging.getLogger(__name__)
+
+# The due-work kind (``core.duework``) of access tokens to ask Meta about: a company is due
+# when it connects a Cloud API channel or changes its credentials, and again every
+# TOKEN_CHECK_EVERY while it has one (a little less, so the six-hourly beat finds it due).
+CHANNEL_TOKENS = "channel_tokens"
+TOKEN_CHECK_EVERY = timedelta(hours=6)
+# The beat runs every six hours: a full sweep over every company once a day is the safety net.
+duework.register(CHANNEL_TOKENS, safety_sweep=timedelta(days=1))
 
 ERR_CHANNEL_NAME = gettext_noop("Give the channel a name.")
 ERR_CHANNEL_FIELD_REQUIRED = gettext_noop("This field is required.")
@@ -152,6 +161,8 @@ def channel_create(
     channel.last_activity_at = None
     channel.save()
     _route_save(channel)
+    if kind == ChannelKind.WHATSAPP_CLOUD:
+        duework.mark_on_commit(CHANNEL_TOKENS, require_tenant_schema())
     realtime.emit(type="channel", op="created", payload={"channel": channel_payload(channel)})
     return channel
 
@@ -174,6 +185,8 @@ def channel_update(
         # New credentials: the token check runs again before we call it broken.
         channel.status = ChannelStatus.CONNECTED
         channel.status_detail = ""
+        if channel.kind == ChannelKind.WHATSAPP_CLOUD:
+            duework.mark_on_commit(CHANNEL_TOKENS, require_tenant_schema())
     channel.save()
     _route_save(channel)
     realtime.emit(type="channel", op="updated", payload={"channel": channel_payload(channel)})
@@ -245,17 +258,22 @@ def channel_check_token(*, channel: Channel, now: datetime | None = None) -> Cha
     return channel
 
 
-def channel_tokens_check() -> int:
-    """Check the token of every connected Cloud API channel of the company (beat); one
-    channel's failure is logged and never stops the others. Returns how many were checked."""
+def channel_tokens_check(*, now: datetime | None = None) -> int:
+    """Check the token of every connected Cloud API channel of the company (beat), and mark the
+    company due for the next check while it has one; one channel's failure is logged and never
+    stops the others. Returns how many were checked."""
+    now = now or timezone.now()
     checked = 0
-    for channel in Channel.objects.filter(kind=ChannelKind.WHATSAPP_CLOUD, is_active=True):
+    channels = list(Channel.objects.filter(kind=ChannelKind.WHATSAPP_CLOUD, is_active=True))
+    for channel in channels:
         try:
-            channel_check_token(channel=channel)
+            channel_check_token(channel=channel, now=now)
         except Exception:  # noqa: BLE001 - one channel's failure must not stop the others
             logger.exception("token check failed for channel %s in %s", channel.pk, require_tenant_schema())
         else:
             checked += 1
+    if channels:
+        duework.mark(CHANNEL_TOKENS, require_tenant_schema(), now + TOKEN_CHECK_EVERY - timedelta(minutes=30))
     return checked
 
 

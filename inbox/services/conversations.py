@@ -10,11 +10,12 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from core import duework
 from core.tasks import enqueue_on_commit
 from inbox import realtime
 from inbox.models import (
@@ -35,6 +36,11 @@ from tenants.models import User
 from tenants.selectors import company_agents
 
 logger = logging.getLogger(__name__)
+
+# The due-work kind (``core.duework``) of snoozed conversations to reopen: a company is marked
+# for the earliest moment one of its conversations wakes.
+SNOOZED = "snoozed"
+duework.register(SNOOZED)
 
 ERR_NOT_AN_AGENT = gettext_noop("This person is not an agent of the company.")
 ERR_LABEL_UNKNOWN = gettext_noop("Unknown label.")
@@ -139,6 +145,7 @@ def conversation_set_status(
         if snoozed_until is None or snoozed_until <= now:
             raise ValidationError(_(ERR_SNOOZE_IN_PAST))
         conversation.snoozed_until = snoozed_until
+        duework.mark_on_commit(SNOOZED, current_schema(), snoozed_until)
     else:
         conversation.snoozed_until = None
     conversation.resolved_at = now if status == ConversationStatus.RESOLVED else None
@@ -164,15 +171,29 @@ def conversation_snooze(*, conversation: Conversation, until: datetime, by=None)
 
 @transaction.atomic
 def conversations_wake_snoozed(*, now: datetime | None = None) -> int:
-    """Reopen snoozed conversations whose time has come (beat task)."""
+    """Reopen snoozed conversations whose time has come (beat task), and mark the company due
+    again for the next one to wake (one locked by someone else now included)."""
     now = now or timezone.now()
-    woken = 0
-    for conversation in Conversation.objects.select_for_update(skip_locked=True).filter(
-        status=ConversationStatus.SNOOZED, snoozed_until__lte=now
-    ):
-        conversation_set_status(conversation=conversation, status=ConversationStatus.OPEN)
-        woken += 1
-    return woken
+    due = list(
+        Conversation.objects.select_for_update(skip_locked=True).filter(
+            status=ConversationStatus.SNOOZED, snoozed_until__lte=now
+        )
+    )
+    if due:
+        # One statement for all of them (a beat sweep's cost is mostly round trips), then the
+        # event of each, as conversation_set_status sends it.
+        changed = timezone.now()
+        Conversation.objects.filter(pk__in=[c.pk for c in due]).update(
+            status=ConversationStatus.OPEN, snoozed_until=None, resolved_at=None, updated_at=changed
+        )
+        for conversation in due:
+            conversation.status, conversation.snoozed_until = ConversationStatus.OPEN, None
+            conversation.resolved_at, conversation.updated_at = None, changed
+            realtime.emit_conversation(conversation, "status", by=None)
+    following = Conversation.objects.filter(status=ConversationStatus.SNOOZED).aggregate(at=Min("snoozed_until"))
+    if following["at"] is not None:
+        duework.mark_on_commit(SNOOZED, current_schema(), following["at"])
+    return len(due)
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from core.db import binary_cursor
-from inbox import hooks, realtime
+from inbox import hooks, realtime, retention
 from inbox.models import STATUS_RANK, Channel, Message, MessageStatus, PendingStatus
 from inbox.providers.base import StatusUpdate
 
@@ -188,6 +188,7 @@ def _keep_unmatched(channel: Channel, updates: list[StatusUpdate], *, changed: i
             if u.provider_message_id not in known
         ]
     )
+    retention.logs_appeared(retention.PENDING_STATUS_RETENTION)
 
 
 def pending_statuses_apply(*, channel: Channel, provider_message_id: str) -> None:

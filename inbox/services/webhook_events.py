@@ -17,21 +17,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, DataError, connection, transaction
 from django.utils import timezone
 
+from core import duework
 from core.jsonlimits import MAX_DEPTH, json_too_deep, pg_text
-from core.redis import redis_client
 from core.tasks import enqueue, enqueue_on_commit
 from core.tenancy import current_schema, require_tenant_schema
 from crm.phones import InvalidPhoneError
-from inbox import hooks
+from inbox import hooks, retention
 from inbox.models import (
     ERR_FAILED,
     ERR_MALFORMED,
@@ -41,8 +41,6 @@ from inbox.models import (
     ERR_UNREADABLE,
     Channel,
     ChannelKind,
-    PendingStatus,
-    RealtimeEvent,
     WebhookEvent,
 )
 from inbox.providers import get_provider
@@ -66,28 +64,46 @@ MAX_NOTES = 20
 MAX_ERROR = 1000
 
 
-# One drain task per company while one is pending: the key is the "pending" flag. The drain
-# task clears it before its last look, so no event is left behind (``webhook_drain_done``).
-DRAIN_KEY = "inbox:webhook-drain:{schema}"
-DRAIN_KEY_TTL = 60
+# The due-work kind (``core.duework``) of recorded events waiting to be processed. Its mark is
+# also the "a drain is queued" flag: the delivery that makes the mark queues the company's drain,
+# later ones see the mark and queue nothing, and the drain takes the mark off before its last
+# look, so no event is left behind (``webhook_drain_done``). A mark still there DRAIN_GRACE
+# seconds later (a drain lost with its worker, or a long backlog) is due, and the periodic sweep
+# queues another drain.
+WEBHOOKS = "webhooks"
+DRAIN_GRACE = 60.0
+# Events waiting for a later attempt (``retry_at``) have a kind of their own: their mark is due
+# after the earliest attempt (plus the grace), when the drain queued with a countdown for it
+# should have run; a mark of WEBHOOKS that far ahead would hold back the drain of new events.
+WEBHOOK_RETRIES = "webhook_retries"
+duework.register(WEBHOOKS)
+duework.register(WEBHOOK_RETRIES)
 
 
 def webhook_drain_trigger(schema: str) -> None:
-    """Queue the company's drain task unless one is pending already."""
-    try:
-        if redis_client().set(DRAIN_KEY.format(schema=schema), "1", nx=True, ex=DRAIN_KEY_TTL):
-            enqueue("inbox.webhook_drain", schema)
-    except redis.RedisError:
-        # The event is recorded; the periodic sweep (webhook_drain_all) will process it.
-        logger.warning("could not queue webhook processing for %s", schema)
+    """Queue the company's drain task unless one is pending already. When Redis fails the event
+    is recorded all the same, and the periodic sweep (``webhook_drain_all``) processes it."""
+    if duework.mark(WEBHOOKS, schema, at=time.time() + DRAIN_GRACE):
+        enqueue("inbox.webhook_drain", schema)
 
 
 def webhook_drain_done(schema: str) -> None:
-    """Clear the company's "pending" flag (the drain task, before it looks one last time)."""
-    try:
-        redis_client().delete(DRAIN_KEY.format(schema=schema))
-    except redis.RedisError:  # the periodic sweep covers a Redis hiccup
-        logger.warning("could not clear the drain flag of %s", schema)
+    """Clear the company's "pending" flag (the drain task, before it looks one last time). When
+    Redis fails the mark stays, and the periodic sweep looks again."""
+    duework.clear(WEBHOOKS, schema)
+
+
+def webhook_drain_again(schema: str) -> None:
+    """The sweep found events left behind: mark the company and queue a drain, unless a mark
+    not due yet says one is queued already (by the intake, or by this beat's other sweep)."""
+    if duework.mark(WEBHOOKS, schema, at=time.time() + DRAIN_GRACE) is not False:
+        enqueue("inbox.webhook_drain", schema)
+
+
+def webhook_retries_mark(schema: str, first_retry: datetime) -> None:
+    """Events of the company wait for a later attempt, the first at ``first_retry``: the sweep
+    looks after it (and the grace) in case the drain queued for it is lost."""
+    duework.mark(WEBHOOK_RETRIES, schema, at=first_retry.timestamp() + DRAIN_GRACE)
 
 
 def webhook_delivery_accept(
@@ -183,19 +199,6 @@ def webhook_event_record(*, channel_id: int, provider: str, body: bytes, dedupe_
         return cursor.fetchone() is not None
 
 
-def inbox_logs_prune(*, events_before: datetime, deliveries_before: datetime, pending_before: datetime) -> None:
-    """Trim the realtime event log (catch-up needs recent events only), processed webhook
-    deliveries (kept a while for inspection) and statuses that never found their message
-    (those of messages sent by other tools sharing the number)."""
-    RealtimeEvent.objects.filter(created_at__lt=events_before).delete()
-    # One statement: QuerySet.delete() loads every row first here (django-tenants listens to
-    # every model's post_delete, which rules out Django's fast delete), and these are many, some
-    # with a payload Python cannot even read (see ERR_UNREADABLE).
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM inbox_webhookevent WHERE processed_at < %s", [deliveries_before])
-    PendingStatus.objects.filter(created_at__lt=pending_before).delete()
-
-
 @dataclass
 class _Work:
     """One claimed event that parsed, waiting to be applied."""
@@ -244,6 +247,7 @@ def webhook_events_process(*, limit: int = 1000, now: datetime | None = None) ->
             if item.pk not in outcomes.failed and item.notes:
                 outcomes.notes[item.pk] = _join(item.notes)
         _mark(events, outcomes, now)
+        retention.logs_appeared(retention.WEBHOOK_EVENT_RETENTION)
         return len(events)
 
 
@@ -394,8 +398,10 @@ def _mark(events: list[tuple], outcomes: _Outcomes, now: datetime) -> None:
                 " FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) AS v(id, at, error) WHERE e.id = v.id",
                 [retry_ids, retry_at, [pg_text(e, MAX_ERROR) for e in retry_errors]],
             )
-            # The sweep would find them too; this is sooner.
-            enqueue_on_commit("inbox.webhook_drain", current_schema(), countdown=(min(retry_at) - now).total_seconds())
+            # The sweep would find them too (WEBHOOK_RETRIES); this is sooner.
+            schema, first = current_schema(), min(retry_at)
+            enqueue_on_commit("inbox.webhook_drain", schema, countdown=(first - now).total_seconds())
+            transaction.on_commit(lambda: webhook_retries_mark(schema, first))
         if dead_ids:
             cursor.execute(
                 "UPDATE inbox_webhookevent AS e SET processed_at = clock_timestamp(), dead_at = clock_timestamp(),"

@@ -269,6 +269,38 @@ def test_events_waiting_for_a_later_attempt_are_not_due(cloud_channel, poison):
     assert webhook_events_pending(now=bad.retry_at)
 
 
+def test_an_event_waiting_for_its_next_attempt_keeps_its_company_due(
+    cloud_channel, poison, acme, queued_tasks, django_capture_on_commit_callbacks
+):
+    """Should the drain queued for the next attempt be lost, the periodic sweep (which visits
+    only the companies the due-work index holds as due) drains the company after it."""
+    import time
+
+    from core import duework
+    from inbox import tasks
+    from inbox.services import WEBHOOK_RETRIES, WEBHOOKS
+    from inbox.services.webhook_events import DRAIN_GRACE
+
+    for kind in (WEBHOOKS, WEBHOOK_RETRIES):
+        duework.forget(kind)
+        duework.full_sweep_due(kind)  # the safety sweep has run: only marks count now
+    bad = _record(cloud_channel, meta_envelope(text_message("wamid.POISON4", "5511987654321", "x")))
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_events_process()
+    bad.refresh_from_db()
+    assert duework.marks(WEBHOOK_RETRIES) == {acme.schema_name: pytest.approx(bad.retry_at.timestamp() + DRAIN_GRACE)}
+    queued_tasks.clear()
+    tasks.webhook_drain_all()  # not due yet: nobody visited
+    assert queued_tasks.tasks("inbox.webhook_drain") == []
+
+    # the attempt's time has come, and the drain queued for it was lost
+    WebhookEvent.objects.filter(pk=bad.pk).update(retry_at=timezone.now() - timedelta(seconds=1))
+    duework.mark(WEBHOOK_RETRIES, acme.schema_name, at=time.time() - 1)
+    tasks.webhook_drain_all()
+    assert [t.args for t in queued_tasks.tasks("inbox.webhook_drain")] == [[acme.schema_name]]
+    assert set(duework.marks(WEBHOOK_RETRIES)) == {acme.schema_name}  # due again if this drain is lost too
+
+
 # --- where dead deliveries are seen ---------------------------------------------------------------
 
 
@@ -356,6 +388,7 @@ def test_a_payload_python_cannot_read_is_kept_as_text_and_can_be_pruned(cloud_ch
     still be readable through Django (the admin page) and deletable (the daily prune)."""
     import hashlib
 
+    from inbox import retention
     from inbox.services import inbox_logs_prune
     from inbox.services.webhook_events import ERR_UNREADABLE
 
@@ -375,6 +408,6 @@ def test_a_payload_python_cannot_read_is_kept_as_text_and_can_be_pruned(cloud_ch
     client.force_login(make_user(email="suporte2@dead.test", is_staff=True, is_superuser=True))
     assert client.get(f"/admin/inbox/webhookevent/{acme.slug}/", HTTP_HOST="localhost").status_code == 200
     connection.set_tenant(acme)
-    later = timezone.now() + timedelta(days=1)
-    inbox_logs_prune(events_before=later, deliveries_before=later, pending_before=later)
+    # processed deliveries are kept WEBHOOK_EVENT_RETENTION: a day past it
+    inbox_logs_prune(now=timezone.now() + retention.WEBHOOK_EVENT_RETENTION + timedelta(days=1))
     assert not WebhookEvent.objects.filter(dedupe_key=key).exists()

@@ -21,4 +21,7 @@ def test_a_company_row_without_its_schema_gets_one_back(db):
     assert not _schema_exists("c_interrompida")
     assert missing_schemas_repair() == ["c_interrompida"]
     assert _schema_exists("c_interrompida") and _schema_exists("c_acme")
+    with connection.cursor() as cursor:  # the template's schema, not an empty one
+        cursor.execute("SELECT count(*) FROM c_interrompida.django_migrations")
+        assert cursor.fetchone()[0] > 40
     assert missing_schemas_repair() == []  # nothing left to repair; existing schemas untouched
