@@ -49,6 +49,7 @@ from crm.models import (
     Segment,
     Tag,
 )
+from crm.phones import InvalidPhoneError, normalize_phone
 from crm.segments import FilterError, filters_clean, filters_q
 from crm.selectors import bulk_operation_undoable, contact_timeline, crm_settings_get, tags_by_id
 from crm.validation import (
@@ -60,11 +61,12 @@ from crm.validation import (
     bulk_params_clean,
     contact_data_clean,
 )
-from tenants.context import current_company, current_schema
+from tenants.context import company_country, current_company, current_schema
 from tenants.limits import LimitReached
 from tenants.permissions import role_required
 from tenants.roles import Role
 from tenants.selectors import company_users, users_by_id
+from ui.phones import format_phone
 
 ERR_NOTHING_SELECTED = gettext_noop("Select at least one contact.")
 ERR_UNDO_EXPIRED = gettext_noop("This action can no longer be undone.")
@@ -283,7 +285,7 @@ def _contact_context(request, contact: Contact, form=None) -> dict:
         form = ContactForm(
             initial={
                 "name": contact.name,
-                "phone": contact.phone,
+                "phone": format_phone(contact.phone),
                 "email": contact.email,
                 "owner_id": contact.owner_id,
                 "consent_status": contact.consent_status,
@@ -518,10 +520,26 @@ def _mapping_rows(contact_import: ContactImport, mapping: dict) -> tuple[list[di
                 "index": index,
                 "header": header,
                 "target": mapping.get(str(index), ""),
-                "samples": [r[index] for r in contact_import.preview if index < len(r) and r[index]][:3],
+                "samples": _samples(contact_import, index, phone=mapping.get(str(index)) == "phone"),
             }
         )
     return rows, targets
+
+
+def _samples(contact_import: ContactImport, index: int, *, phone: bool) -> list[str]:
+    """The column's first values; a phone column's as they will be stored, written for people
+    (an unreadable number stays as the file has it: the import reports it)."""
+    values = [r[index] for r in contact_import.preview if index < len(r) and r[index]][:3]
+    if not phone:
+        return values
+    country = company_country()
+    out = []
+    for value in values:
+        try:
+            out.append(format_phone(normalize_phone(value, country)))
+        except InvalidPhoneError:
+            out.append(value)
+    return out
 
 
 @role_required(Role.AGENT)

@@ -146,6 +146,11 @@ def conversation_search_q(term: str) -> Q:
     return match
 
 
+CHANNEL_SECRETS = tuple(
+    f"channel__{name}" for name in ("access_token", "app_secret", "verify_token", "auth_token", "session_data")
+)
+
+
 def conversation_list(
     *,
     user_id: int | None = None,
@@ -174,6 +179,9 @@ def conversation_list(
         qs = qs.filter(conversation_search_q(search))
     return (
         qs.select_related("contact", "channel", "assignee")
+        # A list shows the channel's name, not its secrets: fifty rows would decrypt (AES-GCM)
+        # each channel's tokens and a WhatsApp Web session blob fifty times over.
+        .defer(*CHANNEL_SECRETS)
         .prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("name")))
         .order_by("-last_message_at", "-id")
     )

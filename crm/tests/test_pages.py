@@ -240,3 +240,25 @@ def test_sortable_headers_and_htmx_partial(owner_client, acme_data):
     assert partial.templates[0].name == "crm/partials/contact_table.html"
     names = [c.name for c in partial.context["page"].items]
     assert names == sorted(names, reverse=True)
+
+
+def test_pages_write_phones_as_people_do_and_the_api_keeps_e164(owner_client, tenant):
+    contact = ContactFactory(name="", phone="+5511987654321")
+    imp = ContactImport.objects.create(
+        original_name="b.csv",
+        headers=["Nome", "Telefone"],
+        preview=[["Ana", "(11) 98765-4321"], ["Bia", "21 3000 0000"], ["Cris", "nada"]],
+        mapping={"0": "name", "1": "phone"},
+        status="mapping",
+        total_rows=3,
+    )
+    connection.set_schema_to_public()
+
+    listing = owner_client.get("/contacts/").content.decode()
+    assert 'data-testid="contact-phone">+55 11 98765-4321<' in listing
+    assert "+5511987654321" not in listing.split("<tbody")[1]
+    detail = owner_client.get(f"/contacts/{contact.pk}/").content.decode()
+    assert "<title>+55 11 98765-4321" in detail and 'value="+55 11 98765-4321"' in detail  # the form, as written
+    preview = owner_client.get(f"/imports/{imp.pk}/").content.decode()
+    assert "+55 11 98765-4321 · +55 21 3000-0000 · nada" in preview  # unreadable values as the file has them
+    assert owner_client.get(f"/api/v1/contacts/{contact.pk}/").json()["phone"] == "+5511987654321"

@@ -666,3 +666,26 @@ def test_the_page_and_the_api_answer_the_same_search_alike(agent_client, sandbox
         assert page(q=q) == api(q=q) == [ana.pk], q
     assert page(q="ana", status="any") == api(q="ana", status="any") == [resolved.pk, ana.pk]
     assert page(q="ana", status="resolved") == api(q="ana", status="resolved") == [resolved.pk]
+
+
+def test_phones_are_written_as_people_do_in_the_list_thread_and_channels(agent_client, tenant):
+    from crm.models import Contact
+
+    channel = Channel.objects.create(
+        kind=ChannelKind.WHATSAPP_CLOUD,
+        name="Loja",
+        status=ChannelStatus.CONNECTED,
+        config={"phone_number_id": "1", "display_phone": "551130000000"},
+    )
+    contact = Contact.objects.create(name="", phone="+5511987654321")
+    conversation = Conversation.objects.create(channel=channel, contact=contact, last_message_at=timezone.now())
+    connection.set_schema_to_public()
+
+    listing = agent_client.get("/inbox/").content.decode()
+    assert "data-contact-name>+55 11 98765-4321<" in listing
+    thread = agent_client.get(f"/inbox/c/{conversation.pk}/").content.decode()
+    assert "data-conversation-title>+55 11 98765-4321<" in thread
+    assert "data-contact-phone>+55 11 98765-4321<" in thread
+    assert "+5511987654321" not in thread.replace('value="+5511987654321"', "")
+    channels = agent_client.get("/settings/channels/").content.decode()
+    assert "+55 11 3000-0000" in channels

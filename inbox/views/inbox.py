@@ -167,8 +167,10 @@ def _list_context(request, filters: ListFilters) -> dict:
         }
         for key, label in (("mine", _("Mine")), ("unassigned", _("Unassigned")), ("all", _("All")))
     ]
+    shown = rows[:PAGE_SIZE]
+    _row_display(shown)
     return {
-        "conversations": rows[:PAGE_SIZE],
+        "conversations": shown,
         "has_more_conversations": len(rows) > PAGE_SIZE,
         "next_cursor": list_cursor_for(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else "",
         "before": before,
@@ -178,6 +180,21 @@ def _list_context(request, filters: ListFilters) -> dict:
         "counts": counts,
         "today": timezone.localdate(),
     }
+
+
+def _row_display(rows: list[Conversation]) -> None:
+    """What each row shows that is the same computation for every row (its link and the time of
+    its last message: the hour today, else the day), done here once instead of by template
+    filters and ``{% url %}`` fifty times a page."""
+    inbox_url = reverse("inbox:inbox")
+    today = timezone.localdate()
+    for row in rows:
+        row.open_url = f"{inbox_url}c/{row.pk}/"  # type: ignore[attr-defined]
+        if row.last_message_at is None:
+            continue
+        local = timezone.localtime(row.last_message_at)
+        row.when_iso = local.isoformat()  # type: ignore[attr-defined]
+        row.when_label = local.strftime("%H:%M" if local.date() == today else "%d/%m")  # type: ignore[attr-defined]
 
 
 def list_cursor_for(conversation: Conversation) -> str:

@@ -43,3 +43,29 @@ def log_in(committed, context, url_for, slug, email):
     key = run_committed(committed, lambda: session_key_for(User.objects.get(email=email)))
     context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": key, "url": url_for("/", slug=slug)}])
     return context.new_page()
+
+
+def demo_like_company(committed, slug, email, *, password):
+    """A company given every app's demo data (what ``bootstrap --demo`` gives the demo company),
+    with ``email`` as its owner. Returns the ids of its first contact and conversation."""
+
+    def setup():
+        from allauth.account.models import EmailAddress
+        from django_tenants.utils import schema_context
+
+        from crm.models import Contact
+        from inbox.models import Conversation
+        from tenants.models import Company, User
+        from tenants.services import company_create
+        from tenants.signals import demo_company_ready
+
+        user = User.objects.create_user(email=email, password=password, full_name="Dona Demo")
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        company = company_create(name="Loja Demonstração", slug=slug, owner=user)
+        demo_company_ready.send(sender=Company, company=company)
+        with schema_context(company.schema_name):
+            contact = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
+            conversation = Conversation.objects.order_by("pk").values_list("pk", flat=True).first()
+        return {"slug": slug, "email": email, "contact": contact, "conversation": conversation}
+
+    return run_committed(committed, setup)

@@ -84,6 +84,23 @@ def _open_inbox(page, url_for, slug, path="/inbox/"):
     page.wait_for_selector("#inbox-status-line[data-connection=open]")
 
 
+# The server has confirmed the page's subscription to the conversation it shows: what is sent
+# only to the conversation's followers (typing) reaches it from now on. Showing the thread is
+# not enough: the subscription goes out after the thread is drawn and is answered later.
+FOLLOWING_OPEN_CONVERSATION = """() => {
+  const root = document.querySelector("[data-inbox-root]");
+  return !!root.dataset.following && root.dataset.following === root.dataset.conversationId;
+}"""
+
+
+def _open_conversation(page, name, *, text=None):
+    page.locator("[data-open-conversation]", has_text=name).click()
+    page.wait_for_selector("[data-conversation] [data-thread-list]")
+    if text is not None:
+        page.locator("[data-thread-list] li", has_text=text).wait_for()
+    page.wait_for_function(FOLLOWING_OPEN_CONVERSATION)
+
+
 @pytest.mark.usefixtures("celery_worker_process")
 def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screenshot):
     company, owner_email, agent = _company_with_sandbox(committed, unique, demo=True)
@@ -98,8 +115,7 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     script_errors = []
     page.on("pageerror", lambda error: script_errors.append(str(error)))
     _open_inbox(page, url_for, company.slug)
-    page.locator("[data-open-conversation]", has_text="Maria Silva").click()
-    page.wait_for_selector("[data-conversation] [data-thread-list]")
+    _open_conversation(page, "Maria Silva")
     page.evaluate("window.__noReload = true")
 
     # when the customer writes (the sandbox's simulate control, through the webhook pipeline)
@@ -116,8 +132,7 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     # a colleague (the agent) has the same conversation open in another browser
     colleague = log_in(committed, new_context(), url_for, company.slug, agent.email)
     _open_inbox(colleague, url_for, company.slug)
-    colleague.locator("[data-open-conversation]", has_text="Maria Silva").click()
-    colleague.locator("[data-thread-list] li", has_text=customer_text).wait_for()
+    _open_conversation(colleague, "Maria Silva", text=customer_text)
 
     # a canned response comes in with its /shortcut; the colleague sees the owner typing
     page.locator("[data-composer-input]").press_sequentially("/ol")
@@ -146,7 +161,15 @@ def test_live_inbox_end_to_end(new_context, url_for, unique, committed, screensh
     page.fill("[data-media-form] input[name=caption]", "Nossa vitrine")
     page.locator("[data-send-file]").click()
     picture = page.locator("[data-thread-list] li[data-kind=image]", has_text="Nossa vitrine")
+    # drawn is not loaded: the <img> is in the page (its alt text) before its bytes arrive, and
+    # it loads lazily, once in view
     picture.locator("img").wait_for()
+    picture.locator("img").scroll_into_view_if_needed()
+    image = f"#{picture.get_attribute('id')} img"
+    page.wait_for_function(
+        "(sel) => { const img = document.querySelector(sel); return !!img && img.complete && img.naturalWidth > 0; }",
+        arg=image,
+    )
     assert picture.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
 
     # adds a private note

@@ -7,6 +7,7 @@
 - ``{% nav_items "main" as items %}``: sidebar entries the member's role may see, active marked.
 - ``{% ui_strings %}``: translated strings static/js/app.js needs (error toasts, dialog labels).
 - filters ``role_color``, ``toast_level``, ``toast_icon``, ``toast_icon_class``, ``initials``.
+- ``{{ contact.phone|phone }}``: an E.164 number as people write it (``+55 11 98765-4321``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from ui import navigation
 from ui.htmx import toast_level as _toast_level
+from ui.phones import format_phone
 
 register = template.Library()
 
@@ -170,6 +172,14 @@ def initials(value) -> str:
     if len(parts) >= 2:
         return (parts[0][0] + parts[-1][0]).upper()
     return text[:2].upper() or "?"
+
+
+@register.filter
+def phone(value) -> str:
+    """``{{ contact.phone|phone }}``: "+5511987654321" -> "+55 11 98765-4321" (any country, in its
+    international format); anything that is not a phone number is returned unchanged, so
+    ``{{ contact.name|default:contact.phone|phone }}`` is safe."""
+    return format_phone(value)
 
 
 @register.filter

@@ -4,7 +4,9 @@
  *   on every (re)connection, asks for every event since the last one it saw ("catch_up"), so a
  *   dropped connection never needs a page refresh.
  * - Follows the open conversation ("subscribe"), shows typing indicators of other agents and
- *   sends its own.
+ *   sends its own. Once the server confirms the subscription, the root carries
+ *   ``data-following="<id>"``: from then on, this page sees what is only sent to the
+ *   conversation (typing), which tests wait for instead of guessing.
  * - Every form still works without this script (POST + redirect); with it, forms are sent
  *   with fetch and the page updates from the response and from the realtime events.
  */
@@ -34,6 +36,10 @@
     pingTimer: null,
     conversationId: parseInt(root.dataset.conversationId || "0", 10) || null,
     typingSentAt: 0,
+    // Refreshes overlap (a realtime event and a form's answer): only the latest one asked for
+    // may draw, or an answer computed before a change lands after the one computed after it.
+    listGeneration: 0,
+    sideGeneration: 0,
     typingStopTimer: null,
     typingShown: new Map(),
     timers: {},
@@ -133,6 +139,7 @@
     socket.addEventListener("close", (closeEvent) => {
       clearInterval(state.pingTimer);
       root.dataset.connection = "closed";
+      delete root.dataset.following;
       if (state.socket !== socket) return;
       // 4403/4404: not a member or unknown company; retrying cannot help.
       if (closeEvent.code === 4403 || closeEvent.code === 4404) {
@@ -195,7 +202,13 @@
     switch (event.type) {
       case "hello":
       case "pong":
+        return;
       case "subscription":
+        if (event.op === "added" && event.conversation === state.conversationId) {
+          root.dataset.following = String(event.conversation);
+        } else if (event.op === "removed" && root.dataset.following === String(event.conversation)) {
+          delete root.dataset.following;
+        }
         return;
       case "sync":
         if (event.op === "reset") {
@@ -252,8 +265,10 @@
     if (extraParams) for (const [k, v] of Object.entries(extraParams)) params.set(k, v);
     const scroller = listBox.querySelector("[data-conversation-list]");
     const scrollTop = scroller ? scroller.scrollTop : 0;
+    const generation = ++state.listGeneration;
     try {
       const html = await getHTML(`${root.dataset.listUrl}?${params}`);
+      if (generation !== state.listGeneration) return params; // a newer list is on its way
       listBox.innerHTML = html;
       markActiveRow();
       updateTitle();
@@ -332,14 +347,18 @@
   async function refreshSide() {
     const pane = currentPane();
     if (!pane) return;
+    const generation = ++state.sideGeneration;
     try {
       const header = await getHTML(`${pane.dataset.sideUrl}?part=header`);
+      if (generation !== state.sideGeneration) return; // a newer header is on its way
       const box = document.getElementById("conversation-header");
       if (box) box.innerHTML = header;
       const panel = document.getElementById("conversation-panel");
       // Never overwrite a form the agent is typing in.
       if (panel && !panel.contains(document.activeElement)) {
-        panel.innerHTML = await getHTML(`${pane.dataset.sideUrl}?part=panel`);
+        const html = await getHTML(`${pane.dataset.sideUrl}?part=panel`);
+        if (generation !== state.sideGeneration) return;
+        panel.innerHTML = html;
       }
     } catch (error) {
       console.warn(error);
@@ -380,6 +399,7 @@
       const html = await getHTML(`${root.dataset.inboxUrl}c/${id}/pane/`);
       if (state.conversationId && state.conversationId !== id) {
         send({ action: "unsubscribe", conversation: state.conversationId });
+        delete root.dataset.following;
       }
       state.conversationId = id;
       root.dataset.conversationId = String(id);
