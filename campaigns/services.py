@@ -511,6 +511,8 @@ def sending_pace_update(
         update_fields=["min_delay_s", "max_delay_s", "daily_cap", "warmup_start", "warmup_growth_pct", "updated_at"]
     )
     return row
+
+
 # --- Company suspension (``tenants.signals``) -------------------------------------------------
 
 
