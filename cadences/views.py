@@ -1,0 +1,5 @@
+from django.http import HttpResponse
+
+
+def cadence_list(request):
+    return HttpResponse("")
