@@ -198,6 +198,8 @@ class Batch:
             )
             already = {r[0] for r in cursor.fetchall()}
         fresh = [r for r in group if r.id not in already]
+        if step.campaign_id is None:  # a send step always has one (step_campaign_sync)
+            raise RuntimeError(f"send step {step.pk} has no campaign")
         handed = rows_append(campaign_id=step.campaign_id, contact_ids=[r.contact_id for r in fresh]) if fresh else {}
         following = plan.after(step)
         for row in group:

@@ -57,9 +57,10 @@ def contacts_sweep(*, cadence: Cadence, now: dt.datetime | None = None, force: b
     if not force and since is not None and now - since < SWEEP_EVERY:
         return done
     with transaction.atomic():
-        cadence = Cadence.objects.select_for_update(skip_locked=True).filter(pk=cadence.pk).first()
-        if cadence is None or cadence.status != CadenceStatus.ACTIVE:
+        locked = Cadence.objects.select_for_update(skip_locked=True).filter(pk=cadence.pk).first()
+        if locked is None or locked.status != CadenceStatus.ACTIVE:
             return done
+        cadence = locked
         since = cadence.contacts_checked_at
         segment = cadence.segment
         if segment is not None and cadence.enrol_mode in (EnrolMode.SEGMENT_ONCE, EnrolMode.SEGMENT_CONTINUOUS):
@@ -67,7 +68,7 @@ def contacts_sweep(*, cadence: Cadence, now: dt.datetime | None = None, force: b
             full = checked is None or segment.updated_at > checked
             if cadence.enrol_mode == EnrolMode.SEGMENT_CONTINUOUS or checked is None:
                 matching = segment_contacts(segment).filter(updated_at__lte=now)
-                if not full:
+                if not full and checked is not None:
                     matching = matching.filter(updated_at__gt=checked - OVERLAP)
                 done["segment"] = enrol(
                     cadence=cadence, contacts=matching, source=EnrolSource.SEGMENT, now=now, limit=None

@@ -48,10 +48,12 @@ def _target(value: Any, *, cadence: Cadence, position: int | None) -> str:
     if value in ("next", "exit"):
         return value
     step_id = _int(value.removeprefix("step:"))
+    if step_id is None:
+        raise ValidationError(_(ERR_TARGET))
     later = CadenceStep.objects.filter(cadence=cadence, pk=step_id)
     if position is not None:
         later = later.filter(position__gt=position)
-    if step_id is None or not later.exists():
+    if not later.exists():
         raise ValidationError(_(ERR_TARGET))
     return f"step:{step_id}"
 

@@ -119,7 +119,9 @@ def test_keyword_and_new_conversation_triggers(make_cadence, contacts, channel):
     by_channel = make_cadence(name="Boas-vindas", trigger_channel=channel, exit_on_reply="none")
     a, b = contacts(2)
     conversation = Conversation.objects.create(contact=a, channel=channel)
-    message = Message.objects.create(conversation=conversation, channel=channel, direction="in", kind="text", body="preco!")
+    message = Message.objects.create(
+        conversation=conversation, channel=channel, direction="in", kind="text", body="preco!"
+    )
 
     inbound_apply(contact_id=a.pk, channel_id=channel.pk, at=timezone.now(), message_id=message.pk)
     inbound_apply(contact_id=b.pk, channel_id=channel.pk, at=timezone.now(), conversation_created=True)
@@ -139,7 +141,9 @@ def test_the_inbound_hook_is_registered_and_its_task_stops_the_enrolment(make_ca
     from cadences.services import enrol
 
     enrol(cadence=cadence, contact_ids=[a.pk])
-    tasks.inbound.run("acme", {"contact": a.pk, "channel": channel.pk, "message": None, "at": timezone.now().isoformat()})
+    tasks.inbound.run(
+        "acme", {"contact": a.pk, "channel": channel.pk, "message": None, "at": timezone.now().isoformat()}
+    )
     assert Enrollment.objects.get(cadence=cadence).state == "exited"
 
 

@@ -28,7 +28,10 @@ def _inbound(channel, contact, at, text="oi", conversation_created=False, messag
     from cadences.enrolment import inbound_apply
 
     return inbound_apply(
-        contact_id=contact.pk, channel_id=channel.pk, at=at, message_id=message_id,
+        contact_id=contact.pk,
+        channel_id=channel.pk,
+        at=at,
+        message_id=message_id,
         conversation_created=conversation_created,
     )
 
@@ -123,8 +126,8 @@ def test_a_send_the_engine_failed_for_good_exits(make_cadence, contacts):
 
 
 def test_a_failure_reported_later_by_status_webhook_exits(make_cadence, contacts):
-    from campaigns.dispatch.reconcile import callback_ref
     from cadences import tasks
+    from campaigns.dispatch.reconcile import callback_ref
 
     cadence = make_cadence([("send", {"body": "x"}), ("wait", {"amount": 1, "unit": "days"}), ("send", {"body": "y"})])
     (a,) = contacts(1)
@@ -138,7 +141,9 @@ def test_a_failure_reported_later_by_status_webhook_exits(make_cadence, contacts
         {
             "channel": cadence.channel_id,
             "statuses": [],
-            "callbacks": [{"callback": callback_ref(step.campaign_id, enrolment.last_recipient_id), "status": "failed"}],
+            "callbacks": [
+                {"callback": callback_ref(step.campaign_id, enrolment.last_recipient_id), "status": "failed"}
+            ],
         },
     )
 
