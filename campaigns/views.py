@@ -33,6 +33,7 @@ from campaigns.models import (
     AudienceKind,
     AudienceUpload,
     Campaign,
+    CampaignKind,
     CampaignState,
     MessageTemplate,
     Recipient,
@@ -120,7 +121,8 @@ def decorate(campaign: Campaign) -> Campaign:
 @role_required(Role.VIEWER)
 def campaign_list(request):
     state = request.GET.get("state", "")
-    qs = Campaign.objects.select_related("channel").order_by("-created_at", "-id")
+    # A cadence's send steps own campaigns of kind "cadence": the cadence pages show them.
+    qs = Campaign.objects.filter(kind=CampaignKind.BROADCAST).select_related("channel").order_by("-created_at", "-id")
     if state in CampaignState.values:
         qs = qs.filter(state=state)
     page = paginate(request, qs)
