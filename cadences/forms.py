@@ -53,7 +53,7 @@ def _dates(text: str) -> list[dt.date]:
 class CadenceForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
     description = forms.CharField(label=_("Description"), max_length=300, required=False)
-    channel = forms.ModelChoiceField(label=_("Sending channel"), queryset=None)
+    channel: forms.ModelChoiceField = forms.ModelChoiceField(label=_("Sending channel"), queryset=None)
     weekdays = forms.TypedMultipleChoiceField(
         label=_("Send on"), choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple
     )
@@ -76,14 +76,14 @@ class CadenceForm(forms.Form):
     reenrol = forms.ChoiceField(label=_("Re-enrolment"), choices=Reenrol.choices)
     reenrol_after_days = forms.IntegerField(label=_("Re-enrol after (days)"), required=False, min_value=1)
     enrol_mode = forms.ChoiceField(label=_("Enrolment"), choices=EnrolMode.choices)
-    segment = forms.ModelChoiceField(label=_("Segment"), queryset=None, required=False)
+    segment: forms.ModelChoiceField = forms.ModelChoiceField(label=_("Segment"), queryset=None, required=False)
     trigger_tag_id = forms.TypedChoiceField(
         label=_("Trigger: when a tag is added"), coerce=int, required=False, empty_value=None
     )
     trigger_keyword = forms.CharField(
         label=_("Trigger: an inbound message with the word"), max_length=64, required=False
     )
-    trigger_channel = forms.ModelChoiceField(label=_("Trigger: a new conversation on"), queryset=None, required=False)
+    trigger_channel: forms.ModelChoiceField = forms.ModelChoiceField(label=_("Trigger: a new conversation on"), queryset=None, required=False)
 
     def __init__(self, *args: Any, **kwargs: Any):
         from crm.models import Segment, Tag
