@@ -83,7 +83,9 @@ class CadenceForm(forms.Form):
     trigger_keyword = forms.CharField(
         label=_("Trigger: an inbound message with the word"), max_length=64, required=False
     )
-    trigger_channel: forms.ModelChoiceField = forms.ModelChoiceField(label=_("Trigger: a new conversation on"), queryset=None, required=False)
+    trigger_channel: forms.ModelChoiceField = forms.ModelChoiceField(
+        label=_("Trigger: a new conversation on"), queryset=None, required=False
+    )
 
     def __init__(self, *args: Any, **kwargs: Any):
         from crm.models import Segment, Tag

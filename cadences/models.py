@@ -34,6 +34,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tenants.models import Company
+
 
 class CadenceStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
@@ -355,3 +357,12 @@ class StepEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.enrollment_id}@{self.step_id}: {self.kind}"
+
+
+class CompanyCadences(Company):
+    """Companies as the support admin's cadence overview lists them (no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("company cadences")
+        verbose_name_plural = _("companies' cadences")

@@ -125,3 +125,39 @@ def test_list_and_enrolments_query_counts_do_not_grow(admin, make_cadence, conta
     enrol(cadence=cadence, contact_ids=[c.pk for c in contacts(1)])
     query_count.does_not_grow(admin, reverse("cadences:list"), grow=lambda: None, most=12)
     query_count.does_not_grow(admin, reverse("cadences:enrollments", args=[cadence.pk]), grow=grow, most=14)
+
+
+def test_demo_cadence_is_active_with_enrolments_once(tenant):
+    from cadences.demo import DEMO_CADENCE, demo_cadence_setup
+    from crm.demo import demo_contacts_setup
+    from inbox.demo import demo_inbox_setup
+
+    demo_contacts_setup()
+    demo_inbox_setup()
+    assert demo_cadence_setup() > 0
+    assert demo_cadence_setup() == 0
+    cadence = Cadence.objects.get(name=DEMO_CADENCE)
+    assert cadence.status == "active" and cadence.steps.count() == 6
+    assert cadence.active_count == Enrollment.objects.filter(cadence=cadence).count() > 0
+
+
+def test_support_staff_see_each_companys_cadences(public_client, make_user, acme):
+    from django.db import connection
+
+    staff = make_user(email="suporte@cad.test", is_staff=True, is_superuser=True)
+    connection.set_schema_to_public()
+    public_client.force_login(staff)
+    listing = public_client.get("/admin/cadences/companycadences/")
+    assert listing.status_code == 200 and "Acme" in listing.content.decode()
+
+
+def test_cadence_steps_show_in_the_contact_timeline(admin, make_cadence, contacts):
+    from cadences.services import enrol
+    from cadences.tests.conftest import TUESDAY, tick
+
+    cadence = make_cadence()
+    (person,) = contacts(1)
+    enrol(cadence=cadence, contact_ids=[person.pk], now=TUESDAY)
+    tick(TUESDAY)
+    page = admin.get(reverse("crm:contact", args=[person.pk])).content.decode()
+    assert "Follow-up · 1: Handed to sending" in page, page[page.find('data-testid="timeline"') :][:1500]
