@@ -161,3 +161,13 @@ def test_cadence_steps_show_in_the_contact_timeline(admin, make_cadence, contact
     tick(TUESDAY)
     page = admin.get(reverse("crm:contact", args=[person.pk])).content.decode()
     assert "Follow-up · 1: Handed to sending" in page, page[page.find('data-testid="timeline"') :][:1500]
+
+
+def test_pages_speak_portuguese(tenant_client_factory, acme, make_member, make_cadence):
+    from django.conf import settings
+
+    cadence = make_cadence()
+    client = tenant_client_factory(acme, make_member("admin", email="pt@pages.test"))
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "pt-br"
+    page = client.get(reverse("cadences:builder", args=[cadence.pk])).content.decode()
+    assert "Prévia da agenda" in page and "Adicionar um passo" in page
