@@ -191,6 +191,7 @@ def step_campaign_sync(*, step: CadenceStep) -> None:
 
     Campaign.objects.filter(pk=step.campaign_id).update(
         name=name,
+        channel=cadence.channel,
         time_zone=cadence.time_zone,
         window_start=cadence.window_start if cadence.window_end else None,
         window_end=cadence.window_end if cadence.window_start else None,

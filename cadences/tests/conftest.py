@@ -68,3 +68,16 @@ def tick(now: dt.datetime):
     from cadences.engine import cadences_tick
 
     return cadences_tick(now=now, budget_s=60)
+
+
+@pytest.fixture
+def tenant_client_factory(tenant_client_factory):
+    """Clients that ask for English, whatever the company's language."""
+    from django.conf import settings
+
+    def make(company, user=None):
+        client = tenant_client_factory(company, user)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        return client
+
+    return make
