@@ -171,3 +171,13 @@ def test_pages_speak_portuguese(tenant_client_factory, acme, make_member, make_c
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "pt-br"
     page = client.get(reverse("cadences:builder", args=[cadence.pk])).content.decode()
     assert "Prévia da agenda" in page and "Adicionar um passo" in page
+
+
+def test_step_campaigns_stay_out_of_the_campaign_list(admin, make_cadence):
+    cadence = make_cadence(name="Escondida")
+    step = cadence.steps.get()
+    assert step.campaign.kind == "cadence"
+    page = admin.get(reverse("campaigns:list")).content.decode()
+    assert step.campaign.name not in page
+    api = admin.get("/api/v1/campaigns/").json()
+    assert all(row["id"] != step.campaign_id for row in api.get("results", api))
