@@ -20,6 +20,7 @@ Prints
 with one of its four tags), not 100,000: two runs of 100,000 at the number's 1,000 mps take
 over 3 minutes of sending alone and the whole benchmark must stay under 5 minutes on the
 2-core machine. The rate is per second, so the count changes the figure little.
+``BENCH_CADENCE_SCENARIOS`` (comma-separated: pick, burst, continuous) runs a subset.
 """
 
 from __future__ import annotations
