@@ -115,7 +115,7 @@ def burst(report, stub, env, bench, channels, template, tags) -> None:
     bc._clean(bench)
     stub.reset()
     campaign, _snap = bc._campaign(bench, channels[0], template, tag_id=tags[0], name="burst baseline")
-    count = campaign.total_count
+    count = bc._counters(campaign.pk)["total"]
     workers = [bc._worker(env, bench.schema_name, [campaign.pk]) for _ in range(bc.WORKERS)]
     try:
         first = bc._wait_first_send(stub)
