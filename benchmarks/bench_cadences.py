@@ -140,16 +140,45 @@ def burst(report, stub, env, bench, channels, template, tags) -> None:
     enrolled = services.enrol(cadence=cadence, contacts=Contact.objects.filter(tag_ids__contains=[tags[0]]), limit=None)
     assert enrolled == count, (enrolled, count)
     step = cadence.steps.get()
+    # The tick hands the enrolments over in one thread while the engine's workers send (in
+    # production the run it queues after its first batch starts a worker at once). A worker
+    # whose claim comes back empty before the next batch is handed ends its run (the campaign
+    # completes, the next batch reopens it), so a new one starts in its place, as the queued
+    # ``campaigns.run`` would.
+    tick_out: dict = {}
+
+    def hand_over():
+        from django.db import connection as thread_connection
+
+        thread_connection.set_tenant(bench)
+        try:
+            tick_out["done"] = cadences_tick(budget_s=600)
+            tick_out["at"] = time.perf_counter()
+        finally:
+            thread_connection.close()
+
+    import threading
+
     t0 = time.perf_counter()
-    done = cadences_tick(budget_s=600)
-    handed = time.perf_counter()
-    assert done["picked"] == count, done
-    workers = [bc._worker(env, bench.schema_name, [step.campaign_id]) for _ in range(bc.WORKERS)]
+    thread = threading.Thread(target=hand_over)
+    thread.start()
+    workers = []
     try:
-        last = bc._wait_done([step.campaign_id])
+        while True:
+            live = [w for w in workers if w.poll() is None]
+            queued = bc._counters(step.campaign_id)["queued"]
+            if "done" in tick_out and queued == 0:
+                last = time.perf_counter()
+                break
+            if queued and len(live) < bc.WORKERS:
+                workers.append(bc._worker(env, bench.schema_name, [step.campaign_id]))
+            time.sleep(0.05)
     finally:
+        thread.join()
         for worker in workers:
             worker.wait(60)
+    handed = tick_out["at"]
+    assert tick_out["done"]["picked"] == count, tick_out
     stats, counters = stub.stats(), bc._counters(step.campaign_id)
     print(
         f"# burst: stub accepted {stats['accepted']:,}, duplicates {stats['duplicates']}, counters {counters}",
