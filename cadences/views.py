@@ -96,8 +96,11 @@ def cadence_new(request):
     from tenants.context import current_company
 
     if request.method != "POST":
+        from inbox.models import Channel
+
         form = CadenceForm(
             initial={
+                "channel": Channel.objects.filter(is_active=True).order_by("name").values_list("pk", flat=True).first(),
                 "weekdays": [0, 1, 2, 3, 4],
                 "window_start": "09:00",
                 "window_end": "18:00",
