@@ -198,7 +198,7 @@ def conversations_wake_snoozed(*, now: datetime | None = None) -> int:
     for conversation in woken:
         realtime.emit_conversation(conversation, "status", by=None)
     if woken:
-        following = woken[0].following_at
+        following = getattr(woken[0], "following_at")  # noqa: B009 - an annotation of the raw query
     else:
         following = Conversation.objects.filter(status=ConversationStatus.SNOOZED).aggregate(at=Min("snoozed_until"))[
             "at"
