@@ -400,43 +400,34 @@ def campaign_start(request, pk: int):
     return _after_action(request, campaign, _(MSG_STARTED))
 
 
-@require_POST
-@role_required(MANAGE)
-def campaign_pause(request, pk: int):
+def _lifecycle(request, pk: int, action: str, done: str):
+    """Pause, resume or cancel: the service decides, the page says what happened."""
     from campaigns import services
 
     campaign = _campaign(pk)
     try:
-        campaign = services.campaign_pause(campaign=campaign, by=request.user)
+        campaign = getattr(services, action)(campaign=campaign, by=request.user)
     except ValidationError as exc:
         return _failed(request, campaign, exc)
-    return _after_action(request, campaign, _(MSG_PAUSED))
+    return _after_action(request, campaign, _(done))
+
+
+@require_POST
+@role_required(MANAGE)
+def campaign_pause(request, pk: int):
+    return _lifecycle(request, pk, "campaign_pause", MSG_PAUSED)
 
 
 @require_POST
 @role_required(MANAGE)
 def campaign_resume(request, pk: int):
-    from campaigns import services
-
-    campaign = _campaign(pk)
-    try:
-        campaign = services.campaign_resume(campaign=campaign, by=request.user)
-    except ValidationError as exc:
-        return _failed(request, campaign, exc)
-    return _after_action(request, campaign, _(MSG_RESUMED))
+    return _lifecycle(request, pk, "campaign_resume", MSG_RESUMED)
 
 
 @require_POST
 @role_required(MANAGE)
 def campaign_cancel(request, pk: int):
-    from campaigns import services
-
-    campaign = _campaign(pk)
-    try:
-        campaign = services.campaign_cancel(campaign=campaign, by=request.user)
-    except ValidationError as exc:
-        return _failed(request, campaign, exc)
-    return _after_action(request, campaign, _(MSG_CANCELLED))
+    return _lifecycle(request, pk, "campaign_cancel", MSG_CANCELLED)
 
 
 @require_POST
