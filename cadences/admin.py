@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import schema_context
 
 from cadences.models import CompanyCadences
+from tenants.admin_overview import CompanyOverviewAdmin
 
 
 def _summary(company) -> dict:
@@ -36,22 +37,8 @@ def _summary(company) -> dict:
 
 
 @admin.register(CompanyCadences)
-class CompanyCadencesAdmin(admin.ModelAdmin):
+class CompanyCadencesAdmin(CompanyOverviewAdmin):
     list_display = ("name", "slug", "active", "paused", "cadences", "live", "late")
-    search_fields = ("name", "slug")
-    list_per_page = 25
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).exclude(schema_name="public").order_by("name")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("active"))
     def active(self, obj):

@@ -57,8 +57,12 @@ class CadenceForm(forms.Form):
     weekdays = forms.TypedMultipleChoiceField(
         label=_("Send on"), choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple
     )
-    window_start = forms.TimeField(label=_("Sending starts at"), required=False, widget=forms.TimeInput(attrs={"type": "time"}))
-    window_end = forms.TimeField(label=_("Sending stops at"), required=False, widget=forms.TimeInput(attrs={"type": "time"}))
+    window_start = forms.TimeField(
+        label=_("Sending starts at"), required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    window_end = forms.TimeField(
+        label=_("Sending stops at"), required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
     national_holidays = forms.BooleanField(label=_("Skip Brazil's national holidays"), required=False)
     holidays_added = forms.CharField(
         label=_("Company holidays (YYYY-MM-DD, comma separated)"),

@@ -118,7 +118,9 @@ def test_a_cadence_sends_its_steps_and_stops_when_the_customer_answers(
     page.uncheck("#id_national_holidays")
     page.click('[data-testid="cadence-save"]')
     page.wait_for_load_state()
-    assert "/settings/" not in page.url and "/new/" not in page.url, page.locator("[data-testid=cadence-form]").inner_text()[:1500]
+    assert "/settings/" not in page.url and "/new/" not in page.url, page.locator(
+        "[data-testid=cadence-form]"
+    ).inner_text()[:1500]
 
     # --- the builder: send, wait 1 day, branch, send ----------------------------------------
     page.locator('[data-testid="add-send"]').evaluate("d => { d.open = true; }")
