@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext
 
 from cadences import extensions
 from cadences.models import Cadence, CadenceStep, StepKind
@@ -200,13 +200,19 @@ def step_campaign_sync(*, step: CadenceStep) -> None:
 
 
 def wait_describe(config: dict) -> str:
-    units = {
-        "minutes": _("minutes"),
-        "hours": _("hours"),
-        "days": _("days"),
-        "business_days": _("business days"),
-    }
-    text = f"{config.get('amount', 0)} {units.get(config.get('unit', 'days'), '')}"
+    try:
+        amount = int(config.get("amount", 0))
+    except (TypeError, ValueError):
+        amount = 0
+    unit = config.get("unit", "days")
+    if unit == "minutes":
+        text = ngettext("%(n)s minute", "%(n)s minutes", amount) % {"n": amount}
+    elif unit == "hours":
+        text = ngettext("%(n)s hour", "%(n)s hours", amount) % {"n": amount}
+    elif unit == "business_days":
+        text = ngettext("%(n)s business day", "%(n)s business days", amount) % {"n": amount}
+    else:
+        text = ngettext("%(n)s day", "%(n)s days", amount) % {"n": amount}
     if config.get("at"):
         text += " " + _("then at %(time)s") % {"time": config["at"]}
     return text

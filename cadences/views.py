@@ -33,7 +33,12 @@ MSG_STEP_SAVED = gettext_noop("Step saved.")
 MSG_STEP_REMOVED = gettext_noop("Step removed.")
 MSG_ENROLLED = gettext_noop("%(count)s contacts enrolled.")
 MSG_UNENROLLED = gettext_noop("Removed from the cadence.")
-MSG_STATUS = gettext_noop("The cadence is now %(status)s.")
+MSG_STATUS = {
+    "draft": gettext_noop("The cadence is back to draft."),
+    "active": gettext_noop("The cadence is now active."),
+    "paused": gettext_noop("The cadence is paused."),
+    "archived": gettext_noop("The cadence is archived."),
+}
 ERR_CONFIRM = gettext_noop(
     "%(count)s running enrolments have not passed this step yet and will follow the change. Tick the box to confirm."
 )
@@ -160,7 +165,7 @@ def cadence_status(request, pk: int):
         for message in exc.messages:
             messages.error(request, message)
         return _back(cadence)
-    messages.success(request, _(MSG_STATUS) % {"status": cadence.get_status_display().lower()})
+    messages.success(request, _(MSG_STATUS.get(cadence.status, MSG_STATUS["active"])))
     return _back(cadence)
 
 
