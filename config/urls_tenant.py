@@ -23,5 +23,6 @@ urlpatterns = [
     path("", include("inbox.urls")),
     path("", include("ai_personas.urls")),
     path("", include("campaigns.urls")),
+    path("", include("kanban.urls")),
     *common,
 ]
