@@ -131,7 +131,7 @@ class Reason(models.Model):
 class Card(models.Model):
     pipeline = models.ForeignKey(Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="cards")
     stage = models.ForeignKey(
-        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="cards", db_index=False
+        Stage, verbose_name=_("stage"), on_delete=models.CASCADE, related_name="cards", db_index=False
     )
     rank = models.CharField(_("rank"), max_length=128, db_collation="C")
     title = models.CharField(_("title"), max_length=200)
@@ -173,7 +173,7 @@ class Card(models.Model):
     class Meta:
         verbose_name = _("card")
         verbose_name_plural = _("cards")
-        ordering = ["stage", "rank"]
+        ordering = ["stage_id", "rank"]
         indexes = [
             models.Index(fields=["stage", "rank"], name="kanban_card_stage_rank"),
             models.Index(fields=["conversation"], name="kanban_card_conversation"),

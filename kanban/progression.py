@@ -153,7 +153,7 @@ def _confidence(value) -> Decimal:
 @transaction.atomic
 def apply_answer(*, card: Card, stages: list[Stage], data: dict, result=None, now: dt.datetime | None = None):
     now = now or timezone.now()
-    card = Card.objects.select_for_update(of=("self",)).select_related("pipeline", "stage").get(pk=card.pk)
+    card = Card.objects.select_for_update().get(pk=card.pk)
     pipeline = card.pipeline
     by_id = {str(s.pk): s for s in stages}
     target = by_id.get(str(data.get("stage", "")).strip())
@@ -226,10 +226,10 @@ def pending_suggestion(card_id: int) -> AIDecision | None:
 
 @transaction.atomic
 def suggestion_accept(*, decision_id: int, by, reason: str = "") -> AIDecision:
-    decision = AIDecision.objects.select_for_update().select_related("stage").filter(pk=decision_id).first()
-    if decision is None or decision.outcome != DecisionOutcome.SUGGESTED or decision.stage is None:
+    decision = AIDecision.objects.select_for_update().filter(pk=decision_id).order_by().first()
+    if decision is None or decision.outcome != DecisionOutcome.SUGGESTED or decision.stage_id is None:
         raise CardError(_("This suggestion was already handled."))
-    card_move(card=decision.card_id, stage=decision.stage, by=by, reason=reason or decision.reason)
+    card_move(card=decision.card_id, stage=decision.stage_id, by=by, reason=reason or decision.reason)
     decision.outcome = DecisionOutcome.ACCEPTED
     decision.decided_by_id = getattr(by, "pk", by)
     decision.decided_at = timezone.now()
@@ -239,7 +239,7 @@ def suggestion_accept(*, decision_id: int, by, reason: str = "") -> AIDecision:
 
 @transaction.atomic
 def suggestion_dismiss(*, decision_id: int, by) -> AIDecision:
-    decision = AIDecision.objects.select_for_update().filter(pk=decision_id).first()
+    decision = AIDecision.objects.select_for_update().filter(pk=decision_id).order_by().first()
     if decision is None or decision.outcome != DecisionOutcome.SUGGESTED:
         raise CardError(_("This suggestion was already handled."))
     decision.outcome = DecisionOutcome.DISMISSED

@@ -148,7 +148,7 @@ def board(*, pipeline: Pipeline, filters: dict | None = None, limit: int = PAGE,
     }
     columns = []
     for stage in stages:
-        row: dict = totals.get(stage.pk, {})
+        row: dict = dict(totals.get(stage.pk) or {})
         cards = column_cards(stage=stage, filters=filters, limit=limit + 1, now=now) if row else []
         for card in cards:
             card.pipeline = pipeline

@@ -256,7 +256,10 @@ def card_move(
     require_tenant_schema()
     now = now or timezone.now()
     pk = card.pk if isinstance(card, Card) else card
-    locked = Card.objects.select_for_update(of=("self",)).select_related("pipeline", "stage").filter(pk=pk).first()
+    # Locked alone, then its stage read: a locking query that joins the stage would lose the
+    # row when a concurrent move changed its stage meanwhile (PostgreSQL rechecks the join
+    # against the stage row it read before waiting).
+    locked = Card.objects.select_for_update().filter(pk=pk).order_by().first()
     if locked is None:
         raise CardError(_("That card no longer exists."))
     card = locked
