@@ -73,8 +73,8 @@ def pipeline_new(request):
 def _decorate(pipeline: Pipeline, cards: list[Card], now) -> None:
     suggestions = selectors.pending_suggestions([c.pk for c in cards])
     for card in cards:
-        card.stalled = card.is_stalled(now=now)
-        card.suggestion = suggestions.get(card.pk)
+        card.stalled = card.is_stalled(now=now)  # type: ignore[attr-defined]
+        card.suggestion = suggestions.get(card.pk)  # type: ignore[attr-defined]
 
 
 @require_GET
@@ -256,7 +256,7 @@ def _drawer_context(request, card: Card) -> dict:
         "suggestion": progression.pending_suggestion(card.pk),
         "thread": conversation_messages,
         "notes": list(Note.objects.filter(contact_id=card.contact_id)[:10]) if card.contact_id else [],
-        "timeline": contact_timeline(contact=card.contact)[:10] if card.contact_id else [],
+        "timeline": contact_timeline(contact=card.contact)[:10] if card.contact else [],
         "stalled": card.is_stalled(),
     }
 
@@ -383,8 +383,8 @@ def _stage_save(request, pipeline: Pipeline):
             services.stages_reorder(pipeline=pipeline, stage_ids=ids)
         return redirect("kanban:settings", pk=pipeline.pk)
     if stage_id and stage_id.isdigit():
-        stage = get_object_or_404(Stage, pk=int(stage_id), pipeline=pipeline)
-        form = StageForm(request.POST, instance=stage, prefix=f"s{stage.pk}")
+        stage: Stage | None = get_object_or_404(Stage, pk=int(stage_id), pipeline=pipeline)
+        form = StageForm(request.POST, instance=stage, prefix=f"s{stage_id}")
     else:
         stage = None
         form = StageForm(request.POST, prefix="new")
