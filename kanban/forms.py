@@ -55,7 +55,7 @@ class CardForm(forms.Form):
 
     def __init__(self, *args, pipeline: Pipeline, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["stage"].queryset = pipeline  # type: ignore[attr-defined].stages.filter(kind=StageKind.OPEN)
+        self.fields["stage"].queryset = pipeline.stages.filter(kind=StageKind.OPEN)  # type: ignore[attr-defined]
 
 
 class MoveForm(forms.Form):

@@ -369,9 +369,8 @@ def pipeline_settings(request, pk: int):
 def _stage_save(request, pipeline: Pipeline):
     stage_id = request.POST.get("stage")
     if request.POST.get("delete") and stage_id and stage_id.isdigit():
-        stage = get_object_or_404(Stage, pk=int(stage_id), pipeline=pipeline)
         try:
-            services.stage_delete(stage=stage)
+            services.stage_delete(stage=get_object_or_404(Stage, pk=int(stage_id), pipeline=pipeline))
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
         return redirect("kanban:settings", pk=pipeline.pk)
