@@ -17,6 +17,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tenants.models import Company
+
 
 def _user_fk(verbose_name, *, null: bool = True):
     return models.ForeignKey(
@@ -270,3 +272,12 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CompanyKanban(Company):
+    """Companies as the support admin's Kanban overview lists them (no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("company Kanban")
+        verbose_name_plural = _("companies' Kanban")
