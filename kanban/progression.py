@@ -3,9 +3,11 @@ stages, and answers (structured output, strict) with a stage, a confidence, a re
 customer's words behind it.
 
 Debounced: an inbound message sets the card's ``ai_due_at`` (``DEBOUNCE`` from now, and never
-sooner than ``MIN_INTERVAL`` after the card's last reading) unless one is already set, and marks
-the company in the due-work index; a beat sweep reads the due cards. A storm of messages costs
-one update per message and one model call per card every few minutes, never a task per message.
+sooner than ``MIN_INTERVAL`` after the card's last reading) unless one is already set, marks the
+company in the due-work index and queues one countdown task for that moment (only when the card
+had no moment yet: one task per card per window, never one per message); the beat sweep reads
+whatever a lost task left. A storm of messages costs one cheap update per message and one model
+call per card every few minutes.
 
 The rules, in :func:`apply_answer`: the AI never moves a card out of a won or lost stage, never
 into one (that stays a suggestion for a person), moves backward only when the pipeline allows it,
@@ -21,6 +23,7 @@ import datetime as dt
 import logging
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -28,6 +31,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ai_personas.llm import LLM, LLMError
 from core import duework
+from core.tasks import enqueue_on_commit
 from inbox.models import Direction, Message
 from kanban.models import ActorKind, AIDecision, Card, DecisionOutcome, Stage, StageKind
 from kanban.realtime import card_event_on_commit
@@ -37,8 +41,8 @@ from tenants.context import require_tenant_schema
 
 logger = logging.getLogger(__name__)
 
-DEBOUNCE = dt.timedelta(seconds=45)
-MIN_INTERVAL = dt.timedelta(minutes=3)
+DEBOUNCE = dt.timedelta(seconds=settings.KANBAN_AI_DEBOUNCE_SECONDS)
+MIN_INTERVAL = dt.timedelta(seconds=settings.KANBAN_AI_MIN_INTERVAL_SECONDS)
 THREAD_MESSAGES = 20
 SWEEP_BATCH = 50
 
@@ -77,8 +81,10 @@ def inbound_noted(*, conversation_id: int, now: dt.datetime | None = None) -> in
     updated = 0
     for card in cards.only("pk", "ai_checked_at"):
         at = max(due, (card.ai_checked_at + MIN_INTERVAL) if card.ai_checked_at else due)
-        updated += Card.objects.filter(pk=card.pk, ai_due_at__isnull=True).update(ai_due_at=at)
-        duework.mark_on_commit(AI_DUE_KIND, schema, at=at)
+        if Card.objects.filter(pk=card.pk, ai_due_at__isnull=True).update(ai_due_at=at):
+            updated += 1
+            duework.mark_on_commit(AI_DUE_KIND, schema, at=at)
+            enqueue_on_commit("kanban.ai_due", schema, countdown=max((at - now).total_seconds(), 0) + 0.05)
     return updated
 
 

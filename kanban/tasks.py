@@ -21,6 +21,14 @@ def inbound(schema_name: str, payload: dict) -> None:
     inbound_noted(conversation_id=payload["conversation"])
 
 
+@shared_task(base=TenantTask, name="kanban.ai_due", ignore_result=True)
+def ai_due(schema_name: str) -> None:
+    """The countdown of a debounce window: read the company's cards whose moment came."""
+    from kanban.progression import sweep
+
+    sweep()
+
+
 @shared_task(name="kanban.ai_sweep_all", ignore_result=True)
 def ai_sweep_all() -> None:
     """Beat: the AI reads the conversations of cards whose debounce is over, in the companies

@@ -91,6 +91,7 @@ def board(request, pk: int):
         "pipeline": pipeline,
         "pipelines": selectors.pipelines(),
         "columns": columns,
+        "stages": [col.stage for col in columns],
         "filters": filters,
         "query": _query(filters),
         "view": view,
@@ -120,7 +121,14 @@ def column_more(request, pk: int, stage_id: int):
     return render(
         request,
         "kanban/partials/cards.html",
-        {"pipeline": pipeline, "stage": stage, "cards": cards, "more": more, "query": _query(filters)},
+        {
+            "pipeline": pipeline,
+            "stage": stage,
+            "stages": list(pipeline.stages.all()),
+            "cards": cards,
+            "more": more,
+            "query": _query(filters),
+        },
     )
 
 
@@ -129,7 +137,8 @@ def column_more(request, pk: int, stage_id: int):
 def card_tile(request, pk: int):
     card = _card(pk)
     _decorate(card.pipeline, [card], timezone.now())
-    return render(request, "kanban/partials/card.html", {"card": card, "pipeline": card.pipeline})
+    context = {"card": card, "pipeline": card.pipeline, "stages": list(card.pipeline.stages.all())}
+    return render(request, "kanban/partials/card.html", context)
 
 
 @require_GET

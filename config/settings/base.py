@@ -474,6 +474,10 @@ OPENAI_TIMEOUT = float(env("OPENAI_TIMEOUT", "30"))
 OPENAI_MAX_RETRIES = int(env("OPENAI_MAX_RETRIES", "2"))
 # Tokens a company may spend per calendar month unless it sets its own budget (0: no limit).
 AI_MONTHLY_TOKEN_BUDGET = int(env("AI_MONTHLY_TOKEN_BUDGET", "2000000"))
+# Kanban AI lead progression: the debounce after a customer message, and the least time between
+# two readings of one card.
+KANBAN_AI_DEBOUNCE_SECONDS = float(env("KANBAN_AI_DEBOUNCE_SECONDS", "45"))
+KANBAN_AI_MIN_INTERVAL_SECONDS = float(env("KANBAN_AI_MIN_INTERVAL_SECONDS", "180"))
 # Prices used to estimate cost, in US dollars per million tokens (input, output).
 AI_PRICE_INPUT_PER_MTOK = env("AI_PRICE_INPUT_PER_MTOK", "0.15")
 AI_PRICE_OUTPUT_PER_MTOK = env("AI_PRICE_OUTPUT_PER_MTOK", "0.60")

@@ -32,6 +32,11 @@ def test_board_shows_columns_counts_and_first_page(owner_client, pipeline, cards
     assert more.content.decode().count('data-testid="card"') == 5
 
 
+def test_board_queries_do_not_grow_with_cards(owner_client, pipeline, cards, django_assert_max_num_queries):
+    with django_assert_max_num_queries(30):
+        assert owner_client.get(reverse("kanban:board", args=[pipeline.pk])).status_code == 200
+
+
 def test_boards_redirects_to_the_only_pipeline(owner_client, pipeline):
     response = owner_client.get(reverse("kanban:boards"))
     assert response.status_code == 302 and response["Location"].endswith(f"/pipelines/{pipeline.pk}/")

@@ -92,6 +92,7 @@
     window.Sortable.create(list, {
       group: "kanban",
       animation: 120,
+      forceFallback: true, // mouse and touch events instead of native drag: same on phones and in tests
       draggable: "[data-card]",
       filter: "[data-move-menu], a",
       preventOnFilter: false,
