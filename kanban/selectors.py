@@ -193,5 +193,15 @@ def pending_suggestions(card_ids: list[int]) -> dict[int, AIDecision]:
     return {d.card_id: d for d in rows}
 
 
+def last_ai_moves(card_ids: list[int]) -> dict[int, CardMove]:
+    """The latest move by the AI of each card (the board shows its reason)."""
+    rows = (
+        CardMove.objects.filter(card_id__in=card_ids, actor_kind="ai")
+        .order_by("card_id", "-at", "-id")
+        .distinct("card_id")
+    )
+    return {m.card_id: m for m in rows}
+
+
 def saved_views(*, pipeline: Pipeline, user_id: int) -> list[SavedView]:
     return list(SavedView.objects.filter(pipeline=pipeline).filter(Q(user_id=user_id) | Q(shared=True)))

@@ -71,8 +71,12 @@ def pipeline_new(request):
 
 
 def _decorate(pipeline: Pipeline, cards: list[Card], now) -> None:
-    suggestions = selectors.pending_suggestions([c.pk for c in cards])
+    ids = [c.pk for c in cards]
+    suggestions = selectors.pending_suggestions(ids)
+    ai_moves = selectors.last_ai_moves(ids)
     for card in cards:
+        move = ai_moves.get(card.pk)
+        card.ai_move = move if move and move.to_stage_id == card.stage_id else None  # type: ignore[attr-defined]
         card.stalled = card.is_stalled(now=now)  # type: ignore[attr-defined]
         card.suggestion = suggestions.get(card.pk)  # type: ignore[attr-defined]
 
@@ -190,12 +194,18 @@ def card_move(request, pk: int):
 def card_new(request, pk: int):
     pipeline = _pipeline(pk)
     form = CardForm(request.POST, pipeline=pipeline)
-    contact = None
+    contact = conversation = None
     contact_id = request.POST.get("contact")
     if contact_id and contact_id.isdigit():
         from crm.models import Contact
 
         contact = Contact.objects.filter(pk=int(contact_id)).first()
+    conversation_id = request.POST.get("conversation")
+    if conversation_id and conversation_id.isdigit():
+        from inbox.models import Conversation
+
+        conversation = Conversation.objects.select_related("contact").filter(pk=int(conversation_id)).first()
+        contact = conversation.contact if conversation else contact
     if not form.is_valid() and not contact:
         messages.error(request, ERR_FORM)
         return redirect("kanban:board", pk=pipeline.pk)
@@ -208,6 +218,7 @@ def card_new(request, pk: int):
             value=data.get("value"),
             expected_close=data.get("expected_close"),
             contact=contact,
+            conversation=conversation,
             owner_id=request.user.pk,
             by=request.user,
         )

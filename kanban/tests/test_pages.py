@@ -121,3 +121,13 @@ def test_another_company_sees_nothing(tenant_client_factory, other_company, make
     assert client.get(reverse("kanban:board", args=[pipeline.pk])).status_code == 404
     assert client.get(reverse("kanban:card", args=[cards[0].pk])).status_code == 404
     assert client.post(reverse("kanban:card-move", args=[cards[0].pk]), {"stage": stages[1].pk}).status_code == 404
+
+
+def test_card_from_conversation_and_ai_reason_on_the_tile(owner_client, pipeline, stages, conversation):
+    from kanban.models import ActorKind
+
+    owner_client.post(reverse("kanban:card-new", args=[pipeline.pk]), {"conversation": conversation.pk, "title": ""})
+    card = Card.objects.get(conversation=conversation)
+    services.card_move(card=card, stage=stages[2], actor=ActorKind.AI, reason="Pediu o preço")
+    tile = owner_client.get(reverse("kanban:card-tile", args=[card.pk])).content.decode()
+    assert "Pediu o preço" in tile and "data-ai-moved" in tile
