@@ -82,6 +82,16 @@ class Pipeline(models.Model):
         return self.name
 
 
+STAGE_COLORS = [
+    ("gray", _("Gray")),
+    ("blue", _("Blue")),
+    ("green", _("Green")),
+    ("yellow", _("Yellow")),
+    ("red", _("Red")),
+    ("purple", _("Purple")),
+]
+
+
 class StageKind(models.TextChoices):
     OPEN = "open", _("Open")
     WON = "won", _("Won")
@@ -91,7 +101,7 @@ class StageKind(models.TextChoices):
 class Stage(models.Model):
     pipeline = models.ForeignKey(Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="stages")
     name = models.CharField(_("name"), max_length=80)
-    color = models.CharField(_("colour"), max_length=16, default="slate")
+    color = models.CharField(_("colour"), max_length=16, default="gray", choices=STAGE_COLORS)
     kind = models.CharField(_("kind"), max_length=4, choices=StageKind.choices, default=StageKind.OPEN)
     win_probability = models.PositiveSmallIntegerField(
         _("win probability (%)"), default=0, validators=[MaxValueValidator(100)]

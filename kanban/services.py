@@ -21,12 +21,12 @@ from kanban.realtime import board_group, card_event_on_commit
 from tenants.context import require_tenant_schema
 
 DEFAULT_STAGES = (
-    (_("New lead"), "sky", StageKind.OPEN, 10, _("First contact; we do not know yet what the customer wants.")),
-    (_("Qualified"), "indigo", StageKind.OPEN, 30, _("The customer said what they need and could buy.")),
-    (_("Proposal"), "amber", StageKind.OPEN, 60, _("The customer asked for a price, a quote or conditions.")),
-    (_("Negotiation"), "orange", StageKind.OPEN, 80, _("The customer discusses price, payment or delivery.")),
-    (_("Won"), "emerald", StageKind.WON, 100, _("The customer confirmed the purchase or paid.")),
-    (_("Lost"), "rose", StageKind.LOST, 0, _("The customer declined or stopped answering.")),
+    (_("New lead"), "blue", StageKind.OPEN, 10, _("First contact; we do not know yet what the customer wants.")),
+    (_("Qualified"), "purple", StageKind.OPEN, 30, _("The customer said what they need and could buy.")),
+    (_("Proposal"), "yellow", StageKind.OPEN, 60, _("The customer asked for a price, a quote or conditions.")),
+    (_("Negotiation"), "yellow", StageKind.OPEN, 80, _("The customer discusses price, payment or delivery.")),
+    (_("Won"), "green", StageKind.WON, 100, _("The customer confirmed the purchase or paid.")),
+    (_("Lost"), "red", StageKind.LOST, 0, _("The customer declined or stopped answering.")),
 )
 DEFAULT_REASONS = (
     (StageKind.WON, _("Price")),

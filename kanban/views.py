@@ -70,6 +70,11 @@ def pipeline_new(request):
     return redirect("kanban:settings", pk=pipeline.pk)
 
 
+def _shown(pipeline: Pipeline) -> dict:
+    fields = set(pipeline.card_fields or [])
+    return {"show_value": "value" in fields, "show_phone": "phone" in fields, "show_close": "expected_close" in fields}
+
+
 def _decorate(pipeline: Pipeline, cards: list[Card], now) -> None:
     ids = [c.pk for c in cards]
     suggestions = selectors.pending_suggestions(ids)
@@ -96,6 +101,7 @@ def board(request, pk: int):
         "pipelines": selectors.pipelines(),
         "columns": columns,
         "stages": [col.stage for col in columns],
+        **_shown(pipeline),
         "filters": filters,
         "query": _query(filters),
         "view": view,
@@ -128,7 +134,7 @@ def column_more(request, pk: int, stage_id: int):
         {
             "pipeline": pipeline,
             "stage": stage,
-            "stages": list(pipeline.stages.all()),
+            **_shown(pipeline),
             "cards": cards,
             "more": more,
             "query": _query(filters),
@@ -141,7 +147,7 @@ def column_more(request, pk: int, stage_id: int):
 def card_tile(request, pk: int):
     card = _card(pk)
     _decorate(card.pipeline, [card], timezone.now())
-    context = {"card": card, "pipeline": card.pipeline, "stages": list(card.pipeline.stages.all())}
+    context = {"card": card, "pipeline": card.pipeline, **_shown(card.pipeline)}
     return render(request, "kanban/partials/card.html", context)
 
 

@@ -13,7 +13,9 @@ class StageOutput(serializers.ModelSerializer):
 
 class StageInput(serializers.Serializer):
     name = serializers.CharField(max_length=80)
-    color = serializers.CharField(max_length=16, required=False, default="slate")
+    color = serializers.ChoiceField(
+        choices=["gray", "blue", "green", "yellow", "red", "purple"], required=False, default="gray"
+    )
     kind = serializers.ChoiceField(choices=["open", "won", "lost"], required=False, default="open")
     win_probability = serializers.IntegerField(min_value=0, max_value=100, required=False, default=0)
     description = serializers.CharField(required=False, allow_blank=True, default="")

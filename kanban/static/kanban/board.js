@@ -94,7 +94,7 @@
       animation: 120,
       forceFallback: true, // mouse and touch events instead of native drag: same on phones and in tests
       draggable: "[data-card]",
-      filter: "[data-move-menu], a",
+      filter: "[data-move-menu]",
       preventOnFilter: false,
       onEnd: function (evt) {
         var el = evt.item;
@@ -108,19 +108,45 @@
 
   root.querySelectorAll("[data-column]").forEach(setupSortable);
 
-  // "Move to stage" menu: the top of the target column.
+  // "Move to stage" menu (one for the board, opened under the card's button): the card goes
+  // to the top of the chosen column. Escape or a click elsewhere closes it.
+  var menu = document.getElementById("kanban-move-menu");
+  var menuCard = null;
+  function closeMenu() {
+    if (menu) menu.hidden = true;
+    menuCard = null;
+  }
   root.addEventListener("click", function (e) {
-    var button = e.target.closest && e.target.closest("[data-move-to]");
-    if (!button) return;
-    var card = button.closest("[data-card]");
-    var to = button.dataset.moveTo;
-    var list = column(to);
-    if (card && list) {
-      list.insertBefore(card, list.firstElementChild);
-      var menu = button.closest("details");
-      if (menu) menu.open = false;
-      move(card.dataset.card, to, "", "");
+    var opener = e.target.closest && e.target.closest("[data-move-menu]");
+    if (opener && menu && canMove) {
+      menuCard = opener.closest("[data-card]");
+      var current = menuCard.closest("[data-column]").dataset.column;
+      menu.querySelectorAll("[data-move-to]").forEach(function (b) { b.hidden = b.dataset.moveTo === current; });
+      var box = opener.getBoundingClientRect();
+      menu.style.position = "fixed";
+      menu.style.top = box.bottom + 4 + "px";
+      menu.style.left = Math.max(8, box.right - 192) + "px";
+      menu.hidden = false;
+      var first = menu.querySelector("[data-move-to]:not([hidden])");
+      if (first) first.focus();
+      return;
     }
+    var button = e.target.closest && e.target.closest("[data-move-to]");
+    if (button && menuCard) {
+      var to = button.dataset.moveTo;
+      var list = column(to);
+      var card = menuCard;
+      closeMenu();
+      if (list) {
+        list.insertBefore(card, list.firstElementChild);
+        move(card.dataset.card, to, "", "");
+      }
+      return;
+    }
+    if (menu && !menu.hidden && !(e.target.closest && e.target.closest("#kanban-move-menu"))) closeMenu();
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && menu && !menu.hidden) closeMenu();
   });
 
   // --- live updates ------------------------------------------------------------------------
