@@ -14,6 +14,23 @@ from django.utils import timezone
 from kanban.models import AIDecision, Card, CardMove, DecisionOutcome, Pipeline, SavedView, Stage, StageKind
 
 PAGE = 25
+# What a card's tile shows (the board loads only these).
+TILE_FIELDS = (
+    "id",
+    "pipeline_id",
+    "stage_id",
+    "rank",
+    "title",
+    "value",
+    "owner_id",
+    "tag_ids",
+    "expected_close",
+    "reason",
+    "stage_entered_at",
+    "contact_id",
+    "contact__name",
+    "contact__phone",
+)
 FILTER_KEYS = (
     "owner",
     "tag",
@@ -124,9 +141,11 @@ def board_cards(*, pipeline: Pipeline, filters: dict | None = None, now=None) ->
 def column_cards(
     *, stage: Stage, filters: dict | None = None, after_rank: str | None = None, limit: int = PAGE, now=None
 ) -> list[Card]:
-    qs = filtered(
-        Card.objects.filter(stage_id=stage.pk), pipeline=stage.pipeline, filters=filters or {}, now=now
-    ).select_related("contact")
+    qs = (
+        filtered(Card.objects.filter(stage_id=stage.pk), pipeline=stage.pipeline, filters=filters or {}, now=now)
+        .select_related("contact")
+        .only(*TILE_FIELDS)
+    )
     if after_rank:
         qs = qs.filter(rank__gt=after_rank)
     return list(qs.order_by("rank")[:limit])
