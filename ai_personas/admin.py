@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import schema_context
 
 from ai_personas.models import CompanyAI
+from tenants.admin_overview import CompanyOverviewAdmin
 
 
 def _summary(company) -> dict:
@@ -37,22 +38,8 @@ def _summary(company) -> dict:
 
 
 @admin.register(CompanyAI)
-class CompanyAIAdmin(admin.ModelAdmin):
+class CompanyAIAdmin(CompanyOverviewAdmin):
     list_display = ("name", "provider", "models", "personas", "documents", "tokens_month")
-    search_fields = ("name", "slug")
-    list_per_page = 25
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).exclude(schema_name="public").order_by("name")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("provider"))
     def provider(self, obj):

@@ -91,6 +91,8 @@ PAGES = [
     Page("pipelines", "kanban:index"),
     Page("pipeline_board", "kanban:board", pk="kanban.Pipeline"),
     Page("cadences", "cadences:list"),
+    Page("cadence_builder", "cadences:builder", pk="cadences.Cadence"),
+    Page("cadence_enrolments", "cadences:enrollments", pk="cadences.Cadence"),
 ]
 
 

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from django_tenants.utils import schema_context
 
 from campaigns.pricing.models import CompanyCampaigns
+from tenants.admin_overview import CompanyOverviewAdmin
 
 MSG_PAUSED = gettext_noop("Campaign “%(name)s” paused.")
 ERR_REASON = gettext_noop("Say why the campaign is paused: the company reads it.")
@@ -49,22 +50,8 @@ def _summary(company) -> dict:
 
 
 @admin.register(CompanyCampaigns)
-class CompanyCampaignsAdmin(admin.ModelAdmin):
+class CompanyCampaignsAdmin(CompanyOverviewAdmin):
     list_display = ("name", "slug", "running", "paused", "scheduled", "campaigns", "templates")
-    search_fields = ("name", "slug")
-    list_per_page = 25
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).exclude(schema_name="public").order_by("name")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("sending"))
     def running(self, obj):

@@ -33,6 +33,7 @@ from campaigns.models import (
     AudienceKind,
     AudienceUpload,
     Campaign,
+    CampaignKind,
     CampaignState,
     MessageTemplate,
     Recipient,
@@ -120,7 +121,8 @@ def decorate(campaign: Campaign) -> Campaign:
 @role_required(Role.VIEWER)
 def campaign_list(request):
     state = request.GET.get("state", "")
-    qs = Campaign.objects.select_related("channel").order_by("-created_at", "-id")
+    # A cadence's send steps own campaigns of kind "cadence": the cadence pages show them.
+    qs = Campaign.objects.filter(kind=CampaignKind.BROADCAST).select_related("channel").order_by("-created_at", "-id")
     if state in CampaignState.values:
         qs = qs.filter(state=state)
     page = paginate(request, qs)
@@ -398,43 +400,34 @@ def campaign_start(request, pk: int):
     return _after_action(request, campaign, _(MSG_STARTED))
 
 
-@require_POST
-@role_required(MANAGE)
-def campaign_pause(request, pk: int):
+def _lifecycle(request, pk: int, action: str, done: str):
+    """Pause, resume or cancel: the service decides, the page says what happened."""
     from campaigns import services
 
     campaign = _campaign(pk)
     try:
-        campaign = services.campaign_pause(campaign=campaign, by=request.user)
+        campaign = getattr(services, action)(campaign=campaign, by=request.user)
     except ValidationError as exc:
         return _failed(request, campaign, exc)
-    return _after_action(request, campaign, _(MSG_PAUSED))
+    return _after_action(request, campaign, _(done))
+
+
+@require_POST
+@role_required(MANAGE)
+def campaign_pause(request, pk: int):
+    return _lifecycle(request, pk, "campaign_pause", MSG_PAUSED)
 
 
 @require_POST
 @role_required(MANAGE)
 def campaign_resume(request, pk: int):
-    from campaigns import services
-
-    campaign = _campaign(pk)
-    try:
-        campaign = services.campaign_resume(campaign=campaign, by=request.user)
-    except ValidationError as exc:
-        return _failed(request, campaign, exc)
-    return _after_action(request, campaign, _(MSG_RESUMED))
+    return _lifecycle(request, pk, "campaign_resume", MSG_RESUMED)
 
 
 @require_POST
 @role_required(MANAGE)
 def campaign_cancel(request, pk: int):
-    from campaigns import services
-
-    campaign = _campaign(pk)
-    try:
-        campaign = services.campaign_cancel(campaign=campaign, by=request.user)
-    except ValidationError as exc:
-        return _failed(request, campaign, exc)
-    return _after_action(request, campaign, _(MSG_CANCELLED))
+    return _lifecycle(request, pk, "campaign_cancel", MSG_CANCELLED)
 
 
 @require_POST

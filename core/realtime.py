@@ -7,6 +7,8 @@ company that produced it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -80,14 +82,32 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, wait: bool = True) -> None:
+_queue_sends: contextvars.ContextVar[bool] = contextvars.ContextVar("realtime_queue_sends", default=False)
+
+
+@contextlib.contextmanager
+def queued_sends():
+    """Inside this block, sends do not wait for their round trips (``send_many(wait=False)``):
+    a periodic sweep over companies goes on with the next company while the events leave, in
+    order, on the sender loop."""
+    token = _queue_sends.set(True)
+    try:
+        yield
+    finally:
+        _queue_sends.reset(token)
+
+
+def send_many(messages: Iterable[tuple[str, dict[str, Any]]], *, wait: bool | None = None) -> None:
     """Send ``(group, message)`` pairs concurrently on the process's sender loop.
 
     Best effort: realtime delivery never fails the caller's work (clients catch up from the
     event log after a reconnect); a failure is logged. ``wait=False`` returns at once: the
     batch is sent after every batch queued before it the same way (in order), which lets a
-    worker go on with its next batch instead of waiting on the round trips.
+    worker go on with its next batch instead of waiting on the round trips. Unset, it waits
+    except inside :func:`queued_sends`.
     """
+    if wait is None:
+        wait = not _queue_sends.get()
     batch = list(messages)
     if not batch:
         return

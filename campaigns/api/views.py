@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from campaigns import links, selectors
 from campaigns import message_templates as templates
 from campaigns.api import serializers as s
-from campaigns.models import Campaign, MessageTemplate, Recipient, RecipientState, TemplateOrigin
+from campaigns.models import Campaign, CampaignKind, MessageTemplate, Recipient, RecipientState, TemplateOrigin
 from campaigns.realtime import COUNTER_FIELDS
 from campaigns.template_rules import template_problems
 from inbox.models import Channel, ChannelKind
@@ -221,7 +221,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
     pagination_class = CampaignPagination
 
     def get_queryset(self):
-        qs = Campaign.objects.prefetch_related("variants")
+        qs = Campaign.objects.filter(kind=CampaignKind.BROADCAST).prefetch_related("variants")
         state = self.request.query_params.get("state", "")
         return qs.filter(state=state) if state else qs
 

@@ -31,3 +31,27 @@ def test_demo_campaign_shows_the_whole_story_once(tenant):
     assert messages.filter(body__startswith="Olá ").count() == sent
     assert TimelineEvent.objects.filter(kind="campaign.sent").count() >= sent
     assert demo_campaigns_setup() == 0
+
+
+def test_every_demo_recipient_opens_with_its_reason(tenant, owner_client):
+    """The campaign page's recipient drawer opens for every state of the demo campaign, and a
+    failed recipient says why in plain words (a 500 here once left the drawer loading)."""
+    from campaigns.demo import DEMO_CAMPAIGN, demo_campaigns_setup
+    from campaigns.models import Campaign, Recipient
+    from crm.demo import demo_contacts_setup
+    from inbox.demo import demo_inbox_setup
+
+    demo_contacts_setup()
+    demo_inbox_setup()
+    demo_campaigns_setup()
+    campaign = Campaign.objects.get(name=DEMO_CAMPAIGN)
+    seen = set()
+    for recipient in Recipient.objects.filter(campaign=campaign).order_by("state", "-id"):
+        if recipient.state in seen:
+            continue
+        seen.add(recipient.state)
+        page = owner_client.get(f"/campaigns/{campaign.pk}/recipients/{recipient.pk}/", HTTP_HX_REQUEST="true")
+        assert page.status_code == 200, (recipient.state, page.status_code)
+        if recipient.state == "failed":
+            assert 'data-testid="recipient-reason"' in page.content.decode()
+    assert {"failed", "read"} <= seen

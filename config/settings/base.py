@@ -117,6 +117,7 @@ TENANT_APPS = [
     "inbox",
     "campaigns",
     "ai_personas",
+    "cadences",
     "kanban",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
@@ -259,6 +260,8 @@ CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tick", "schedule": 
 CELERY_BEAT_SCHEDULE["crm-bulk-operations-purge"] = {"task": "crm.bulk_operations_purge_all", "schedule": 600}
 # AI personas: a safety net for replies whose countdown task was lost (a worker restarted).
 CELERY_BEAT_SCHEDULE["ai-replies-sweep"] = {"task": "ai_personas.replies_sweep_all", "schedule": 60}
+# Cadences: due enrolments handed to the campaign engine, contact changes, fresh send outcomes.
+CELERY_BEAT_SCHEDULE["cadences-tick"] = {"task": "cadences.tick", "schedule": 5}
 # Kanban: the AI reads conversations of cards whose debounce is over (due-work index).
 CELERY_BEAT_SCHEDULE["kanban-ai-sweep"] = {"task": "kanban.ai_sweep_all", "schedule": 30}
 

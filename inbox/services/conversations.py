@@ -172,28 +172,40 @@ def conversation_snooze(*, conversation: Conversation, until: datetime, by=None)
 @transaction.atomic
 def conversations_wake_snoozed(*, now: datetime | None = None) -> int:
     """Reopen snoozed conversations whose time has come (beat task), and mark the company due
-    again for the next one to wake (one locked by someone else now included)."""
+    again for the next one to wake (one locked by someone else now included).
+
+    One statement takes the due rows (``SKIP LOCKED``), reopens them and finds the next moment
+    among the ones left snoozed: a sweep's cost is mostly round trips, per company."""
     now = now or timezone.now()
-    due = list(
-        Conversation.objects.select_for_update(skip_locked=True).filter(
-            status=ConversationStatus.SNOOZED, snoozed_until__lte=now
+    table = Conversation._meta.db_table
+    woken = list(
+        Conversation.objects.raw(
+            f"""
+            WITH due AS (
+                SELECT id FROM {table} WHERE status = %s AND snoozed_until <= %s ORDER BY id FOR UPDATE SKIP LOCKED
+            ), woken AS (
+                UPDATE {table} c SET status = %s, snoozed_until = NULL, resolved_at = NULL, updated_at = %s
+                FROM due WHERE c.id = due.id RETURNING c.*
+            )
+            SELECT woken.*, (
+                SELECT min(snoozed_until) FROM {table}
+                WHERE status = %s AND id NOT IN (SELECT id FROM woken)
+            ) AS following_at FROM woken ORDER BY woken.id
+            """,
+            [ConversationStatus.SNOOZED, now, ConversationStatus.OPEN, timezone.now(), ConversationStatus.SNOOZED],
         )
     )
-    if due:
-        # One statement for all of them (a beat sweep's cost is mostly round trips), then the
-        # event of each, as conversation_set_status sends it.
-        changed = timezone.now()
-        Conversation.objects.filter(pk__in=[c.pk for c in due]).update(
-            status=ConversationStatus.OPEN, snoozed_until=None, resolved_at=None, updated_at=changed
-        )
-        for conversation in due:
-            conversation.status, conversation.snoozed_until = ConversationStatus.OPEN, None
-            conversation.resolved_at, conversation.updated_at = None, changed
-            realtime.emit_conversation(conversation, "status", by=None)
-    following = Conversation.objects.filter(status=ConversationStatus.SNOOZED).aggregate(at=Min("snoozed_until"))
-    if following["at"] is not None:
-        duework.mark_on_commit(SNOOZED, current_schema(), following["at"])
-    return len(due)
+    for conversation in woken:
+        realtime.emit_conversation(conversation, "status", by=None)
+    if woken:
+        following = getattr(woken[0], "following_at")  # noqa: B009 - an annotation of the raw query
+    else:
+        following = Conversation.objects.filter(status=ConversationStatus.SNOOZED).aggregate(at=Min("snoozed_until"))[
+            "at"
+        ]
+    if following is not None:
+        duework.mark_on_commit(SNOOZED, current_schema(), following)
+    return len(woken)
 
 
 @transaction.atomic

@@ -75,3 +75,42 @@ def test_event_groups_ticks_only_to_the_conversation():
     assert groups_for(RealtimeEvent(type="message", op="new", conversation_id=7)) == ["inbox", "conversation.7"]
     assert groups_for(RealtimeEvent(type="message", op="status", conversation_id=7)) == ["conversation.7"]
     assert groups_for(RealtimeEvent(type="channel", op="status")) == ["inbox"]
+
+
+def test_waking_reopens_every_due_conversation_and_marks_the_next_one(
+    conversation, cloud_channel, django_capture_on_commit_callbacks
+):
+    from core import duework
+    from crm.models import Contact
+    from inbox.models import Conversation
+    from inbox.services import SNOOZED
+
+    now = timezone.now()
+    others = [
+        Conversation.objects.create(
+            channel=cloud_channel,
+            contact=Contact.objects.create(name=f"Cliente {n}", phone=f"+551198765{n:04d}"),
+            last_inbound_at=now,
+        )
+        for n in range(2)
+    ]
+    Conversation.objects.filter(pk__in=[conversation.pk, others[0].pk]).update(
+        status=ConversationStatus.SNOOZED, snoozed_until=now - timedelta(minutes=1)
+    )
+    later = now + timedelta(hours=2)
+    Conversation.objects.filter(pk=others[1].pk).update(status=ConversationStatus.SNOOZED, snoozed_until=later)
+    duework.forget(SNOOZED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert conversations_wake_snoozed(now=now) == 2
+    statuses = dict(Conversation.objects.values_list("pk", "status"))
+    assert statuses[conversation.pk] == statuses[others[0].pk] == ConversationStatus.OPEN
+    assert statuses[others[1].pk] == ConversationStatus.SNOOZED
+    events = RealtimeEvent.objects.filter(type="conversation", op="status").order_by("conversation_id")
+    assert [e.conversation_id for e in events] == sorted([conversation.pk, others[0].pk])
+    assert all(e.payload["data"]["status"] == ConversationStatus.OPEN for e in events)
+    assert list(duework.marks(SNOOZED).values()) == [pytest.approx(later.timestamp())]
+    # nothing due: the next moment is still marked
+    duework.forget(SNOOZED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert conversations_wake_snoozed(now=now) == 0
+    assert list(duework.marks(SNOOZED).values()) == [pytest.approx(later.timestamp())]

@@ -159,3 +159,51 @@ def test_members_without_mfa_are_fine_until_the_owner_requires_it(
     # another company's members are not concerned
     other_member = make_member("agent", company=other_company, email="outra@other.test")
     assert tenant_client_factory(other_company, other_member).get("/").status_code == 200
+
+
+def _token(client, user, **extra):
+    return client.post(
+        "/api/v1/auth/token/",
+        {"email": user.email, "password": TEST_PASSWORD, **extra},
+        content_type="application/json",
+    )
+
+
+def test_the_api_token_asks_for_the_second_factor(acme, owner, tenant_client_factory):
+    client = tenant_client_factory(acme)
+    client.cookies["django_language"] = "en"
+    assert _token(client, owner).status_code == 200  # no second factor yet: the password is enough
+    secret = _enrol(owner)
+    missing = _token(client, owner)
+    assert missing.status_code == 401
+    assert "authenticator app" in missing.json()["detail"]
+    wrong = _token(client, owner, code="000000" if totp(secret) != "000000" else "111111")
+    assert wrong.status_code == 401 and "not right" in wrong.json()["detail"]
+    good = _token(client, owner, code=totp(secret))
+    assert good.status_code == 200 and good.json()["access"]
+    assert _token(client, owner, code=totp(secret)).status_code == 401  # a TOTP code works once
+    recovery = _recovery_codes(owner)[0]
+    assert _token(client, owner, code=recovery).status_code == 200
+    assert _token(client, owner, code=recovery).status_code == 401  # and so does a recovery code
+
+
+def test_a_wrong_second_factor_counts_toward_the_lockout(settings, acme, owner, tenant_client_factory):
+    settings.LOGIN_FAILED_RATE = "3/5m/key,30/5m/ip"
+    secret = _enrol(owner)
+    client = tenant_client_factory(acme)
+    for _ in range(3):
+        assert _token(client, owner, code="12345x").status_code == 401
+    locked = _token(client, owner, code=totp(secret))
+    assert locked.status_code == 429 and locked["Retry-After"]
+
+
+def test_a_company_that_requires_mfa_gives_no_token_without_it(acme, owner, make_member, tenant_client_factory):
+    agent = make_member("agent", email="sem-2fa@acme.test")
+    acme.require_mfa = True
+    acme.save(update_fields=["require_mfa"])
+    client = tenant_client_factory(acme)
+    client.cookies["django_language"] = "en"
+    refused = _token(client, agent)
+    assert refused.status_code == 403 and "requires two-factor" in refused.json()["detail"]
+    secret = _enrol(agent)
+    assert _token(client, agent, code=totp(secret)).status_code == 200

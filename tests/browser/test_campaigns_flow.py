@@ -66,11 +66,6 @@ def _count(page, name: str) -> int:
     return int(re.sub(r"\D", "", text) or 0)
 
 
-@pytest.mark.xfail(
-    reason="Known open bug: the failed recipient's reason drawer does not open in the browser after the run "
-    "(see the campaigns issue's closing note); the rest of the flow passes up to that step",
-    strict=False,
-)
 @pytest.mark.usefixtures("celery_worker_process")
 def test_templates_and_campaigns_end_to_end(new_context, url_for, unique, committed, screenshot):
     company, email = _demo_company(committed, unique)

@@ -49,12 +49,13 @@ def test_plan_usage_mfa_enrolment_and_the_company_requirement(url_for, new_conte
     page.goto(url_for("/accounts/2fa/totp/activate/", slug=company.slug))
     if "/accounts/reauthenticate/" in page.url:  # allauth asks for the password again first
         page.fill("input[name=password]", TEST_PASSWORD)
-        page.click("form button[type=submit]")
+        with page.expect_navigation():
+            page.press("input[name=password]", "Enter")  # its own form (the header has others)
     secret = page.locator("#authenticator_secret").input_value()
     screenshot(page, "mfa-activate")
     page.fill("input[name=code]", totp(secret))
-    page.click("form button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.press("input[name=code]", "Enter")
     kinds = _run(
         committed, lambda: set(Authenticator.objects.filter(user__email=owner_email).values_list("type", flat=True))
     )
