@@ -82,6 +82,11 @@ PAGES = [
     Page("ai_knowledge", "ai_personas:knowledge"),
     Page("ai_usage", "ai_personas:usage"),
     Page("ai_settings", "ai_personas:settings"),
+    # Kanban (the demo "Vendas" pipeline)
+    Page("kanban_board", "kanban:board", pk="kanban.Pipeline"),
+    Page("kanban_card", "kanban:card", pk="kanban.Card"),
+    Page("kanban_settings", "kanban:settings", pk="kanban.Pipeline"),
+    Page("kanban_decisions", "kanban:decisions", pk="kanban.Pipeline"),
     # Kanban and cadences (their lines can stay: skipped until the app lands)
     Page("pipelines", "kanban:index"),
     Page("pipeline_board", "kanban:board", pk="kanban.Pipeline"),

@@ -12,6 +12,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("ai_personas.api.urls")),
     path("", include("campaigns.api.urls")),
     path("", include("cadences.api.urls")),
+    path("", include("kanban.api.urls")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[]), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[]), name="api-docs"),
 ]
@@ -25,5 +26,6 @@ urlpatterns = [
     path("", include("ai_personas.urls")),
     path("", include("campaigns.urls")),
     path("", include("cadences.urls")),
+    path("", include("kanban.urls")),
     *common,
 ]

@@ -118,6 +118,7 @@ TENANT_APPS = [
     "campaigns",
     "ai_personas",
     "cadences",
+    "kanban",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -261,6 +262,8 @@ CELERY_BEAT_SCHEDULE["crm-bulk-operations-purge"] = {"task": "crm.bulk_operation
 CELERY_BEAT_SCHEDULE["ai-replies-sweep"] = {"task": "ai_personas.replies_sweep_all", "schedule": 60}
 # Cadences: due enrolments handed to the campaign engine, contact changes, fresh send outcomes.
 CELERY_BEAT_SCHEDULE["cadences-tick"] = {"task": "cadences.tick", "schedule": 5}
+# Kanban: the AI reads conversations of cards whose debounce is over (due-work index).
+CELERY_BEAT_SCHEDULE["kanban-ai-sweep"] = {"task": "kanban.ai_sweep_all", "schedule": 30}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -474,6 +477,10 @@ OPENAI_TIMEOUT = float(env("OPENAI_TIMEOUT", "30"))
 OPENAI_MAX_RETRIES = int(env("OPENAI_MAX_RETRIES", "2"))
 # Tokens a company may spend per calendar month unless it sets its own budget (0: no limit).
 AI_MONTHLY_TOKEN_BUDGET = int(env("AI_MONTHLY_TOKEN_BUDGET", "2000000"))
+# Kanban AI lead progression: the debounce after a customer message, and the least time between
+# two readings of one card.
+KANBAN_AI_DEBOUNCE_SECONDS = float(env("KANBAN_AI_DEBOUNCE_SECONDS", "45"))
+KANBAN_AI_MIN_INTERVAL_SECONDS = float(env("KANBAN_AI_MIN_INTERVAL_SECONDS", "180"))
 # Prices used to estimate cost, in US dollars per million tokens (input, output).
 AI_PRICE_INPUT_PER_MTOK = env("AI_PRICE_INPUT_PER_MTOK", "0.15")
 AI_PRICE_OUTPUT_PER_MTOK = env("AI_PRICE_OUTPUT_PER_MTOK", "0.60")

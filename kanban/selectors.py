@@ -1,0 +1,226 @@
+"""Reads of the Kanban board: columns with their count and total value, the first cards of each
+column and the next page on scroll (keyset on ``rank``: the ``(stage, rank)`` index), filters,
+a card's drawer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from kanban.models import AIDecision, Card, CardMove, DecisionOutcome, Pipeline, SavedView, Stage, StageKind
+
+PAGE = 25
+# What a card's tile shows (the board loads only these).
+TILE_FIELDS = (
+    "id",
+    "pipeline_id",
+    "stage_id",
+    "rank",
+    "title",
+    "value",
+    "owner_id",
+    "tag_ids",
+    "expected_close",
+    "reason",
+    "stage_entered_at",
+    "contact_id",
+    "contact__name",
+    "contact__phone",
+)
+FILTER_KEYS = (
+    "owner",
+    "tag",
+    "value_min",
+    "value_max",
+    "stalled",
+    "created_from",
+    "created_to",
+    "closed_from",
+    "closed_to",
+    "q",
+)
+
+
+@dataclass
+class Column:
+    stage: Stage
+    count: int = 0
+    total: Decimal = Decimal(0)
+    cards: list[Card] = field(default_factory=list)
+    more: bool = False
+
+
+def pipelines() -> QuerySet[Pipeline]:
+    return Pipeline.objects.all()
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _decimal(value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value).replace(",", "."))
+    except InvalidOperation:
+        return None
+
+
+def _date(value) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def clean_filters(params) -> dict:
+    """The board's filters from a query string (or a saved view): unknown or malformed values
+    are dropped, never an error."""
+    clean: dict = {}
+    for key in FILTER_KEYS:
+        raw = params.get(key) if hasattr(params, "get") else None
+        if raw in (None, ""):
+            continue
+        value: object
+        if key in ("owner", "tag"):
+            value = _int(raw)
+        elif key in ("value_min", "value_max"):
+            value = _decimal(raw)
+        elif key == "stalled":
+            value = str(raw).lower() in ("1", "true", "on", "yes") or raw is True
+        elif key == "q":
+            value = str(raw).strip()[:100] or None
+        else:
+            value = _date(raw)
+        if value not in (None, False):
+            clean[key] = value
+    return clean
+
+
+def filtered(qs: QuerySet[Card], *, pipeline: Pipeline, filters: dict, now: dt.datetime | None = None):
+    f = filters or {}
+    if "owner" in f:
+        qs = qs.filter(owner_id=f["owner"])
+    if "tag" in f:
+        qs = qs.filter(tag_ids__contains=[f["tag"]])
+    if "value_min" in f:
+        qs = qs.filter(value__gte=f["value_min"])
+    if "value_max" in f:
+        qs = qs.filter(value__lte=f["value_max"])
+    if f.get("stalled"):
+        limit = (now or timezone.now()) - dt.timedelta(days=pipeline.stalled_after_days)
+        qs = qs.filter(stage__kind=StageKind.OPEN, stage_entered_at__lte=limit)
+    if "created_from" in f:
+        qs = qs.filter(created_at__date__gte=f["created_from"])
+    if "created_to" in f:
+        qs = qs.filter(created_at__date__lte=f["created_to"])
+    if "closed_from" in f:
+        qs = qs.filter(closed_at__date__gte=f["closed_from"])
+    if "closed_to" in f:
+        qs = qs.filter(closed_at__date__lte=f["closed_to"])
+    if f.get("q"):
+        q = f["q"]
+        qs = qs.filter(Q(title__icontains=q) | Q(contact__name__icontains=q) | Q(contact__phone__contains=q))
+    return qs
+
+
+def board_cards(*, pipeline: Pipeline, filters: dict | None = None, now=None) -> QuerySet[Card]:
+    return filtered(Card.objects.filter(pipeline=pipeline), pipeline=pipeline, filters=filters or {}, now=now)
+
+
+def column_cards(
+    *, stage: Stage, filters: dict | None = None, after_rank: str | None = None, limit: int = PAGE, now=None
+) -> list[Card]:
+    qs = (
+        filtered(Card.objects.filter(stage_id=stage.pk), pipeline=stage.pipeline, filters=filters or {}, now=now)
+        .select_related("contact")
+        .only(*TILE_FIELDS)
+    )
+    if after_rank:
+        qs = qs.filter(rank__gt=after_rank)
+    return list(qs.order_by("rank")[:limit])
+
+
+def board(*, pipeline: Pipeline, filters: dict | None = None, limit: int = PAGE, now=None) -> list[Column]:
+    """Every column with its count and total (one grouped query) and its first ``limit`` cards
+    (one index range scan per column)."""
+    now = now or timezone.now()
+    stages = list(pipeline.stages.all())
+    for stage in stages:
+        stage.pipeline = pipeline
+    totals = {
+        row["stage_id"]: row
+        for row in board_cards(pipeline=pipeline, filters=filters, now=now)
+        .order_by()
+        .values("stage_id")
+        .annotate(n=Count("id"), total=Sum("value"))
+    }
+    columns = []
+    for stage in stages:
+        row: dict = dict(totals.get(stage.pk) or {})
+        cards = column_cards(stage=stage, filters=filters, limit=limit + 1, now=now) if row else []
+        for card in cards:
+            card.pipeline = pipeline
+            card.stage = stage
+        columns.append(
+            Column(
+                stage=stage,
+                count=row.get("n", 0),
+                total=row.get("total") or Decimal(0),
+                cards=cards[:limit],
+                more=len(cards) > limit,
+            )
+        )
+    return columns
+
+
+def card_history(*, card: Card) -> list[CardMove]:
+    return list(CardMove.objects.filter(card=card).select_related("from_stage", "to_stage").order_by("-at", "-id"))
+
+
+def card_decisions(*, card: Card) -> list[AIDecision]:
+    return list(
+        AIDecision.objects.filter(card=card).select_related("stage", "from_stage").order_by("-created_at", "-id")
+    )
+
+
+def pipeline_decisions(*, pipeline: Pipeline, outcome: str | None = None, limit: int = 200) -> list[AIDecision]:
+    qs = AIDecision.objects.filter(pipeline=pipeline).select_related("stage", "from_stage", "card")
+    if outcome in DecisionOutcome.values:
+        qs = qs.filter(outcome=outcome)
+    return list(qs.order_by("-created_at", "-id")[:limit])
+
+
+def pending_suggestions(card_ids: list[int]) -> dict[int, AIDecision]:
+    """The latest open suggestion of each card (for the board's badges)."""
+    rows = (
+        AIDecision.objects.filter(card_id__in=card_ids, outcome=DecisionOutcome.SUGGESTED)
+        .select_related("stage")
+        .order_by("card_id", "-created_at", "-id")
+        .distinct("card_id")
+    )
+    return {d.card_id: d for d in rows}
+
+
+def last_ai_moves(card_ids: list[int]) -> dict[int, CardMove]:
+    """The latest move by the AI of each card (the board shows its reason)."""
+    rows = (
+        CardMove.objects.filter(card_id__in=card_ids, actor_kind="ai")
+        .order_by("card_id", "-at", "-id")
+        .distinct("card_id")
+    )
+    return {m.card_id: m for m in rows}
+
+
+def saved_views(*, pipeline: Pipeline, user_id: int) -> list[SavedView]:
+    return list(SavedView.objects.filter(pipeline=pipeline).filter(Q(user_id=user_id) | Q(shared=True)))

@@ -1,0 +1,441 @@
+"""Pages of the Kanban board: the board (columns, more cards on scroll, drag and drop and a
+"move to stage" menu, filters, search, saved views), the card drawer, pipeline settings and
+the AI decisions audit. Viewers see, agents move and edit, admins configure."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from kanban import progression, selectors, services
+from kanban.forms import CardForm, MoveForm, PipelineForm, StageForm
+from kanban.models import Card, Pipeline, Reason, SavedView, Stage, StageKind
+from tenants.permissions import role_required
+
+MSG_SAVED = gettext_lazy("Saved.")
+ERR_FORM = gettext_lazy("Check the highlighted fields.")
+
+
+def _pipeline(pk: int) -> Pipeline:
+    return get_object_or_404(Pipeline, pk=pk)
+
+
+def _card(pk: int) -> Card:
+    return get_object_or_404(Card.objects.select_related("pipeline", "stage", "contact"), pk=pk)
+
+
+def _filters(request, pipeline: Pipeline) -> tuple[dict, SavedView | None]:
+    view = None
+    view_id = request.GET.get("view")
+    if view_id and view_id.isdigit():
+        view = (
+            SavedView.objects.filter(pipeline=pipeline, pk=int(view_id)).filter(user_id=request.user.pk).first()
+            or SavedView.objects.filter(pipeline=pipeline, pk=int(view_id), shared=True).first()
+        )
+    source = view.filters if view else request.GET
+    return selectors.clean_filters(source), view
+
+
+def _query(filters: dict) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({k: ("1" if v is True else str(v)) for k, v in filters.items()})
+
+
+@require_GET
+@role_required("workspace.view")
+def boards(request):
+    pipelines = list(selectors.pipelines())
+    if len(pipelines) == 1 and not request.GET.get("all"):
+        return redirect("kanban:board", pk=pipelines[0].pk)
+    return render(request, "kanban/boards.html", {"pipelines": pipelines, "active_nav": "kanban"})
+
+
+@require_POST
+@role_required("company.manage")
+def pipeline_new(request):
+    name = (request.POST.get("name") or "").strip()[:120]
+    if not name:
+        messages.error(request, _("Give the pipeline a name."))
+        return redirect(reverse("kanban:boards") + "?all=1")
+    pipeline = services.pipeline_create(name=name)
+    return redirect("kanban:settings", pk=pipeline.pk)
+
+
+def _shown(pipeline: Pipeline) -> dict:
+    fields = set(pipeline.card_fields or [])
+    return {"show_value": "value" in fields, "show_phone": "phone" in fields, "show_close": "expected_close" in fields}
+
+
+def _decorate(pipeline: Pipeline, cards: list[Card], now) -> None:
+    ids = [c.pk for c in cards]
+    suggestions = selectors.pending_suggestions(ids)
+    ai_moves = selectors.last_ai_moves(ids)
+    for card in cards:
+        move = ai_moves.get(card.pk)
+        card.ai_move = move if move and move.to_stage_id == card.stage_id else None  # type: ignore[attr-defined]
+        card.stalled = card.is_stalled(now=now)  # type: ignore[attr-defined]
+        card.suggestion = suggestions.get(card.pk)  # type: ignore[attr-defined]
+
+
+@require_GET
+@role_required("workspace.view")
+def board(request, pk: int):
+    pipeline = _pipeline(pk)
+    filters, view = _filters(request, pipeline)
+    now = timezone.now()
+    columns = selectors.board(pipeline=pipeline, filters=filters, now=now)
+    _decorate(pipeline, [c for col in columns for c in col.cards], now)
+    from crm.selectors import tags_by_id
+
+    context = {
+        "pipeline": pipeline,
+        "pipelines": selectors.pipelines(),
+        "columns": columns,
+        "stages": [col.stage for col in columns],
+        **_shown(pipeline),
+        "filters": filters,
+        "query": _query(filters),
+        "view": view,
+        "views": selectors.saved_views(pipeline=pipeline, user_id=request.user.pk),
+        "tags": tags_by_id(),
+        "reasons": list(pipeline.reasons.all()),
+        "active_nav": "kanban",
+    }
+    return render(request, "kanban/board.html", context)
+
+
+@require_GET
+@role_required("workspace.view")
+def column_more(request, pk: int, stage_id: int):
+    pipeline = _pipeline(pk)
+    stage = get_object_or_404(Stage, pk=stage_id, pipeline=pipeline)
+    stage.pipeline = pipeline
+    filters, _view = _filters(request, pipeline)
+    after = (request.GET.get("after") or "")[:128] or None
+    now = timezone.now()
+    cards = selectors.column_cards(stage=stage, filters=filters, after_rank=after, limit=selectors.PAGE + 1, now=now)
+    more = len(cards) > selectors.PAGE
+    cards = cards[: selectors.PAGE]
+    for card in cards:
+        card.pipeline, card.stage = pipeline, stage
+    _decorate(pipeline, cards, now)
+    return render(
+        request,
+        "kanban/partials/cards.html",
+        {
+            "pipeline": pipeline,
+            "stage": stage,
+            **_shown(pipeline),
+            "cards": cards,
+            "more": more,
+            "query": _query(filters),
+        },
+    )
+
+
+@require_GET
+@role_required("workspace.view")
+def card_tile(request, pk: int):
+    card = _card(pk)
+    _decorate(card.pipeline, [card], timezone.now())
+    context = {"card": card, "pipeline": card.pipeline, **_shown(card.pipeline)}
+    return render(request, "kanban/partials/card.html", context)
+
+
+@require_GET
+@role_required("workspace.view")
+def board_totals(request, pk: int):
+    pipeline = _pipeline(pk)
+    filters, _view = _filters(request, pipeline)
+    from ui.templatetags.ui import currency
+
+    columns = selectors.board(pipeline=pipeline, filters=filters, limit=0)
+    return JsonResponse(
+        {str(col.stage.pk): {"count": col.count, "total": currency(col.total, pipeline.currency)} for col in columns}
+    )
+
+
+def _error(message) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": str(message)}, status=400)
+
+
+@require_POST
+@role_required("workspace.work")
+def card_move(request, pk: int):
+    card = _card(pk)
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        return _error(_("That move is not valid."))
+    data = form.cleaned_data
+    try:
+        card = services.card_move(
+            card=card,
+            stage=data["stage"],
+            after_id=data.get("after"),
+            before_id=data.get("before"),
+            reason=data.get("reason") or "",
+            by=request.user,
+        )
+    except ValidationError as exc:
+        if request.headers.get("HX-Request"):
+            messages.error(request, exc.messages[0])
+            return _drawer_response(request, card)
+        return _error(exc.messages[0])
+    if request.headers.get("HX-Request"):
+        return _drawer_response(request, card)
+    return JsonResponse({"ok": True, "card": card.pk, "stage": card.stage_id, "rank": card.rank})
+
+
+@require_POST
+@role_required("workspace.work")
+def card_new(request, pk: int):
+    pipeline = _pipeline(pk)
+    form = CardForm(request.POST, pipeline=pipeline)
+    contact = conversation = None
+    contact_id = request.POST.get("contact")
+    if contact_id and contact_id.isdigit():
+        from crm.models import Contact
+
+        contact = Contact.objects.filter(pk=int(contact_id)).first()
+    conversation_id = request.POST.get("conversation")
+    if conversation_id and conversation_id.isdigit():
+        from inbox.models import Conversation
+
+        conversation = Conversation.objects.select_related("contact").filter(pk=int(conversation_id)).first()
+        contact = conversation.contact if conversation else contact
+    if not form.is_valid() and not contact:
+        messages.error(request, ERR_FORM)
+        return redirect("kanban:board", pk=pipeline.pk)
+    data = form.cleaned_data if form.is_valid() else {}
+    try:
+        services.card_create(
+            pipeline=pipeline,
+            title=data.get("title", ""),
+            stage=data.get("stage"),
+            value=data.get("value"),
+            expected_close=data.get("expected_close"),
+            contact=contact,
+            conversation=conversation,
+            owner_id=request.user.pk,
+            by=request.user,
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("Card created."))
+    return redirect(request.POST.get("next") if _safe_next(request) else reverse("kanban:board", args=[pipeline.pk]))
+
+
+def _safe_next(request) -> bool:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    nxt = request.POST.get("next") or ""
+    return bool(nxt) and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()})
+
+
+@require_POST
+@role_required("workspace.work")
+def cards_from_contacts(request, pk: int):
+    """Bulk: a card for each of "all N matching" contacts (the CRM list's filters)."""
+    from crm.listing import contacts_for_query
+
+    pipeline = _pipeline(pk)
+    queryset, _clean, _segment = contacts_for_query(request.POST)
+    try:
+        count = services.cards_bulk_create(
+            pipeline=pipeline, contacts=queryset, stage=request.POST.get("stage") or None, by=request.user
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("%(count)s cards created.") % {"count": count})
+    return redirect("kanban:board", pk=pipeline.pk)
+
+
+def _drawer_context(request, card: Card) -> dict:
+    from crm.models import Note
+    from crm.selectors import contact_timeline
+
+    conversation_messages = []
+    if card.conversation_id:
+        from inbox.models import Message
+
+        conversation_messages = list(
+            Message.objects.filter(conversation_id=card.conversation_id).order_by("-created_at", "-id")[:10]
+        )[::-1]
+    return {
+        "card": card,
+        "pipeline": card.pipeline,
+        "stages": list(card.pipeline.stages.all()),
+        "reasons": list(card.pipeline.reasons.all()),
+        "history": selectors.card_history(card=card),
+        "decisions": selectors.card_decisions(card=card),
+        "suggestion": progression.pending_suggestion(card.pk),
+        "thread": conversation_messages,
+        "notes": list(Note.objects.filter(contact_id=card.contact_id)[:10]) if card.contact_id else [],
+        "timeline": contact_timeline(contact=card.contact)[:10] if card.contact else [],
+        "stalled": card.is_stalled(),
+    }
+
+
+def _drawer_response(request, card: Card) -> HttpResponse:
+    card = _card(card.pk)
+    return render(request, "kanban/partials/drawer.html", _drawer_context(request, card))
+
+
+@require_GET
+@role_required("workspace.view")
+def card_drawer(request, pk: int):
+    return _drawer_response(request, _card(pk))
+
+
+@require_POST
+@role_required("workspace.work")
+def card_note(request, pk: int):
+    from crm.services import note_create
+
+    card = _card(pk)
+    body = (request.POST.get("body") or "").strip()
+    if card.contact is None or not body:
+        messages.error(request, _("Write the note first."))
+    else:
+        note_create(contact=card.contact, body=body[:5000], by=request.user)
+    return _drawer_response(request, card)
+
+
+@require_POST
+@role_required("workspace.work")
+def suggestion(request, pk: int, decision_id: int):
+    card = _card(pk)
+    if not card.ai_decisions.filter(pk=decision_id).exists():
+        raise Http404
+    try:
+        if request.POST.get("action") == "accept":
+            progression.suggestion_accept(
+                decision_id=decision_id, by=request.user, reason=request.POST.get("reason", "")
+            )
+        else:
+            progression.suggestion_dismiss(decision_id=decision_id, by=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    if request.headers.get("HX-Request"):
+        return _drawer_response(request, card)
+    return redirect("kanban:board", pk=card.pipeline_id)
+
+
+@require_POST
+@role_required("workspace.work")
+def view_save(request, pk: int):
+    pipeline = _pipeline(pk)
+    name = (request.POST.get("name") or "").strip()[:80]
+    if not name:
+        messages.error(request, _("Give the view a name."))
+        return redirect("kanban:board", pk=pipeline.pk)
+    filters = selectors.clean_filters(request.POST)
+    stored = {k: (str(v) if not isinstance(v, bool) else v) for k, v in filters.items()}
+    view = SavedView.objects.create(
+        pipeline=pipeline, name=name, filters=stored, user_id=request.user.pk, shared=bool(request.POST.get("shared"))
+    )
+    return redirect(reverse("kanban:board", args=[pipeline.pk]) + f"?view={view.pk}")
+
+
+@require_POST
+@role_required("workspace.work")
+def view_delete(request, pk: int, view_id: int):
+    SavedView.objects.filter(pipeline_id=pk, pk=view_id, user_id=request.user.pk).delete()
+    return redirect("kanban:board", pk=pk)
+
+
+@role_required("company.manage")
+def pipeline_settings(request, pk: int):
+    pipeline = _pipeline(pk)
+    reasons = list(pipeline.reasons.all())
+    initial = {
+        "won_reasons": "\n".join(r.label for r in reasons if r.kind == StageKind.WON),
+        "lost_reasons": "\n".join(r.label for r in reasons if r.kind == StageKind.LOST),
+    }
+    if request.method == "POST" and request.POST.get("form") == "stage":
+        return _stage_save(request, pipeline)
+    if request.method == "POST":
+        form = PipelineForm(request.POST, instance=pipeline, initial=initial)
+        if form.is_valid():
+            with transaction.atomic():
+                form.save()
+                pipeline.reasons.all().delete()
+                Reason.objects.bulk_create(
+                    Reason(pipeline=pipeline, kind=kind, label=label, position=i)
+                    for kind in (StageKind.WON, StageKind.LOST)
+                    for i, label in enumerate(form.reasons(kind))
+                )
+            messages.success(request, MSG_SAVED)
+            return redirect("kanban:settings", pk=pipeline.pk)
+        messages.error(request, ERR_FORM)
+    else:
+        form = PipelineForm(instance=pipeline, initial=initial)
+    stages = list(pipeline.stages.all())
+    context = {
+        "pipeline": pipeline,
+        "form": form,
+        "stage_forms": [(s, StageForm(instance=s, prefix=f"s{s.pk}")) for s in stages],
+        "new_stage": StageForm(prefix="new"),
+        "active_nav": "kanban",
+    }
+    return render(request, "kanban/settings.html", context)
+
+
+def _stage_save(request, pipeline: Pipeline):
+    stage_id = request.POST.get("stage")
+    if request.POST.get("delete") and stage_id and stage_id.isdigit():
+        try:
+            services.stage_delete(stage=get_object_or_404(Stage, pk=int(stage_id), pipeline=pipeline))
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+        return redirect("kanban:settings", pk=pipeline.pk)
+    if request.POST.get("up") and stage_id and stage_id.isdigit():
+        ids = list(pipeline.stages.values_list("pk", flat=True))
+        i = ids.index(int(stage_id)) if int(stage_id) in ids else 0
+        if i > 0:
+            ids[i - 1], ids[i] = ids[i], ids[i - 1]
+            services.stages_reorder(pipeline=pipeline, stage_ids=ids)
+        return redirect("kanban:settings", pk=pipeline.pk)
+    if stage_id and stage_id.isdigit():
+        stage: Stage | None = get_object_or_404(Stage, pk=int(stage_id), pipeline=pipeline)
+        form = StageForm(request.POST, instance=stage, prefix=f"s{stage_id}")
+    else:
+        stage = None
+        form = StageForm(request.POST, prefix="new")
+    if form.is_valid():
+        if stage is None:
+            services.stage_create(pipeline=pipeline, **form.cleaned_data)
+        else:
+            form.save()
+        messages.success(request, MSG_SAVED)
+    else:
+        messages.error(request, ERR_FORM)
+    return redirect("kanban:settings", pk=pipeline.pk)
+
+
+@require_GET
+@role_required("workspace.view")
+def decisions(request, pk: int):
+    pipeline = _pipeline(pk)
+    outcome = request.GET.get("outcome") or None
+    return render(
+        request,
+        "kanban/decisions.html",
+        {
+            "pipeline": pipeline,
+            "decisions": selectors.pipeline_decisions(pipeline=pipeline, outcome=outcome),
+            "outcome": outcome,
+            "active_nav": "kanban",
+        },
+    )

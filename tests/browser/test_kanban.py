@@ -1,0 +1,176 @@
+"""The Kanban board end to end: a card dragged between columns moves in a second browser of the
+same company without a reload, a third browser of another company sees nothing; then a
+simulated customer message with buying intent makes the AI (the loopback OpenAI stub) suggest
+the next stage, with its reason on the card."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+# The AI reads the conversation one second after the customer's message (45 s in production);
+# set before the live server and the worker start (they inherit the environment).
+os.environ["KANBAN_AI_DEBOUNCE_SECONDS"] = "1"
+os.environ["KANBAN_AI_MIN_INTERVAL_SECONDS"] = "1"
+
+from tests.browser.conftest_worker import celery_worker_process  # noqa: E402, F401
+from tests.browser.support import log_in  # noqa: E402
+from tests.browser.support import run_committed as _run  # noqa: E402
+from tests.conftest_helpers import TEST_PASSWORD  # noqa: E402
+from tests.stubs.openai import DEFAULT_KEY, OpenAIStub, Reply  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def openai_stub():
+    stub = OpenAIStub().start()
+    yield stub
+    stub.stop()
+
+
+def _company(committed, unique, stub_url: str, *, with_conversation: bool):
+    from allauth.account.models import EmailAddress
+    from django_tenants.utils import schema_context
+
+    from tenants.models import Membership, User
+    from tenants.services import company_create
+
+    def setup():
+        email = f"{unique('dona')}@example.com"
+        owner = User.objects.create_user(email=email, password=TEST_PASSWORD, full_name="Olga Dona")
+        EmailAddress.objects.create(user=owner, email=email, verified=True, primary=True)
+        agent_email = f"{unique('agente')}@example.com"
+        agent = User.objects.create_user(email=agent_email, password=TEST_PASSWORD, full_name="Beto Agente")
+        EmailAddress.objects.create(user=agent, email=agent_email, verified=True, primary=True)
+        company = company_create(name=unique("Loja "), owner=owner)
+        Membership.objects.create(user=agent, company=company, role="agent")
+        with schema_context(company.schema_name):
+            from ai_personas.services import provider_settings_save
+            from inbox.demo import demo_inbox_setup
+            from inbox.models import Conversation
+            from kanban.services import card_create, pipeline_create
+
+            provider_settings_save(
+                base_url=stub_url, api_key=DEFAULT_KEY, chat_model="gpt-4o-mini", embedding_model="local"
+            )
+            pipeline = pipeline_create(name="Vendas", ai_enabled=True)
+            stages = list(pipeline.stages.all())
+            cards = {}
+            if with_conversation:
+                demo_inbox_setup()
+                conversation = Conversation.objects.select_related("contact", "channel").order_by("pk").first()
+                cards["lead"] = card_create(pipeline=pipeline, conversation=conversation, stage=stages[0]).pk
+                cards["phone"] = conversation.contact.phone
+                cards["channel"] = conversation.channel_id
+            cards["other"] = card_create(pipeline=pipeline, title="Outro negócio", stage=stages[1]).pk
+        return {
+            "company": company,
+            "owner": email,
+            "agent": agent_email,
+            "pipeline": pipeline.pk,
+            "stages": [s.pk for s in stages],
+            "cards": cards,
+        }
+
+    return _run(committed, setup)
+
+
+def _drag(page, source, target):
+    box = source.bounding_box()
+    goal = target.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 10, box["y"] + 20, steps=4)
+    page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] - 10, steps=12)
+    page.mouse.up()
+
+
+@pytest.mark.usefixtures("celery_worker_process")
+def test_board_drag_live_isolation_and_ai_suggestion(new_context, url_for, unique, committed, screenshot, openai_stub):
+    mine = _company(committed, unique, openai_stub.url, with_conversation=True)
+    theirs = _company(committed, unique, openai_stub.url, with_conversation=False)
+    slug, board = mine["company"].slug, f"/pipelines/{mine['pipeline']}/"
+    lead, stages = mine["cards"]["lead"], mine["stages"]
+
+    page = log_in(committed, new_context(), url_for, slug, mine["owner"])
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url_for(board, slug=slug))
+    page.wait_for_selector("#kanban-board[data-socket=open]")
+
+    colleague = log_in(committed, new_context(), url_for, slug, mine["agent"])
+    colleague.goto(url_for(board, slug=slug))
+    colleague.wait_for_selector("#kanban-board[data-socket=open]")
+
+    stranger = log_in(committed, new_context(), url_for, theirs["company"].slug, theirs["owner"])
+    stranger.goto(url_for(f"/pipelines/{theirs['pipeline']}/", slug=theirs["company"].slug))
+    stranger.wait_for_selector("#kanban-board[data-socket=open]")
+    stranger_cards = stranger.locator("[data-card]").count()
+    stranger_requests: list[str] = []
+    stranger.on("request", lambda request: stranger_requests.append(request.url))
+
+    # drag the lead from the first column into the second
+    _drag(page, page.locator(f"#card-{lead}"), page.locator(f'[data-column="{stages[1]}"]'))
+    page.wait_for_selector(f'[data-column="{stages[1]}"] #card-{lead}')
+    colleague.wait_for_selector(f'[data-column="{stages[1]}"] #card-{lead}', timeout=10000)
+    count = colleague.locator(f'section[data-stage="{stages[1]}"] [data-count]')
+    for _ in range(50):  # the totals arrive right after the card (no eval: the page's CSP forbids it)
+        if count.inner_text().strip() == "2":
+            break
+        colleague.wait_for_timeout(100)
+    assert count.inner_text().strip() == "2"
+    screenshot(colleague, "kanban-live-move")
+
+    from django_tenants.utils import schema_context
+
+    from kanban.models import Card, CardMove
+
+    with committed(), schema_context(mine["company"].schema_name):
+        assert Card.objects.get(pk=lead).stage_id == stages[1]
+        assert CardMove.objects.filter(card_id=lead, to_stage_id=stages[1], actor_kind="person").exists()
+
+    # the other company's board never heard of it
+    stranger.wait_for_timeout(500)
+    assert stranger.locator("[data-card]").count() == stranger_cards
+    assert not [u for u in stranger_requests if "/cards/" in u]
+
+    # the customer shows buying intent: the AI suggests the proposal stage (below the threshold)
+    openai_stub.push(
+        Reply(
+            content=json.dumps(
+                {
+                    "stage": str(stages[2]),
+                    "confidence": 0.6,
+                    "reason": "Pediu a proposta e o preço do plano anual",
+                    "quote": "pode me mandar a proposta do plano anual?",
+                }
+            )
+        )
+    )
+
+    def customer_writes():
+        from inbox.models import Channel
+        from inbox.services import sandbox_simulate_reply
+
+        with schema_context(mine["company"].schema_name):
+            channel = Channel.objects.get(pk=mine["cards"]["channel"])
+            sandbox_simulate_reply(
+                channel=channel,
+                contact_phone=mine["cards"]["phone"],
+                text="Quero fechar: pode me mandar a proposta do plano anual?",
+            )
+
+    _run(committed, customer_writes)
+    reason = page.locator(f"#card-{lead} [data-ai-reason]")
+    reason.wait_for(timeout=45000)
+    assert "proposta" in reason.inner_text()
+    colleague.locator(f"#card-{lead} [data-ai-reason]").wait_for(timeout=10000)
+    screenshot(page, "kanban-ai-suggestion")
+
+    # one click accepts it from the drawer
+    page.locator(f"#card-{lead} [data-card-title]").click()
+    page.locator("[data-testid=suggestion-accept]").click()
+    colleague.wait_for_selector(f'[data-column="{stages[2]}"] #card-{lead}', timeout=10000)
+    assert stranger.locator("[data-card]").count() == stranger_cards
+    assert errors == []
