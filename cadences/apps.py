@@ -40,4 +40,16 @@ class CadencesConfig(AppConfig):
                 min_role=Role.AGENT,
             )
         )
+        from ui import record_links
+
+        record_links.register(
+            "contacts",
+            record_links.RecordLink(
+                key="cadence-enrol",
+                label=_("Enrol in a cadence"),
+                url_name="cadences:enrol",
+                icon="clock",
+                min_role=Role.AGENT,
+            ),
+        )
         demo_company_ready.connect(_demo_cadence, dispatch_uid="cadences-demo")

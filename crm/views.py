@@ -65,6 +65,7 @@ from tenants.context import company_country, current_company, current_schema
 from tenants.limits import LimitReached
 from tenants.permissions import role_required
 from tenants.roles import Role
+from ui import record_links
 from tenants.selectors import company_users, users_by_id
 from ui.phones import format_phone
 
@@ -137,6 +138,8 @@ def _list_context(request):
         "lists": list(ContactList.objects.all()),
         "members": _members(),
         "can_write": _can(request, Role.AGENT),
+        "bulk_links": record_links.links_for("contacts", getattr(request, "principal", None)),
+        "filter_params": [(k, v) for k in filter_keys for v in request.GET.getlist(k)],
     }
 
 

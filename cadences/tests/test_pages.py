@@ -181,3 +181,15 @@ def test_step_campaigns_stay_out_of_the_campaign_list(admin, make_cadence):
     assert step.campaign.name not in page
     api = admin.get("/api/v1/campaigns/").json()
     assert all(row["id"] != step.campaign_id for row in api.get("results", api))
+
+
+def test_the_contact_list_links_its_selection_to_the_enrol_page(admin, viewer, make_cadence, contacts):
+    """The CRM's bulk bar shows "Enrol in a cadence" (registered through ui.record_links, the CRM
+    imports nothing of cadences), carrying the list's filters for "all matching"."""
+    make_cadence()
+    contacts(2)
+    page = admin.get("/contacts/?q=Cliente&tag=").content.decode()
+    assert 'data-testid="bulk-link-cadence-enrol"' in page
+    assert f'action="{reverse("cadences:enrol")}"' in page
+    assert '<input type="hidden" name="q" value="Cliente">' in page
+    assert 'data-testid="bulk-link-cadence-enrol"' not in viewer.get("/contacts/").content.decode()
