@@ -65,8 +65,8 @@ from tenants.context import company_country, current_company, current_schema
 from tenants.limits import LimitReached
 from tenants.permissions import role_required
 from tenants.roles import Role
-from ui import record_links
 from tenants.selectors import company_users, users_by_id
+from ui import record_links
 from ui.phones import format_phone
 
 ERR_NOTHING_SELECTED = gettext_noop("Select at least one contact.")
