@@ -307,36 +307,36 @@ def _confirmed(request, cadence: Cadence, step: CadenceStep) -> str | None:
     return None
 
 
-@require_POST
-@role_required(MANAGE)
-def step_edit(request, pk: int, step_pk: int):
+def _step_change(request, pk: int, step_pk: int, change, done: str, *, anchor: bool):
+    """Edit or remove a step: confirmed first when running enrolments are before it."""
     cadence = _cadence(pk)
     step = get_object_or_404(CadenceStep, pk=step_pk, cadence=cadence)
     warning = _confirmed(request, cadence, step)
     if warning:
         return _builder_error(request, cadence, step.pk, warning)
     try:
-        services.step_update(step=step, config=step_config_from(step.kind, request.POST))
+        change(step)
     except ValidationError as exc:
         return _builder_error(request, cadence, step.pk, " ".join(exc.messages))
-    messages.success(request, _(MSG_STEP_SAVED))
-    return _back(cadence, f"step-{step.pk}")
+    messages.success(request, _(done))
+    return _back(cadence, f"step-{step.pk}") if anchor else _back(cadence)
+
+
+@require_POST
+@role_required(MANAGE)
+def step_edit(request, pk: int, step_pk: int):
+    def change(step):
+        services.step_update(step=step, config=step_config_from(step.kind, request.POST))
+
+    return _step_change(request, pk, step_pk, change, MSG_STEP_SAVED, anchor=True)
 
 
 @require_POST
 @role_required(MANAGE)
 def step_delete(request, pk: int, step_pk: int):
-    cadence = _cadence(pk)
-    step = get_object_or_404(CadenceStep, pk=step_pk, cadence=cadence)
-    warning = _confirmed(request, cadence, step)
-    if warning:
-        return _builder_error(request, cadence, step.pk, warning)
-    try:
-        services.step_remove(step=step)
-    except ValidationError as exc:
-        return _builder_error(request, cadence, step.pk, " ".join(exc.messages))
-    messages.success(request, _(MSG_STEP_REMOVED))
-    return _back(cadence)
+    return _step_change(
+        request, pk, step_pk, lambda step: services.step_remove(step=step), MSG_STEP_REMOVED, anchor=False
+    )
 
 
 @require_POST

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from cadences.models import Cadence, CadenceStep, Enrollment, EnrolMode, Reenrol, ReplyExit, StepKind
+from cadences.services import CADENCE_FIELDS
 
 
 class StepOutput(serializers.ModelSerializer):
@@ -20,27 +21,8 @@ class CadenceOutput(serializers.ModelSerializer):
         model = Cadence
         fields = [
             "id",
-            "name",
-            "description",
             "status",
-            "channel",
-            "time_zone",
-            "weekdays",
-            "window_start",
-            "window_end",
-            "national_holidays",
-            "holidays_added",
-            "holidays_removed",
-            "exit_on_reply",
-            "exit_on_failure",
-            "goal_tag_id",
-            "reenrol",
-            "reenrol_after_days",
-            "enrol_mode",
-            "segment",
-            "trigger_tag_id",
-            "trigger_keyword",
-            "trigger_channel",
+            *CADENCE_FIELDS,
             "active_count",
             "completed_count",
             "exited_count",
