@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Min
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -410,6 +410,10 @@ def campaigns_tick(*, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     schema = require_tenant_schema()
     done = {"started": 0, "woken": 0, "reconciled": 0, "completed": 0, "runs": 0}
+    moments = _TickMoments.read()
+    if not moments.due(now):  # a quiet visit: one statement, and the mark for the next moment
+        moments.mark_next(schema)
+        return done
     for campaign in Campaign.objects.filter(state=CampaignState.SCHEDULED, scheduled_at__lte=now).order_by("id"):
         with transaction.atomic():
             locked = campaign_for_update(campaign.pk)
@@ -438,27 +442,54 @@ def campaigns_tick(*, now: dt.datetime | None = None) -> dict[str, int]:
             with transaction.atomic():
                 _queue_runs(campaign, RUNS_PER_CAMPAIGN)
             done["runs"] += 1
-    _tick_again(schema)
+    _TickMoments.read().mark_next(schema)
     return done
 
 
-def _tick_again(schema: str) -> None:
-    """Mark the company due (``CAMPAIGNS``) for what this tick leaves: the next tick while a
-    campaign sends, else the earliest wake-up, scheduled start or lease to reconcile."""
-    from campaigns.dispatch.reconcile import GRACE
+@dataclass(frozen=True)
+class _TickMoments:
+    """What a company's campaigns wait for, read in one statement: the earliest scheduled
+    start, the earliest wake-up of a waiting campaign, whether one is sending, and the earliest
+    lease of a claimed recipient (to reconcile once it runs out)."""
 
-    if Campaign.objects.filter(state=CampaignState.RUNNING, waiting_until__isnull=True).exists():
-        duework.mark_on_commit(CAMPAIGNS, schema)
-        return
-    moments = [
-        Campaign.objects.filter(state=CampaignState.RUNNING).aggregate(at=Min("waiting_until"))["at"],
-        Campaign.objects.filter(state=CampaignState.SCHEDULED).aggregate(at=Min("scheduled_at"))["at"],
-    ]
-    lease = Recipient.objects.filter(state=RecipientState.CLAIMED).aggregate(at=Min("lease_expires_at"))["at"]
-    if lease is not None:
-        moments.append(lease + GRACE)
-    if any(moments):
-        duework.mark_on_commit(CAMPAIGNS, schema, min(at for at in moments if at))
+    scheduled_at: dt.datetime | None
+    waiting_until: dt.datetime | None
+    sending: bool
+    lease_expires_at: dt.datetime | None
+
+    @classmethod
+    def read(cls) -> _TickMoments:
+        campaigns, recipients = Campaign._meta.db_table, Recipient._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT (SELECT min(scheduled_at) FROM {campaigns} WHERE state = %s),
+                       (SELECT min(waiting_until) FROM {campaigns} WHERE state = %s),
+                       EXISTS (SELECT 1 FROM {campaigns} WHERE state = %s AND waiting_until IS NULL),
+                       (SELECT min(lease_expires_at) FROM {recipients} WHERE state = %s)
+                """,
+                [CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.RUNNING, RecipientState.CLAIMED],
+            )
+            return cls(*cursor.fetchone())
+
+    def due(self, now: dt.datetime) -> bool:
+        """Whether a tick at ``now`` has anything to do."""
+        return self.sending or any(
+            at is not None and at <= now for at in (self.scheduled_at, self.waiting_until, self.lease_expires_at)
+        )
+
+    def mark_next(self, schema: str) -> None:
+        """Mark the company due (``CAMPAIGNS``) for what this tick leaves: the next tick while a
+        campaign sends, else the earliest wake-up, scheduled start or lease to reconcile."""
+        from campaigns.dispatch.reconcile import GRACE
+
+        if self.sending:
+            duework.mark_on_commit(CAMPAIGNS, schema)
+            return
+        lease = self.lease_expires_at + GRACE if self.lease_expires_at is not None else None
+        moments = [at for at in (self.waiting_until, self.scheduled_at, lease) if at is not None]
+        if moments:
+            duework.mark_on_commit(CAMPAIGNS, schema, min(moments))
 
 
 # --- a WhatsApp Web number's pace -----------------------------------------------------------------

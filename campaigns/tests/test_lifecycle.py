@@ -117,6 +117,32 @@ def test_scheduled_campaign_starts_when_beat_ticks_after_its_time(committed):
     assert started.state == CampaignState.RUNNING
 
 
+def test_a_tick_with_nothing_due_is_one_statement_and_marks_the_scheduled_start(committed):
+    """Beat visits a company marked due; when nothing is due yet (the campaign starts in two
+    hours), the visit reads one statement and marks the company for the start."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from campaigns.services import CAMPAIGNS, campaign_start, campaigns_tick
+    from core import duework
+
+    channel = committed.channel("sandbox")
+    campaign = _campaign(committed, channel, committed.contacts(2), body="Oi")
+    at = timezone.now() + timedelta(hours=2)
+    committed(lambda: campaign_start(campaign=campaign, at=at))
+    duework.clear(CAMPAIGNS, committed.schema)
+
+    def quiet_tick():
+        with CaptureQueriesContext(connection) as queries:
+            done = campaigns_tick(now=at - timedelta(minutes=1))
+        return done, [q["sql"] for q in queries.captured_queries if "campaigns_" in q["sql"]]
+
+    done, statements = committed(quiet_tick)
+    assert not any(done.values())
+    assert len(statements) == 1, statements
+    assert duework.marks(CAMPAIGNS)[committed.schema] == pytest.approx(at.timestamp())
+
+
 def test_ab_test_sends_the_test_share_then_the_winner_to_the_rest(committed):
     from campaigns.models import Campaign, CampaignVariant, Recipient
     from campaigns.services import ab_winner_choose, campaign_create, campaign_launch, campaign_start
