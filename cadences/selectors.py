@@ -7,12 +7,23 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from cadences.models import Cadence, CadenceStep, Enrollment, StepEvent, StepKind
 from cadences.schedule import parse_time
 from cadences.services import rules_for
+
+# A weekday inside a sentence ("day 2 at 09:00 (wednesday)"): pt-BR writes it in lower case there.
+WEEKDAYS_IN_SENTENCE = [
+    pgettext_lazy("weekday inside a sentence", "Monday"),
+    pgettext_lazy("weekday inside a sentence", "Tuesday"),
+    pgettext_lazy("weekday inside a sentence", "Wednesday"),
+    pgettext_lazy("weekday inside a sentence", "Thursday"),
+    pgettext_lazy("weekday inside a sentence", "Friday"),
+    pgettext_lazy("weekday inside a sentence", "Saturday"),
+    pgettext_lazy("weekday inside a sentence", "Sunday"),
+]
 
 
 def cadence_list(*, status: str = "") -> QuerySet[Cadence]:
@@ -96,7 +107,7 @@ def schedule_preview(
                     "at": now,
                     "day": day,
                     "label": _("day %(day)s at %(time)s (%(weekday)s)")
-                    % {"day": day, "time": local.strftime("%H:%M"), "weekday": date_format(local, "l")},
+                    % {"day": day, "time": local.strftime("%H:%M"), "weekday": WEEKDAYS_IN_SENTENCE[local.weekday()]},
                 }
             )
         elif step.kind == StepKind.BRANCH:

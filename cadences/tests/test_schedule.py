@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cadences.schedule import Rules
+from cadences.tests.conftest import TUESDAY
 
 SP = ZoneInfo("America/Sao_Paulo")
 
@@ -155,3 +156,18 @@ def test_a_wait_never_ends_before_it_started(moment, amount, unit):
     with_at = RULES.wait_end(moment, amount=amount, unit=unit, at=dt.time(9, 30))
     assert RULES.day_allowed(with_at.astimezone(SP).date())
     assert with_at.astimezone(SP).time() == dt.time(9, 30)
+
+
+@pytest.mark.django_db
+def test_the_schedule_preview_names_the_weekday_as_a_sentence_does_in_each_language(make_cadence):
+    from django.utils import translation
+
+    from cadences.selectors import schedule_preview
+
+    cadence = make_cadence([("send", {"body": "Oi"})], time_zone="America/Sao_Paulo")
+    with translation.override("pt-br"):
+        (row,) = schedule_preview(cadence=cadence, start=TUESDAY)
+        assert row["label"] == "dia 1 às 10:00 (terça-feira)"
+    with translation.override("en"):
+        (row,) = schedule_preview(cadence=cadence, start=TUESDAY)
+        assert row["label"] == "day 1 at 10:00 (Tuesday)"
