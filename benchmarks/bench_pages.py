@@ -87,9 +87,8 @@ PAGES = [
     Page("kanban_card", "kanban:card", pk="kanban.Card"),
     Page("kanban_settings", "kanban:settings", pk="kanban.Pipeline"),
     Page("kanban_decisions", "kanban:decisions", pk="kanban.Pipeline"),
-    # Kanban and cadences (their lines can stay: skipped until the app lands)
     Page("pipelines", "kanban:index"),
-    Page("pipeline_board", "kanban:board", pk="kanban.Pipeline"),
+    # cadences (the demo welcome cadence)
     Page("cadences", "cadences:list"),
     Page("cadence_builder", "cadences:builder", pk="cadences.Cadence"),
     Page("cadence_enrolments", "cadences:enrollments", pk="cadences.Cadence"),
