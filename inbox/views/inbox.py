@@ -42,6 +42,7 @@ from inbox.models import (
 from tenants.permissions import role_required
 from tenants.roles import Role
 from tenants.selectors import company_agents
+from ui.phones import format_phone
 
 PAGE_SIZE = 50
 SNOOZE_CHOICES = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1), "1w": timedelta(days=7)}
@@ -182,6 +183,14 @@ def _list_context(request, filters: ListFilters) -> dict:
     }
 
 
+# The status badge of a row that is not open.
+ROW_STATUS_CLASSES = {
+    "resolved": "bg-slate-200 text-slate-700 dark:bg-slate-700 dark:text-slate-200",
+    "snoozed": "bg-amber-100 text-amber-800",
+    "pending": "bg-sky-100 text-sky-800",
+}
+
+
 def _row_display(rows: list[Conversation]) -> None:
     """What each row shows that is the same computation for every row (its link and the time of
     its last message: the hour today, else the day), done here once instead of by template
@@ -190,6 +199,10 @@ def _row_display(rows: list[Conversation]) -> None:
     today = timezone.localdate()
     for row in rows:
         row.open_url = f"{inbox_url}c/{row.pk}/"  # type: ignore[attr-defined]
+        contact = row.contact
+        row.title = contact.name or format_phone(contact.phone)  # type: ignore[attr-defined]
+        row.initial = (contact.name or contact.phone)[:1]  # type: ignore[attr-defined]
+        row.status_class = ROW_STATUS_CLASSES.get(row.status, ROW_STATUS_CLASSES["pending"])  # type: ignore[attr-defined]
         if row.last_message_at is None:
             continue
         local = timezone.localtime(row.last_message_at)
