@@ -212,10 +212,10 @@ def _builder_context(request, cadence: Cadence, errors: dict | None = None) -> d
     contact = _example_contact(request)
     preview = selectors.schedule_preview(cadence=cadence, steps=steps)
     when = {row["step"].pk: row["label"] for row in preview}
-    impact = {
-        step.pk: n for step in steps if (n := services.step_change_impact(cadence=cadence, position=step.position))
-    }
-    tags = {t.pk: t.name for t in Tag.objects.all()}
+    reach = services.steps_change_impact(cadence=cadence, positions=[step.position for step in steps])
+    impact = {step.pk: reach[step.position] for step in steps if reach[step.position]}
+    tag_rows = list(Tag.objects.order_by("name"))
+    tags = {t.pk: t.name for t in tag_rows}
     cards = []
     for step in steps:
         cards.append(
@@ -237,7 +237,7 @@ def _builder_context(request, cadence: Cadence, errors: dict | None = None) -> d
         "preview": preview,
         "contact": contact,
         "templates": list(templates.values()),
-        "tags": list(Tag.objects.order_by("name")),
+        "tags": tag_rows,
         "fields": custom_field_definitions(),
         "members": list(company_members(company=current_company()).select_related("user")),
         "kinds": StepKind.choices,

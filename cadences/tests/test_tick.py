@@ -166,7 +166,7 @@ def test_a_paused_cadence_sends_nothing_until_resumed(make_cadence, contacts):
 
 
 def test_editing_a_step_applies_to_enrolments_still_before_it(make_cadence, contacts):
-    from cadences.services import step_change_impact, step_update
+    from cadences.services import step_change_impact, step_update, steps_change_impact
     from campaigns.models import CampaignVariant
 
     cadence = make_cadence(
@@ -177,6 +177,9 @@ def test_editing_a_step_applies_to_enrolments_still_before_it(make_cadence, cont
     tick(TUESDAY)
     # the builder warns: 3 running enrolments are still before step 3
     assert step_change_impact(cadence=cadence, position=2) == 3
+    # the builder reads every step's count at once, and the counts are the same
+    each = {p: step_change_impact(cadence=cadence, position=p) for p in (0, 1, 2)}
+    assert steps_change_impact(cadence=cadence, positions=[0, 1, 2]) == each == {0: 0, 1: 0, 2: 3}
 
     step_update(step=second, config={"body": "new text"})
 
