@@ -167,12 +167,19 @@ def _as_error(exc: Exception) -> LLMError:
 
 
 class LLM:
-    """Calls for one company (the schema active when created), optionally on behalf of a persona."""
+    """Calls for one company, optionally on behalf of a persona. The endpoint is looked up at
+    the first call (in the schema active then), so creating a client costs nothing."""
 
     def __init__(self, endpoint: Endpoint | None = None, *, persona_id: int | None = None, account: bool = True):
-        self.endpoint = endpoint or company_endpoint()
+        self._endpoint = endpoint
         self.persona_id = persona_id
         self.account = account
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            self._endpoint = company_endpoint()
+        return self._endpoint
 
     # --- budget and accounting -------------------------------------------------------------
     def check_budget(self) -> None:
