@@ -30,14 +30,13 @@ from decimal import Decimal
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import OuterRef
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import JSONObject
+from django.db.models import CharField, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat, JSONObject
 from django.utils import timezone
 
 from ai_personas.llm import Usage
-from ai_personas.models import AIState, ConversationAI, KnowledgeBase
-from ai_personas.usage import cost_of, month_tokens_sql, upsert_sql
+from ai_personas.models import AIState, ConversationAI, KnowledgeBase, ProviderSettings
+from ai_personas.usage import cost_of, month_tokens_expression, upsert_sql
 
 THREAD_WINDOW = 40  # latest messages read with the context (a longer burst reads more)
 
@@ -82,10 +81,13 @@ class Context:
     provider_version: str | None  # for llm.company_endpoint_of
 
 
-# The company's provider settings row changes through ``save()`` (``updated_at``).
-_PROVIDER_VERSION = (
-    "(SELECT id::text || '@' || updated_at::text FROM ai_personas_providersettings ORDER BY id LIMIT 1)"
-)
+def _provider_version() -> Subquery:
+    """The company's provider settings row as it changes through ``save()``: id@updated_at."""
+    return Subquery(
+        ProviderSettings.objects.order_by("pk")
+        .annotate(version=Concat(Cast("id", CharField()), Value("@"), Cast("updated_at", CharField())))
+        .values("version")[:1]
+    )
 
 
 def context(*, state_id: int) -> Context:
@@ -98,7 +100,7 @@ def context(*, state_id: int) -> Context:
             :THREAD_WINDOW
         ]
     )
-    bases = (
+    persona_bases = (
         KnowledgeBase.objects.filter(personas=OuterRef("persona_id"))
         .order_by("pk")
         .values(
@@ -107,14 +109,13 @@ def context(*, state_id: int) -> Context:
             )
         )
     )
-    tokens_sql, tokens_params = month_tokens_sql()
     state = (
         ConversationAI.objects.select_related("persona", "conversation__contact", "conversation__channel")
         .annotate(
             thread_rows=ArraySubquery(messages),
-            base_rows=ArraySubquery(bases),
-            month_tokens=RawSQL(f"({tokens_sql})", tokens_params),
-            provider_version=RawSQL(_PROVIDER_VERSION, []),
+            base_rows=ArraySubquery(persona_bases),
+            month_tokens=month_tokens_expression(),
+            provider_version=_provider_version(),
         )
         .get(pk=state_id)
     )

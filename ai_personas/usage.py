@@ -11,7 +11,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import BigIntegerField, F, Func, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ai_personas.models import UsageDay
@@ -57,13 +58,17 @@ def usage_add(
         )
 
 
-def month_tokens_sql(*, today: dt.date | None = None) -> tuple[str, list]:
+def month_tokens_expression(*, today: dt.date | None = None) -> Coalesce:
     """:func:`month_tokens` as a scalar subquery, to read along with other rows."""
     today = today or timezone.localdate()
-    return (
-        "SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM ai_personas_usageday WHERE day >= %s AND day <= %s",
-        [today.replace(day=1), today],
+    total = (
+        UsageDay.objects.filter(day__gte=today.replace(day=1), day__lte=today)
+        .order_by()
+        # SUM as a plain function: one row for the whole month, no GROUP BY.
+        .annotate(total=Func(F("tokens_in") + F("tokens_out"), function="SUM", output_field=BigIntegerField()))
+        .values("total")[:1]
     )
+    return Coalesce(Subquery(total), Value(0), output_field=BigIntegerField())
 
 
 def month_tokens(*, today: dt.date | None = None) -> int:

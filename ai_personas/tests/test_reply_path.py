@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -14,15 +13,8 @@ from django.utils import timezone
 from ai_personas import agent
 from ai_personas.llm import LLM
 from ai_personas.models import AIState, ConversationAI, ReplyPart, UsageDay
-from ai_personas.tests.test_agent import agent_user, customer_says, run_burst  # noqa: F401 - agent_user: a fixture
+from ai_personas.tests.test_agent import customer_says, run_burst
 from tests.stubs.openai import Reply, rate_limited
-
-
-@pytest.fixture
-def channel(tenant):
-    from inbox.services import channel_create
-
-    return channel_create(kind="sandbox", name="Sandbox")
 
 
 def _statements(captured) -> list[str]:
@@ -52,7 +44,11 @@ def test_a_reply_takes_four_statements_whatever_the_thread_length(persona, chann
 
 
 def test_the_reply_is_stored_with_its_citations_cost_and_usage_in_one_go(persona, channel, openai_stub):
-    openai_stub.push(Reply(content="Para Campinas o prazo é de 2 a 4 dias úteis.\n\nO frete é grátis nas compras acima de R$ 200, viu?"))
+    openai_stub.push(
+        Reply(
+            content="Para Campinas o prazo é de 2 a 4 dias úteis.\n\nO frete é grátis nas compras acima de R$ 200, viu?"
+        )
+    )
     message = customer_says(channel, "qual o prazo de entrega para Campinas?")
     assert run_burst(message) == "replied"
     first, second = ReplyPart.objects.order_by("position")
@@ -105,7 +101,9 @@ def test_a_message_while_the_model_thinks_supersedes_the_reply(persona, channel,
 
 def test_tokens_of_a_tool_round_are_counted_when_a_later_round_fails(persona, channel, agent_user, openai_stub):
     openai_stub.push(
-        Reply(tool_calls=[{"name": "contact_read", "arguments": {}}], usage={"prompt_tokens": 70, "completion_tokens": 5}),
+        Reply(
+            tool_calls=[{"name": "contact_read", "arguments": {}}], usage={"prompt_tokens": 70, "completion_tokens": 5}
+        ),
         rate_limited(),
         rate_limited(),
         rate_limited(),
@@ -123,7 +121,9 @@ def test_the_budget_counts_the_tokens_of_earlier_tool_rounds(persona, channel, a
     usage_add(persona_id=None, tokens_in=900)
     settings.AI_MONTHLY_TOKEN_BUDGET = 1000
     openai_stub.push(
-        Reply(tool_calls=[{"name": "contact_read", "arguments": {}}], usage={"prompt_tokens": 150, "completion_tokens": 5})
+        Reply(
+            tool_calls=[{"name": "contact_read", "arguments": {}}], usage={"prompt_tokens": 150, "completion_tokens": 5}
+        )
     )
     message = customer_says(channel, "qual o prazo?")
     # then the second round is refused
