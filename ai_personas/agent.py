@@ -516,7 +516,7 @@ def reply_due(
         )
         if stored is not None:
             _parts_queued(stored, composed.delays)
-            _typing(conversation_id, persona.name)
+            typing_start(conversation_id, persona.name)
             return "replied"
     return _settle(state_id=state.pk, upto=claimed.upto, composed=composed, usage=usage)
 
@@ -583,11 +583,11 @@ def _settle(*, state_id: int, upto: int, composed: Composed, usage: Usage) -> st
         state.turns = state.turns + 1
         state.save(update_fields=["turns", "updated_at"])
         usage_add(persona_id=state.persona_id, replies=1)
-        _typing(state.conversation_id, persona.name if persona else "AI")
+        typing_start(state.conversation_id, persona.name if persona else "AI")
     return "replied" if not composed.handoff else f"replied+handoff:{composed.handoff[0]}"
 
 
-def _typing(conversation_id: int, name: str) -> None:
+def typing_start(conversation_id: int, name: str) -> None:
     """The conversation shows the AI typing (queued on the sender loop: not waited for)."""
     send_event_on_commit(
         {"type": "typing", "op": "start", "conversation": conversation_id, "name": name, "ai": True},
