@@ -477,15 +477,15 @@ def reply_due(
         if claimed is None:
             return "not_yet"
     read = reply_store.context(state_id=claimed.state_id)
+    if read is None:
+        return "inactive"  # its persona was deleted since the claim
     state = read.state
-    conversation, persona = state.conversation, state.persona
+    conversation, persona = state.conversation, read.persona
     thread = _thread(conversation, since_id=claimed.since, upto_id=claimed.upto, rows=read.thread)
     if thread.human_replied:
         return _hand_off_locked(state_id=state.pk, reason="agent_active")
     if not window_is_open(conversation, now=now):
         return _hand_off_locked(state_id=state.pk, reason="window_closed")
-    if persona is None:
-        return "inactive"  # deleted since the claim
     llm = llm or LLM(persona_id=persona.pk, account=True)
     llm.use_endpoint_version(read.provider_version)
     llm.defer_usage()  # written with the reply, in one statement

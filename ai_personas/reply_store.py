@@ -1,4 +1,5 @@
-"""The database side of one AI reply, in three round trips on the common path.
+"""The database side of one AI reply: on the common path, three statements of its own around
+the retrieval's one.
 
 ``agent.reply_due`` runs once per customer burst and every statement it sends is a round trip
 to PostgreSQL (and, on a busy host, a wait for a time slice), so the common path is shaped
@@ -8,10 +9,11 @@ around them:
    ``answered_inbound_id``) if it is due, active and has a persona. Locking and claiming in one
    autocommitted statement replaces a transaction of five.
 2. :func:`context`: one ``SELECT`` reads everything the reply is built from: the state, its
-   persona, the conversation with its contact and channel, the latest messages of the thread,
-   the persona's knowledge bases (model, dimensions, language, threshold), the month's tokens
-   for the budget check and the version of the provider settings (the endpoint is cached by
-   it, see ``llm.company_endpoint_of``).
+   persona, the conversation with its contact and channel (model instances made from the raw
+   row: the ORM would spend several times the query's own time compiling this read), the
+   latest messages of the thread, the persona's knowledge bases (model, dimensions, language,
+   threshold), the month's tokens for the budget check and the version of the provider
+   settings (the endpoint is cached by it, see ``llm.company_endpoint_of``).
 3. (the hybrid retrieval, one statement of its own, then the model)
 4. :func:`finish`: one statement checks the state is still active and not superseded, adds the
    turn, inserts the reply's parts (citations and cost on the first) and adds the tokens and
@@ -23,20 +25,19 @@ row-locked transactions of ``agent``, where the rules are spelled out in the ORM
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db import connection
-from django.db.models import CharField, OuterRef, Subquery, Value
-from django.db.models.functions import Cast, Concat, JSONObject
+from django.db import connection, models
 from django.utils import timezone
 
 from ai_personas.llm import Usage
-from ai_personas.models import AIState, ConversationAI, KnowledgeBase, ProviderSettings
-from ai_personas.usage import cost_of, month_tokens_expression, upsert_sql
+from ai_personas.models import AIState, ConversationAI, KnowledgeBase, Persona, ProviderSettings, UsageDay
+from ai_personas.usage import cost_of, upsert_sql
+from tenants.fields import EncryptedTextField
 
 THREAD_WINDOW = 40  # latest messages read with the context (a longer burst reads more)
 
@@ -74,73 +75,116 @@ def claim(*, conversation_id: int, now: datetime) -> Claim | None:
 
 @dataclass
 class Context:
-    state: ConversationAI  # with .persona and .conversation (.contact, .channel) loaded
+    state: ConversationAI  # with .persona and .conversation (.contact, .channel) attached
+    persona: Persona
     knowledge_bases: list[KnowledgeBase]  # metadata only: what retrieval needs
     thread: list[tuple[int, str, str, str, int | None]]  # (id, direction, kind, body, sent_by), newest first
     month_tokens: int
     provider_version: str | None  # for llm.company_endpoint_of
 
 
-def _provider_version() -> Subquery:
-    """The company's provider settings row as it changes through ``save()``: id@updated_at."""
-    return Subquery(
-        ProviderSettings.objects.order_by("pk")
-        .annotate(version=Concat(Cast("id", CharField()), Value("@"), Cast("updated_at", CharField())))
-        .values("version")[:1]
+def _loaded_fields(model) -> tuple:
+    """The columns read for ``model``: all but generated ones (search vectors) and encrypted
+    ones (a reply never uses a channel's secrets; touched, they load as deferred fields do)."""
+    return tuple(
+        f for f in model._meta.concrete_fields if not isinstance(f, models.GeneratedField | EncryptedTextField)
     )
 
 
-def context(*, state_id: int) -> Context:
-    from inbox.models import Message
+def _hydrate(model, values: list):
+    """A model instance from its columns of a raw row, with the fields' own conversions (JSON,
+    decryption) applied as the ORM does."""
+    fields = _loaded_fields(model)
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
-    messages = (
-        Message.objects.filter(conversation_id=OuterRef("conversation_id"))
-        .order_by("-created_at", "-id")
-        .values(row=JSONObject(id="id", direction="direction", kind="kind", body="body", sent_by="sent_by_id"))[
-            :THREAD_WINDOW
-        ]
-    )
-    persona_bases = (
-        KnowledgeBase.objects.filter(personas=OuterRef("persona_id"))
-        .order_by("pk")
-        .values(
-            row=JSONObject(
-                id="id", model="embedding_model", dims="embedding_dims", language="language", min_score="min_score"
-            )
+
+@functools.cache
+def _row_models() -> tuple:
+    """(model, table alias) in the order of the context row's columns."""
+    from crm.models import Contact
+    from inbox.models import Channel, Conversation
+
+    return ((ConversationAI, "s"), (Persona, "p"), (Conversation, "c"), (Contact, "ct"), (Channel, "ch"))
+
+
+@functools.cache
+def _context_sql() -> str:
+    """The context's one statement, built once from the models' metadata (compiling the same
+    read with the ORM costs several times its execution)."""
+    from crm.models import Contact
+    from inbox.models import Channel, Conversation, Message
+
+    columns = ", ".join(f'{alias}."{f.column}"' for model, alias in _row_models() for f in _loaded_fields(model))
+    through = Persona.knowledge_bases.through._meta
+    return f"""
+SELECT {columns},
+    ARRAY(
+        SELECT json_build_array(m.id, m.direction, m.kind, m.body, m.sent_by_id)
+        FROM {Message._meta.db_table} m WHERE m.conversation_id = s.conversation_id
+        ORDER BY m.created_at DESC, m.id DESC LIMIT %(window)s
+    ),
+    ARRAY(
+        SELECT json_build_array(kb.id, kb.embedding_model, kb.embedding_dims, kb.language, kb.min_score)
+        FROM {KnowledgeBase._meta.db_table} kb
+        JOIN {through.db_table} pk ON pk.knowledgebase_id = kb.id
+        WHERE pk.persona_id = s.persona_id ORDER BY kb.id
+    ),
+    (SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM {UsageDay._meta.db_table}
+     WHERE day >= %(month_start)s AND day <= %(today)s),
+    -- the provider settings row as it changes through save(): for the endpoint cache
+    (SELECT id::text || '@' || updated_at::text FROM {ProviderSettings._meta.db_table} ORDER BY id LIMIT 1)
+FROM {ConversationAI._meta.db_table} s
+JOIN {Persona._meta.db_table} p ON p.id = s.persona_id
+JOIN {Conversation._meta.db_table} c ON c.id = s.conversation_id
+JOIN {Contact._meta.db_table} ct ON ct.id = c.contact_id
+JOIN {Channel._meta.db_table} ch ON ch.id = c.channel_id
+WHERE s.id = %(state)s
+"""
+
+
+def context(*, state_id: int) -> Context | None:
+    """Everything a reply is built from, in one statement; ``None`` if the state or its persona
+    is gone."""
+    sql = _context_sql()
+    today = timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, {"state": state_id, "window": THREAD_WINDOW, "month_start": today.replace(day=1), "today": today}
         )
-    )
-    state = (
-        ConversationAI.objects.select_related("persona", "conversation__contact", "conversation__channel")
-        .annotate(
-            thread_rows=ArraySubquery(messages),
-            base_rows=ArraySubquery(persona_bases),
-            month_tokens=month_tokens_expression(),
-            provider_version=_provider_version(),
-        )
-        .get(pk=state_id)
-    )
-    bases = [_json(row) for row in state.base_rows]
-    thread = [_json(row) for row in state.thread_rows]
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    instances = []
+    for model, _alias in _row_models():
+        width = len(_loaded_fields(model))
+        instances.append(_hydrate(model, values[:width]))
+        values = values[width:]
+    state, persona, conversation, contact, channel = instances
+    conversation.contact, conversation.channel = contact, channel
+    state.conversation, state.persona = conversation, persona
+    thread_rows, base_rows, month_tokens, provider_version = values
+    bases = [_json(b) for b in base_rows]
     return Context(
         state=state,
+        persona=persona,
         knowledge_bases=[
-            KnowledgeBase(
-                pk=b["id"],
-                embedding_model=b["model"],
-                embedding_dims=b["dims"],
-                language=b["language"],
-                min_score=b["min_score"],
-            )
+            KnowledgeBase(pk=b[0], embedding_model=b[1], embedding_dims=b[2], language=b[3], min_score=b[4])
             for b in bases
         ],
-        thread=[(m["id"], m["direction"], m["kind"], m["body"], m["sent_by"]) for m in thread],
-        month_tokens=int(state.month_tokens or 0),
-        provider_version=state.provider_version,
+        thread=[tuple(_json(m)) for m in thread_rows],
+        month_tokens=int(month_tokens or 0),
+        provider_version=provider_version,
     )
 
 
 def _json(value):
-    # jsonb arrives decoded; a driver or a Django version that hands back text still works.
+    # json arrives decoded or as text, depending on the driver's loaders.
     return json.loads(value) if isinstance(value, str) else value
 
 

@@ -11,8 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BigIntegerField, F, Func, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Sum
 from django.utils import timezone
 
 from ai_personas.models import UsageDay
@@ -56,19 +55,6 @@ def usage_add(
             _UPSERT,
             [day or timezone.localdate(), persona_id, tokens_in, tokens_out, cost, replies, handoffs],
         )
-
-
-def month_tokens_expression(*, today: dt.date | None = None) -> Coalesce:
-    """:func:`month_tokens` as a scalar subquery, to read along with other rows."""
-    today = today or timezone.localdate()
-    total = (
-        UsageDay.objects.filter(day__gte=today.replace(day=1), day__lte=today)
-        .order_by()
-        # SUM as a plain function: one row for the whole month, no GROUP BY.
-        .annotate(total=Func(F("tokens_in") + F("tokens_out"), function="SUM", output_field=BigIntegerField()))
-        .values("total")[:1]
-    )
-    return Coalesce(Subquery(total), Value(0), output_field=BigIntegerField())
 
 
 def month_tokens(*, today: dt.date | None = None) -> int:
