@@ -462,8 +462,8 @@ def reply_due(
 ) -> str:
     """Answer the burst if its time has come. Returns what happened (for tests and logs).
 
-    The common path is three statements around the model call (``reply_store``); every other
-    outcome is decided under the state's row lock below."""
+    The common path is four statements around the model call (claim, context, retrieval,
+    finish: ``reply_store``); every other outcome is decided under the state's row lock."""
     from inbox.selectors import window_is_open
 
     now = now or timezone.now()
