@@ -152,3 +152,20 @@ def test_an_agent_reply_before_the_claim_hands_off_without_a_model_call(persona,
     state = ConversationAI.objects.get()
     assert state.state == AIState.HANDED_OFF and state.due_at is None
     assert openai_stub.chat_requests() == []
+
+
+def test_a_provider_timeout_leaves_neither_customer_nor_agent_without_word(
+    persona, channel, agent_user, openai_stub, settings
+):
+    from inbox.models import Conversation, Direction, Message, MessageKind
+
+    settings.OPENAI_TIMEOUT = 0.2
+    openai_stub.push(*[Reply(content="tarde", delay=0.5)] * 3)
+    message = customer_says(channel, "qual o prazo?")
+    assert run_burst(message) == "handoff:provider_error"
+    conversation = Conversation.objects.get(pk=message.conversation_id)
+    # the customer is told a person takes over, an agent has it with a note saying why
+    [hold] = Message.objects.filter(conversation=conversation, direction=Direction.OUTBOUND, kind=MessageKind.TEXT)
+    assert hold.body.startswith("Um momento")
+    assert conversation.assignee_id == agent_user.pk
+    assert Message.objects.filter(conversation=conversation, kind=MessageKind.NOTE).exists()
