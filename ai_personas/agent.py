@@ -30,10 +30,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from ai_personas import handoff as rules
-from ai_personas import pacing, prompts, tools
+from ai_personas import pacing, prompts, reply_store, tools
 from ai_personas.knowledge.retrieval import Hit, retrieve
 from ai_personas.llm import LLM, LLMError, Usage
 from ai_personas.models import AIMessage, AIState, ConversationAI, Persona, ReplyPart, Schedule
+from ai_personas.reply_store import THREAD_WINDOW
 from ai_personas.usage import usage_add
 from core import duework
 from core.realtime import send_event_on_commit
@@ -87,9 +88,11 @@ def compose(
     dry_run: bool = False,
     rng: random.Random | None = None,
     llm: LLM | None = None,
+    knowledge_bases: list | None = None,
 ) -> Composed:
     """Rules, retrieval, prompt, model (with tools), guard, splitting. Writes nothing but what
-    tools do (and, unless ``dry_run``, usage)."""
+    tools do (and, unless ``dry_run``, usage). ``knowledge_bases``: the persona's, when the
+    caller has read them already."""
     started = time.perf_counter()
     out = Composed()
     customer_text = "\n".join(text for role, text in history[-6:] if role == "customer")
@@ -104,7 +107,9 @@ def compose(
         out.handoff = (rule, "")
         out.overhead_ms = (time.perf_counter() - started) * 1000
         return out
-    retrieval = retrieve(question=burst, knowledge_bases=list(persona.knowledge_bases.all()), top_k=TOP_K)
+    if knowledge_bases is None:
+        knowledge_bases = list(persona.knowledge_bases.all())
+    retrieval = retrieve(question=burst, knowledge_bases=knowledge_bases, top_k=TOP_K)
     out.hits, out.retrieval_ms = retrieval.hits, retrieval.ms
     prompt = prompts.build(persona=persona, history=history[-HISTORY:], hits=out.hits, contact=contact)
     out.prompt_chars, out.prompt_tokens_estimate = prompt.chars, prompt.estimated_tokens
@@ -300,19 +305,18 @@ class Thread:
     human_replied: bool
 
 
-THREAD_WINDOW = 40
-
-
-def _thread(conversation, *, since_id: int, upto_id: int) -> Thread:
+def _thread(conversation, *, since_id: int, upto_id: int, rows: list | None = None) -> Thread:
     """History for the model, the burst being answered and whether a person replied since the
-    last answer, from one read of the latest messages (more only for a very long thread)."""
+    last answer, from one read of the latest messages (``rows``: already read with the reply's
+    context, newest first), more only for a very long thread."""
     from inbox.models import Direction, MessageKind
 
-    rows = list(
-        conversation.messages.order_by("-created_at", "-id").values_list(
-            "id", "direction", "kind", "body", "sent_by_id"
-        )[:THREAD_WINDOW]
-    )
+    if rows is None:
+        rows = list(
+            conversation.messages.order_by("-created_at", "-id").values_list(
+                "id", "direction", "kind", "body", "sent_by_id"
+            )[:THREAD_WINDOW]
+        )
     covered = len(rows) < THREAD_WINDOW or (rows and rows[-1][0] <= since_id)
     if not covered:
         return Thread(
@@ -456,59 +460,108 @@ def _summary_note(state: ConversationAI, reason: str, summary: str, detail: str)
 def reply_due(
     *, conversation_id: int, now: datetime | None = None, rng: random.Random | None = None, llm: LLM | None = None
 ) -> str:
-    """Answer the burst if its time has come. Returns what happened (for tests and logs)."""
-    from inbox.models import Conversation
+    """Answer the burst if its time has come. Returns what happened (for tests and logs).
+
+    The common path is four statements around the model call (claim, context, retrieval,
+    finish: ``reply_store``); every other outcome is decided under the state's row lock."""
     from inbox.selectors import window_is_open
 
     now = now or timezone.now()
-    with transaction.atomic():
-        state = (
-            ConversationAI.objects.select_for_update(of=("self",))
-            .select_related("persona")
-            .filter(conversation_id=conversation_id)
-            .first()
+    claimed = reply_store.claim(conversation_id=conversation_id, now=now)
+    if claimed is None:
+        outcome = _unclaimed(conversation_id=conversation_id, now=now)
+        if outcome != "due":
+            return outcome
+        # Made due between the claim and the look (a test clock, a message in between).
+        claimed = reply_store.claim(conversation_id=conversation_id, now=now)
+        if claimed is None:
+            return "not_yet"
+    read = reply_store.context(state_id=claimed.state_id)
+    if read is None:
+        return "inactive"  # its persona was deleted since the claim
+    state = read.state
+    conversation, persona = state.conversation, read.persona
+    thread = _thread(conversation, since_id=claimed.since, upto_id=claimed.upto, rows=read.thread)
+    if thread.human_replied:
+        return _hand_off_locked(state_id=state.pk, reason="agent_active")
+    if not window_is_open(conversation, now=now):
+        return _hand_off_locked(state_id=state.pk, reason="window_closed")
+    llm = llm or LLM(persona_id=persona.pk, account=True)
+    llm.use_endpoint_version(read.provider_version)
+    llm.defer_usage()  # written with the reply, in one statement
+    llm.assume_month_tokens(read.month_tokens)
+    composed = compose(
+        persona=persona,
+        history=thread.history,
+        contact=conversation.contact,
+        conversation=conversation,
+        turns=state.turns,
+        burst=thread.burst,
+        rng=rng,
+        llm=llm,
+        knowledge_bases=read.knowledge_bases,
+    )
+    usage = llm.deferred_usage
+    if composed.parts and not composed.handoff:
+        sent_at = timezone.now()
+        stored = reply_store.finish(
+            state_id=state.pk,
+            persona_id=persona.pk,
+            upto=claimed.upto,
+            parts=composed.parts,
+            send_at=[sent_at + timedelta(seconds=delay) for delay in composed.delays],
+            citations=[h.citation() for h in composed.hits],
+            usage=usage,
+            now=sent_at,
         )
+        if stored is not None:
+            _parts_queued(stored, composed.delays)
+            typing_start(conversation_id, persona.name)
+            return "replied"
+    return _settle(state_id=state.pk, upto=claimed.upto, composed=composed, usage=usage)
+
+
+def _unclaimed(*, conversation_id: int, now: datetime) -> str:
+    """Why there was no reply to claim: "nothing", "not_yet", "inactive" (its due time is then
+    cleared) or "due" (it became claimable meanwhile)."""
+    with transaction.atomic():
+        state = ConversationAI.objects.select_for_update().filter(conversation_id=conversation_id).first()
         if state is None or state.due_at is None:
             return "nothing"
         if state.due_at > now:
             return "not_yet"
-        if state.state != AIState.ACTIVE or state.persona is None:
+        if state.state != AIState.ACTIVE or state.persona_id is None:
             state.due_at = None
             state.save(update_fields=["due_at", "updated_at"])
             return "inactive"
-        conversation = Conversation.objects.select_related("contact", "channel").get(pk=conversation_id)
-        state.conversation = conversation
-        upto = state.last_inbound_id or 0
-        since = state.answered_inbound_id or 0
-        thread = _thread(conversation, since_id=since, upto_id=upto)
-        if thread.human_replied:
-            hand_off(state=state, reason="agent_active")
-            return "agent_active"
-        if not window_is_open(conversation, now=now):
-            hand_off(state=state, reason="window_closed")
-            return "window_closed"
-        # Claim the burst: a task for a later message will find ``due_at`` moved again.
-        state.due_at = None
-        state.answered_inbound_id = upto
-        state.save(update_fields=["due_at", "answered_inbound_id", "updated_at"])
-        persona, turns = state.persona, state.turns
-        history, burst = thread.history, thread.burst
-    composed = compose(
-        persona=persona,
-        history=history,
-        contact=conversation.contact,
-        conversation=conversation,
-        turns=turns,
-        burst=burst,
-        rng=rng,
-        llm=llm,
+        return "due"
+
+
+def _locked_state(state_id: int) -> ConversationAI:
+    return (
+        ConversationAI.objects.select_for_update(of=("self",))
+        .select_related("persona", "conversation__contact", "conversation__channel")
+        .get(pk=state_id)
     )
+
+
+def _hand_off_locked(*, state_id: int, reason: str) -> str:
     with transaction.atomic():
-        state = (
-            ConversationAI.objects.select_for_update(of=("self",))
-            .select_related("persona", "conversation")
-            .get(pk=state.pk)
-        )
+        state = _locked_state(state_id)
+        if state.state != AIState.ACTIVE:
+            return "inactive"
+        hand_off(state=state, reason=reason)
+    return reason
+
+
+def _settle(*, state_id: int, upto: int, composed: Composed, usage: Usage) -> str:
+    """The reply's outcome off the common path: a handoff (with or without parts to send), or
+    nothing to do because a person took over or the customer wrote again meanwhile."""
+    with transaction.atomic():
+        state = _locked_state(state_id)
+        persona = state.persona
+        # The model's tokens were spent whatever happens next.
+        usage_add(persona_id=state.persona_id, tokens_in=usage.tokens_in, tokens_out=usage.tokens_out)
         if state.state != AIState.ACTIVE:
             return "inactive"
         if (state.last_inbound_id or 0) > upto and state.due_at is not None:
@@ -529,12 +582,27 @@ def reply_due(
         _schedule_parts(state=state, composed=composed, now=timezone.now())
         state.turns = state.turns + 1
         state.save(update_fields=["turns", "updated_at"])
-        usage_add(persona_id=persona.pk, replies=1)
-        send_event_on_commit(
-            {"type": "typing", "op": "start", "conversation": conversation_id, "name": persona.name, "ai": True},
-            groups=[f"conversation.{conversation_id}"],
-        )
+        usage_add(persona_id=state.persona_id, replies=1)
+        typing_start(state.conversation_id, persona.name if persona else "AI")
     return "replied" if not composed.handoff else f"replied+handoff:{composed.handoff[0]}"
+
+
+def typing_start(conversation_id: int, name: str) -> None:
+    """The conversation shows the AI typing (queued on the sender loop: not waited for)."""
+    send_event_on_commit(
+        {"type": "typing", "op": "start", "conversation": conversation_id, "name": name, "ai": True},
+        groups=[f"conversation.{conversation_id}"],
+        queued=True,
+    )
+
+
+def _parts_queued(parts: list[tuple[int, datetime]], delays: list[float]) -> None:
+    """Each stored part's countdown task, and the sweep's due mark for the earliest."""
+    schema = require_tenant_schema()
+    for (part_id, _send_at), delay in zip(parts, delays, strict=True):
+        enqueue_on_commit("ai_personas.part_send", schema, part_id, countdown=delay)
+    earliest = min(send_at for _part_id, send_at in parts)
+    duework.mark_on_commit(AI_REPLIES, schema, earliest.timestamp() + SWEEP_GRACE)
 
 
 def _schedule_parts(*, state: ConversationAI, composed: Composed, now: datetime) -> list[ReplyPart]:
@@ -556,11 +624,8 @@ def _schedule_parts(*, state: ConversationAI, composed: Composed, now: datetime)
             )
         )
     parts = ReplyPart.objects.bulk_create(parts)
-    for part, delay in zip(parts, composed.delays, strict=True):
-        enqueue_on_commit("ai_personas.part_send", require_tenant_schema(), part.pk, countdown=delay)
     if parts:
-        earliest = min(part.send_at for part in parts)
-        duework.mark_on_commit(AI_REPLIES, require_tenant_schema(), earliest.timestamp() + SWEEP_GRACE)
+        _parts_queued([(part.pk, part.send_at) for part in parts], composed.delays)
     return parts
 
 

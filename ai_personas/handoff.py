@@ -6,6 +6,7 @@ scope); provider errors, the budget and the 24-hour window hand off from ``agent
 
 from __future__ import annotations
 
+import functools
 import re
 
 from django.utils.translation import gettext_lazy as _
@@ -36,19 +37,26 @@ NEGATIVE = [
 ]  # fmt: skip
 
 
-def _has_phrase(folded: str, phrase: str) -> bool:
-    phrase = fold(phrase).strip()
-    return bool(phrase) and re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", folded) is not None
+@functools.lru_cache(maxsize=256)
+def _phrases(phrases: tuple[str, ...]) -> re.Pattern | None:
+    """One pattern for a list of phrases (folded, whole words), compiled once per list."""
+    folded = sorted({fold(p).strip() for p in phrases} - {""}, key=len, reverse=True)
+    if not folded:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in folded) + r")(?!\w)")
+
+
+def _has_any(folded: str, phrases: list[str]) -> bool:
+    pattern = _phrases(tuple(phrases))
+    return pattern is not None and pattern.search(folded) is not None
 
 
 def asks_for_human(text: str, keywords: list[str] | None = None) -> bool:
-    folded = fold(text)
-    return any(_has_phrase(folded, k) for k in (keywords or DEFAULT_HANDOFF_KEYWORDS))
+    return _has_any(fold(text), keywords or DEFAULT_HANDOFF_KEYWORDS)
 
 
 def is_negative(text: str) -> bool:
-    folded = fold(text)
-    if any(_has_phrase(folded, word) for word in NEGATIVE):
+    if _has_any(fold(text), NEGATIVE):
         return True
     letters = [c for c in text if c.isalpha()]
     shouting = len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) > 0.8

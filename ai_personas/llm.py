@@ -111,6 +111,37 @@ def company_endpoint() -> Endpoint:
     )
 
 
+# company_endpoint() by (schema, settings row version, installation defaults): a reply reads
+# the row's version with its context and skips the lookup (and the key's decryption).
+_endpoints: dict[tuple, Endpoint] = {}
+_endpoints_lock = threading.Lock()
+
+
+def company_endpoint_of(version: str | None) -> Endpoint:
+    """:func:`company_endpoint` for a caller that read the version of the company's settings
+    row (its id and ``updated_at``, None without a row) in a query of its own."""
+    from core.tenancy import require_tenant_schema
+
+    key = (
+        require_tenant_schema(),
+        version,
+        settings.OPENAI_BASE_URL,
+        settings.OPENAI_API_KEY,
+        settings.OPENAI_CHAT_MODEL,
+        settings.OPENAI_EMBEDDING_MODEL,
+        settings.AI_MONTHLY_TOKEN_BUDGET,
+    )
+    with _endpoints_lock:
+        found = _endpoints.get(key)
+    if found is None:
+        found = company_endpoint()
+        with _endpoints_lock:
+            if len(_endpoints) > 1000:
+                _endpoints.clear()
+            _endpoints[key] = found
+    return found
+
+
 def budget_state() -> dict:
     """This month's tokens against the budget, and whether a provider is configured."""
     from ai_personas.usage import month_tokens
@@ -167,19 +198,51 @@ def _as_error(exc: Exception) -> LLMError:
 
 
 class LLM:
-    """Calls for one company (the schema active when created), optionally on behalf of a persona."""
+    """Calls for one company, optionally on behalf of a persona. The endpoint is looked up at
+    the first call (in the schema active then), so creating a client costs nothing."""
 
     def __init__(self, endpoint: Endpoint | None = None, *, persona_id: int | None = None, account: bool = True):
-        self.endpoint = endpoint or company_endpoint()
+        self._endpoint = endpoint
         self.persona_id = persona_id
         self.account = account
+        self._deferred: Usage | None = None  # see defer_usage()
+        self._month_base: int | None = None  # see assume_month_tokens()
+        self._used = Usage()  # tokens of this client's calls
+
+    def use_endpoint_version(self, version: str | None) -> None:
+        """The caller read the company's settings version (see :func:`company_endpoint_of`)."""
+        if self._endpoint is None:
+            self._endpoint = company_endpoint_of(version)
+
+    def defer_usage(self) -> None:
+        """Keep the tokens of the coming calls in :attr:`deferred_usage` instead of writing each
+        call's: the caller writes them once, with the rest of its work (the agent's reply)."""
+        if self._deferred is None:
+            self._deferred = Usage()
+
+    @property
+    def deferred_usage(self) -> Usage:
+        return self._deferred or Usage()
+
+    def assume_month_tokens(self, used: int) -> None:
+        """The month's tokens as the caller just read them (in its own query): the budget check
+        adds this client's calls to it instead of reading the usage again before each call."""
+        self._month_base = used
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            self._endpoint = company_endpoint()
+        return self._endpoint
 
     # --- budget and accounting -------------------------------------------------------------
     def check_budget(self) -> None:
         from ai_personas.usage import month_tokens
 
-        if self.endpoint.monthly_budget and month_tokens() >= self.endpoint.monthly_budget:
-            raise LLMError("budget", _(ERR_BUDGET))
+        if self.endpoint.monthly_budget:
+            used = month_tokens() if self._month_base is None else self._month_base + self._used.total
+            if used >= self.endpoint.monthly_budget:
+                raise LLMError("budget", _(ERR_BUDGET))
         self.check_plan()
 
     def check_plan(self) -> None:
@@ -198,7 +261,13 @@ class LLM:
             raise LLMError("budget", exc.messages[0]) from exc
 
     def _record(self, usage: Usage, *, reply: bool = False) -> None:
+        self._used.tokens_in += usage.tokens_in
+        self._used.tokens_out += usage.tokens_out
         if not self.account:
+            return
+        if self._deferred is not None:
+            self._deferred.tokens_in += usage.tokens_in
+            self._deferred.tokens_out += usage.tokens_out
             return
         from ai_personas.usage import usage_add
 

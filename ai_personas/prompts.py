@@ -9,6 +9,7 @@ verbatim runs of the persona's instructions; a reply that leaks is never sent.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -104,17 +105,22 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\w+", fold(text))
 
 
+def _shingles(text: str) -> frozenset[str]:
+    """Every run of SHINGLE words of ``text`` (folded)."""
+    words = _words(text)
+    return frozenset(" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1))
+
+
+# The rules' and each persona's instructions' runs, computed once rather than at every reply.
+_source_shingles = functools.lru_cache(maxsize=512)(_shingles)
+
+
 def leaks(reply: str, *, persona, canary: str) -> bool:
     """True when the reply shows the canary or copies a run of the instructions or rules."""
     if canary and canary in reply:
         return True
-    reply_words = _words(reply)
-    if len(reply_words) < SHINGLE:
+    reply_shingles = _shingles(reply)
+    if not reply_shingles:
         return False
-    reply_shingles = {" ".join(reply_words[i : i + SHINGLE]) for i in range(len(reply_words) - SHINGLE + 1)}
-    for source in (persona.instructions or "", RULES):
-        words = _words(source)
-        for i in range(len(words) - SHINGLE + 1):
-            if " ".join(words[i : i + SHINGLE]) in reply_shingles:
-                return True
-    return False
+    sources = (persona.instructions or "", RULES)
+    return any(not reply_shingles.isdisjoint(_source_shingles(source)) for source in sources)

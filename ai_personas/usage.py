@@ -16,16 +16,20 @@ from django.utils import timezone
 
 from ai_personas.models import UsageDay
 
-_UPSERT = """
-INSERT INTO ai_personas_usageday AS u (day, persona_id, tokens_in, tokens_out, cost, replies, handoffs)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (day, persona_id) DO UPDATE SET
+_INSERT = "INSERT INTO ai_personas_usageday AS u (day, persona_id, tokens_in, tokens_out, cost, replies, handoffs)"
+_ADD_UP = """ON CONFLICT (day, persona_id) DO UPDATE SET
     tokens_in = u.tokens_in + EXCLUDED.tokens_in,
     tokens_out = u.tokens_out + EXCLUDED.tokens_out,
     cost = u.cost + EXCLUDED.cost,
     replies = u.replies + EXCLUDED.replies,
-    handoffs = u.handoffs + EXCLUDED.handoffs
-"""
+    handoffs = u.handoffs + EXCLUDED.handoffs"""
+_UPSERT = f"{_INSERT}\nVALUES (%s, %s, %s, %s, %s, %s, %s)\n{_ADD_UP}"
+
+
+def upsert_sql(select: str) -> str:
+    """The usage upsert fed by ``select`` (day, persona_id, tokens_in, tokens_out, cost,
+    replies, handoffs), for a statement that writes usage along with other rows."""
+    return f"{_INSERT}\n{select}\n{_ADD_UP}"
 
 
 def cost_of(tokens_in: int, tokens_out: int) -> Decimal:

@@ -152,15 +152,21 @@ def _send_after_queued(send_all: Callable[[], Awaitable[None]], count: int) -> N
 
 
 def send_event_on_commit(
-    event: dict[str, Any], *, groups: list[str] | None = None, user_ids: list[int] | None = None
+    event: dict[str, Any],
+    *,
+    groups: list[str] | None = None,
+    user_ids: list[int] | None = None,
+    queued: bool = False,
 ) -> None:
-    """Send ``event`` when the current transaction commits; never for rolled-back work."""
+    """Send ``event`` when the current transaction commits; never for rolled-back work.
+    ``queued``: do not wait for the round trips (as inside :func:`queued_sends`), for a caller
+    whose own latency counts more than the event's."""
     schema = require_tenant_schema()
 
     def _send():
         from django_tenants.utils import schema_context
 
-        with schema_context(schema):
+        with schema_context(schema), queued_sends() if queued else contextlib.nullcontext():
             send_event(event, groups=groups, user_ids=user_ids)
 
     transaction.on_commit(_send)

@@ -52,3 +52,20 @@ def persona(kb):
         knowledge_base_ids=[kb.pk],
     )
     return persona
+
+
+@pytest.fixture
+def channel(tenant):
+    from inbox.services import channel_create
+
+    return channel_create(kind="sandbox", name="Sandbox")
+
+
+@pytest.fixture
+def agent_user(make_member):
+    """An available agent: handoffs assign to them (round robin)."""
+    from inbox.models import AgentSettings
+
+    user = make_member("agent", email="agente@acme.test")
+    AgentSettings.objects.create(user=user, capacity=5, is_available=True)
+    return user

@@ -18,22 +18,6 @@ from inbox.providers.base import InboundMessage
 from tests.stubs.openai import Reply, rate_limited, server_error
 
 
-@pytest.fixture
-def channel(tenant):
-    from inbox.services import channel_create
-
-    return channel_create(kind="sandbox", name="Sandbox")
-
-
-@pytest.fixture
-def agent_user(make_member):
-    from inbox.models import AgentSettings
-
-    user = make_member("agent", email="agente@acme.test")
-    AgentSettings.objects.create(user=user, capacity=5, is_available=True)
-    return user
-
-
 def customer_says(channel, text: str, *, phone: str = "5511987650001", at=None) -> Message:
     from inbox.services import inbound_message_receive
 

@@ -63,6 +63,16 @@ def test_429_is_retried_honouring_retry_after_then_succeeds(tenant, openai_stub)
     assert len(openai_stub.chat_requests()) == 3
 
 
+# The SDK's own first backoff is 0.375-0.5 s: a wait below it and one above it show that the
+# provider's ``retry-after-ms`` is what decides.
+@pytest.mark.parametrize(("wait_ms", "at_least", "below"), [(50, 0.05, 0.375), (900, 0.9, 1.5)])
+def test_the_wait_before_a_retry_is_the_providers_retry_after(tenant, openai_stub, wait_ms, at_least, below):
+    openai_stub.push(rate_limited(retry_after_ms=wait_ms), Reply(content="ok"))
+    assert LLM().chat([{"role": "user", "content": "x"}]).text == "ok"
+    first, second = openai_stub.chat_requests()
+    assert at_least <= second.at - first.at < below
+
+
 def test_429_after_all_retries_is_rate_limited(tenant, openai_stub):
     openai_stub.push(rate_limited(), rate_limited(), rate_limited())
     with pytest.raises(LLMError) as error:

@@ -79,3 +79,32 @@ async def test_ai_state_reaches_the_inbox_of_own_company_only(committed, acme, o
     assert (event["type"], event["op"], event["conversation"], event["state"]) == ("ai", "state", 77, "handed_off")
     assert await other.receive_nothing(timeout=0.3)
     await asyncio.gather(own.disconnect(), other.disconnect())
+
+
+def _typing(company, conversation_id: int) -> None:
+    from django.db import transaction
+
+    from ai_personas.agent import typing_start
+
+    with schema_context(company.schema_name), transaction.atomic():
+        typing_start(conversation_id, "Lia")
+
+
+async def test_ai_typing_reaches_the_conversation_of_own_company_only(committed, acme, other_company):  # noqa: F811
+    mine_key, _ = await sync_to_async(committed.member)(acme)
+    theirs_key, _ = await sync_to_async(committed.member)(other_company)
+    mine = await sync_to_async(committed.conversation)(acme)
+    theirs = await sync_to_async(committed.conversation)(other_company)
+    own, _hello = await connected(acme, mine_key)
+    other, _hello2 = await connected(other_company, theirs_key)
+    for communicator, conversation in ((own, mine), (other, theirs)):
+        await communicator.send_json_to({"action": "subscribe", "conversation": conversation.pk})
+        assert (await communicator.receive_json_from())["op"] == "added"
+
+    # sent after commit without waiting for the round trip (queued on the sender loop)
+    await sync_to_async(_typing)(acme, mine.pk)
+
+    event = await own.receive_json_from(timeout=3)
+    assert event == {"type": "typing", "op": "start", "conversation": mine.pk, "name": "Lia", "ai": True}
+    assert await other.receive_nothing(timeout=0.3)
+    await asyncio.gather(own.disconnect(), other.disconnect())

@@ -41,6 +41,7 @@ class StubRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = 0.0  # time.monotonic() on arrival (the wait between retries)
 
 
 @dataclass
@@ -229,7 +230,7 @@ class OpenAIStub:
             self._send(handler, 200, {"ok": True})
             return
         with self._lock:
-            self.requests.append(StubRequest(handler.command, path, dict(handler.headers), body))
+            self.requests.append(StubRequest(handler.command, path, dict(handler.headers), body, time.monotonic()))
         if handler.headers.get("Authorization") != f"Bearer {self.api_key}":
             self._send(handler, 401, error_body(401))
             return
