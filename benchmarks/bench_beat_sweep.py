@@ -78,6 +78,8 @@ def _timed(fn) -> float:
 def run(report) -> None:
     from ai_personas.agent import AI_REPLIES
     from ai_personas.tasks import replies_sweep_all
+    from cadences.services import CADENCES
+    from cadences.tasks import tick as cadences_tick
     from campaigns.services import CAMPAIGNS
     from campaigns.tasks import tick
     from core import duework
@@ -85,6 +87,8 @@ def run(report) -> None:
     from crm.tasks import bulk_operations_purge_all
     from inbox import tasks
     from inbox.services import CHANNEL_TOKENS, INBOX_LOGS, SNOOZED, WEBHOOK_RETRIES, WEBHOOKS
+    from kanban.tasks import ai_sweep_all
+    from kanban.wiring import AI_DUE_KIND
     from tenants.models import Company
 
     fill = fill_companies(COMPANIES)
@@ -123,6 +127,8 @@ def run(report) -> None:
         "contacts_maintenance": (CONTACTS_MAINTENANCE, bulk_operations_purge_all),
         "campaigns_tick": (CAMPAIGNS, tick),
         "ai_replies": (AI_REPLIES, replies_sweep_all),
+        "cadences_tick": (CADENCES, cadences_tick),
+        "kanban_ai": (AI_DUE_KIND, ai_sweep_all),
     }
     for kind, _task in sweeps.values():  # every safety sweep has just run (one task may sweep two kinds)
         duework.forget(kind)
