@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from kanban import progression, selectors, services
+from kanban import progression, selectors, services, tiles
 from kanban.forms import CardForm, MoveForm, PipelineForm, StageForm
 from kanban.models import Card, Pipeline, Reason, SavedView, Stage, StageKind
 from tenants.permissions import role_required
@@ -70,20 +70,15 @@ def pipeline_new(request):
     return redirect("kanban:settings", pk=pipeline.pk)
 
 
-def _shown(pipeline: Pipeline) -> dict:
-    fields = set(pipeline.card_fields or [])
-    return {"show_value": "value" in fields, "show_phone": "phone" in fields, "show_close": "expected_close" in fields}
+def _members(request) -> dict[int, str]:
+    """The company's people by id, by name (the owner filter and the tiles' owner)."""
+    from tenants.selectors import company_users
+
+    return {u.pk: u.display_name for u in company_users(company=request.tenant)}
 
 
-def _decorate(pipeline: Pipeline, cards: list[Card], now) -> None:
-    ids = [c.pk for c in cards]
-    suggestions = selectors.pending_suggestions(ids)
-    ai_moves = selectors.last_ai_moves(ids)
-    for card in cards:
-        move = ai_moves.get(card.pk)
-        card.ai_move = move if move and move.to_stage_id == card.stage_id else None  # type: ignore[attr-defined]
-        card.stalled = card.is_stalled(now=now)  # type: ignore[attr-defined]
-        card.suggestion = suggestions.get(card.pk)  # type: ignore[attr-defined]
+def _board_meta(request, pipeline: Pipeline, now) -> tiles.Board:
+    return tiles.Board.load(pipeline, selectors.stages_of(pipeline), now=now, members=_members(request))
 
 
 @require_GET
@@ -92,22 +87,26 @@ def board(request, pk: int):
     pipeline = _pipeline(pk)
     filters, view = _filters(request, pipeline)
     now = timezone.now()
-    columns = selectors.board(pipeline=pipeline, filters=filters, now=now)
-    _decorate(pipeline, [c for col in columns for c in col.cards], now)
+    members = _members(request)
+    columns = selectors.board(pipeline=pipeline, filters=filters, now=now, members=members)
     from crm.selectors import tags_by_id
 
+    reasons = list(pipeline.reasons.all())
     context = {
         "pipeline": pipeline,
         "pipelines": selectors.pipelines(),
         "columns": columns,
         "stages": [col.stage for col in columns],
-        **_shown(pipeline),
+        "t": tiles.labels(),
         "filters": filters,
         "query": _query(filters),
         "view": view,
         "views": selectors.saved_views(pipeline=pipeline, user_id=request.user.pk),
         "tags": tags_by_id(),
-        "reasons": list(pipeline.reasons.all()),
+        "members": members,
+        "owner_none": selectors.OWNER_NONE,
+        "won_reasons": [r.label for r in reasons if r.kind == StageKind.WON],
+        "lost_reasons": [r.label for r in reasons if r.kind == StageKind.LOST],
         "active_nav": "kanban",
     }
     return render(request, "kanban/board.html", context)
@@ -118,37 +117,26 @@ def board(request, pk: int):
 def column_more(request, pk: int, stage_id: int):
     pipeline = _pipeline(pk)
     stage = get_object_or_404(Stage, pk=stage_id, pipeline=pipeline)
-    stage.pipeline = pipeline
     filters, _view = _filters(request, pipeline)
     after = (request.GET.get("after") or "")[:128] or None
-    now = timezone.now()
-    cards = selectors.column_cards(stage=stage, filters=filters, after_rank=after, limit=selectors.PAGE + 1, now=now)
-    more = len(cards) > selectors.PAGE
-    cards = cards[: selectors.PAGE]
-    for card in cards:
-        card.pipeline, card.stage = pipeline, stage
-    _decorate(pipeline, cards, now)
-    return render(
-        request,
-        "kanban/partials/cards.html",
-        {
-            "pipeline": pipeline,
-            "stage": stage,
-            **_shown(pipeline),
-            "cards": cards,
-            "more": more,
-            "query": _query(filters),
-        },
-    )
+    meta = _board_meta(request, pipeline, timezone.now())
+    cards, more = selectors.column_tiles(board=meta, stage=stage, filters=filters, after_rank=after)
+    context = {"pipeline": pipeline, "stage": stage, "t": tiles.labels(), "cards": cards, "more": more}
+    return render(request, "kanban/partials/cards.html", {**context, "query": _query(filters)})
 
 
 @require_GET
 @role_required("workspace.view")
 def card_tile(request, pk: int):
-    card = _card(pk)
-    _decorate(card.pipeline, [card], timezone.now())
-    context = {"card": card, "pipeline": card.pipeline, **_shown(card.pipeline)}
-    return render(request, "kanban/partials/card.html", context)
+    """One card's tile for a live event, under the board's filters (its query string): 204
+    when they leave the card out, so the board drops it instead of showing it."""
+    card = get_object_or_404(Card.objects.select_related("pipeline"), pk=pk)
+    filters, _view = _filters(request, card.pipeline)
+    row = selectors.tile(board=_board_meta(request, card.pipeline, timezone.now()), card_id=card.pk, filters=filters)
+    if row is None:
+        return HttpResponse(status=204)
+    context = {"cards": [row], "pipeline": card.pipeline, "t": tiles.labels(), "more": False}
+    return render(request, "kanban/partials/cards.html", context)
 
 
 @require_GET
@@ -171,14 +159,15 @@ def _error(message) -> JsonResponse:
 @require_POST
 @role_required("workspace.work")
 def card_move(request, pk: int):
-    card = _card(pk)
     form = MoveForm(request.POST)
     if not form.is_valid():
+        get_object_or_404(Card, pk=pk)
         return _error(_("That move is not valid."))
     data = form.cleaned_data
     try:
+        # The service locks and reads the card itself: no read of it here first.
         card = services.card_move(
-            card=card,
+            card=pk,
             stage=data["stage"],
             after_id=data.get("after"),
             before_id=data.get("before"),
@@ -186,6 +175,7 @@ def card_move(request, pk: int):
             by=request.user,
         )
     except ValidationError as exc:
+        card = _card(pk)
         if request.headers.get("HX-Request"):
             messages.error(request, exc.messages[0])
             return _drawer_response(request, card)
