@@ -165,7 +165,7 @@ def card_create(
         owner_id=owner_id,
         tag_ids=list(tag_ids or []),
         expected_close=expected_close,
-        custom_fields=custom_fields or {},
+        custom_fields=custom_fields_clean(Card(custom_fields={}), custom_fields) if custom_fields else {},
         created_by_id=actor_id(by),
         stage_entered_at=now,
         created_at=now,
@@ -187,8 +187,26 @@ def card_create(
 UPDATABLE = ("title", "value", "owner_id", "tag_ids", "expected_close", "custom_fields")
 
 
+def custom_fields_clean(card: Card, values: dict | None, *, partial: bool = True) -> dict:
+    """The card's new custom fields: the CRM's definitions and rules (``crm.fields``), so a
+    card's "Cidade" or "Orçamento" reads and validates like the contact's. ``partial`` leaves
+    the required fields alone (an API update of some fields); the drawer's form sends them all."""
+    from crm.fields import CustomFieldError
+    from crm.fields import custom_fields_clean as clean
+    from crm.models import CustomFieldDefinition
+
+    definitions = list(CustomFieldDefinition.objects.all())
+    try:
+        return clean(values, definitions=definitions, current=card.custom_fields, partial=partial)
+    except CustomFieldError as exc:
+        labels = {d.key: d.label for d in definitions}
+        raise CardError(
+            [f"{labels.get(key, key)}: {message}" for key, message in exc.errors.items()], code="custom_fields"
+        ) from None
+
+
 @transaction.atomic
-def card_update(*, card: Card, data: dict, by=None) -> Card:
+def card_update(*, card: Card, data: dict, by=None, partial: bool = True) -> Card:
     card = Card.objects.select_for_update().get(pk=card.pk)
     for name, value in data.items():
         if name not in UPDATABLE:
@@ -199,6 +217,8 @@ def card_update(*, card: Card, data: dict, by=None) -> Card:
             value = (value or "").strip()[:200]
             if not value:
                 raise CardError(_("Give the card a title."))
+        if name == "custom_fields":
+            value = custom_fields_clean(card, value, partial=partial)
         setattr(card, name, value)
     card.updated_at = timezone.now()
     card.save()

@@ -251,7 +251,7 @@ def cards_from_contacts(request, pk: int):
     return redirect("kanban:board", pk=pipeline.pk)
 
 
-def _drawer_context(request, card: Card) -> dict:
+def _drawer_context(request, card: Card, posted=None) -> dict:
     from crm.models import Note
     from crm.selectors import contact_timeline
 
@@ -262,9 +262,19 @@ def _drawer_context(request, card: Card) -> dict:
         conversation_messages = list(
             Message.objects.filter(conversation_id=card.conversation_id).order_by("-created_at", "-id")[:10]
         )[::-1]
+    from crm.models import CustomFieldDefinition
+
+    field_rows = [
+        {
+            "definition": d,
+            "value": posted.get(f"cf_{d.key}", "") if posted is not None else card.custom_fields.get(d.key),
+        }
+        for d in CustomFieldDefinition.objects.all()
+    ]
     return {
         "card": card,
         "pipeline": card.pipeline,
+        "field_rows": field_rows,
         "stages": list(card.pipeline.stages.all()),
         "reasons": list(card.pipeline.reasons.all()),
         "history": selectors.card_history(card=card),
@@ -277,9 +287,9 @@ def _drawer_context(request, card: Card) -> dict:
     }
 
 
-def _drawer_response(request, card: Card) -> HttpResponse:
+def _drawer_response(request, card: Card, posted=None) -> HttpResponse:
     card = _card(card.pk)
-    return render(request, "kanban/partials/drawer.html", _drawer_context(request, card))
+    return render(request, "kanban/partials/drawer.html", _drawer_context(request, card, posted))
 
 
 @require_GET
@@ -299,6 +309,25 @@ def card_note(request, pk: int):
         messages.error(request, _("Write the note first."))
     else:
         note_create(contact=card.contact, body=body[:5000], by=request.user)
+    return _drawer_response(request, card)
+
+
+@require_POST
+@role_required("workspace.work")
+def card_fields(request, pk: int):
+    """The drawer's custom fields form: every CRM field definition, validated as the CRM
+    validates a contact's (a bad value is shown in the drawer and changes nothing)."""
+    from crm.models import CustomFieldDefinition
+
+    card = _card(pk)
+    values = {d.key: request.POST.get(f"cf_{d.key}", "") for d in CustomFieldDefinition.objects.all()}
+    try:
+        services.card_update(card=card, data={"custom_fields": values}, by=request.user, partial=False)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return _drawer_response(request, card, posted=request.POST)
+    messages.success(request, MSG_SAVED)
     return _drawer_response(request, card)
 
 
@@ -429,3 +458,92 @@ def decisions(request, pk: int):
             "active_nav": "kanban",
         },
     )
+
+
+ERR_NOTHING = gettext_lazy("Choose the contacts or the conversation first.")
+ERR_STAGE = gettext_lazy("Choose the stage of a pipeline.")
+
+
+def _create_source(source) -> tuple[object | None, object | None, object | None]:
+    """What the "Create card(s)" page was opened for: one conversation, one contact, or the
+    CRM list's selection (``contact`` ids) / "all N matching" (``all=1`` and the list's query
+    string). Returns ``(conversation, contact, contacts queryset)``; the last is set for a
+    selection of several contacts or "all"."""
+    from crm.listing import contacts_for_query
+    from crm.models import Contact
+
+    raw = source.get("conversation") or ""
+    if raw.isdigit() and len(raw) < 19:
+        from inbox.models import Conversation
+
+        conversation = Conversation.objects.select_related("contact").filter(pk=int(raw)).first()
+        return conversation, (conversation.contact if conversation else None), None
+    if source.get("all") == "1":
+        return None, None, contacts_for_query(source)[0]
+    ids = [int(x) for x in source.getlist("contact") if str(x).isdigit() and len(str(x)) < 19][:1000]
+    if len(ids) == 1:
+        return None, Contact.objects.filter(pk=ids[0]).first(), None
+    return None, None, (Contact.objects.filter(pk__in=ids) if ids else None)
+
+
+@role_required("workspace.work")
+def cards_create(request):
+    """ "Create card" from a contact's page or a conversation, "Create cards" from the CRM
+    list's bulk bar (its selection or "all N matching"); linked there through
+    ``ui.record_links`` (the CRM and the inbox import nothing of Kanban). GET shows the form,
+    POST creates the card(s) in the chosen pipeline's stage."""
+    from crm.segments import FilterError
+
+    source = request.POST if request.method == "POST" else request.GET
+    try:
+        conversation, contact, contacts = _create_source(source)
+        count = 1 if contact else (contacts.count() if contacts is not None else 0)
+    except FilterError as exc:
+        return render(request, "kanban/create.html", {"error": str(exc), "count": 0}, status=400)
+    pipelines = list(selectors.pipelines().prefetch_related("stages"))
+    keep = [
+        (k, v) for k in source if k not in ("stage", "title", "value", "csrfmiddlewaretoken") for v in source.getlist(k)
+    ]
+    context = {
+        "contact": contact,
+        "conversation": conversation,
+        "count": count,
+        "pipelines": pipelines,
+        "keep": keep,
+        "title": (contact.name or contact.phone) if contact else "",
+        "active_nav": "kanban",
+    }
+    if not count:
+        context["error"] = ERR_NOTHING
+        return render(request, "kanban/create.html", context, status=400 if request.method == "POST" else 200)
+    if request.method != "POST":
+        return render(request, "kanban/create.html", context)
+    raw = source.get("stage") or ""
+    stage = Stage.objects.select_related("pipeline").filter(pk=int(raw)).first() if raw.isdigit() else None
+    if stage is None:
+        context["error"] = ERR_STAGE
+        return render(request, "kanban/create.html", context, status=400)
+    try:
+        if contact is not None:
+            services.card_create(
+                pipeline=stage.pipeline,
+                stage=stage,
+                title=(source.get("title") or "")[:200],
+                value=source.get("value") or None,
+                contact=contact,
+                conversation=conversation,
+                owner_id=request.user.pk,
+                by=request.user,
+            )
+            made = 1
+        else:
+            made = services.cards_bulk_create(pipeline=stage.pipeline, contacts=contacts, stage=stage, by=request.user)
+    except ValidationError as exc:
+        context["error"] = exc.messages[0]
+        context["title"] = source.get("title") or context["title"]
+        return render(request, "kanban/create.html", context, status=400)
+    if contact is not None:
+        messages.success(request, _("Card created."))
+    else:
+        messages.success(request, _("%(count)s cards created.") % {"count": made})
+    return redirect("kanban:board", pk=stage.pipeline_id)
