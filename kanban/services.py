@@ -366,6 +366,90 @@ def card_move(
     return card
 
 
+# --- moves in bulk (a cadence's "move the contact's card") ----------------------------------
+
+# Every card moves with its history row and (with a contact) the contact's timeline event, in
+# one statement; all parts read the same snapshot, so ``old`` is each card's stage before.
+_MOVE_MANY_SQL = """
+WITH src AS (
+    SELECT id, n FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS v(id, n)
+), old AS (
+    SELECT k.id, k.stage_id AS from_id, k.contact_id FROM kanban_card k JOIN src ON src.id = k.id
+), moved AS (
+    UPDATE kanban_card k SET stage_id = %(stage)s, rank = %(prefix)s || lpad(src.n::text, 9, '0') || 'V',
+        stage_entered_at = %(now)s, updated_at = %(now)s, reason = %(card_reason)s, closed_at = %(closed)s
+    FROM src WHERE k.id = src.id
+    RETURNING k.id
+), history AS (
+    INSERT INTO kanban_cardmove (card_id, actor_kind, user_id, from_stage_id, to_stage_id, reason, at)
+    SELECT old.id, %(actor)s::text, NULL, old.from_id, %(stage)s::bigint, %(reason)s::text, %(now)s FROM old
+)
+INSERT INTO {timeline} (contact_id, kind, data, actor_id, at)
+SELECT old.contact_id, 'kanban.moved',
+    jsonb_build_object('card', old.id, 'pipeline', %(pipeline)s::text, 'from', s.name, 'to', %(to)s::text,
+        'by', %(actor)s::text, 'reason', %(reason)s::text),
+    NULL, %(now)s
+FROM old JOIN kanban_stage s ON s.id = old.from_id
+WHERE old.contact_id IS NOT NULL
+"""
+# Up to this many moved cards, each gets its live "move" event; more, one "bulk" event.
+LIVE_EACH = 50
+
+
+@transaction.atomic
+def cards_move_for_contacts(
+    *, contact_ids: list[int], stage: Stage, actor: str = ActorKind.CADENCE, reason: str = "", now=None
+) -> int:
+    """Move the cards of these contacts in ``stage``'s pipeline to ``stage`` (appended to the
+    column, in card order), set-based: one locking read, one statement for the rows, their
+    history and timeline. Cards already there stay. Won and lost stages need a reason.
+    Returns how many moved."""
+    require_tenant_schema()
+    now = now or timezone.now()
+    reason = (reason or "").strip()[:500]
+    if stage.kind != StageKind.OPEN and not reason:
+        raise CardError(_("Say why the deal was won or lost."))
+    if not contact_ids:
+        return 0
+    # Locked in id order: two ticks (or a tick and a person's move) never wait on each other
+    # in a circle.
+    ids = list(
+        Card.objects.select_for_update()
+        .filter(pipeline_id=stage.pipeline_id, contact_id__in=list(contact_ids))
+        .exclude(stage_id=stage.pk)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    closed = stage.kind != StageKind.OPEN
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MOVE_MANY_SQL.format(timeline=connection.ops.quote_name(TimelineEvent._meta.db_table)),
+            {
+                "ids": ids,
+                "stage": stage.pk,
+                "prefix": ranks.between(_last_rank(stage.pk), None),
+                "now": now,
+                "card_reason": reason if closed else "",
+                "closed": now if closed else None,
+                "actor": actor,
+                "reason": reason,
+                "pipeline": stage.pipeline.name,
+                "to": stage.name,
+            },
+        )
+    if len(ids) <= LIVE_EACH:
+        for card in Card.objects.filter(pk__in=ids):
+            card_event_on_commit("move", card, actor=actor, reason=reason)
+    else:
+        send_event_on_commit(
+            {"type": "kanban", "op": "bulk", "pipeline": stage.pipeline_id, "count": len(ids)},
+            groups=[board_group(stage.pipeline_id)],
+        )
+    return len(ids)
+
+
 # --- creation in bulk and automatically ----------------------------------------------------
 
 _BULK_INSERT = """
