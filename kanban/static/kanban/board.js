@@ -188,9 +188,13 @@
       menu.querySelectorAll("[data-move-to]").forEach(function (b) { b.hidden = b.dataset.moveTo === current; });
       var box = opener.getBoundingClientRect();
       menu.style.position = "fixed";
-      menu.style.top = box.bottom + 4 + "px";
       menu.style.left = Math.max(8, box.right - 192) + "px";
       menu.hidden = false;
+      // Above the button when it would run under the screen's bottom (the phone's bottom bar).
+      var room = window.innerHeight - 80;
+      var top = box.bottom + 4;
+      if (top + menu.offsetHeight > room) top = Math.max(8, box.top - menu.offsetHeight - 4);
+      menu.style.top = top + "px";
       var first = menu.querySelector("[data-move-to]:not([hidden])");
       if (first) first.focus();
       return;
