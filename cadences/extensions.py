@@ -99,7 +99,8 @@ def kanban_move_run(contact_ids: list[int], config: dict[str, Any]) -> None:
     from kanban.models import ActorKind, Stage
     from kanban.services import cards_move_for_contacts
 
-    stage = Stage.objects.select_related("pipeline").filter(pk=config.get("stage_id")).first()
+    stage_id = config.get("stage_id")
+    stage = Stage.objects.select_related("pipeline").filter(pk=stage_id).first() if stage_id else None
     if stage is None:
         return
     cards_move_for_contacts(

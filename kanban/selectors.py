@@ -15,23 +15,9 @@ from kanban import tiles
 from kanban.models import AIDecision, Card, CardMove, DecisionOutcome, Pipeline, SavedView, Stage, StageKind
 
 PAGE = 25
-# What a card's tile shows (the board loads only these).
-TILE_FIELDS = (
-    "id",
-    "pipeline_id",
-    "stage_id",
-    "rank",
-    "title",
-    "value",
-    "owner_id",
-    "tag_ids",
-    "expected_close",
-    "reason",
-    "stage_entered_at",
-    "contact_id",
-    "contact__name",
-    "contact__phone",
-)
+# The columns of a card that ``column_cards`` loads (as instances; the board reads rows,
+# ``kanban.tiles``).
+TILE_FIELDS = (*tiles.VALUES, "pipeline_id", "contact__name", "contact__phone")
 # The owner filter's value for cards nobody owns.
 OWNER_NONE = "none"
 FILTER_KEYS = (
@@ -219,8 +205,8 @@ def board(
             for s in wanted
         ]
         combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        for row in combined:
-            by_stage.setdefault(row["stage_id"], []).append(row)
+        for tile_row in combined:
+            by_stage.setdefault(tile_row["stage_id"], []).append(tile_row)
         for found in by_stage.values():
             found.sort(key=lambda r: r["rank"])  # ASCII keys: Python's order is the C collation's
             found[:] = [meta.tile(r) for r in found[: limit + 1]]
