@@ -152,6 +152,7 @@ def column_tiles(
     if after_rank:
         qs = qs.filter(rank__gt=after_rank)
     found = list(tiles.rows(qs, board.pipeline).order_by("rank")[: limit + 1])
+    tiles.add_ai(found[:limit])
     return [board.tile(row) for row in found[:limit]], len(found) > limit
 
 
@@ -164,7 +165,10 @@ def tile(*, board: tiles.Board, card_id: int, filters: dict | None = None) -> di
         now=board.now,
     )
     row = tiles.rows(qs, board.pipeline).first()
-    return board.tile(row) if row else None
+    if row is None:
+        return None
+    tiles.add_ai([row])
+    return board.tile(row)
 
 
 def stages_of(pipeline: Pipeline) -> list[Stage]:
@@ -209,7 +213,9 @@ def board(
             by_stage.setdefault(tile_row["stage_id"], []).append(tile_row)
         for found in by_stage.values():
             found.sort(key=lambda r: r["rank"])  # ASCII keys: Python's order is the C collation's
-            found[:] = [meta.tile(r) for r in found[: limit + 1]]
+        tiles.add_ai([r for found in by_stage.values() for r in found[:limit]])
+        for found in by_stage.values():
+            found[:] = [meta.tile(r) for r in found[:limit]] + found[limit : limit + 1]
     columns = []
     for stage in stages:
         row: dict = dict(totals.get(stage.pk) or {})
