@@ -21,7 +21,7 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from benchmarks.support import company, percentile
+from benchmarks.support import company, percentile, print_host_speed
 
 CARDS = 10_000
 REQUESTS = int(os.environ.get("BENCH_KANBAN_REQUESTS", "60"))
@@ -76,6 +76,7 @@ def _prepare():
 
 
 def run(report) -> None:
+    print_host_speed()
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 60
     connection.settings_dict["CONN_MAX_AGE"] = 60
     target, owner, pipeline_id, card_ids, open_stages = _prepare()

@@ -22,6 +22,9 @@ class CadencesConfig(AppConfig):
         from core import duework
 
         duework.register(CADENCES)
+        from cadences import extensions
+
+        extensions.register_kanban()
         from inbox import hooks
 
         hooks.register(hooks.ON_INBOUND_MESSAGE, "cadences.inbound")

@@ -426,4 +426,9 @@ def contacts_sweep_needed(cadence: Cadence) -> bool:
     """Whether the cadence watches contact changes (then the company stays due every tick)."""
     from cadences.models import EnrolMode
 
-    return bool(cadence.enrol_mode == EnrolMode.SEGMENT_CONTINUOUS or cadence.trigger_tag_id or cadence.goal_tag_id)
+    return bool(
+        cadence.enrol_mode == EnrolMode.SEGMENT_CONTINUOUS
+        or cadence.trigger_tag_id
+        or cadence.goal_tag_id
+        or cadence.goal
+    )

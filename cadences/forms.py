@@ -35,7 +35,15 @@ ACTIONS = [
     ("assign_conversation", _("Assign the conversation")),
     ("add_note", _("Add a note")),
     ("notify_agent", _("Notify an agent")),
+    ("kanban_move", _("Move the contact's card to a stage")),
 ]
+
+
+def kanban_stage_choices() -> list[tuple[str, list[tuple[int, str]]]]:
+    """The Kanban board's stages, grouped by pipeline (the "move the card" action, the goal)."""
+    from kanban.models import Pipeline
+
+    return [(p.name, [(s.pk, s.name) for s in p.stages.all()]) for p in Pipeline.objects.prefetch_related("stages")]
 
 
 def _dates(text: str) -> list[dt.date]:
@@ -77,6 +85,9 @@ class CadenceForm(forms.Form):
     goal_tag_id = forms.TypedChoiceField(
         label=_("Goal: stop when the contact gets the tag"), coerce=int, required=False, empty_value=None
     )
+    goal_stage = forms.TypedChoiceField(
+        label=_("Goal: stop when the contact's card reaches the stage"), coerce=int, required=False, empty_value=None
+    )
     reenrol = forms.ChoiceField(label=_("Re-enrolment"), choices=Reenrol.choices)
     reenrol_after_days = forms.IntegerField(label=_("Re-enrol after (days)"), required=False, min_value=1)
     enrol_mode = forms.ChoiceField(label=_("Enrolment"), choices=EnrolMode.choices)
@@ -103,6 +114,7 @@ class CadenceForm(forms.Form):
         tags = [("", "—"), *((t.pk, t.name) for t in Tag.objects.order_by("name"))]
         self.fields["goal_tag_id"].choices = tags  # type: ignore[attr-defined]
         self.fields["trigger_tag_id"].choices = tags  # type: ignore[attr-defined]
+        self.fields["goal_stage"].choices = [("", "—"), *kanban_stage_choices()]  # type: ignore[attr-defined]
 
     def clean_holidays_added(self):
         return _dates(self.cleaned_data.get("holidays_added", ""))
@@ -125,6 +137,7 @@ class CadenceForm(forms.Form):
             "exit_on_reply": cadence.exit_on_reply,
             "exit_on_failure": cadence.exit_on_failure,
             "goal_tag_id": cadence.goal_tag_id,
+            "goal_stage": (cadence.goal or {}).get("kanban_stage", {}).get("stage_id"),
             "reenrol": cadence.reenrol,
             "reenrol_after_days": cadence.reenrol_after_days,
             "enrol_mode": cadence.enrol_mode,
@@ -156,5 +169,6 @@ def step_config_from(kind: str, post) -> dict[str, Any]:
             "tag_id": post.get("tag_id"),
             "user_id": post.get("user_id"),
             "text": post.get("text", ""),
+            "stage_id": post.get("stage_id"),
         }
     return {}

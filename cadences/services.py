@@ -91,6 +91,7 @@ CADENCE_FIELDS = (
     "exit_on_reply",
     "exit_on_failure",
     "goal_tag_id",
+    "goal",
     "reenrol",
     "reenrol_after_days",
     "enrol_mode",
@@ -131,7 +132,25 @@ def _validate(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("exit_on_reply") not in (None, *ReplyExit.values):
         data["exit_on_reply"] = ReplyExit.ANY
     data["trigger_keyword"] = (data.get("trigger_keyword") or "").strip()[:64]
+    if "goal" in data:
+        data["goal"] = _goal_clean(data.get("goal"))
     return data
+
+
+def _goal_clean(raw: Any) -> dict[str, Any]:
+    """``Cadence.goal``: each registered goal's config, cleaned by it (unknown names dropped)."""
+    from cadences.extensions import goals
+
+    registered = goals()
+    out: dict[str, Any] = {}
+    for name, config in (raw if isinstance(raw, dict) else {}).items():
+        goal = registered.get(name)
+        if goal is None:
+            continue
+        cleaned = goal.clean(config) if goal.clean else config
+        if cleaned:
+            out[name] = cleaned
+    return out
 
 
 @transaction.atomic
@@ -182,7 +201,7 @@ def cadence_set_status(*, cadence: Cadence, status: str, by=None, now: dt.dateti
             at=Min("next_due_at")
         )
         mark_due(first["at"])
-        if cadence.enrol_mode != EnrolMode.MANUAL or cadence.trigger_tag_id or cadence.goal_tag_id:
+        if cadence.enrol_mode != EnrolMode.MANUAL or cadence.trigger_tag_id or cadence.goal_tag_id or cadence.goal:
             mark_due(now)
     elif status == CadenceStatus.PAUSED:
         Enrollment.objects.filter(cadence=cadence, state=EnrollmentState.ACTIVE).update(state=EnrollmentState.PAUSED)

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_POST
 
 from cadences import selectors, services
-from cadences.forms import ACTIONS, CONDITIONS, UNITS, CadenceForm, step_config_from
+from cadences.forms import ACTIONS, CONDITIONS, UNITS, CadenceForm, kanban_stage_choices, step_config_from
 from cadences.models import Cadence, CadenceStatus, CadenceStep, Enrollment, EnrollmentState, EnrolSource, StepKind
 from tenants.permissions import role_required
 from tenants.roles import Role
@@ -93,6 +93,8 @@ def cadence_list(request):
 
 def _form_kwargs(form: CadenceForm) -> dict:
     data = dict(form.cleaned_data)
+    stage = data.pop("goal_stage", None)
+    data["goal"] = {"kanban_stage": {"stage_id": stage}} if stage else {}
     return data
 
 
@@ -244,6 +246,7 @@ def _builder_context(request, cadence: Cadence, errors: dict | None = None) -> d
         "units": UNITS,
         "conditions": CONDITIONS,
         "actions": ACTIONS,
+        "kanban_stages": kanban_stage_choices(),
         "can_manage": _can(request, MANAGE),
         "can_enrol": _can(request, ENROL),
         "segments": Segment.objects.order_by("name"),

@@ -311,6 +311,7 @@ def _contact_context(request, contact: Contact, form=None) -> dict:
         "lists": list(ContactList.objects.filter(members__contact=contact)),
         "owner": users_by_id([contact.owner_id]).get(contact.owner_id),
         "can_write": _can(request, Role.AGENT),
+        "record_links": record_links.links_for("contact", getattr(request, "principal", None), record=contact.pk),
     }
 
 

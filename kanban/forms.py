@@ -33,6 +33,15 @@ class PipelineForm(forms.ModelForm):
             "card_fields",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The tile can show any of the CRM's custom fields too (``cf:<key>``, kanban.tiles).
+        from crm.models import CustomFieldDefinition
+        from kanban.tiles import CUSTOM_PREFIX
+
+        custom = [(f"{CUSTOM_PREFIX}{d.key}", d.label) for d in CustomFieldDefinition.objects.all()]
+        self.fields["card_fields"].choices = [*CardField.choices, *custom]  # type: ignore[attr-defined]
+
     def reasons(self, kind: str) -> list[str]:
         raw = self.cleaned_data.get(f"{kind}_reasons") or ""
         return [line.strip()[:120] for line in raw.splitlines() if line.strip()][:30]

@@ -5,7 +5,10 @@ company's socket can never be in it."""
 
 from __future__ import annotations
 
-from core.realtime import send_event_on_commit
+from django.db import transaction
+
+from core.realtime import queued_sends, send_event
+from tenants.context import require_tenant_schema
 
 
 def board_group(pipeline_id: int) -> str:
@@ -26,5 +29,17 @@ def card_payload(card) -> dict:
 
 
 def card_event_on_commit(op: str, card, **extra) -> None:
+    """After commit, queue the event on the process's realtime sender (``core.realtime``) and
+    return: the request that moved the card does not wait for the channel layer's round trip
+    (events still leave in order; delivery is best effort either way)."""
     event = {"type": "kanban", "op": op, "pipeline": card.pipeline_id, "card": card_payload(card), **extra}
-    send_event_on_commit(event, groups=[board_group(card.pipeline_id)])
+    groups = [board_group(card.pipeline_id)]
+    schema = require_tenant_schema()
+
+    def _send() -> None:
+        from django_tenants.utils import schema_context
+
+        with schema_context(schema), queued_sends():
+            send_event(event, groups=groups)
+
+    transaction.on_commit(_send)

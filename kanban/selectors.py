@@ -11,26 +11,15 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
+from kanban import tiles
 from kanban.models import AIDecision, Card, CardMove, DecisionOutcome, Pipeline, SavedView, Stage, StageKind
 
 PAGE = 25
-# What a card's tile shows (the board loads only these).
-TILE_FIELDS = (
-    "id",
-    "pipeline_id",
-    "stage_id",
-    "rank",
-    "title",
-    "value",
-    "owner_id",
-    "tag_ids",
-    "expected_close",
-    "reason",
-    "stage_entered_at",
-    "contact_id",
-    "contact__name",
-    "contact__phone",
-)
+# The columns of a card that ``column_cards`` loads (as instances; the board reads rows,
+# ``kanban.tiles``).
+TILE_FIELDS = (*tiles.VALUES, "pipeline_id", "contact__name", "contact__phone")
+# The owner filter's value for cards nobody owns.
+OWNER_NONE = "none"
 FILTER_KEYS = (
     "owner",
     "tag",
@@ -50,7 +39,7 @@ class Column:
     stage: Stage
     count: int = 0
     total: Decimal = Decimal(0)
-    cards: list[Card] = field(default_factory=list)
+    cards: list[dict] = field(default_factory=list)
     more: bool = False
 
 
@@ -92,7 +81,9 @@ def clean_filters(params) -> dict:
         if raw in (None, ""):
             continue
         value: object
-        if key in ("owner", "tag"):
+        if key == "owner" and str(raw) == OWNER_NONE:
+            value = OWNER_NONE
+        elif key in ("owner", "tag"):
             value = _int(raw)
         elif key in ("value_min", "value_max"):
             value = _decimal(raw)
@@ -109,7 +100,9 @@ def clean_filters(params) -> dict:
 
 def filtered(qs: QuerySet[Card], *, pipeline: Pipeline, filters: dict, now: dt.datetime | None = None):
     f = filters or {}
-    if "owner" in f:
+    if f.get("owner") == OWNER_NONE:
+        qs = qs.filter(owner_id__isnull=True)
+    elif "owner" in f:
         qs = qs.filter(owner_id=f["owner"])
     if "tag" in f:
         qs = qs.filter(tag_ids__contains=[f["tag"]])
@@ -151,13 +144,52 @@ def column_cards(
     return list(qs.order_by("rank")[:limit])
 
 
-def board(*, pipeline: Pipeline, filters: dict | None = None, limit: int = PAGE, now=None) -> list[Column]:
-    """Every column with its count and total (one grouped query) and its first ``limit`` cards
-    (one index range scan per column)."""
-    now = now or timezone.now()
+def column_tiles(
+    *, board: tiles.Board, stage: Stage, filters: dict | None = None, after_rank: str | None = None, limit: int = PAGE
+) -> tuple[list[dict], bool]:
+    """One column's next page of tiles (scrolling) and whether more follow."""
+    qs = filtered(Card.objects.filter(stage_id=stage.pk), pipeline=board.pipeline, filters=filters or {}, now=board.now)
+    if after_rank:
+        qs = qs.filter(rank__gt=after_rank)
+    found = list(tiles.rows(qs, board.pipeline).order_by("rank")[: limit + 1])
+    tiles.add_ai(found[:limit])
+    return [board.tile(row) for row in found[:limit]], len(found) > limit
+
+
+def tile(*, board: tiles.Board, card_id: int, filters: dict | None = None) -> dict | None:
+    """One card's tile, or ``None`` when the board's filters leave it out (or it is gone)."""
+    qs = filtered(
+        Card.objects.filter(pk=card_id, pipeline=board.pipeline),
+        pipeline=board.pipeline,
+        filters=filters or {},
+        now=board.now,
+    )
+    row = tiles.rows(qs, board.pipeline).first()
+    if row is None:
+        return None
+    tiles.add_ai([row])
+    return board.tile(row)
+
+
+def stages_of(pipeline: Pipeline) -> list[Stage]:
     stages = list(pipeline.stages.all())
     for stage in stages:
         stage.pipeline = pipeline
+    return stages
+
+
+def board(
+    *,
+    pipeline: Pipeline,
+    filters: dict | None = None,
+    limit: int = PAGE,
+    now=None,
+    members: dict[int, str] | None = None,
+) -> list[Column]:
+    """Every column with its count and total (one grouped query) and its first ``limit`` tiles
+    (all columns in one statement: a ``UNION ALL`` of one index range scan per column)."""
+    now = now or timezone.now()
+    stages = stages_of(pipeline)
     totals = {
         row["stage_id"]: row
         for row in board_cards(pipeline=pipeline, filters=filters, now=now)
@@ -165,20 +197,36 @@ def board(*, pipeline: Pipeline, filters: dict | None = None, limit: int = PAGE,
         .values("stage_id")
         .annotate(n=Count("id"), total=Sum("value"))
     }
+    by_stage: dict[int, list[dict]] = {}
+    wanted = [s for s in stages if s.pk in totals] if limit else []
+    if wanted:
+        meta = tiles.Board.load(pipeline, stages, now=now, members=members)
+        parts = [
+            tiles.rows(
+                filtered(Card.objects.filter(stage_id=s.pk), pipeline=pipeline, filters=filters or {}, now=now),
+                pipeline,
+            ).order_by("rank")[: limit + 1]
+            for s in wanted
+        ]
+        combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        for tile_row in combined:
+            by_stage.setdefault(tile_row["stage_id"], []).append(tile_row)
+        for found in by_stage.values():
+            found.sort(key=lambda r: r["rank"])  # ASCII keys: Python's order is the C collation's
+        tiles.add_ai([r for found in by_stage.values() for r in found[:limit]])
+        for found in by_stage.values():
+            found[:] = [meta.tile(r) for r in found[:limit]] + found[limit : limit + 1]
     columns = []
     for stage in stages:
         row: dict = dict(totals.get(stage.pk) or {})
-        cards = column_cards(stage=stage, filters=filters, limit=limit + 1, now=now) if row else []
-        for card in cards:
-            card.pipeline = pipeline
-            card.stage = stage
+        found = by_stage.get(stage.pk, [])
         columns.append(
             Column(
                 stage=stage,
                 count=row.get("n", 0),
                 total=row.get("total") or Decimal(0),
-                cards=cards[:limit],
-                more=len(cards) > limit,
+                cards=found[:limit],
+                more=len(found) > limit,
             )
         )
     return columns
@@ -199,27 +247,6 @@ def pipeline_decisions(*, pipeline: Pipeline, outcome: str | None = None, limit:
     if outcome in DecisionOutcome.values:
         qs = qs.filter(outcome=outcome)
     return list(qs.order_by("-created_at", "-id")[:limit])
-
-
-def pending_suggestions(card_ids: list[int]) -> dict[int, AIDecision]:
-    """The latest open suggestion of each card (for the board's badges)."""
-    rows = (
-        AIDecision.objects.filter(card_id__in=card_ids, outcome=DecisionOutcome.SUGGESTED)
-        .select_related("stage")
-        .order_by("card_id", "-created_at", "-id")
-        .distinct("card_id")
-    )
-    return {d.card_id: d for d in rows}
-
-
-def last_ai_moves(card_ids: list[int]) -> dict[int, CardMove]:
-    """The latest move by the AI of each card (the board shows its reason)."""
-    rows = (
-        CardMove.objects.filter(card_id__in=card_ids, actor_kind="ai")
-        .order_by("card_id", "-at", "-id")
-        .distinct("card_id")
-    )
-    return {m.card_id: m for m in rows}
 
 
 def saved_views(*, pipeline: Pipeline, user_id: int) -> list[SavedView]:

@@ -4,16 +4,18 @@ a live event), won/lost reasons, bulk and automatic card creation."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.realtime import send_event_on_commit
-from crm.models import Contact
+from crm.models import Contact, TimelineEvent
 from crm.timeline import actor_id, timeline_record
 from kanban import ranks
 from kanban.models import ActorKind, Card, CardMove, Pipeline, Reason, Stage, StageKind
@@ -163,7 +165,7 @@ def card_create(
         owner_id=owner_id,
         tag_ids=list(tag_ids or []),
         expected_close=expected_close,
-        custom_fields=custom_fields or {},
+        custom_fields=custom_fields_clean(Card(custom_fields={}), custom_fields) if custom_fields else {},
         created_by_id=actor_id(by),
         stage_entered_at=now,
         created_at=now,
@@ -185,8 +187,26 @@ def card_create(
 UPDATABLE = ("title", "value", "owner_id", "tag_ids", "expected_close", "custom_fields")
 
 
+def custom_fields_clean(card: Card, values: dict | None, *, partial: bool = True) -> dict:
+    """The card's new custom fields: the CRM's definitions and rules (``crm.fields``), so a
+    card's "Cidade" or "Orçamento" reads and validates like the contact's. ``partial`` leaves
+    the required fields alone (an API update of some fields); the drawer's form sends them all."""
+    from crm.fields import CustomFieldError
+    from crm.fields import custom_fields_clean as clean
+    from crm.models import CustomFieldDefinition
+
+    definitions = list(CustomFieldDefinition.objects.all())
+    try:
+        return clean(values, definitions=definitions, current=card.custom_fields, partial=partial)
+    except CustomFieldError as exc:
+        labels = {d.key: d.label for d in definitions}
+        raise CardError(
+            [f"{labels.get(key, key)}: {message}" for key, message in exc.errors.items()], code="custom_fields"
+        ) from None
+
+
 @transaction.atomic
-def card_update(*, card: Card, data: dict, by=None) -> Card:
+def card_update(*, card: Card, data: dict, by=None, partial: bool = True) -> Card:
     card = Card.objects.select_for_update().get(pk=card.pk)
     for name, value in data.items():
         if name not in UPDATABLE:
@@ -197,6 +217,8 @@ def card_update(*, card: Card, data: dict, by=None) -> Card:
             value = (value or "").strip()[:200]
             if not value:
                 raise CardError(_("Give the card a title."))
+        if name == "custom_fields":
+            value = custom_fields_clean(card, value, partial=partial)
         setattr(card, name, value)
     card.updated_at = timezone.now()
     card.save()
@@ -236,6 +258,28 @@ def _rebalance(stage_id: int) -> None:
         )
 
 
+# The move's writes in one round trip: the card's row, its history row and (when the card has
+# a contact) the contact's timeline event. The history and timeline rows exist only when the
+# stage changed (``%(changed)s``); the timeline table is the CRM's ``TimelineEvent`` (what
+# ``crm.timeline.timeline_record`` writes, with the same columns).
+_MOVE_SQL = """
+WITH moved AS (
+    UPDATE kanban_card SET rank = %(rank)s, updated_at = %(now)s, stage_id = %(stage)s,
+        stage_entered_at = %(entered)s, reason = %(card_reason)s, closed_at = %(closed)s,
+        person_moved_at = %(person)s
+    WHERE id = %(card)s
+    RETURNING id
+), history AS (
+    INSERT INTO kanban_cardmove (card_id, actor_kind, user_id, from_stage_id, to_stage_id, reason, at)
+    SELECT id, %(actor)s::text, %(user)s::bigint, %(from)s::bigint, %(stage)s::bigint, %(reason)s::text, %(now)s
+    FROM moved WHERE %(changed)s
+)
+INSERT INTO {timeline} (contact_id, kind, data, actor_id, at)
+SELECT %(contact)s::bigint, 'kanban.moved', %(data)s::jsonb, %(user)s::bigint, %(now)s FROM moved
+WHERE %(changed)s AND %(contact)s::bigint IS NOT NULL
+"""
+
+
 @transaction.atomic
 def card_move(
     *,
@@ -248,7 +292,8 @@ def card_move(
     reason: str = "",
     now: dt.datetime | None = None,
 ) -> Card:
-    """Move a card to a stage and a place in its column, in one row write plus its history.
+    """Move a card to a stage and a place in its column: the row write, its history and the
+    contact's timeline in one statement, the live event queued after commit (not awaited).
 
     The card is locked (``SELECT ... FOR UPDATE``): two people dropping the same card at once
     are applied one after the other, each recorded from the stage the other left it in. Won and
@@ -256,14 +301,20 @@ def card_move(
     require_tenant_schema()
     now = now or timezone.now()
     pk = card.pk if isinstance(card, Card) else card
-    # Locked alone, then its stage read: a locking query that joins the stage would lose the
-    # row when a concurrent move changed its stage meanwhile (PostgreSQL rechecks the join
-    # against the stage row it read before waiting).
-    locked = Card.objects.select_for_update().filter(pk=pk).order_by().first()
+    # Locked with its pipeline joined (``of=self``: only the card is locked). A locking query
+    # that joined the stage would lose the row when a concurrent move changed its stage
+    # meanwhile (PostgreSQL rechecks the join against the stage row it read before waiting);
+    # the pipeline is safe to join, a move never changes it.
+    locked = Card.objects.select_for_update(of=("self",)).select_related("pipeline").filter(pk=pk).order_by().first()
     if locked is None:
         raise CardError(_("That card no longer exists."))
     card = locked
-    target = _stage_of(card.pipeline, stage)
+    target_id = stage.pk if isinstance(stage, Stage) else stage
+    both = {s.pk: s for s in Stage.objects.filter(pipeline_id=card.pipeline_id, pk__in={target_id, card.stage_id})}
+    target = both.get(target_id)
+    if target is None:
+        raise CardError(_("That stage is not in this pipeline."))
+    from_stage = both.get(card.stage_id, target)
     reason = (reason or "").strip()[:500]
     changed_stage = target.pk != card.stage_id
     if changed_stage and target.kind != StageKind.OPEN and not reason:
@@ -272,47 +323,131 @@ def card_move(
     if len(rank) > ranks.MAX_LENGTH:
         _rebalance(target.pk)
         rank = _position_rank(card, target, after_id=after_id, before_id=before_id)
-    from_stage = card.stage
     card.rank = rank
     card.updated_at = now
-    update_fields = ["rank", "updated_at"]
     if changed_stage:
         card.stage = target
         card.stage_entered_at = now
         card.reason = reason if target.kind != StageKind.OPEN else ""
         card.closed_at = now if target.kind != StageKind.OPEN else None
-        update_fields += ["stage", "stage_entered_at", "reason", "closed_at"]
     if actor == ActorKind.PERSON:
         card.person_moved_at = now
-        update_fields.append("person_moved_at")
-    card.save(update_fields=update_fields)
-    if changed_stage:
-        CardMove.objects.create(
-            card=card,
-            actor_kind=actor,
-            user_id=actor_id(by),
-            from_stage=from_stage,
-            to_stage=target,
-            reason=reason,
-            at=now,
+    by_id = actor_id(by)
+    data = {
+        "card": card.pk,
+        "pipeline": card.pipeline.name,
+        "from": from_stage.name,
+        "to": target.name,
+        "by": actor,
+        "reason": reason,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MOVE_SQL.format(timeline=connection.ops.quote_name(TimelineEvent._meta.db_table)),
+            {
+                "rank": rank,
+                "now": now,
+                "stage": card.stage_id,
+                "entered": card.stage_entered_at,
+                "card_reason": card.reason,
+                "closed": card.closed_at,
+                "person": card.person_moved_at,
+                "card": card.pk,
+                "actor": actor,
+                "user": by_id,
+                "from": from_stage.pk,
+                "reason": reason,
+                "changed": changed_stage,
+                "contact": card.contact_id,
+                "data": json.dumps(data, cls=DjangoJSONEncoder),
+            },
         )
-        if card.contact_id:
-            timeline_record(
-                contact=Contact(pk=card.contact_id),
-                kind="kanban.moved",
-                data={
-                    "card": card.pk,
-                    "pipeline": card.pipeline.name,
-                    "from": from_stage.name,
-                    "to": target.name,
-                    "by": actor,
-                    "reason": reason,
-                },
-                actor=by,
-                at=now,
-            )
     card_event_on_commit("move", card, actor=actor, reason=reason)
     return card
+
+
+# --- moves in bulk (a cadence's "move the contact's card") ----------------------------------
+
+# Every card moves with its history row and (with a contact) the contact's timeline event, in
+# one statement; all parts read the same snapshot, so ``old`` is each card's stage before.
+_MOVE_MANY_SQL = """
+WITH src AS (
+    SELECT id, n FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS v(id, n)
+), old AS (
+    SELECT k.id, k.stage_id AS from_id, k.contact_id FROM kanban_card k JOIN src ON src.id = k.id
+), moved AS (
+    UPDATE kanban_card k SET stage_id = %(stage)s, rank = %(prefix)s || lpad(src.n::text, 9, '0') || 'V',
+        stage_entered_at = %(now)s, updated_at = %(now)s, reason = %(card_reason)s, closed_at = %(closed)s
+    FROM src WHERE k.id = src.id
+    RETURNING k.id
+), history AS (
+    INSERT INTO kanban_cardmove (card_id, actor_kind, user_id, from_stage_id, to_stage_id, reason, at)
+    SELECT old.id, %(actor)s::text, NULL, old.from_id, %(stage)s::bigint, %(reason)s::text, %(now)s FROM old
+)
+INSERT INTO {timeline} (contact_id, kind, data, actor_id, at)
+SELECT old.contact_id, 'kanban.moved',
+    jsonb_build_object('card', old.id, 'pipeline', %(pipeline)s::text, 'from', s.name, 'to', %(to)s::text,
+        'by', %(actor)s::text, 'reason', %(reason)s::text),
+    NULL, %(now)s
+FROM old JOIN kanban_stage s ON s.id = old.from_id
+WHERE old.contact_id IS NOT NULL
+"""
+# Up to this many moved cards, each gets its live "move" event; more, one "bulk" event.
+LIVE_EACH = 50
+
+
+@transaction.atomic
+def cards_move_for_contacts(
+    *, contact_ids: list[int], stage: Stage, actor: str = ActorKind.CADENCE, reason: str = "", now=None
+) -> int:
+    """Move the cards of these contacts in ``stage``'s pipeline to ``stage`` (appended to the
+    column, in card order), set-based: one locking read, one statement for the rows, their
+    history and timeline. Cards already there stay. Won and lost stages need a reason.
+    Returns how many moved."""
+    require_tenant_schema()
+    now = now or timezone.now()
+    reason = (reason or "").strip()[:500]
+    if stage.kind != StageKind.OPEN and not reason:
+        raise CardError(_("Say why the deal was won or lost."))
+    if not contact_ids:
+        return 0
+    # Locked in id order: two ticks (or a tick and a person's move) never wait on each other
+    # in a circle.
+    ids = list(
+        Card.objects.select_for_update()
+        .filter(pipeline_id=stage.pipeline_id, contact_id__in=list(contact_ids))
+        .exclude(stage_id=stage.pk)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    closed = stage.kind != StageKind.OPEN
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MOVE_MANY_SQL.format(timeline=connection.ops.quote_name(TimelineEvent._meta.db_table)),
+            {
+                "ids": ids,
+                "stage": stage.pk,
+                "prefix": ranks.between(_last_rank(stage.pk), None),
+                "now": now,
+                "card_reason": reason if closed else "",
+                "closed": now if closed else None,
+                "actor": actor,
+                "reason": reason,
+                "pipeline": stage.pipeline.name,
+                "to": stage.name,
+            },
+        )
+    if len(ids) <= LIVE_EACH:
+        for card in Card.objects.filter(pk__in=ids):
+            card_event_on_commit("move", card, actor=actor, reason=reason)
+    else:
+        send_event_on_commit(
+            {"type": "kanban", "op": "bulk", "pipeline": stage.pipeline_id, "count": len(ids)},
+            groups=[board_group(stage.pipeline_id)],
+        )
+    return len(ids)
 
 
 # --- creation in bulk and automatically ----------------------------------------------------

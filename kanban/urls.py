@@ -16,9 +16,11 @@ urlpatterns = [
     path("pipelines/<int:pk>/views/<int:view_id>/delete/", views.view_delete, name="view-delete"),
     path("pipelines/<int:pk>/settings/", views.pipeline_settings, name="settings"),
     path("pipelines/<int:pk>/ai/", views.decisions, name="decisions"),
+    path("pipelines/cards/create/", views.cards_create, name="cards-create"),
     path("cards/<int:pk>/", views.card_drawer, name="card"),
     path("cards/<int:pk>/tile/", views.card_tile, name="card-tile"),
     path("cards/<int:pk>/move/", views.card_move, name="card-move"),
     path("cards/<int:pk>/notes/", views.card_note, name="card-note"),
+    path("cards/<int:pk>/fields/", views.card_fields, name="card-fields"),
     path("cards/<int:pk>/suggestions/<int:decision_id>/", views.suggestion, name="suggestion"),
 ]

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from kanban import progression, selectors, services
+from kanban import progression, selectors, services, tiles
 from kanban.forms import CardForm, MoveForm, PipelineForm, StageForm
 from kanban.models import Card, Pipeline, Reason, SavedView, Stage, StageKind
 from tenants.permissions import role_required
@@ -70,20 +70,15 @@ def pipeline_new(request):
     return redirect("kanban:settings", pk=pipeline.pk)
 
 
-def _shown(pipeline: Pipeline) -> dict:
-    fields = set(pipeline.card_fields or [])
-    return {"show_value": "value" in fields, "show_phone": "phone" in fields, "show_close": "expected_close" in fields}
+def _members(request) -> dict[int, str]:
+    """The company's people by id, by name (the owner filter and the tiles' owner)."""
+    from tenants.selectors import company_users
+
+    return {u.pk: u.display_name for u in company_users(company=request.tenant)}
 
 
-def _decorate(pipeline: Pipeline, cards: list[Card], now) -> None:
-    ids = [c.pk for c in cards]
-    suggestions = selectors.pending_suggestions(ids)
-    ai_moves = selectors.last_ai_moves(ids)
-    for card in cards:
-        move = ai_moves.get(card.pk)
-        card.ai_move = move if move and move.to_stage_id == card.stage_id else None  # type: ignore[attr-defined]
-        card.stalled = card.is_stalled(now=now)  # type: ignore[attr-defined]
-        card.suggestion = suggestions.get(card.pk)  # type: ignore[attr-defined]
+def _board_meta(request, pipeline: Pipeline, now) -> tiles.Board:
+    return tiles.Board.load(pipeline, selectors.stages_of(pipeline), now=now, members=_members(request))
 
 
 @require_GET
@@ -92,22 +87,26 @@ def board(request, pk: int):
     pipeline = _pipeline(pk)
     filters, view = _filters(request, pipeline)
     now = timezone.now()
-    columns = selectors.board(pipeline=pipeline, filters=filters, now=now)
-    _decorate(pipeline, [c for col in columns for c in col.cards], now)
+    members = _members(request)
+    columns = selectors.board(pipeline=pipeline, filters=filters, now=now, members=members)
     from crm.selectors import tags_by_id
 
+    reasons = list(pipeline.reasons.all())
     context = {
         "pipeline": pipeline,
         "pipelines": selectors.pipelines(),
         "columns": columns,
         "stages": [col.stage for col in columns],
-        **_shown(pipeline),
+        "t": tiles.labels(),
         "filters": filters,
         "query": _query(filters),
         "view": view,
         "views": selectors.saved_views(pipeline=pipeline, user_id=request.user.pk),
         "tags": tags_by_id(),
-        "reasons": list(pipeline.reasons.all()),
+        "members": members,
+        "owner_none": selectors.OWNER_NONE,
+        "won_reasons": [r.label for r in reasons if r.kind == StageKind.WON],
+        "lost_reasons": [r.label for r in reasons if r.kind == StageKind.LOST],
         "active_nav": "kanban",
     }
     return render(request, "kanban/board.html", context)
@@ -118,37 +117,26 @@ def board(request, pk: int):
 def column_more(request, pk: int, stage_id: int):
     pipeline = _pipeline(pk)
     stage = get_object_or_404(Stage, pk=stage_id, pipeline=pipeline)
-    stage.pipeline = pipeline
     filters, _view = _filters(request, pipeline)
     after = (request.GET.get("after") or "")[:128] or None
-    now = timezone.now()
-    cards = selectors.column_cards(stage=stage, filters=filters, after_rank=after, limit=selectors.PAGE + 1, now=now)
-    more = len(cards) > selectors.PAGE
-    cards = cards[: selectors.PAGE]
-    for card in cards:
-        card.pipeline, card.stage = pipeline, stage
-    _decorate(pipeline, cards, now)
-    return render(
-        request,
-        "kanban/partials/cards.html",
-        {
-            "pipeline": pipeline,
-            "stage": stage,
-            **_shown(pipeline),
-            "cards": cards,
-            "more": more,
-            "query": _query(filters),
-        },
-    )
+    meta = _board_meta(request, pipeline, timezone.now())
+    cards, more = selectors.column_tiles(board=meta, stage=stage, filters=filters, after_rank=after)
+    context = {"pipeline": pipeline, "stage": stage, "t": tiles.labels(), "cards": cards, "more": more}
+    return render(request, "kanban/partials/cards.html", {**context, "query": _query(filters)})
 
 
 @require_GET
 @role_required("workspace.view")
 def card_tile(request, pk: int):
-    card = _card(pk)
-    _decorate(card.pipeline, [card], timezone.now())
-    context = {"card": card, "pipeline": card.pipeline, **_shown(card.pipeline)}
-    return render(request, "kanban/partials/card.html", context)
+    """One card's tile for a live event, under the board's filters (its query string): 204
+    when they leave the card out, so the board drops it instead of showing it."""
+    card = get_object_or_404(Card.objects.select_related("pipeline"), pk=pk)
+    filters, _view = _filters(request, card.pipeline)
+    row = selectors.tile(board=_board_meta(request, card.pipeline, timezone.now()), card_id=card.pk, filters=filters)
+    if row is None:
+        return HttpResponse(status=204)
+    context = {"cards": [row], "pipeline": card.pipeline, "t": tiles.labels(), "more": False}
+    return render(request, "kanban/partials/cards.html", context)
 
 
 @require_GET
@@ -171,14 +159,15 @@ def _error(message) -> JsonResponse:
 @require_POST
 @role_required("workspace.work")
 def card_move(request, pk: int):
-    card = _card(pk)
     form = MoveForm(request.POST)
     if not form.is_valid():
+        get_object_or_404(Card, pk=pk)
         return _error(_("That move is not valid."))
     data = form.cleaned_data
     try:
+        # The service locks and reads the card itself: no read of it here first.
         card = services.card_move(
-            card=card,
+            card=pk,
             stage=data["stage"],
             after_id=data.get("after"),
             before_id=data.get("before"),
@@ -186,6 +175,7 @@ def card_move(request, pk: int):
             by=request.user,
         )
     except ValidationError as exc:
+        card = _card(pk)
         if request.headers.get("HX-Request"):
             messages.error(request, exc.messages[0])
             return _drawer_response(request, card)
@@ -261,7 +251,7 @@ def cards_from_contacts(request, pk: int):
     return redirect("kanban:board", pk=pipeline.pk)
 
 
-def _drawer_context(request, card: Card) -> dict:
+def _drawer_context(request, card: Card, posted=None) -> dict:
     from crm.models import Note
     from crm.selectors import contact_timeline
 
@@ -272,9 +262,19 @@ def _drawer_context(request, card: Card) -> dict:
         conversation_messages = list(
             Message.objects.filter(conversation_id=card.conversation_id).order_by("-created_at", "-id")[:10]
         )[::-1]
+    from crm.models import CustomFieldDefinition
+
+    field_rows = [
+        {
+            "definition": d,
+            "value": posted.get(f"cf_{d.key}", "") if posted is not None else card.custom_fields.get(d.key),
+        }
+        for d in CustomFieldDefinition.objects.all()
+    ]
     return {
         "card": card,
         "pipeline": card.pipeline,
+        "field_rows": field_rows,
         "stages": list(card.pipeline.stages.all()),
         "reasons": list(card.pipeline.reasons.all()),
         "history": selectors.card_history(card=card),
@@ -287,9 +287,9 @@ def _drawer_context(request, card: Card) -> dict:
     }
 
 
-def _drawer_response(request, card: Card) -> HttpResponse:
+def _drawer_response(request, card: Card, posted=None) -> HttpResponse:
     card = _card(card.pk)
-    return render(request, "kanban/partials/drawer.html", _drawer_context(request, card))
+    return render(request, "kanban/partials/drawer.html", _drawer_context(request, card, posted))
 
 
 @require_GET
@@ -309,6 +309,25 @@ def card_note(request, pk: int):
         messages.error(request, _("Write the note first."))
     else:
         note_create(contact=card.contact, body=body[:5000], by=request.user)
+    return _drawer_response(request, card)
+
+
+@require_POST
+@role_required("workspace.work")
+def card_fields(request, pk: int):
+    """The drawer's custom fields form: every CRM field definition, validated as the CRM
+    validates a contact's (a bad value is shown in the drawer and changes nothing)."""
+    from crm.models import CustomFieldDefinition
+
+    card = _card(pk)
+    values = {d.key: request.POST.get(f"cf_{d.key}", "") for d in CustomFieldDefinition.objects.all()}
+    try:
+        services.card_update(card=card, data={"custom_fields": values}, by=request.user, partial=False)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return _drawer_response(request, card, posted=request.POST)
+    messages.success(request, MSG_SAVED)
     return _drawer_response(request, card)
 
 
@@ -439,3 +458,92 @@ def decisions(request, pk: int):
             "active_nav": "kanban",
         },
     )
+
+
+ERR_NOTHING = gettext_lazy("Choose the contacts or the conversation first.")
+ERR_STAGE = gettext_lazy("Choose the stage of a pipeline.")
+
+
+def _create_source(source) -> tuple[object | None, object | None, object | None]:
+    """What the "Create card(s)" page was opened for: one conversation, one contact, or the
+    CRM list's selection (``contact`` ids) / "all N matching" (``all=1`` and the list's query
+    string). Returns ``(conversation, contact, contacts queryset)``; the last is set for a
+    selection of several contacts or "all"."""
+    from crm.listing import contacts_for_query
+    from crm.models import Contact
+
+    raw = source.get("conversation") or ""
+    if raw.isdigit() and len(raw) < 19:
+        from inbox.models import Conversation
+
+        conversation = Conversation.objects.select_related("contact").filter(pk=int(raw)).first()
+        return conversation, (conversation.contact if conversation else None), None
+    if source.get("all") == "1":
+        return None, None, contacts_for_query(source)[0]
+    ids = [int(x) for x in source.getlist("contact") if str(x).isdigit() and len(str(x)) < 19][:1000]
+    if len(ids) == 1:
+        return None, Contact.objects.filter(pk=ids[0]).first(), None
+    return None, None, (Contact.objects.filter(pk__in=ids) if ids else None)
+
+
+@role_required("workspace.work")
+def cards_create(request):
+    """ "Create card" from a contact's page or a conversation, "Create cards" from the CRM
+    list's bulk bar (its selection or "all N matching"); linked there through
+    ``ui.record_links`` (the CRM and the inbox import nothing of Kanban). GET shows the form,
+    POST creates the card(s) in the chosen pipeline's stage."""
+    from crm.segments import FilterError
+
+    source = request.POST if request.method == "POST" else request.GET
+    try:
+        conversation, contact, contacts = _create_source(source)
+        count = 1 if contact else (contacts.count() if contacts is not None else 0)
+    except FilterError as exc:
+        return render(request, "kanban/create.html", {"error": str(exc), "count": 0}, status=400)
+    pipelines = list(selectors.pipelines().prefetch_related("stages"))
+    keep = [
+        (k, v) for k in source if k not in ("stage", "title", "value", "csrfmiddlewaretoken") for v in source.getlist(k)
+    ]
+    context = {
+        "contact": contact,
+        "conversation": conversation,
+        "count": count,
+        "pipelines": pipelines,
+        "keep": keep,
+        "title": (contact.name or contact.phone) if contact else "",
+        "active_nav": "kanban",
+    }
+    if not count:
+        context["error"] = ERR_NOTHING
+        return render(request, "kanban/create.html", context, status=400 if request.method == "POST" else 200)
+    if request.method != "POST":
+        return render(request, "kanban/create.html", context)
+    raw = source.get("stage") or ""
+    stage = Stage.objects.select_related("pipeline").filter(pk=int(raw)).first() if raw.isdigit() else None
+    if stage is None:
+        context["error"] = ERR_STAGE
+        return render(request, "kanban/create.html", context, status=400)
+    try:
+        if contact is not None:
+            services.card_create(
+                pipeline=stage.pipeline,
+                stage=stage,
+                title=(source.get("title") or "")[:200],
+                value=source.get("value") or None,
+                contact=contact,
+                conversation=conversation,
+                owner_id=request.user.pk,
+                by=request.user,
+            )
+            made = 1
+        else:
+            made = services.cards_bulk_create(pipeline=stage.pipeline, contacts=contacts, stage=stage, by=request.user)
+    except ValidationError as exc:
+        context["error"] = exc.messages[0]
+        context["title"] = source.get("title") or context["title"]
+        return render(request, "kanban/create.html", context, status=400)
+    if contact is not None:
+        messages.success(request, _("Card created."))
+    else:
+        messages.success(request, _("%(count)s cards created.") % {"count": made})
+    return redirect("kanban:board", pk=stage.pipeline_id)

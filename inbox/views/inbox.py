@@ -42,6 +42,7 @@ from inbox.models import (
 from tenants.permissions import role_required
 from tenants.roles import Role
 from tenants.selectors import company_agents
+from ui import record_links
 from ui.phones import format_phone
 
 PAGE_SIZE = 50
@@ -137,6 +138,7 @@ def _conversation_context(request, conversation: Conversation, *, with_thread: b
         "is_sandbox": conversation.channel.kind == ChannelKind.SANDBOX,
         "can_work": can_work,
         "extension_panels": panel_sections(request, conversation),
+        "record_links": record_links.links_for("conversation", request.principal, record=conversation.pk),
         "composer_extensions": composer_sections(request, conversation, window_open=window["open"]) if can_work else [],
     }
 

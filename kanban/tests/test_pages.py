@@ -27,7 +27,7 @@ def test_board_shows_columns_counts_and_first_page(owner_client, pipeline, cards
     assert "sortable.min.js" in body
     more = owner_client.get(
         reverse("kanban:column", args=[pipeline.pk, stages[0].pk]),
-        {"after": response.context["columns"][0].cards[-1].rank},
+        {"after": response.context["columns"][0].cards[-1]["rank"]},
     )
     assert more.content.decode().count('data-testid="card"') == 5
 

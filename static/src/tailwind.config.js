@@ -8,6 +8,7 @@ module.exports = {
     "../../*/templates/**/*.html",
     "../../static/js/**/*.js",
     "../../ui/templatetags/**/*.py",
+    "../../kanban/tiles.py", // the tile classes built in Python
   ],
   // Component classes chosen at run time ({% include "components/badge.html" with color=... %}).
   safelist: [{ pattern: /^badge-(gray|green|blue|yellow|red|purple)$/ }],

@@ -24,6 +24,11 @@ import pytest
 # Playwright's sync API keeps an event loop in the test thread; Django's ORM calls made by
 # fixtures in that thread are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# The server and worker processes read these at start (they inherit the environment). Set
+# here, once for the session, rather than by the module of a test that needs them: the Kanban
+# AI reads a conversation one second after a customer's message instead of 45 s.
+os.environ.setdefault("KANBAN_AI_DEBOUNCE_SECONDS", "1")
+os.environ.setdefault("KANBAN_AI_MIN_INTERVAL_SECONDS", "1")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"

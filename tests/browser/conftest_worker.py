@@ -6,6 +6,12 @@ Import the fixture into a test module:
 The worker runs on the test database (``LIVE_TEST_DATABASE=1``), like the live server, with
 the same embedded Redis as this run (``DATA_DIR`` / ``EMBEDDED_REDIS_PORT``). It is started
 once per session and stopped at the end.
+
+It starts from an empty queue: the embedded Redis outlives a run (``.data/``), and tests that
+ran without a worker (earlier in the session, or in an earlier run) leave their tasks in it,
+for companies no test watches any more. Inherited, they took the worker's two threads (a demo
+company's live campaign runs for minutes) while the module that started it waited for its own
+tasks: the Kanban test's AI reading timed out that way after the accessibility test.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ def celery_worker_process(live_server_url):
     log_path = Path(settings.BASE_DIR) / ".data" / f"celery-worker-{os.getpid()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 - closed at teardown
+    from config.celery import app
+
+    purged = app.control.purge()
+    log.write(f"purged {purged} task(s) left in the broker before this worker\n")
+    log.flush()
     process = subprocess.Popen(
         [
             sys.executable,

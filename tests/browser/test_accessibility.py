@@ -75,6 +75,7 @@ def _pages(demo) -> dict[str, str]:
     assert {"dashboard", "contacts", "inbox", "members"} <= set(pages), pages
     if demo["contact"]:
         pages["contact-detail"] = f"/contacts/{demo['contact']}/"
+        pages["kanban-create-card"] = f"/pipelines/cards/create/?contact={demo['contact']}"
     return pages
 
 

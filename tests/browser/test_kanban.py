@@ -6,20 +6,16 @@ the next stage, with its reason on the card."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-# The AI reads the conversation one second after the customer's message (45 s in production);
-# set before the live server and the worker start (they inherit the environment).
-os.environ["KANBAN_AI_DEBOUNCE_SECONDS"] = "1"
-os.environ["KANBAN_AI_MIN_INTERVAL_SECONDS"] = "1"
-
-from tests.browser.conftest_worker import celery_worker_process  # noqa: E402, F401
-from tests.browser.support import log_in  # noqa: E402
-from tests.browser.support import run_committed as _run  # noqa: E402
-from tests.conftest_helpers import TEST_PASSWORD  # noqa: E402
-from tests.stubs.openai import DEFAULT_KEY, OpenAIStub, Reply  # noqa: E402
+# The AI reads the conversation one second after the customer's message (45 s in production):
+# ``KANBAN_AI_*`` are set for the live server and the worker in tests/browser/conftest.py.
+from tests.browser.conftest_worker import celery_worker_process  # noqa: F401
+from tests.browser.support import log_in
+from tests.browser.support import run_committed as _run
+from tests.conftest_helpers import TEST_PASSWORD
+from tests.stubs.openai import DEFAULT_KEY, OpenAIStub, Reply
 
 
 @pytest.fixture(scope="module")
@@ -173,4 +169,105 @@ def test_board_drag_live_isolation_and_ai_suggestion(new_context, url_for, uniqu
     page.locator("[data-testid=suggestion-accept]").click()
     colleague.wait_for_selector(f'[data-column="{stages[2]}"] #card-{lead}', timeout=10000)
     assert stranger.locator("[data-card]").count() == stranger_cards
+    assert errors == []
+
+
+def test_won_lost_dialog_create_card_links_and_phone_width(
+    new_context, url_for, unique, committed, screenshot, openai_stub
+):
+    """A card dropped into the lost column asks for the reason in a dialog (cancel puts it
+    back, nothing is saved); "Create card" on a contact's page lands a card on the board; the
+    board at a phone's width."""
+    mine = _company(committed, unique, openai_stub.url, with_conversation=False)
+    slug, board = mine["company"].slug, f"/pipelines/{mine['pipeline']}/"
+    other, stages = mine["cards"]["other"], mine["stages"]
+    lost = stages[5]
+
+    page = log_in(committed, new_context(), url_for, slug, mine["owner"])
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url_for(board, slug=slug))
+    page.wait_for_selector("#kanban-board[data-socket=open]")
+
+    dialog = page.locator("[data-testid=reason-dialog]")
+    _drag(page, page.locator(f"#card-{other}"), page.locator(f'[data-column="{lost}"]'))
+    dialog.wait_for(state="visible")
+    assert page.locator("#kanban-reason-choice").evaluate("el => el === document.activeElement")
+    assert dialog.locator('[data-reason-title="lost"]').is_visible()
+    assert not dialog.locator('[data-reason-title="won"]').is_visible()
+    screenshot(page, "kanban-reason-dialog", full_page=False)
+    dialog.locator("[data-testid=reason-cancel]").click()
+    dialog.wait_for(state="hidden")
+    page.wait_for_selector(f'[data-column="{stages[1]}"] #card-{other}')
+
+    # again, with Escape: back again
+    _drag(page, page.locator(f"#card-{other}"), page.locator(f'[data-column="{lost}"]'))
+    dialog.wait_for(state="visible")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
+    page.wait_for_selector(f'[data-column="{stages[1]}"] #card-{other}')
+
+    from django_tenants.utils import schema_context
+
+    from kanban.models import Card
+
+    def card_row():
+        with schema_context(mine["company"].schema_name):
+            return Card.objects.values("stage_id", "reason").get(pk=other)
+
+    assert _run(committed, card_row)["stage_id"] == stages[1]
+
+    # confirm without a reason: the dialog says so and stays; then a reason from the list
+    _drag(page, page.locator(f"#card-{other}"), page.locator(f'[data-column="{lost}"]'))
+    dialog.wait_for(state="visible")
+    dialog.locator("[data-testid=reason-confirm]").click()
+    dialog.locator("[data-reason-error]").wait_for(state="visible")
+
+    def first_lost_reason():
+        from kanban.models import Reason
+
+        with schema_context(mine["company"].schema_name):
+            return Reason.objects.filter(pipeline_id=mine["pipeline"], kind="lost").order_by("position").first().label
+
+    reason = _run(committed, first_lost_reason)
+    page.select_option("#kanban-reason-choice", label=reason)
+    dialog.locator("[data-testid=reason-confirm]").click()
+    dialog.wait_for(state="hidden")
+    page.wait_for_selector(f'[data-column="{lost}"] #card-{other}')
+    for _ in range(50):
+        row = _run(committed, card_row)
+        if row["stage_id"] == lost:
+            break
+        page.wait_for_timeout(100)
+    assert row == {"stage_id": lost, "reason": reason}
+
+    # "Create card" from a contact's page
+    def contact():
+        from crm.models import Contact
+
+        with schema_context(mine["company"].schema_name):
+            return Contact.objects.create(name="Rita Lopes", phone="+5511987650001").pk
+
+    contact_id = _run(committed, contact)
+    page.goto(url_for(f"/contacts/{contact_id}/", slug=slug))
+    page.locator("[data-testid=record-link-kanban-card]").click()
+    page.wait_for_selector("[data-testid=cards-create-form]")
+    screenshot(page, "kanban-create-card", full_page=False)
+    page.locator("[data-testid=create-confirm]").click()
+    page.wait_for_url(url_for(board, slug=slug))
+    page.locator("[data-testid=card]", has_text="Rita Lopes").wait_for()
+    screenshot(page, "kanban-board-desktop")
+
+    phone = new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    small = log_in(committed, phone, url_for, slug, mine["owner"])
+    small.goto(url_for(board, slug=slug))
+    small.wait_for_selector("#kanban-board[data-socket=open]")
+    screenshot(small, "kanban-board-phone", full_page=False)
+    # the phone's way to move: the card's "move to stage" menu (and the reason dialog)
+    small.locator(f"#card-{mine['cards']['other']} [data-move-menu]").click()
+    small.locator(f'#kanban-move-menu [data-move-to="{stages[4]}"]').click()
+    small.locator("[data-testid=reason-dialog]").wait_for(state="visible")
+    screenshot(small, "kanban-reason-dialog-phone", full_page=False)
+    small.locator("[data-testid=reason-cancel]").click()
+    small.wait_for_selector(f'[data-column="{lost}"] #card-{other}')
     assert errors == []

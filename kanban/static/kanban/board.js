@@ -1,11 +1,12 @@
 /* The Kanban board (vendored, no build step).
    - Drag and drop between and within columns (SortableJS, static/vendor/sortable.min.js): a drop
-     POSTs the card's new stage and the card above it; won/lost asks for a reason first. A
-     refused move puts the page back as the server has it (reload).
+     POSTs the card's new stage and the card above it; won/lost asks for a reason first in a
+     dialog (the pipeline's reasons or free text; cancel puts the card back). A refused move puts
+     the page back as the server has it (reload).
    - The "move to stage" menu of each card does the same without dragging (keyboard, phones).
    - /ws/kanban/<pipeline>/ events (move, create, update, suggest) fetch the card's tile and put
-     it in its column by rank, and refresh the column counts and totals: other people's moves
-     show up without a reload. */
+     it in its column by rank (under the board's filters: a card they leave out is not shown),
+     and refresh the column counts and totals: other people's moves show up without a reload. */
 (function () {
   "use strict";
 
@@ -47,12 +48,74 @@
       });
   }
 
-  function move(cardId, stageId, afterId, beforeId) {
-    var reason = "";
-    if (kindOf(stageId) !== "open") {
-      reason = window.prompt(root.dataset.reasonPrompt || "") || "";
-      if (!reason) { location.reload(); return; }
+  // --- the won/lost reason dialog ----------------------------------------------------------
+  // A native <dialog> (focus moves into it and stays there, Escape cancels, the page behind is
+  // inert): the pipeline's reasons of that kind and a free text. Cancel puts the card back.
+  var dialog = document.getElementById("kanban-reason-dialog");
+  var pending = null;
+
+  function askReason(kind, done, revert) {
+    if (!dialog || typeof dialog.showModal !== "function") { revert(); return; }
+    pending = { done: done, revert: revert };
+    var choice = dialog.querySelector("[data-reason-choice]");
+    var text = dialog.querySelector("[data-reason-text]");
+    dialog.querySelectorAll("[data-reason-title]").forEach(function (t) { t.hidden = t.dataset.reasonTitle !== kind; });
+    Array.prototype.forEach.call(choice.options, function (o) {
+      var other = o.dataset.kind && o.dataset.kind !== kind;
+      o.hidden = !!other;
+      o.disabled = !!other;
+    });
+    choice.value = "";
+    text.value = "";
+    dialog.querySelector("[data-reason-error]").hidden = true;
+    dialog.showModal();
+    choice.focus();
+  }
+
+  function finish(ok) {
+    var job = pending;
+    pending = null;
+    if (dialog.open) dialog.close();
+    if (!job) return;
+    if (ok) job.done(ok); else job.revert();
+  }
+
+  if (dialog) {
+    dialog.querySelector("[data-reason-form]").addEventListener("submit", function (e) {
+      e.preventDefault();
+      var text = dialog.querySelector("[data-reason-text]").value.trim();
+      var reason = text || dialog.querySelector("[data-reason-choice]").value;
+      if (!reason) {
+        dialog.querySelector("[data-reason-error]").hidden = false;
+        dialog.querySelector("[data-reason-choice]").focus();
+        return;
+      }
+      finish(reason);
+    });
+    dialog.querySelector("[data-reason-cancel]").addEventListener("click", function () { finish(null); });
+    dialog.addEventListener("cancel", function (e) { e.preventDefault(); finish(null); }); // Escape
+  }
+
+  // Where a card was before a drop, to put it back when the move is cancelled.
+  function spot(el) {
+    return { list: el.parentNode, next: el.nextElementSibling };
+  }
+
+  function restore(el, where) {
+    if (where && where.list) where.list.insertBefore(el, where.next && where.next.parentNode === where.list ? where.next : null);
+  }
+
+  function move(cardId, stageId, afterId, beforeId, where) {
+    var el = document.getElementById("card-" + cardId);
+    var kind = kindOf(stageId);
+    if (kind !== "open") {
+      askReason(kind, function (reason) { send(cardId, stageId, afterId, beforeId, reason); }, function () { restore(el, where); });
+      return;
     }
+    send(cardId, stageId, afterId, beforeId, "");
+  }
+
+  function send(cardId, stageId, afterId, beforeId, reason) {
     var body = new URLSearchParams();
     body.set("stage", stageId);
     if (afterId) body.set("after", afterId);
@@ -96,12 +159,13 @@
       draggable: "[data-card]",
       filter: "[data-move-menu]",
       preventOnFilter: false,
+      onStart: function (evt) { evt.item._kanbanFrom = spot(evt.item); },
       onEnd: function (evt) {
         var el = evt.item;
         var to = evt.to.dataset.column;
         if (evt.from === evt.to && evt.oldIndex === evt.newIndex) return;
         var n = neighbours(el);
-        move(el.dataset.card, to, n.after, n.before);
+        move(el.dataset.card, to, n.after, n.before, el._kanbanFrom);
       },
     });
   }
@@ -124,9 +188,13 @@
       menu.querySelectorAll("[data-move-to]").forEach(function (b) { b.hidden = b.dataset.moveTo === current; });
       var box = opener.getBoundingClientRect();
       menu.style.position = "fixed";
-      menu.style.top = box.bottom + 4 + "px";
       menu.style.left = Math.max(8, box.right - 192) + "px";
       menu.hidden = false;
+      // Above the button when it would run under the screen's bottom (the phone's bottom bar).
+      var room = window.innerHeight - 80;
+      var top = box.bottom + 4;
+      if (top + menu.offsetHeight > room) top = Math.max(8, box.top - menu.offsetHeight - 4);
+      menu.style.top = top + "px";
       var first = menu.querySelector("[data-move-to]:not([hidden])");
       if (first) first.focus();
       return;
@@ -138,8 +206,9 @@
       var card = menuCard;
       closeMenu();
       if (list) {
+        var where = spot(card);
         list.insertBefore(card, list.firstElementChild);
-        move(card.dataset.card, to, "", "");
+        move(card.dataset.card, to, "", "", where);
       }
       return;
     }
@@ -176,10 +245,16 @@
     if (!ev || ev.type !== "kanban" || String(ev.pipeline) !== root.dataset.pipeline) return;
     if (ev.op === "bulk") { location.reload(); return; }
     var card = ev.card || {};
+    // The tile comes under the board's filters: 204 when they leave the card out, and then a
+    // card this board shows is dropped rather than kept in a column it no longer belongs to.
     fetch(url(root.dataset.tileUrl, card.id), { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (r) { return r.status === 200 ? r.text() : (r.status === 204 ? "" : null); })
       .then(function (html) {
         if (html) place(html, card.stage);
+        else if (html === "") {
+          var gone = document.getElementById("card-" + card.id);
+          if (gone) gone.remove();
+        }
         refreshTotals();
       });
   }
