@@ -97,6 +97,18 @@ class BatchResult:
     gave_up: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
+def size(result: BatchResult) -> int:
+    """Rows a write-back of ``result`` changes."""
+    return (
+        len(result.sent)
+        + len(result.retry)
+        + len(result.failed)
+        + len(result.released)
+        + len(result.uncertain)
+        + len(result.gave_up)
+    )
+
+
 def merge(results: list[BatchResult]) -> BatchResult:
     """Several sub-batches' outcomes as one write-back."""
     if len(results) == 1:
@@ -187,7 +199,7 @@ def counted_update(
     and variants' counters. Returns the campaign-wide deltas (``changed``: rows updated).
     Call inside a transaction when it must commit with other writes."""
     sql = _COUNTED.format(values=values, set=set_sql, old_where=old_where, upd_where=upd_where)
-    with binary_cursor() as cursor:
+    with binary_cursor(prepared=True) as cursor:
         cursor.execute(sql, [*params, campaign_id, *(set_params or []), campaign_id])
         rows = cursor.fetchall()
     total = dict.fromkeys((*COUNTERS, "changed"), 0)
@@ -333,7 +345,7 @@ def _write_sent(campaign_id: int, campaign_name: str, channel_id: int, sent: lis
     message_ids: dict[str, int] = {}
     if with_contact:
         previews = [(row.body or f"[{row.kind}]")[:200] for row in with_contact]
-        with binary_cursor() as cursor:
+        with binary_cursor(prepared=True) as cursor:
             cursor.execute(
                 _CONVERSATIONS_SQL,
                 [channel_id, now, now, now, now, [row.contact_id for row in with_contact], previews],
