@@ -24,9 +24,11 @@ _EXPLICIT_ONLY = 2**31 - 1
 
 
 class _PreparedCursor(psycopg.Cursor):
-    """Every statement prepared once per connection (parsed and planned once, then only
-    bound and run): for the few statements a worker runs thousands of times. PostgreSQL plans
-    again by itself when the ``search_path`` (the tenant) or a table changes."""
+    """Every statement prepared once per connection (parsed once; after five runs PostgreSQL
+    may keep a generic plan): for the few statements a worker runs thousands of times with
+    parameters of the same size (a claim of 20 rows), never for one that carries twenty ids
+    one time and ten thousand the next (the generic plan of the few can ruin the many).
+    PostgreSQL plans again by itself when the ``search_path`` (the tenant) or a table changes."""
 
     def execute(self, query, params=None, *, prepare=None, binary=None):  # type: ignore[override]
         return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)

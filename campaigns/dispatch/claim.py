@@ -73,7 +73,9 @@ def recipients_claim(*, campaign_id: int, limit: int, owner: str, lease: timedel
     """Claim up to ``limit`` due recipients of the campaign for ``owner`` (committed on return)."""
     import json
 
-    with transaction.atomic(), binary_cursor(prepared=True) as cursor:
+    # One statement: in autocommit it is its own transaction (no COMMIT round trip); inside
+    # the caller's transaction (the plan's lock) it is part of that one.
+    with binary_cursor(prepared=True) as cursor:
         cursor.execute(_CLAIM_SQL, [campaign_id, campaign_id, limit, owner, lease.total_seconds()])
         rows = cursor.fetchall()
     rows.sort(key=lambda r: r[0])
@@ -97,7 +99,7 @@ def recipients_sending(*, ids: list[int], owner: str) -> set[int]:
     only ones the caller may send."""
     if not ids:
         return set()
-    with transaction.atomic(), binary_cursor(prepared=True) as cursor:
+    with binary_cursor(prepared=True) as cursor:  # one statement: committed as it returns
         cursor.execute(_SENDING_SQL, [ids, owner])
         return {r[0] for r in cursor.fetchall()}
 
