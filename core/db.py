@@ -16,7 +16,6 @@ from contextlib import contextmanager
 import psycopg
 from django.db import connection
 
-
 # Django turns psycopg's automatic prepared statements off (``prepare_threshold=None``, for
 # connection poolers of old). A prepared cursor sets the threshold of its connection so high
 # that nothing is prepared automatically, and prepares its own statements explicitly.
