@@ -773,11 +773,13 @@ def snapshot(report, stub, env, bench, channels, template):
     elapsed = time.perf_counter() - started
     backend_cpu = _backend_cpu(backend) - cpu_before
     print(f"# snapshot: {launched.total_count} recipients, excluded {launched.excluded}", flush=True)
-    from campaigns.services import campaign_cancel
-
-    campaign_cancel(campaign=campaign)
     report("campaign_snapshot_1m_s", elapsed, "s")
     report("campaign_snapshot_1m_cpu_s", backend_cpu, "s")
+    from campaigns.services import campaign_cancel
+
+    started = time.perf_counter()
+    campaign_cancel(campaign=campaign)
+    print(f"# snapshot: the cancel of its {launched.total_count} recipients took {time.perf_counter() - started:.1f} s")
     connection.set_tenant(bench)
 
 
