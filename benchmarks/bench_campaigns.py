@@ -367,6 +367,9 @@ def _windows(stats: dict, pnid: str, limit: int) -> tuple[int, float]:
     seconds = stats["attempts"].get(pnid, {})
     counts = [n for _s, n in sorted(((int(s), n) for s, n in seconds.items()))]
     over = sum(1 for n in counts if n > limit)
+    if over:
+        at = [i for i, n in enumerate(counts) if n > limit]
+        print(f"# {pnid}: seconds over {limit}: {at} of {len(counts)}; counts {counts}", flush=True)
     full = counts[1:-1] or counts
     error = sum(abs(n - limit) for n in full) / (len(full) * limit) * 100 if full else 0.0
     return over, error
@@ -502,6 +505,8 @@ def dispatch(report, stub, env, bench, channels, template):
     _cpu_report(report, "campaign_dispatch_cpu_ms_per_msg", before, after, RECIPIENTS)
     report("campaign_dispatch_cpu_ms_per_msg.baseline", base_cpu * 1000 / BASELINE_SENDS, "ms")
     over, error = _windows(stats, NUMBERS[0], 1000)
+    seconds = [n for _s, n in sorted((int(s), n) for s, n in stats["attempts"].get(NUMBERS[0], {}).items())]
+    print(f"# sends per second as the stub counts them: {seconds}", flush=True)
     report("campaign_limiter_windows_over", over, "count")
     print("# (limit 1,000 mps)", flush=True)
     report("campaign_limiter_mean_error", error, "%")
@@ -768,11 +773,13 @@ def snapshot(report, stub, env, bench, channels, template):
     elapsed = time.perf_counter() - started
     backend_cpu = _backend_cpu(backend) - cpu_before
     print(f"# snapshot: {launched.total_count} recipients, excluded {launched.excluded}", flush=True)
-    from campaigns.services import campaign_cancel
-
-    campaign_cancel(campaign=campaign)
     report("campaign_snapshot_1m_s", elapsed, "s")
     report("campaign_snapshot_1m_cpu_s", backend_cpu, "s")
+    from campaigns.services import campaign_cancel
+
+    started = time.perf_counter()
+    campaign_cancel(campaign=campaign)
+    print(f"# snapshot: the cancel of its {launched.total_count} recipients took {time.perf_counter() - started:.1f} s")
     connection.set_tenant(bench)
 
 

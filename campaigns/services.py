@@ -355,7 +355,12 @@ def campaign_cancel(*, campaign: Campaign | int, by=None) -> Campaign:
     if campaign.state not in OPEN_STATES:
         raise ValidationError(_(ERR_NOT_CANCELLABLE))
     _set_state(campaign, CampaignState.CANCELLED, cancelled_at=timezone.now())
-    cancelled_skip(campaign_id=campaign.pk)
+    if campaign.queued_count > getattr(settings, "CAMPAIGN_CANCEL_INLINE_MAX", 20_000):
+        # Workers stop at the state change; skipping a million queued rows takes tens of
+        # seconds, which a person's request must not wait for.
+        enqueue_on_commit("campaigns.cancelled_skip", require_tenant_schema(), campaign.pk)
+    else:
+        cancelled_skip(campaign_id=campaign.pk)
     return campaign
 
 

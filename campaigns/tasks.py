@@ -25,6 +25,17 @@ def run(schema_name: str, campaign_id: int) -> str:
     return campaign_run(schema=schema_name, campaign_id=campaign_id)
 
 
+@shared_task(base=TenantTask, name="campaigns.cancelled_skip", ignore_result=True)
+def cancelled_skip(schema_name: str, campaign_id: int) -> int:
+    """The queued recipients of a large cancelled campaign become skipped (``campaign_cancel``)."""
+    from campaigns.dispatch.control import cancelled_skip as skip
+    from campaigns.realtime import progress_publish_on_commit
+
+    skipped = skip(campaign_id=campaign_id)
+    progress_publish_on_commit(campaign_id)
+    return skipped
+
+
 @shared_task(base=TenantTask, name="campaigns.statuses", ignore_result=True)
 def statuses(schema_name: str, payload: dict) -> None:
     """``inbox.hooks.ON_MESSAGE_STATUS``: a batch of provider statuses was applied."""

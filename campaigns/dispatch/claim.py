@@ -20,22 +20,23 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from campaigns.rendering import row_values
+from core.db import binary_cursor
 
 LEASE = timedelta(seconds=float(getattr(settings, "CAMPAIGN_LEASE_S", 30)))
 
 _CLAIM_SQL = """
 WITH picked AS (
     SELECT id FROM campaigns_recipient
-    WHERE campaign_id = %s AND state = 'queued' AND next_attempt_at <= now()
+    WHERE campaign_id = %b AND state = 'queued' AND next_attempt_at <= now()
       -- Only while the campaign is running: rows given back at a pause or cancel are seen only
       -- by statements that also see the new state, so no worker can take them again.
-      AND EXISTS (SELECT 1 FROM campaigns_campaign c WHERE c.id = %s AND c.state = 'running')
+      AND EXISTS (SELECT 1 FROM campaigns_campaign c WHERE c.id = %b AND c.state = 'running')
     ORDER BY next_attempt_at, id
-    LIMIT %s
+    LIMIT %b
     FOR UPDATE SKIP LOCKED
 )
 UPDATE campaigns_recipient r
-SET state = 'claimed', lease_owner = %s, lease_expires_at = now() + %s * interval '1 second', claimed_at = NULL,
+SET state = 'claimed', lease_owner = %b, lease_expires_at = now() + %b * interval '1 second', claimed_at = NULL,
     attempts = r.attempts + 1
 FROM picked WHERE r.id = picked.id
 RETURNING r.id, r.variant_id, r.contact_id, r.phone, r.wa_id, r.name, r.variables::text, r.attempts
@@ -45,7 +46,7 @@ RETURNING r.id, r.variant_id, r.contact_id, r.phone, r.wa_id, r.name, r.variable
 # the row to another worker.
 _SENDING_SQL = """
 UPDATE campaigns_recipient SET claimed_at = now()
-WHERE id = ANY(%s) AND state = 'claimed' AND lease_owner = %s AND lease_expires_at > now()
+WHERE id = ANY(%b::bigint[]) AND state = 'claimed' AND lease_owner = %b AND lease_expires_at > now()
 RETURNING id
 """
 
@@ -72,7 +73,9 @@ def recipients_claim(*, campaign_id: int, limit: int, owner: str, lease: timedel
     """Claim up to ``limit`` due recipients of the campaign for ``owner`` (committed on return)."""
     import json
 
-    with transaction.atomic(), connection.cursor() as cursor:
+    # One statement: in autocommit it is its own transaction (no COMMIT round trip); inside
+    # the caller's transaction (the plan's lock) it is part of that one.
+    with binary_cursor(prepared=True) as cursor:
         cursor.execute(_CLAIM_SQL, [campaign_id, campaign_id, limit, owner, lease.total_seconds()])
         rows = cursor.fetchall()
     rows.sort(key=lambda r: r[0])
@@ -96,7 +99,7 @@ def recipients_sending(*, ids: list[int], owner: str) -> set[int]:
     only ones the caller may send."""
     if not ids:
         return set()
-    with transaction.atomic(), connection.cursor() as cursor:
+    with binary_cursor(prepared=True) as cursor:  # one statement: committed as it returns
         cursor.execute(_SENDING_SQL, [ids, owner])
         return {r[0] for r in cursor.fetchall()}
 

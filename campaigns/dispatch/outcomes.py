@@ -97,6 +97,18 @@ class BatchResult:
     gave_up: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
+def size(result: BatchResult) -> int:
+    """Rows a write-back of ``result`` changes."""
+    return (
+        len(result.sent)
+        + len(result.retry)
+        + len(result.failed)
+        + len(result.released)
+        + len(result.uncertain)
+        + len(result.gave_up)
+    )
+
+
 def merge(results: list[BatchResult]) -> BatchResult:
     """Several sub-batches' outcomes as one write-back."""
     if len(results) == 1:
@@ -187,6 +199,8 @@ def counted_update(
     and variants' counters. Returns the campaign-wide deltas (``changed``: rows updated).
     Call inside a transaction when it must commit with other writes."""
     sql = _COUNTED.format(values=values, set=set_sql, old_where=old_where, upd_where=upd_where)
+    # Not a prepared statement: the same text carries twenty ids or ten thousand (a cancel),
+    # and a generic plan chosen for the few would be a disaster for the many.
     with binary_cursor() as cursor:
         cursor.execute(sql, [*params, campaign_id, *(set_params or []), campaign_id])
         rows = cursor.fetchall()
@@ -244,15 +258,23 @@ ON CONFLICT (channel_id, contact_id) DO UPDATE SET
 RETURNING contact_id, id
 """
 
+# The messages, and whether a status of theirs arrived before them (parked by the inbox as a
+# ``PendingStatus``): asked in the same statement, so the usual write-back asks nothing more.
 _MESSAGES_SQL = """
-INSERT INTO inbox_message (conversation_id, channel_id, direction, kind, body, payload, media,
-                           media_mime, media_filename, provider_media_id, provider_message_id,
-                           status, status_at, error_code, error_title, error_details, created_at)
-SELECT u.conversation, %b, 'out', u.kind, u.body, u.payload::jsonb, '', '', '', '', u.pid,
-       u.status, %b, '', '', '', %b
-FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
-     AS u(conversation, kind, body, payload, pid, status)
-RETURNING id, provider_message_id
+WITH m AS (
+    INSERT INTO inbox_message (conversation_id, channel_id, direction, kind, body, payload, media,
+                               media_mime, media_filename, provider_media_id, provider_message_id,
+                               status, status_at, error_code, error_title, error_details, created_at)
+    SELECT u.conversation, %b, 'out', u.kind, u.body, u.payload::jsonb, '', '', '', '', u.pid,
+           u.status, %b, '', '', '', %b
+    FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
+         AS u(conversation, kind, body, payload, pid, status)
+    RETURNING id, channel_id, provider_message_id
+)
+SELECT m.id, m.provider_message_id,
+       EXISTS (SELECT 1 FROM inbox_pendingstatus p
+               WHERE p.channel_id = m.channel_id AND p.provider_message_id = m.provider_message_id)
+FROM m
 """
 
 _TIMELINE_SQL = """
@@ -331,9 +353,10 @@ def _write_sent(campaign_id: int, campaign_name: str, channel_id: int, sent: lis
 
     with_contact = [row for row in sent if row.contact_id is not None]
     message_ids: dict[str, int] = {}
+    parked: list[str] = []
     if with_contact:
         previews = [(row.body or f"[{row.kind}]")[:200] for row in with_contact]
-        with binary_cursor() as cursor:
+        with binary_cursor(prepared=True) as cursor:
             cursor.execute(
                 _CONVERSATIONS_SQL,
                 [channel_id, now, now, now, now, [row.contact_id for row in with_contact], previews],
@@ -353,7 +376,9 @@ def _write_sent(campaign_id: int, campaign_name: str, channel_id: int, sent: lis
                     [row.message_status for row in with_contact],
                 ],
             )
-            message_ids = {pid: mid for mid, pid in cursor.fetchall()}
+            inserted = cursor.fetchall()
+            message_ids = {pid: mid for mid, pid, _parked in inserted}
+            parked = [pid for _mid, pid, waiting in inserted if waiting]
             cursor.execute(
                 _TIMELINE_SQL,
                 [
@@ -392,8 +417,8 @@ def _write_sent(campaign_id: int, campaign_name: str, channel_id: int, sent: lis
         set_params=[now],
     )
     # Statuses that arrived before these provider ids were stored were parked by the inbox.
-    channel = Channel(pk=channel_id)
-    pending_statuses_apply_many(channel=channel, provider_message_ids=[row.provider_message_id for row in with_contact])
+    if parked:
+        pending_statuses_apply_many(channel=Channel(pk=channel_id), provider_message_ids=parked)
     return deltas
 
 

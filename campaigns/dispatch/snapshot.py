@@ -32,6 +32,9 @@ E164_SQL = (
 )
 
 
+ANALYZE_AFTER = 50_000  # rows a snapshot adds before it refreshes the table's statistics
+
+
 def audience_filters(campaign: Campaign) -> dict[str, Any]:
     """The ``marketing_audience`` arguments of a campaign's audience definition."""
     if campaign.audience_kind == AudienceKind.SEGMENTS:
@@ -185,6 +188,11 @@ def snapshot_take(campaign: Campaign) -> dict[str, int]:
             [campaign.pk, RecipientState.SKIPPED],
         )
         skipped = dict(cursor.fetchall())
+        if total >= ANALYZE_AFTER:
+            # The planner's statistics still describe the table before these rows (autovacuum
+            # comes later): a cancel or a write-back planned on them can pick a join that runs
+            # for minutes. ANALYZE samples a fixed number of rows, so it costs well under a second.
+            cursor.execute("ANALYZE campaigns_recipient")
     invalid, duplicate = skipped.get(SkipReason.INVALID, 0), skipped.get(SkipReason.DUPLICATE, 0)
     queued = total - invalid - duplicate
     if opted_out is None:

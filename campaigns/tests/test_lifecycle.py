@@ -100,6 +100,26 @@ def test_cancel_skips_the_queued_recipients_and_stops_the_run(committed, graph):
         committed(lambda: campaign_resume(campaign=campaign.pk))
 
 
+def test_cancelling_a_large_campaign_skips_its_queued_recipients_in_a_task(committed, settings, queued_tasks):
+    """A person's cancel returns at once: the state changes in the request (workers stop on
+    it) and the queued rows are skipped by a task when there are more than the request takes."""
+    from campaigns import tasks
+    from campaigns.services import campaign_cancel
+
+    settings.CAMPAIGN_CANCEL_INLINE_MAX = 5
+    channel = committed.channel("sandbox")
+    campaign = _campaign(committed, channel, committed.contacts(8), body="Oi")
+    _start_and_launch(committed, campaign)
+    committed(lambda: campaign_cancel(campaign=campaign.pk))
+    cancelled = _state(committed, campaign)
+    assert cancelled.state == CampaignState.CANCELLED
+    assert cancelled.skipped_count == 0  # not in the request
+    (task,) = [t for t in queued_tasks.tasks() if t.name == "campaigns.cancelled_skip"]
+    assert committed(lambda: tasks.cancelled_skip(*task.args)) == 8
+    final = _state(committed, campaign)
+    assert (final.skipped_count, final.queued_count) == (8, 0)
+
+
 def test_scheduled_campaign_starts_when_beat_ticks_after_its_time(committed):
     from campaigns.models import Campaign
     from campaigns.services import campaign_start, campaigns_tick
