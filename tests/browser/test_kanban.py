@@ -73,12 +73,20 @@ def _company(committed, unique, stub_url: str, *, with_conversation: bool):
 
 
 def _drag(page, source, target):
+    card = source.get_attribute("id")
     box = source.bounding_box()
     goal = target.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 10)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2 + 10, box["y"] + 20, steps=4)
     page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] - 10, steps=12)
+    # SortableJS's fallback drag moves the card into the column under the pointer on a timer of
+    # its own (every 50 ms): released before that tick, on a busy machine, the card drops back
+    # where it was. Release once the card is in the target column.
+    # (Sortable leaves a hidden copy of the card, with its id, where the drag started)
+    page.wait_for_function(
+        "([column, id]) => column.querySelector(`[id='${id}']`) !== null", arg=[target.element_handle(), card]
+    )
     page.mouse.up()
 
 

@@ -311,13 +311,26 @@
     const empty = list.querySelector("[data-thread-empty]");
     nodes.querySelectorAll("[data-message-id]").forEach((node) => {
       const existing = document.getElementById(node.id);
-      if (existing) existing.replaceWith(node);
-      else {
+      if (existing) {
+        if (existing.isEqualNode(node)) return;
+        keepMedia(existing, node);
+        existing.replaceWith(node);
+      } else {
         if (empty) empty.remove();
         list.appendChild(node);
       }
     });
     scrollThreadToEnd(false);
+  }
+
+  // A message re-rendered for its ticks keeps its picture, audio or video element: a new one
+  // would fetch the file again, flash, and stop a playing recording.
+  function keepMedia(existing, node) {
+    existing.querySelectorAll("img[src], audio[src], video[src]").forEach((media) => {
+      const tag = media.tagName.toLowerCase();
+      const fresh = node.querySelector(`${tag}[src="${CSS.escape(media.getAttribute("src"))}"]`);
+      if (fresh) fresh.replaceWith(media);
+    });
   }
 
   async function appendNewMessages() {
