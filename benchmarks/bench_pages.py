@@ -87,7 +87,8 @@ PAGES = [
     Page("kanban_card", "kanban:card", pk="kanban.Card"),
     Page("kanban_settings", "kanban:settings", pk="kanban.Pipeline"),
     Page("kanban_decisions", "kanban:decisions", pk="kanban.Pipeline"),
-    Page("pipelines", "kanban:index"),
+    Page("pipelines", "kanban:boards"),
+    Page("kanban_create_cards", "kanban:cards-create"),
     # cadences (the demo welcome cadence)
     Page("cadences", "cadences:list"),
     Page("cadence_builder", "cadences:builder", pk="cadences.Cadence"),
