@@ -74,12 +74,16 @@ def _company(committed, unique, stub_url: str, *, with_conversation: bool):
 
 def _drag(page, source, target):
     card = source.get_attribute("id")
+    source.scroll_into_view_if_needed()
     box = source.bounding_box()
     goal = target.bounding_box()
+    # the pointer goes to the bottom of the column's visible part: Sortable finds the column
+    # under it with elementFromPoint, which sees nothing outside the viewport
+    bottom = min(goal["y"] + goal["height"], page.viewport_size["height"]) - 10
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 10)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2 + 10, box["y"] + 20, steps=4)
-    page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] - 10, steps=12)
+    page.mouse.move(goal["x"] + goal["width"] / 2, max(goal["y"] + 10, bottom), steps=12)
     # SortableJS's fallback drag moves the card into the column under the pointer on a timer of
     # its own (every 50 ms): released before that tick, on a busy machine, the card drops back
     # where it was. Release once the card is in the target column.
