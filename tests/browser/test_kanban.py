@@ -77,13 +77,23 @@ def _drag(page, source, target):
     source.scroll_into_view_if_needed()
     box = source.bounding_box()
     goal = target.bounding_box()
-    # the pointer goes to the bottom of the column's visible part: Sortable finds the column
-    # under it with elementFromPoint, which sees nothing outside the viewport
-    bottom = min(goal["y"] + goal["height"], page.viewport_size["height"]) - 10
+    # The pointer goes to the column's visible part: Sortable finds the column under it with
+    # elementFromPoint, which sees nothing outside the board's scroller. A column scrolled out
+    # of sight to the right (the board is wider than the screen) is reached by holding the
+    # pointer at the scroller's right edge, where Sortable scrolls the board on its own.
+    edge = target.evaluate(
+        """column => {
+          let el = column.parentElement;
+          while (el && !(el.scrollWidth > el.clientWidth && getComputedStyle(el).overflowX !== "visible")) el = el.parentElement;
+          return el ? el.getBoundingClientRect().right : window.innerWidth;
+        }"""
+    )
+    x = min(goal["x"] + goal["width"] / 2, min(edge, page.viewport_size["width"]) - 12)
+    y = max(goal["y"] + 10, min(goal["y"] + goal["height"], page.viewport_size["height"]) - 10)
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 10)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2 + 10, box["y"] + 20, steps=4)
-    page.mouse.move(goal["x"] + goal["width"] / 2, max(goal["y"] + 10, bottom), steps=12)
+    page.mouse.move(x, y, steps=12)
     # SortableJS's fallback drag moves the card into the column under the pointer on a timer of
     # its own (every 50 ms): released before that tick, on a busy machine, the card drops back
     # where it was. Release once the card is in the target column.
