@@ -220,15 +220,10 @@ def cadence_set_status(*, cadence: Cadence, status: str, by=None, now: dt.dateti
 # --- steps ---------------------------------------------------------------------------------------
 
 
-def _live_before(cadence: Cadence, position: int) -> int:
-    """Live enrolments that have not passed ``position`` yet (they will run the changed step)."""
-    return Enrollment.objects.filter(cadence=cadence, state__in=LIVE_STATES, step__position__lte=position).count()
-
-
 def step_change_impact(*, cadence: Cadence, position: int) -> int:
     """What the builder's warning says before a save: how many running enrolments the change
-    at ``position`` reaches."""
-    return _live_before(cadence, position)
+    at ``position`` reaches (those that have not passed it yet)."""
+    return steps_change_impact(cadence=cadence, positions=[position])[position]
 
 
 def steps_change_impact(*, cadence: Cadence, positions: list[int]) -> dict[int, int]:
