@@ -87,7 +87,7 @@ PAGES = [
     Page("kanban_card", "kanban:card", pk="kanban.Card"),
     Page("kanban_settings", "kanban:settings", pk="kanban.Pipeline"),
     Page("kanban_decisions", "kanban:decisions", pk="kanban.Pipeline"),
-    Page("pipelines", "kanban:boards"),
+    Page("pipelines", "kanban:boards", query="?all=1"),  # one pipeline redirects to its board
     Page("kanban_create_cards", "kanban:cards-create"),
     # cadences (the demo welcome cadence)
     Page("cadences", "cadences:list"),

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from cadences import actions as step_actions
@@ -39,6 +40,7 @@ from cadences.models import (
     Cadence,
     CadenceStatus,
     CadenceStep,
+    EnrolMode,
     EventKind,
     ExitReason,
     StepKind,
@@ -395,40 +397,83 @@ def next_due() -> dt.datetime | None:
 
 
 def cadences_tick(*, now: dt.datetime | None = None, budget_s: float = TICK_BUDGET_S) -> dict[str, Any]:
-    """Beat, per company with due cadence work (see the module docstring)."""
+    """Beat, per company with due cadence work (see the module docstring). A visit with nothing
+    due costs one statement (``_TickMoments``) and marks the company's next moment."""
     from cadences.enrolment import contacts_sweep
 
     started = time.monotonic()
     now = now or timezone.now()
     schema = require_tenant_schema()
-    done: dict[str, Any] = {"failed": outcomes_check(now=now), "picked": 0, "swept": {}}
-    watching = False
-    for cadence in Cadence.objects.filter(status=CadenceStatus.ACTIVE).order_by("id"):
-        done["swept"][cadence.pk] = contacts_sweep(cadence=cadence, now=now)
-        watching = watching or contacts_sweep_needed(cadence)
-    while True:
+    done: dict[str, Any] = {"failed": 0, "picked": 0, "swept": {}}
+    moments = _TickMoments.read(now)
+    if not moments.due(now):
+        moments.mark_next(schema, now)
+        return done
+    if moments.pending:
+        done["failed"] = outcomes_check(now=now)
+    if moments.sweep_due:
+        for cadence in Cadence.objects.filter(status=CadenceStatus.ACTIVE).order_by("id"):
+            done["swept"][cadence.pk] = contacts_sweep(cadence=cadence, now=now)
+    while moments.next_due_at is not None and moments.next_due_at <= now:
         picked = batch_run(now=now)
         done["picked"] += picked
         if picked < PICK or time.monotonic() - started > budget_s:
             break
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM cadences_enrollment WHERE outcome_pending)")
-        pending = cursor.fetchone()[0]
-    later = next_due()
-    if pending or watching or (later is not None and later <= now):
-        duework.mark_on_commit(CADENCES, schema, now + dt.timedelta(seconds=5))
-    if later is not None:
-        duework.mark_on_commit(CADENCES, schema, later)
+    _TickMoments.read(now).mark_next(schema, now)
     return done
 
 
-def contacts_sweep_needed(cadence: Cadence) -> bool:
-    """Whether the cadence watches contact changes (then the company stays due every tick)."""
-    from cadences.models import EnrolMode
+# A cadence that watches contact changes (a continuous segment, a tag trigger, a goal): the
+# company stays due every few seconds while it is active.
+WATCHING = (
+    Q(enrol_mode=EnrolMode.SEGMENT_CONTINUOUS)
+    | Q(trigger_tag_id__isnull=False)
+    | Q(goal_tag_id__isnull=False)
+    | (Q(goal__isnull=False) & ~Q(goal={}))
+)
+WATCH_AGAIN = dt.timedelta(seconds=5)
 
-    return bool(
-        cadence.enrol_mode == EnrolMode.SEGMENT_CONTINUOUS
-        or cadence.trigger_tag_id
-        or cadence.goal_tag_id
-        or cadence.goal
-    )
+
+@dataclass(frozen=True)
+class _TickMoments:
+    """What a company's cadences wait for, read in one statement: fresh sends whose outcome is
+    still to look at, the earliest due enrolment, an active cadence whose contact sweep is due
+    (``cadences.enrolment.SWEEP_EVERY`` after its last), and one that watches contacts."""
+
+    pending: bool
+    next_due_at: dt.datetime | None
+    sweep_due: bool
+    watching: bool
+
+    @classmethod
+    def read(cls, now: dt.datetime) -> _TickMoments:
+        from cadences.enrolment import SWEEP_EVERY
+
+        active = Cadence.objects.filter(status=CadenceStatus.ACTIVE).values("id")
+        sweep_sql, sweep_params = active.filter(
+            Q(contacts_checked_at__isnull=True) | Q(contacts_checked_at__lte=now - SWEEP_EVERY)
+        ).query.sql_with_params()
+        watch_sql, watch_params = active.filter(WATCHING).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT EXISTS (SELECT 1 FROM cadences_enrollment WHERE outcome_pending),
+                       (SELECT min(next_due_at) FROM cadences_enrollment WHERE state = 'active'),
+                       EXISTS ({sweep_sql}), EXISTS ({watch_sql})
+                """,
+                [*sweep_params, *watch_params],
+            )
+            return cls(*cursor.fetchone())
+
+    def due(self, now: dt.datetime) -> bool:
+        """Whether a tick at ``now`` has anything to do."""
+        return self.pending or self.sweep_due or (self.next_due_at is not None and self.next_due_at <= now)
+
+    def mark_next(self, schema: str, now: dt.datetime) -> None:
+        """Mark the company due (``CADENCES``) for what this tick leaves: a few seconds from now
+        while outcomes are pending, a cadence watches contacts or enrolments are still due (the
+        tick's budget ran out), and at the earliest due enrolment."""
+        if self.pending or self.watching or (self.next_due_at is not None and self.next_due_at <= now):
+            duework.mark_on_commit(CADENCES, schema, now + WATCH_AGAIN)
+        if self.next_due_at is not None:
+            duework.mark_on_commit(CADENCES, schema, self.next_due_at)

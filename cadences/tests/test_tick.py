@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from cadences.models import Enrollment, StepEvent
 from cadences.tests.conftest import SP, TUESDAY, tick
 
@@ -200,3 +202,59 @@ def test_removing_the_step_enrolments_wait_at_moves_them_on(make_cadence, contac
     assert set(Enrollment.objects.filter(cadence=cadence).values_list("step_id", flat=True)) == {last.pk}
     tick(TUESDAY + dt.timedelta(minutes=1))
     assert len(_recipients(last)) == 2
+
+
+def test_a_tick_with_nothing_due_is_one_statement_and_marks_the_next_moment(
+    make_cadence, contacts, django_capture_on_commit_callbacks
+):
+    """Beat visits a company marked due; when no enrolment is due, no outcome is pending and no
+    contact sweep is due, the visit reads one statement and marks the earliest due enrolment."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from cadences.services import CADENCES
+    from core import duework
+
+    # given enrolments waiting two days, after a tick that started the wait and swept contacts
+    cadence = make_cadence([("wait", {"amount": 2, "unit": "days", "at": "09:30"}), ("send", {"body": "Oi"})])
+    _enrol(cadence, contacts(2))
+    tick(TUESDAY)
+    schema = connection.schema_name
+    duework.clear(CADENCES, schema)
+
+    # when beat visits the company ten seconds later
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        done = tick(TUESDAY + dt.timedelta(seconds=10))
+
+    # then one statement read it all, nothing ran, and the company is marked for the wait's end
+    statements = [q["sql"] for q in queries.captured_queries if "cadences_" in q["sql"]]
+    assert len(statements) == 1, statements
+    assert done == {"failed": 0, "picked": 0, "swept": {}}
+    due = dt.datetime(2026, 12, 3, 9, 30, tzinfo=SP)
+    assert duework.marks(CADENCES)[schema] == pytest.approx(due.timestamp())
+
+
+def test_a_quiet_tick_keeps_a_company_whose_cadence_watches_contacts_due_soon(
+    make_cadence, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+
+    from cadences.services import CADENCES
+    from core import duework
+    from crm.models import Tag
+
+    # given an active cadence triggered by a tag, its contacts swept a moment ago
+    tag = Tag.objects.create(name="quente-tick")
+    make_cadence(trigger_tag_id=tag.pk)
+    tick(TUESDAY)
+    schema = connection.schema_name
+    duework.clear(CADENCES, schema)
+
+    # when beat visits before the next sweep is due
+    with django_capture_on_commit_callbacks(execute=True):
+        done = tick(TUESDAY + dt.timedelta(seconds=10))
+
+    # then nothing ran, and the company stays due a few seconds later (to see contact changes)
+    assert done == {"failed": 0, "picked": 0, "swept": {}}
+    soon = TUESDAY + dt.timedelta(seconds=15)
+    assert duework.marks(CADENCES)[schema] == pytest.approx(soon.timestamp())
