@@ -117,7 +117,9 @@ def _contact_tags(contact):
     return list(Tag.objects.filter(id__in=contact.tag_ids or []).order_by("name")) if contact.tag_ids else []
 
 
-def _conversation_context(request, conversation: Conversation, *, with_thread: bool = True) -> dict:
+def _conversation_context(
+    request, conversation: Conversation, *, with_thread: bool = True, labels: list[Label] | None = None
+) -> dict:
     from crm.models import Tag
 
     messages_, has_more = selectors.thread_messages(conversation) if with_thread else ([], False)
@@ -132,7 +134,7 @@ def _conversation_context(request, conversation: Conversation, *, with_thread: b
         "has_more": has_more,
         "window": window,
         "agents": list(company_agents(company=request.tenant)),
-        "labels": list(Label.objects.order_by("name")),
+        "labels": labels if labels is not None else list(Label.objects.order_by("name")),
         "conversation_labels": {label.pk for label in conversation.labels.all()},
         "snooze_choices": SNOOZE_CHOICES,
         "is_sandbox": conversation.channel.kind == ChannelKind.SANDBOX,
@@ -251,7 +253,7 @@ def inbox(request, pk: int | None = None):
     )
     if pk is not None:
         conversation = _conversation(request, pk)
-        context.update(_conversation_context(request, conversation))
+        context.update(_conversation_context(request, conversation, labels=context["labels"]))
     return render(request, "inbox/inbox.html", context)
 
 
