@@ -218,6 +218,8 @@ def _builder_context(request, cadence: Cadence, errors: dict | None = None) -> d
     impact = {step.pk: reach[step.position] for step in steps if reach[step.position]}
     tag_rows = list(Tag.objects.order_by("name"))
     tags = {t.pk: t.name for t in tag_rows}
+    kanban_stages = kanban_stage_choices()
+    stage_names = {pk: f"{pipeline} › {name}" for pipeline, choices in kanban_stages for pk, name in choices}
     cards = []
     for step in steps:
         cards.append(
@@ -230,7 +232,7 @@ def _builder_context(request, cadence: Cadence, errors: dict | None = None) -> d
                 "template": templates.get(step.config.get("template")),
                 "later": [{"value": f"step:{s.pk}", "n": s.position + 1} for s in steps if s.position > step.position],
                 "error": (errors or {}).get(step.pk),
-                "summary": _summary(step, templates, tags),
+                "summary": _summary(step, templates, tags, stage_names),
             }
         )
     return {
@@ -246,7 +248,7 @@ def _builder_context(request, cadence: Cadence, errors: dict | None = None) -> d
         "units": UNITS,
         "conditions": CONDITIONS,
         "actions": ACTIONS,
-        "kanban_stages": kanban_stage_choices(),
+        "kanban_stages": kanban_stages,
         "can_manage": _can(request, MANAGE),
         "can_enrol": _can(request, ENROL),
         "segments": Segment.objects.order_by("name"),
@@ -255,7 +257,9 @@ def _builder_context(request, cadence: Cadence, errors: dict | None = None) -> d
     }
 
 
-def _summary(step: CadenceStep, templates: dict, tags: dict) -> str:
+def _summary(step: CadenceStep, templates: dict, tags: dict, stages: dict) -> str:
+    """One line under the step's title: its template or text, its wait, its condition, its
+    action with the tag or the Kanban stage it names."""
     from cadences.steps import wait_describe
 
     config = step.config
@@ -273,8 +277,8 @@ def _summary(step: CadenceStep, templates: dict, tags: dict) -> str:
             label = f"{label}: {config.get('field')} = “{config.get('value')}”"
         return str(label)
     label = str(dict(ACTIONS).get(config.get("action"), config.get("action", "")))
-    tag = tags.get(config.get("tag_id"))
-    return f"{label} “{tag}”" if tag else label
+    named = tags.get(config.get("tag_id")) or stages.get(config.get("stage_id"))
+    return f"{label} “{named}”" if named else label
 
 
 @require_GET

@@ -111,3 +111,16 @@ def test_the_cadence_form_and_builder_offer_the_board(tenant_client_factory, acm
     assert f'<optgroup label="{pipeline.name}">' in builder
     form = client.get(reverse("cadences:settings", args=[cadence.pk])).content.decode()
     assert 'name="goal_stage"' in form
+
+
+def test_the_builder_names_the_stage_of_a_kanban_step(tenant_client_factory, acme, owner, make_cadence, board):
+    from django.urls import reverse
+    from django.utils.html import escape
+
+    pipeline, stages = board
+    client = tenant_client_factory(acme, owner)
+    cadence = make_cadence(
+        [("action", {"action": "kanban_move", "stage_id": stages[1].pk})], activate=False, name="Mover"
+    )
+    builder = client.get(reverse("cadences:builder", args=[cadence.pk])).content.decode()
+    assert escape(f"Move the contact's card to a stage “{pipeline.name} › {stages[1].name}”") in builder
