@@ -32,7 +32,7 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from benchmarks.support import percentile
+from benchmarks.support import percentile, print_host_speed
 
 MEMBERS = 40
 INVITATIONS = 15
@@ -326,3 +326,4 @@ def run(report) -> None:
         report(f"page_{name}_p95.baseline", baseline_p95, "ms")
         report(f"page_{name}_p50", percentile(samples[name], 50), "ms")
         report(f"page_{name}_p50.baseline", baseline_p50, "ms")
+    print_host_speed()

@@ -8,6 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -39,12 +43,60 @@ def side(message: Any) -> str:
     return "out" if message.direction == "out" else "in"
 
 
+# status -> (data-tick, classes, glyph) of an outbound message's delivery tick; the label is
+# translated per render (``_ticks``).
+TICKS: dict[str, tuple[str, str, str]] = {
+    "read": ("read", "text-sm font-semibold leading-none tracking-[-0.3em] text-sky-700 dark:text-sky-300", "✓✓"),
+    "delivered": (
+        "delivered",
+        "text-sm font-semibold leading-none tracking-[-0.3em] text-slate-600 dark:text-emerald-200",
+        "✓✓",
+    ),
+    "sent": ("sent", "text-sm font-semibold leading-none text-slate-600 dark:text-emerald-200", "✓"),
+    "failed": ("failed", "text-sm font-semibold leading-none text-red-600", "⚠"),
+}
+
+
+def _ticks() -> dict[str, SafeString]:
+    """Each status's tick, in the active language; anything else is still being sent."""
+    from ui.templatetags.ui import icon
+
+    labels = {"read": _("Read"), "delivered": _("Delivered"), "sent": _("Sent"), "failed": _("Not delivered")}
+    ticks = {
+        status: format_html(
+            '<span class="{}" data-tick="{}" title="{}" aria-label="{}">{}</span>',
+            css,
+            tick,
+            labels[status],
+            labels[status],
+            glyph,
+        )
+        for status, (tick, css, glyph) in TICKS.items()
+    }
+    sending = _("Sending")
+    ticks[""] = format_html(
+        '<span class="text-slate-400" data-tick="queued" title="{}">{}</span>',
+        sending,
+        icon("clock", "h-3.5 w-3.5", sending),
+    )
+    return ticks
+
+
 @register.filter
 def with_bubbles(messages: Iterable[Any]) -> list[Any]:
-    """The messages, each with ``bubble`` (its side's classes) and ``side`` set."""
+    """The messages, each with ``side``, ``bubble`` (its side's classes), ``when_iso`` and
+    ``when_label`` (its local time, as the ``date`` filter would give it) and, going out,
+    ``tick`` (its delivery tick): computed here once per message, or once per render for
+    what every message shares, instead of by template tags."""
+    ticks = _ticks()
     out = []
     for message in messages:
         message.side = side(message)
         message.bubble = BUBBLES[message.side]
+        local = timezone.localtime(message.created_at)
+        message.when_iso = local.isoformat()
+        message.when_label = local.strftime("%d/%m %H:%M")
+        if message.side == "out":
+            message.tick = ticks.get(message.status, ticks[""])
         out.append(message)
     return out
