@@ -21,8 +21,14 @@ batch goes on the wire, ``aconform`` checks the same GCRA on the times sends rea
 (a key of its own): a batch that would follow a late one too closely waits the difference.
 Normally the wait is zero (the first look already paced it).
 
-**Adaptive slowdown**: a 130429 ("rate limit hit") answer halves the number's effective rate
-(down to ``MIN_FACTOR``); it recovers linearly (``RECOVERY_PER_S``) while nothing goes wrong.
+**Adaptive slowdown** (additive increase, multiplicative decrease): a 130429 ("rate limit
+hit") answer takes ``SLOWDOWN`` off the number's effective rate (x0.8, never below
+``MIN_FACTOR``), at most once per ``SLOW_EVERY_S`` however many workers and batches see 130429
+in that second: Meta answers every request of an overshooting second with it, and one
+overshoot is one decrease. The rate recovers linearly (``RECOVERY_PER_S``, 5 points a second)
+while nothing goes wrong: back to full speed 4 s after one decrease. Under a ceiling lower than
+the configured rate, the rate settles just under it instead of halving for half a minute at
+each collision with other load.
 
 **Tier**: Meta lets a number start conversations with at most 250 / 2K / 10K / 100K unique
 users in a rolling 24 hours. A sorted set per number holds who was messaged when; admitting a
@@ -48,8 +54,9 @@ from core.redis import async_redis_client, redis_client
 
 LIMIT_HEADROOM = float(getattr(settings, "SEND_LIMIT_HEADROOM", 0.98))
 MIN_FACTOR = 0.1
-SLOWDOWN = 0.5
-RECOVERY_PER_S = 0.02  # from half speed back to full in 25 s without another 130429
+SLOWDOWN = 0.8
+SLOW_EVERY_S = 1.0  # 130429 answers within a second of the last decrease are the same overshoot
+RECOVERY_PER_S = 0.05  # from one decrease (x0.8) back to full speed in 4 s without another 130429
 TIER_WINDOW_S = 24 * 3600
 KEY_TTL_S = 3600
 
@@ -81,8 +88,8 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
 return string.format('%.17g', wait)
 """
 
-# KEYS[1]: the number's hash. ARGV: now ("" = TIME), slowdown, min factor, recovery/s, ttl
-# Returns the new factor.
+# KEYS[1]: the number's hash. ARGV: now ("" = TIME), slowdown, min factor, recovery/s, ttl,
+# the least seconds between two decreases. Returns the factor (unchanged within that time).
 _SLOW = """
 local now = tonumber(ARGV[1])
 if not now then
@@ -91,8 +98,12 @@ if not now then
 end
 local h = redis.call('HMGET', KEYS[1], 'factor', 'slowed_at')
 local factor = tonumber(h[1]) or 1
+local slowed_at = tonumber(h[2])
 if factor < 1 then
-  factor = math.min(1, factor + (now - (tonumber(h[2]) or now)) * tonumber(ARGV[4]))
+  factor = math.min(1, factor + (now - (slowed_at or now)) * tonumber(ARGV[4]))
+end
+if slowed_at and now - slowed_at < tonumber(ARGV[6]) then
+  return string.format('%.17g', factor)
 end
 factor = math.max(tonumber(ARGV[3]), factor * tonumber(ARGV[2]))
 redis.call('HSET', KEYS[1], 'factor', string.format('%.17g', factor), 'slowed_at', string.format('%.17g', now))
@@ -217,7 +228,7 @@ class SendLimiter:
         return [self._now(), repr(rate), burst, max(1, n), RECOVERY_PER_S, KEY_TTL_S]
 
     def _slow_args(self) -> list:
-        return [self._now(), SLOWDOWN, MIN_FACTOR, RECOVERY_PER_S, KEY_TTL_S]
+        return [self._now(), SLOWDOWN, MIN_FACTOR, RECOVERY_PER_S, KEY_TTL_S, SLOW_EVERY_S]
 
     def _tier_args(self, members: list[str]) -> list:
         return [self._now(), TIER_WINDOW_S, self.limit.tier_users or 0, *members]
@@ -242,7 +253,8 @@ class SendLimiter:
             raise LimiterUnavailable(str(exc)) from exc
 
     def slow_down(self) -> float:
-        """Meta answered 130429: halve the effective rate for a while. Returns the factor."""
+        """Meta answered 130429: slow the number down (see the module docstring). Returns the
+        factor now in force."""
         try:
             return float(_eval(self._sync(), _SLOW, 1, self.key, *self._slow_args()))
         except redis.RedisError as exc:

@@ -7,7 +7,15 @@ import secrets
 import pytest
 
 from core.redis import redis_client
-from inbox.limits import LIMIT_HEADROOM, MIN_FACTOR, NumberLimit, SendLimiter
+from inbox.limits import (
+    LIMIT_HEADROOM,
+    MIN_FACTOR,
+    RECOVERY_PER_S,
+    SLOW_EVERY_S,
+    SLOWDOWN,
+    NumberLimit,
+    SendLimiter,
+)
 
 
 class Clock:
@@ -90,20 +98,41 @@ def test_simulated_second_never_exceeds_the_rate(clock):
     assert achieved == pytest.approx(rate * LIMIT_HEADROOM, rel=0.02)
 
 
-def test_130429_halves_the_rate_and_it_recovers(clock):
+def _interval(limiter) -> float:
+    """The number's current spacing between two sends."""
+    limiter.take(1)
+    return limiter.take(1)
+
+
+def test_130429_slows_the_rate_once_per_second_and_it_recovers(clock):
     limiter = make_limiter(clock, rate=100)
-    assert limiter.slow_down() == pytest.approx(0.5)
-    clock.advance(10)
-    limiter.take(1)
-    wait = limiter.take(1)
-    # 10 s of recovery at 2 %/s: factor 0.7.
-    assert wait == pytest.approx(1 / (100 * LIMIT_HEADROOM * 0.7), rel=0.01)
-    for _ in range(10):
-        limiter.slow_down()
-    assert limiter.slow_down() == pytest.approx(MIN_FACTOR)
-    clock.advance(3600)
-    limiter.take(1)
-    assert limiter.take(1) == pytest.approx(1 / (100 * LIMIT_HEADROOM), rel=0.01)
+    # one overshoot: several workers see 130429 in the same second, the rate drops once
+    assert limiter.slow_down() == pytest.approx(SLOWDOWN)
+    clock.advance(0.3)
+    assert limiter.slow_down() == pytest.approx(SLOWDOWN + 0.3 * RECOVERY_PER_S)
+    clock.advance(0.6)
+    assert limiter.slow_down() == pytest.approx(SLOWDOWN + 0.9 * RECOVERY_PER_S)
+    # it recovers linearly: two seconds later, 0.8 + 2 x 0.05
+    clock.advance(1.1)
+    assert _interval(limiter) == pytest.approx(1 / (100 * LIMIT_HEADROOM * 0.9), rel=0.01)
+    # a new overshoot, more than a second after the last decrease: a new decrease
+    assert limiter.slow_down() == pytest.approx(0.9 * SLOWDOWN)
+    # back to full speed within seconds, not half a minute
+    clock.advance(6)
+    assert _interval(limiter) == pytest.approx(1 / (100 * LIMIT_HEADROOM), rel=0.01)
+
+
+def test_under_a_lower_ceiling_the_rate_settles_instead_of_collapsing(clock):
+    """Meta answering 130429 every second (a number whose real ceiling is far below its
+    configured rate): the factor settles where a second's recovery meets one decrease,
+    (0.05 x 0.8) / (1 - 0.8) = 0.2, and never goes below MIN_FACTOR."""
+    limiter = make_limiter(clock, rate=100)
+    factors = []
+    for _ in range(60):
+        factors.append(limiter.slow_down())
+        clock.advance(SLOW_EVERY_S)
+    assert min(factors) >= MIN_FACTOR
+    assert factors[-1] == pytest.approx(RECOVERY_PER_S * SLOWDOWN / (1 - SLOWDOWN), rel=0.01)
 
 
 def test_tier_admits_up_to_the_limit_of_unique_users_in_24_hours(clock):
