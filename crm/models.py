@@ -248,8 +248,15 @@ class TimelineEvent(models.Model):
     )
     kind = models.CharField(_("kind"), max_length=40)
     data = models.JSONField(default=dict, blank=True)
+    # Not indexed: no query looks events up by their actor (a user of the public schema, no
+    # database constraint), and every campaign send writes an event without one.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        db_index=False,
     )
     at = models.DateTimeField(_("when"), default=timezone.now)
 

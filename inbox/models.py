@@ -22,7 +22,7 @@ from django.utils.translation import gettext_noop
 from tenants.fields import EncryptedTextField
 
 
-def _user_fk(related_name: str, verbose_name):
+def _user_fk(related_name: str, verbose_name, *, db_index: bool = True):
     return models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=verbose_name,
@@ -31,6 +31,7 @@ def _user_fk(related_name: str, verbose_name):
         on_delete=models.DO_NOTHING,
         db_constraint=False,
         related_name=related_name,
+        db_index=db_index,
     )
 
 
@@ -134,14 +135,16 @@ class Conversation(models.Model):
     contact = models.ForeignKey(
         "crm.Contact", verbose_name=_("contact"), on_delete=models.CASCADE, related_name="conversations"
     )
+    # No index of its own: the unique (channel, contact) starts with it.
     channel = models.ForeignKey(
-        Channel, verbose_name=_("channel"), on_delete=models.PROTECT, related_name="conversations"
+        Channel, verbose_name=_("channel"), on_delete=models.PROTECT, related_name="conversations", db_index=False
     )
     status = models.CharField(
         _("status"), max_length=10, choices=ConversationStatus.choices, default=ConversationStatus.OPEN
     )
     snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
-    assignee = _user_fk("+", _("assignee"))
+    # No index of its own: inbox_conv_assignee_status starts with it.
+    assignee = _user_fk("+", _("assignee"), db_index=False)
     labels = models.ManyToManyField(Label, verbose_name=_("labels"), blank=True, related_name="conversations")
     unread_count = models.PositiveIntegerField(_("unread messages"), default=0)
     last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
@@ -240,8 +243,16 @@ class Message(models.Model):
     media_size = models.PositiveBigIntegerField(_("file size"), null=True, blank=True)
     provider_media_id = models.CharField(_("provider media id"), max_length=128, blank=True)
     provider_message_id = models.CharField(_("provider message id"), max_length=128, blank=True)
+    # Indexed only where set (inbox_msg_reply_to): a message deleted looks up its replies, and
+    # most messages (every campaign send) reply to none.
     reply_to = models.ForeignKey(
-        "self", verbose_name=_("in reply to"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "self",
+        verbose_name=_("in reply to"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     status = models.CharField(_("status"), max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     status_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
@@ -251,7 +262,9 @@ class Message(models.Model):
     # Unique through a constraint, not ``unique=True``: that would add a second, pattern-ops
     # index (for LIKE queries nobody runs) to every insert and update.
     idempotency_key = models.CharField(_("idempotency key"), max_length=128, null=True, blank=True)
-    sent_by = _user_fk("+", _("sent by"))
+    # Not indexed: no query looks messages up by their sender across conversations (the user
+    # lives in the public schema, without a database constraint to check).
+    sent_by = _user_fk("+", _("sent by"), db_index=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
@@ -268,6 +281,7 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="inbox_msg_conv_created"),
+            models.Index(fields=["reply_to"], condition=Q(reply_to__isnull=False), name="inbox_msg_reply_to"),
             # The month's messages against the plan's limit (tenants.limits): an index-only count.
             models.Index(
                 fields=["created_at"],
