@@ -133,10 +133,6 @@ ROOT_URLCONF = "config.urls_tenant"
 # companies (measured); nor running every migration (1-4 s, more with each migration).
 TENANT_TEMPLATE_SCHEMA = "tenant_template"
 TENANT_BASE_SCHEMA = None
-# django-tenants sends `SET search_path` before every statement unless told to send it only when
-# the schema changes (it forgets what it set on rollback and on reconnect): one round trip per
-# statement saved on every path, half of a sweep's statements.
-TENANT_LIMIT_SET_CALLS = True
 TENANT_CREATION_FAKES_MIGRATIONS = False
 # django-tenants sends ``SET search_path`` once per connection and schema instead of before every
 # query (half of a page's round trips did nothing else). It is sent again after set_tenant, a
